@@ -1,0 +1,72 @@
+"""Per-replica losses with closed-form gradients with respect to the logits.
+
+Each replica's loss is a weighted mean over samples; the weights (R, n) are masks normalised to sum to
+one per replica, so replicas can train on different subsets (different rho, a dropped class) of ONE
+shared input matrix. Summing the replicas' losses keeps their gradients independent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def normalized_weights(mask: torch.Tensor) -> torch.Tensor:
+    """(R, n) 0/1 mask -> weights summing to one per replica."""
+    mask = mask.to(torch.get_default_dtype() if not mask.is_floating_point() else mask.dtype)
+    return mask / mask.sum(-1, keepdim=True).clamp_min(1)
+
+
+@dataclass
+class Objective:
+    """A loss over logits (R, n, k).
+
+    kind: ``"bce"`` (k = 1, targets (n,) or (R, n) in {0, 1}), ``"ce"`` (hard labels, targets (n,) or
+    (R, n) long), ``"soft"`` (soft labels, targets (n, k) or (R, n, k); the student's own logits are
+    NOT divided by tau, as in the reference).
+    weights: (R, n) or (n,) per-sample weights summing to one, or None for the plain mean.
+    """
+
+    kind: str
+    targets: torch.Tensor
+    weights: torch.Tensor | None = None
+
+    def _w(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.weights is None:
+            n = logits.shape[1]
+            return torch.full(logits.shape[:2], 1.0 / n, dtype=logits.dtype, device=logits.device)
+        return self.weights.to(logits.dtype).expand(logits.shape[:2])
+
+    def per_sample(self, logits: torch.Tensor) -> torch.Tensor:
+        """Differentiable per-sample loss (R, n)."""
+        if self.kind == "bce":
+            t = self.targets.to(logits.dtype).expand(logits.shape[:2])
+            return F.binary_cross_entropy_with_logits(logits[..., 0], t, reduction="none")
+        logp = torch.log_softmax(logits, -1)
+        if self.kind == "ce":
+            t = self.targets.expand(logits.shape[:2])
+            return -logp.gather(-1, t.unsqueeze(-1)).squeeze(-1)
+        return -(self.targets.to(logits.dtype) * logp).sum(-1)
+
+    def value(self, logits: torch.Tensor) -> torch.Tensor:
+        """Loss per replica (R,), differentiable (the autograd path)."""
+        return (self.per_sample(logits) * self._w(logits)).sum(-1)
+
+    def __call__(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss per replica (R,), dL/dlogits (R, n, k)) in closed form."""
+        w = self._w(logits)
+        loss = (self.per_sample(logits) * w).sum(-1)
+        if self.kind == "bce":
+            t = self.targets.to(logits.dtype).expand(logits.shape[:2])
+            grad = (torch.sigmoid(logits[..., 0]) - t).unsqueeze(-1)
+        elif self.kind == "ce":
+            t = self.targets.expand(logits.shape[:2])
+            grad = torch.softmax(logits, -1)
+            grad.scatter_add_(-1, t.unsqueeze(-1), -torch.ones_like(grad[..., :1]))
+        else:
+            # -sum_k T_k log softmax_k; T need not sum to one (ablations zero entries).
+            T = self.targets.to(logits.dtype)
+            grad = torch.softmax(logits, -1) * T.sum(-1, keepdim=True) - T
+        return loss, grad * w.unsqueeze(-1)

@@ -1,0 +1,147 @@
+"""Model families with a replica axis: R independent models evaluated as one tensor program.
+
+Every parameter has a leading replica axis R. Inputs are either *shared* -- one matrix X (n, d) that
+all replicas read, so the first layer of all R models is ONE matrix multiply X @ W_all^T with
+W_all (R*k, d) -- or *per replica*, X (R, n, d), evaluated with ``bmm``.
+
+Each family gives logits (R, n, k) and an analytic ``backward`` (dL/dlogits -> parameter gradients);
+the trainer falls back to autograd for families without one. Initialisation follows PyTorch's
+``nn.Linear`` default (weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))), drawn per replica from
+its own seeded CPU generator, so a replica's initial weights do not depend on its batch or device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+def _uniform(shape: tuple[int, ...], bound: float, gen: torch.Generator) -> torch.Tensor:
+    return (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1) * bound
+
+
+def _first_layer(X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """X (n, d) shared or (R, n, d); W (R, k, d) -> (R, n, k)."""
+    R, k, d = W.shape
+    if X.dim() == 2:
+        out = X @ W.reshape(R * k, d).T  # (n, R*k): one GEMM for all replicas
+        return out.view(X.shape[0], R, k).transpose(0, 1)
+    return torch.bmm(X, W.transpose(1, 2))
+
+
+def _first_layer_grad(X: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """dL/dW (R, k, d) for G = dL/d(first layer output) (R, n, k)."""
+    R, n, k = G.shape
+    if X.dim() == 2:
+        return (G.transpose(0, 1).reshape(n, R * k).T @ X).view(R, k, X.shape[1])
+    return torch.bmm(G.transpose(1, 2), X)
+
+
+class ReplicaMLP:
+    """R independent fully connected ReLU networks d -> hidden... -> k (``hidden=()``: linear).
+
+    ``params`` lists, per layer, the weight (R, out, in) and then, with biases, the bias (R, out).
+    """
+
+    def __init__(self, params: list[torch.Tensor], bias: bool):
+        self.params = params
+        self.bias = bias
+
+    @classmethod
+    def init(
+        cls,
+        seeds: Sequence[int],
+        d: int,
+        k: int,
+        hidden: Sequence[int] = (),
+        bias: bool = False,
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device = "cpu",
+    ) -> ReplicaMLP:
+        """PyTorch-default initialisation, one seeded generator per replica."""
+        sizes = [d, *hidden, k]
+        per_replica = []
+        for seed in seeds:
+            gen = torch.Generator().manual_seed(int(seed))
+            layers = []
+            for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+                bound = fan_in**-0.5
+                layers.append(_uniform((fan_out, fan_in), bound, gen))
+                if bias:
+                    layers.append(_uniform((fan_out,), bound, gen))
+            per_replica.append(layers)
+        params = [
+            torch.stack([layers[i] for layers in per_replica]).to(device=device, dtype=dtype)
+            for i in range(len(per_replica[0]))
+        ]
+        return cls(params, bias)
+
+    @property
+    def replicas(self) -> int:
+        return int(self.params[0].shape[0])
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.params) // (2 if self.bias else 1)
+
+    def layer(self, i: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        step = 2 if self.bias else 1
+        return self.params[step * i], (self.params[step * i + 1] if self.bias else None)
+
+    def forward(self, X: torch.Tensor, keep: list | None = None) -> torch.Tensor:
+        """Logits (R, n, k). X (n, d) shared or (R, n, d). ``keep`` collects hidden activations."""
+        h = X
+        for i in range(self.n_layers):
+            W, b = self.layer(i)
+            h = _first_layer(h, W) if i == 0 else torch.bmm(h, W.transpose(1, 2))
+            if b is not None:
+                h = h + b.unsqueeze(1)
+            if i < self.n_layers - 1:
+                h = torch.relu(h)
+                if keep is not None:
+                    keep.append(h)
+        return h
+
+    def forward_backward(
+        self, X: torch.Tensor, grad_fn
+    ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """One pass: logits, analytic parameter gradients, and the loss per replica (R,).
+
+        ``grad_fn(logits) -> (loss (R,), dL/dlogits (R, n, k))``.
+        """
+        acts: list[torch.Tensor] = []
+        logits = self.forward(X, keep=acts)
+        loss, G = grad_fn(logits)
+        grads: list[torch.Tensor] = [None] * len(self.params)  # type: ignore[list-item]
+        step = 2 if self.bias else 1
+        for i in reversed(range(self.n_layers)):
+            W, _ = self.layer(i)
+            inp = acts[i - 1] if i > 0 else X
+            grads[step * i] = _first_layer_grad(inp, G) if i == 0 else torch.bmm(G.transpose(1, 2), inp)
+            if self.bias:
+                grads[step * i + 1] = G.sum(1)
+            if i > 0:
+                G = torch.bmm(G, W) * (acts[i - 1] > 0)
+        return logits, grads, loss
+
+    def n_params(self) -> int:
+        """Parameters of one replica."""
+        return sum(p[0].numel() for p in self.params)
+
+    def flops_per_sample(self) -> int:
+        """Multiply-adds x 2 of one forward pass of one replica on one sample."""
+        return 2 * sum(self.layer(i)[0][0].numel() for i in range(self.n_layers))
+
+    def select(self, index: Sequence[int]) -> ReplicaMLP:
+        """A model holding only the given replicas (copies)."""
+        idx = torch.as_tensor(list(index), device=self.params[0].device)
+        return ReplicaMLP([p.index_select(0, idx).clone() for p in self.params], self.bias)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {f"p{i}": p.detach().cpu() for i, p in enumerate(self.params)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor], bias: bool, device="cpu") -> ReplicaMLP:
+        params = [state[f"p{i}"].to(device) for i in range(len(state))]
+        return cls(params, bias)

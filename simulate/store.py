@@ -1,0 +1,113 @@
+"""The results store of a sweep directory (torch-free: ``compare`` may import it).
+
+Layout of DIR:
+- ``config.json``: the resolved sweep spec, package/torch versions, device (written first).
+- ``parts/<unit>.parquet``: the rows of one finished unit of work (a teacher and its students),
+  written atomically (temp file + ``os.replace``) when the unit completes.
+- ``teachers/<teacher>.pt``: trained teacher weights, so a resumed sweep never retrains them.
+- ``results.parquet``: the consolidated table (one row per student run), rewritten atomically after
+  every unit and at the end.
+- ``curves.parquet``: learning curves in long form (``run_id, epoch, metric, value``), where recorded.
+
+Killing the process at any moment loses at most the unit in progress; rerunning the same command
+skips every unit whose part file exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Store:
+    """A sweep directory: finished units, their rows, and the consolidated table."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.parts = self.root / "parts"
+        self.curve_parts = self.root / "curve_parts"
+        self.teachers = self.root / "teachers"
+
+    # config -------------------------------------------------------------------------------
+    def write_config(self, config: dict) -> None:
+        atomic_write_bytes(self.root / "config.json", json.dumps(config, indent=2).encode())
+
+    def read_config(self) -> dict | None:
+        path = self.root / "config.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    # units --------------------------------------------------------------------------------
+    def part_path(self, unit: str) -> Path:
+        return self.parts / f"{unit}.parquet"
+
+    def is_done(self, unit: str) -> bool:
+        return self.part_path(unit).exists()
+
+    def write_unit(self, unit: str, rows: pd.DataFrame, curves: pd.DataFrame | None = None) -> None:
+        """Record a finished unit. Curves go first: a unit counts as done once its rows exist."""
+        if curves is not None and len(curves):
+            atomic_write_parquet(self.curve_parts / f"{unit}.parquet", curves)
+        atomic_write_parquet(self.part_path(unit), rows)
+
+    def teacher_path(self, teacher: str) -> Path:
+        return self.teachers / f"{teacher}.pt"
+
+    # consolidation ------------------------------------------------------------------------
+    def consolidate(self, units: list[str] | None = None) -> pd.DataFrame:
+        """Concatenate the finished units (those listed, or all) into ``results.parquet``."""
+        frame = _concat(self.parts, units)
+        if frame is not None:
+            atomic_write_parquet(self.root / "results.parquet", frame)
+        curves = _concat(self.curve_parts, units)
+        if curves is not None:
+            atomic_write_parquet(self.root / "curves.parquet", curves)
+        return frame if frame is not None else pd.DataFrame()
+
+    def results(self) -> pd.DataFrame:
+        return pd.read_parquet(self.root / "results.parquet")
+
+
+def _concat(folder: Path, units: list[str] | None) -> pd.DataFrame | None:
+    if not folder.exists():
+        return None
+    if units is None:
+        paths = sorted(folder.glob("*.parquet"))
+    else:
+        paths = [folder / f"{u}.parquet" for u in units if (folder / f"{u}.parquet").exists()]
+    frames = [pd.read_parquet(p) for p in paths]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return None
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,83 @@
+"""The one full-batch training loop for every model family.
+
+``fit`` runs full-batch Adam/AdamW on R replicas at once. Families with an analytic backward
+(``forward_backward``) use it; others (e.g. the transformer) go through autograd. Learning curves are
+recorded every ``curve_every`` epochs by a caller-supplied ``evaluate`` function.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from simulate.optim import Adam, AdamConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitResult:
+    epochs_run: int
+    final_loss: torch.Tensor  # (R,) loss per replica at the last step
+    curves: list[dict] = field(default_factory=list)  # one dict of (R,) tensors per recorded epoch
+
+
+def fit(
+    model,
+    X: torch.Tensor,
+    objective: Callable,
+    *,
+    epochs: int,
+    optim: AdamConfig,
+    curve_every: int = 0,
+    evaluate: Callable[[object, int], dict] | None = None,
+    stop: Callable[[object, int], bool] | None = None,
+    stop_every: int = 100,
+    autograd: bool | None = None,
+) -> FitResult:
+    """Train ``model`` (R replicas) for ``epochs`` full-batch steps on inputs X.
+
+    objective: ``objective(logits) -> (loss (R,), dL/dlogits)`` with ``objective.value(logits)``
+    the differentiable loss (used when autograd is chosen).
+    evaluate: ``evaluate(model, epoch) -> {metric: (R,) tensor}``, called at epoch 0 and every
+    ``curve_every`` epochs when ``curve_every > 0``.
+    stop: ``stop(model, epoch) -> bool``, checked every ``stop_every`` epochs; True ends the run.
+    """
+    if autograd is None:
+        autograd = not hasattr(model, "forward_backward")
+    opt = Adam(model.params, optim)
+    curves: list[dict] = []
+
+    def record(epoch: int) -> None:
+        if evaluate is not None and curve_every:
+            with torch.no_grad():
+                row = evaluate(model, epoch)
+            curves.append({"epoch": epoch, **row})
+
+    record(0)
+    loss = torch.full((model.replicas,), float("nan"))
+    epoch = 0
+    for epoch in range(1, epochs + 1):
+        if autograd:
+            for p in model.params:
+                p.requires_grad_(True)
+            loss = objective.value(model.forward(X))
+            grads = torch.autograd.grad(loss.sum(), model.params)
+            loss = loss.detach()
+            for p in model.params:
+                p.requires_grad_(False)
+        else:
+            with torch.no_grad():
+                _, grads, loss = model.forward_backward(X, objective)
+        opt.step(list(grads))
+        if curve_every and epoch % curve_every == 0:
+            record(epoch)
+        if stop is not None and epoch % stop_every == 0:
+            with torch.no_grad():
+                if stop(model, epoch):
+                    log.info("stopping criterion met at epoch %d", epoch)
+                    break
+    return FitResult(epochs_run=epoch, final_loss=loss, curves=curves)

@@ -1,0 +1,3 @@
+from softleak.cli import main
+
+raise SystemExit(main())

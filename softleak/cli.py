@@ -1,0 +1,66 @@
+"""Entry point of the ``softleak`` command: ``softleak theory|simulate|compare|figs ...``.
+
+The command modules import their libraries inside the handlers, so that parsing is cheap and
+``softleak theory ...`` never loads torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from softleak import __version__
+from softleak.errors import UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's signature
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> Parser:
+    from softleak import commands_theory
+
+    parser = Parser(
+        prog="softleak",
+        description=(
+            "How much of a teacher's held-out memorized data can a student recover from its soft "
+            "labels, and when? Closed-form thresholds (theory), batched teacher/student sweeps "
+            "(simulate), thresholds and phase diagrams from result tables (compare), and the "
+            "paper's figures (figs)."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"softleak {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    groups = parser.add_subparsers(dest="group", metavar="{theory,...}", parser_class=Parser)
+    groups.required = True
+    commands_theory.register(groups)
+    for name in ("commands_simulate", "commands_compare", "commands_figs"):
+        try:
+            module = __import__(f"softleak.{name}", fromlist=["register"])
+        except ModuleNotFoundError as err:  # a command group not built yet
+            if err.name != f"softleak.{name}":
+                raise
+            continue
+        module.register(groups)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except UsageError as err:
+        print(f"softleak: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("softleak: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
