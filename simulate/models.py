@@ -118,7 +118,9 @@ class ReplicaMLP:
         for i in reversed(range(self.n_layers)):
             W, _ = self.layer(i)
             inp = acts[i - 1] if i > 0 else X
-            grads[step * i] = _first_layer_grad(inp, G) if i == 0 else torch.bmm(G.transpose(1, 2), inp)
+            grads[step * i] = (
+                _first_layer_grad(inp, G) if i == 0 else torch.bmm(G.transpose(1, 2), inp)
+            )
             if self.bias:
                 grads[step * i + 1] = G.sum(1)
             if i > 0:

@@ -56,14 +56,17 @@ def predict(logits: torch.Tensor) -> torch.Tensor:
 def teacher_data(spec: SweepSpec, d: int, c: int, n: int, rep: int) -> TeacherSet:
     if spec.nested_data:
         n_max = max(nn for dd, cc, nn in spec.teacher_sizes() if (dd, cc) == (d, c))
-        full = make_teacher_set(n_max, d, c, spec.data_seed(d, c, n, rep),
-                                standardize=spec.do_standardize, nested=True)
+        full = make_teacher_set(
+            n_max, d, c, spec.data_seed(d, c, n, rep), standardize=spec.do_standardize, nested=True
+        )
         return TeacherSet(full.X[:n], full.y[:n], c)
     return make_teacher_set(n, d, c, spec.data_seed(d, c, n, rep), standardize=spec.do_standardize)
 
 
 def train_teachers(
-    spec: SweepSpec, keys: list[tuple[int, int, int, int]], threads: int | None = None,
+    spec: SweepSpec,
+    keys: list[tuple[int, int, int, int]],
+    threads: int | None = None,
     states: dict | None = None,
 ) -> list[Teacher]:
     """Train the teachers ``keys`` (all with the same d and c) as one batch.
@@ -85,8 +88,9 @@ def train_teachers(
     if todo:
         sub = model.select(todo)
         if spec.nested_data:
-            X = torch.as_tensor(datas[int(np.argmax([x.n for x in datas]))].X, dtype=dtype,
-                                device=device)
+            X = torch.as_tensor(
+                datas[int(np.argmax([x.n for x in datas]))].X, dtype=dtype, device=device
+            )
             y = torch.as_tensor(max(datas, key=lambda x: x.n).y, device=device)
             mask = torch.zeros(len(todo), n_max, dtype=dtype, device=device)
             for r, i in enumerate(todo):
@@ -101,8 +105,13 @@ def train_teachers(
             targets = targets.to(dtype)
         step_flops = 3 * sub.flops_per_sample() * n_max * len(todo)
         with thread_count(threads_for(step_flops, threads)):
-            fit(sub, X, Objective(kind, targets, weights), epochs=spec.teacher_epochs,
-                optim=AdamConfig(lr=spec.teacher_lr))
+            fit(
+                sub,
+                X,
+                Objective(kind, targets, weights),
+                epochs=spec.teacher_epochs,
+                optim=AdamConfig(lr=spec.teacher_lr),
+            )
         for r, i in enumerate(todo):
             for p, q in zip(model.params, sub.params, strict=True):
                 p[i] = q[r]
@@ -119,13 +128,20 @@ def train_teachers(
             z = one.forward(torch.as_tensor(datas[i].X, dtype=dtype, device=device))[0]
             zv = one.forward(torch.as_tensor(X_val, dtype=dtype, device=device))[0]
         y_t = torch.as_tensor(datas[i].y, device=device)
-        out.append(Teacher(
-            key=key, data=datas[i], X_val=X_val, y_val=y_val, model=one,
-            logits=z.double().cpu().numpy(), logits_val=zv.double().cpu().numpy(),
-            train_acc=float((predict(z) == y_t).double().mean()),
-            val_acc=float((predict(zv).cpu() == torch.as_tensor(y_val)).double().mean()),
-            wall_s=wall,
-        ))
+        out.append(
+            Teacher(
+                key=key,
+                data=datas[i],
+                X_val=X_val,
+                y_val=y_val,
+                model=one,
+                logits=z.double().cpu().numpy(),
+                logits_val=zv.double().cpu().numpy(),
+                train_acc=float((predict(z) == y_t).double().mean()),
+                val_acc=float((predict(zv).cpu() == torch.as_tensor(y_val)).double().mean()),
+                wall_s=wall,
+            )
+        )
     return out
 
 
@@ -167,20 +183,30 @@ def student_runs(spec: SweepSpec, key: tuple[int, int, int, int]) -> list[Studen
 def _base_row(spec: SweepSpec, teacher: Teacher, run: StudentRun) -> dict:
     d, c, n, rep = teacher.key
     return {
-        "experiment": spec.experiment, "d": d, "c": c, "n": n, "alpha": spec.alpha_of(n, d, c),
-        "rho": run.rho, "tau": run.tau,
+        "experiment": spec.experiment,
+        "d": d,
+        "c": c,
+        "n": n,
+        "alpha": spec.alpha_of(n, d, c),
+        "rho": run.rho,
+        "tau": run.tau,
         "p_teacher": ",".join(map(str, spec.p_teacher)) or "0",
         "p_student": ",".join(map(str, spec.p_student)) or "0",
         "teacher_epochs": spec.teacher_epochs,
         "student_epochs": 0 if spec.single_logit else spec.student_epochs,
         "teacher_lr": spec.teacher_lr,
         "student_lr": float("nan") if spec.single_logit else spec.student_lr,
-        "shuffle": run.shuffle, "ablation": run.ablation,
+        "shuffle": run.shuffle,
+        "ablation": run.ablation,
         "solver": "pinv" if spec.single_logit else spec.solver,
-        "seed": rep, "student_seed": run.student_seed,
-        "data_seed": spec.data_seed(d, c, n, rep), "teacher_seed": spec.teacher_seed(d, c, n, rep),
-        "model_seed": run.model_seed, "nested_data": spec.nested_data,
-        "teacher_train_acc": teacher.train_acc, "teacher_val_acc": teacher.val_acc,
+        "seed": rep,
+        "student_seed": run.student_seed,
+        "data_seed": spec.data_seed(d, c, n, rep),
+        "teacher_seed": spec.teacher_seed(d, c, n, rep),
+        "model_seed": run.model_seed,
+        "nested_data": spec.nested_data,
+        "teacher_train_acc": teacher.train_acc,
+        "teacher_val_acc": teacher.val_acc,
     }
 
 
@@ -223,7 +249,9 @@ def pinv_students(spec: SweepSpec, teacher: Teacher) -> list[dict]:
                 match_teacher_test_acc=_mean(pred[test] == t_pred[test]),
                 train_mse=float(np.mean((Z[train, j] - z[train]) ** 2)),
                 test_mse=_mean((Z[test, j] - z[test]) ** 2),
-                train_ce=float("nan"), test_ce=float("nan"), wall_s=wall,
+                train_ce=float("nan"),
+                test_ce=float("nan"),
+                wall_s=wall,
             )
             rows.append(row)
     return rows
@@ -274,8 +302,9 @@ def gradient_students(
         train_masks[r, torch.as_tensor(keep, device=device)] = True
         test_masks[r, torch.as_tensor(test, device=device)] = True
     objective = Objective("soft", targets, normalized_weights(mask))
-    model = ReplicaMLP.init([r.model_seed for r in runs], d, c, spec.p_student, spec.has_bias,
-                            dtype, device)
+    model = ReplicaMLP.init(
+        [r.model_seed for r in runs], d, c, spec.p_student, spec.has_bias, dtype, device
+    )
     if spec.student_init == "zero":
         for p in model.params:
             p.zero_()
@@ -284,22 +313,37 @@ def gradient_students(
 
     def evaluate(mdl, epoch: int) -> dict:
         z = mdl.forward(X_full)  # (R, n, c)
-        return _student_metrics(z, None, y_full, z_full, full_targets, train_masks, test_masks,
-                                with_mse=False)
+        return _student_metrics(
+            z, None, y_full, z_full, full_targets, train_masks, test_masks, with_mse=False
+        )
 
     step_flops = 3 * model.flops_per_sample() * m * R
     with thread_count(threads_for(step_flops, threads)):
         if spec.solver == "lbfgs":
             curves = _lbfgs(model, X_S, objective, spec.student_epochs)
         else:
-            result = fit(model, X_S, objective, epochs=spec.student_epochs,
-                         optim=AdamConfig(lr=spec.student_lr), curve_every=spec.curve_every,
-                         evaluate=evaluate)
+            result = fit(
+                model,
+                X_S,
+                objective,
+                epochs=spec.student_epochs,
+                optim=AdamConfig(lr=spec.student_lr),
+                curve_every=spec.curve_every,
+                evaluate=evaluate,
+            )
             curves = result.curves
         with torch.no_grad():
-            metrics = _student_metrics(model.forward(X_full), model.forward(X_val), y_full, z_full,
-                                       full_targets, train_masks, test_masks, y_val=y_val,
-                                       taus=torch.tensor([r.tau for r in runs], device=device))
+            metrics = _student_metrics(
+                model.forward(X_full),
+                model.forward(X_val),
+                y_full,
+                z_full,
+                full_targets,
+                train_masks,
+                test_masks,
+                y_val=y_val,
+                taus=torch.tensor([r.tau for r in runs], device=device),
+            )
     wall = (time.perf_counter() - t0) / R
     rows, long = [], []
     for r, run in enumerate(runs):
@@ -310,27 +354,49 @@ def gradient_students(
         for rec in curves:
             for metric, values in rec.items():
                 if metric != "epoch":
-                    long.append({"run_id": run_id, "epoch": rec["epoch"], "metric": metric,
-                                 "value": float(values[r])})
+                    long.append(
+                        {
+                            "run_id": run_id,
+                            "epoch": rec["epoch"],
+                            "metric": metric,
+                            "value": float(values[r]),
+                        }
+                    )
     return rows, long
 
 
 def _run_id(key: tuple, run: StudentRun) -> str:
     d, c, n, rep = key
-    return (f"d{d}-c{c}-n{n}-s{rep}-rho{run.rho:g}-tau{run.tau:g}-sh{int(run.shuffle)}-"
-            f"{run.ablation}-ss{run.student_seed}")
+    return (
+        f"d{d}-c{c}-n{n}-s{rep}-rho{run.rho:g}-tau{run.tau:g}-sh{int(run.shuffle)}-"
+        f"{run.ablation}-ss{run.student_seed}"
+    )
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of values (R, n) over mask (R, n) per replica; nan where the mask is empty."""
     mask = mask.to(values.dtype)
     count = mask.sum(-1)
-    return torch.where(count > 0, (values * mask).sum(-1) / count.clamp_min(1),
-                       torch.full_like(count, float("nan")))
+    return torch.where(
+        count > 0,
+        (values * mask).sum(-1) / count.clamp_min(1),
+        torch.full_like(count, float("nan")),
+    )
 
 
-def _student_metrics(z, z_val, y, z_teacher, targets, train_masks, test_masks, *, y_val=None,
-                     taus=None, with_mse=True) -> dict:
+def _student_metrics(
+    z,
+    z_val,
+    y,
+    z_teacher,
+    targets,
+    train_masks,
+    test_masks,
+    *,
+    y_val=None,
+    taus=None,
+    with_mse=True,
+) -> dict:
     """Per-replica metrics (R,) of students with logits z (R, n, c) against the teacher."""
     z = z.double()
     pred = z.argmax(-1)
@@ -366,9 +432,15 @@ def _lbfgs(model: ReplicaMLP, X: torch.Tensor, objective: Objective, max_iter: i
     The replicas' losses are independent, so minimising their sum minimises each one.
     """
     params = [p.requires_grad_(True) for p in model.params]
-    opt = torch.optim.LBFGS(params, lr=1, max_iter=max_iter, tolerance_grad=1e-12,
-                            tolerance_change=1e-15, history_size=50,
-                            line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        params,
+        lr=1,
+        max_iter=max_iter,
+        tolerance_grad=1e-12,
+        tolerance_change=1e-15,
+        history_size=50,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad()

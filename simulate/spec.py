@@ -144,22 +144,56 @@ class SweepSpec:
 
     def run_settings(self) -> dict:
         """What determines a run's numbers (grids excluded): part of every unit id."""
-        skip = {"d", "c", "alpha", "n", "rho", "tau", "seeds", "student_seeds", "shuffle",
-                "ablation", "curve_every", "max_replicas", "extra", "device"}
+        skip = {
+            "d",
+            "c",
+            "alpha",
+            "n",
+            "rho",
+            "tau",
+            "seeds",
+            "student_seeds",
+            "shuffle",
+            "ablation",
+            "curve_every",
+            "max_replicas",
+            "extra",
+            "device",
+        }
         return {k: v for k, v in self.to_dict().items() if k not in skip}
 
     def teacher_id(self, d: int, c: int, n: int, seed: int) -> str:
-        keys = ["teacher_epochs", "teacher_lr", "p_teacher", "bias", "dtype", "nested_data",
-                "standardize", "experiment", "seed"]
+        keys = [
+            "teacher_epochs",
+            "teacher_lr",
+            "p_teacher",
+            "bias",
+            "dtype",
+            "nested_data",
+            "standardize",
+            "experiment",
+            "seed",
+        ]
         settings = {k: self.to_dict()[k] for k in keys}
         return _digest({"d": d, "c": c, "n": n, "rep": seed, **settings})
 
     def unit_id(self, d: int, c: int, n: int, seed: int) -> str:
-        students = {"rho": self.rho, "tau": self.taus(), "shuffle": self.shuffle,
-                    "ablation": self.ablation, "student_seeds": self.student_seeds,
-                    "curve_every": self.curve_every}
-        return _digest({"teacher": self.teacher_id(d, c, n, seed), **self.run_settings(),
-                        **students, "val": (self.val_kind, self.n_val)})
+        students = {
+            "rho": self.rho,
+            "tau": self.taus(),
+            "shuffle": self.shuffle,
+            "ablation": self.ablation,
+            "student_seeds": self.student_seeds,
+            "curve_every": self.curve_every,
+        }
+        return _digest(
+            {
+                "teacher": self.teacher_id(d, c, n, seed),
+                **self.run_settings(),
+                **students,
+                "val": (self.val_kind, self.n_val),
+            }
+        )
 
     # seeds ----------------------------------------------------------------------------------
     def data_seed(self, d: int, c: int, n: int, rep: int) -> int:

@@ -41,8 +41,11 @@ def sweep_config(spec: SweepSpec, threads: int | None) -> dict:
 
 def units_of(spec: SweepSpec) -> list[tuple[tuple[int, int, int, int], str]]:
     """All (teacher key, unit id) of the spec, in grid order."""
-    return [((d, c, n, rep), spec.unit_id(d, c, n, rep))
-            for d, c, n in spec.teacher_sizes() for rep in range(spec.seeds)]
+    return [
+        ((d, c, n, rep), spec.unit_id(d, c, n, rep))
+        for d, c, n in spec.teacher_sizes()
+        for rep in range(spec.seeds)
+    ]
 
 
 def students_per_teacher(spec: SweepSpec) -> int:
@@ -74,8 +77,13 @@ def run_sweep(
     per_teacher = students_per_teacher(spec)
     if progress is None:
         progress = sys.stderr.isatty()
-    bar = tqdm(total=len(units) * per_teacher, initial=(len(units) - len(pending)) * per_teacher,
-               unit="student", disable=not progress, desc=spec.experiment)
+    bar = tqdm(
+        total=len(units) * per_teacher,
+        initial=(len(units) - len(pending)) * per_teacher,
+        unit="student",
+        disable=not progress,
+        desc=spec.experiment,
+    )
     finished = 0
     try:
         for batch in protocol.teacher_batches(spec, pending):
@@ -86,8 +94,9 @@ def run_sweep(
                     _save_teacher(spec, store, t)
             for t in teachers:
                 rows, curves = _students(spec, t, threads)
-                store.write_unit(uid_of[t.key], pd.DataFrame(rows),
-                                 pd.DataFrame(curves) if curves else None)
+                store.write_unit(
+                    uid_of[t.key], pd.DataFrame(rows), pd.DataFrame(curves) if curves else None
+                )
                 bar.update(per_teacher)
                 finished += 1
                 if stop_after_units is not None and finished >= stop_after_units:

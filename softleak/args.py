@@ -55,7 +55,9 @@ def fraction(text: str) -> float:
     """A number strictly between 0 and 1 (a student's training fraction rho)."""
     value = _number(text, float)
     if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction strictly between 0 and 1, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction strictly between 0 and 1, got {text!r}"
+        )
     return float(value)
 
 
@@ -113,4 +115,6 @@ def grid_of(check, what: str):
 
 positive_grid = grid_of(lambda v: v > 0, "every value must be > 0")
 fraction_grid = grid_of(lambda v: 0 < v < 1, "every value must lie strictly between 0 and 1")
-int_grid = grid_of(lambda v: float(v).is_integer() and v >= 1, "every value must be an integer >= 1")
+int_grid = grid_of(
+    lambda v: float(v).is_integer() and v >= 1, "every value must be an integer >= 1"
+)

@@ -35,7 +35,9 @@ def test_analytic_backward_equals_autograd(kind, hidden, shared, global_seed):
     R = 3
     if not shared:
         X = X.expand(R, *X.shape).clone() + 0.1 * torch.randn(R, *X.shape, dtype=X.dtype)
-    model = ReplicaMLP.init([1, 2, 3], X.shape[-1], k, hidden, bias=bool(hidden), dtype=torch.float64)
+    model = ReplicaMLP.init(
+        [1, 2, 3], X.shape[-1], k, hidden, bias=bool(hidden), dtype=torch.float64
+    )
     _, grads, loss = model.forward_backward(X, obj)
     for p in model.params:
         p.requires_grad_(True)
@@ -53,7 +55,9 @@ def test_adam_matches_torch_optim():
         ours = Adam([p], cfg)
         opt_cls = torch.optim.AdamW if wd else torch.optim.Adam
         ref = opt_cls([q], lr=1e-2, betas=(0.9, 0.98), weight_decay=wd)
-        sched = torch.optim.lr_scheduler.LambdaLR(ref, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            ref, lambda s, warm=warm: min(1.0, (s + 1) / warm) if warm else 1.0
+        )
         for _ in range(30):
             grad = torch.randn(4, 3, generator=g, dtype=torch.float64)
             ours.step([grad])

@@ -1,0 +1,219 @@
+"""``softleak simulate EXPERIMENT ...``: run (or resume) a sweep into a results directory."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from softleak import args as A
+from softleak.errors import UsageError
+
+GRID_HELP = "a list 'a,b', a range 'start:stop:num' (inclusive) or 'log:start:stop:num'"
+
+DEFAULTS = {
+    # experiment: (teacher_lr, student_lr, description)
+    "logistic-pinv": "binary logistic teacher (single logit, no bias, standardised features) and "
+    "pseudo-inverse students from its raw logits (paper Fig. 4); alpha = n/d",
+    "multinomial": "multinomial logistic teacher and students (c logits, no bias) trained on "
+    "soft labels at temperature tau (paper Fig. 5, 13-15); alpha = n/(d c)",
+}
+
+
+def register(groups) -> None:
+    group = groups.add_parser(
+        "simulate",
+        help="run teacher/student sweeps into a results directory",
+        description="Run a grid of teachers and their soft-label students; re-running the same "
+        "command resumes (finished runs are not recomputed). Results: DIR/results.parquet.",
+    )
+    commands = group.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+    for name, description in DEFAULTS.items():
+        p = commands.add_parser(name, help=description.split(";")[0], description=description)
+        _add_common(p, name)
+        p.set_defaults(handler=run)
+
+
+def _add_common(p: argparse.ArgumentParser, experiment: str) -> None:
+    single = experiment == "logistic-pinv"
+    g = p.add_argument_group("grid")
+    g.add_argument("--d", type=A.int_grid, default=[200], help=f"input dimensions ({GRID_HELP})")
+    if not single:
+        g.add_argument("--c", type=A.int_grid, default=[2], help="numbers of classes")
+    size = g.add_mutually_exclusive_group()
+    size.add_argument(
+        "--alpha",
+        type=A.positive_grid,
+        help="sample complexities, "
+        + ("n/d" if single else "n/(d c)")
+        + "; n is rounded to a multiple of c (default 0.5:2.5:9)",
+    )
+    size.add_argument("--n", type=A.int_grid, help="teacher set sizes instead of --alpha")
+    g.add_argument(
+        "--rho", type=A.fraction_grid, default=[0.8], help="student training fractions in (0, 1)"
+    )
+    if not single:
+        g.add_argument(
+            "--tau", type=A.positive_grid, default=[1.0], help="soft-label temperatures > 0"
+        )
+        g.add_argument(
+            "--ablation",
+            default="none",
+            help="comma-separated soft-label ablations: none, zero_smallest:K, top_k:K, "
+            "zero_class:J, drop_class:J",
+        )
+    g.add_argument(
+        "--seeds",
+        type=A.positive_int,
+        default=1,
+        help="teacher replicates (independent data and initialisation)",
+    )
+    g.add_argument(
+        "--shuffle",
+        choices=["no", "yes", "both"],
+        default="no",
+        help="within-class shuffle control of the soft labels",
+    )
+    g.add_argument(
+        "--nested-data",
+        action="store_true",
+        help="one data set per seed whose balanced prefixes serve every n (common "
+        "random numbers: teachers across alpha share one input matrix)",
+    )
+    t = p.add_argument_group("training")
+    t.add_argument(
+        "--teacher-epochs",
+        type=A.positive_int,
+        default=10_000,
+        help="full-batch Adam steps of the teacher (reference: 10,000)",
+    )
+    t.add_argument("--teacher-lr", type=A.positive_float, default=1e-3, help="teacher Adam lr")
+    if not single:
+        t.add_argument(
+            "--student-epochs",
+            type=A.positive_int,
+            default=10_000,
+            help="student full-batch Adam steps or L-BFGS iterations",
+        )
+        t.add_argument(
+            "--student-lr",
+            type=A.positive_float,
+            default=1e-4,
+            help="student Adam lr (reference: 1e-4)",
+        )
+        t.add_argument(
+            "--student-seeds",
+            type=A.positive_int,
+            default=1,
+            help="student initialisations per setting",
+        )
+        t.add_argument(
+            "--solver",
+            choices=["adam", "lbfgs"],
+            default="adam",
+            help="adam: the paper's finite-time protocol; lbfgs: solve the convex "
+            "student problem to convergence",
+        )
+        t.add_argument(
+            "--student-init",
+            choices=["default", "zero"],
+            default="default",
+            help="student initialisation (zero: gradient methods converge to the "
+            "projection of the teacher)",
+        )
+        t.add_argument(
+            "--curve-every",
+            type=A.nonnegative_int,
+            default=0,
+            help="record student learning curves every K epochs into curves.parquet",
+        )
+    t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    t.add_argument(
+        "--standardize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="per-feature standardisation of the inputs (default: on for "
+        "logistic-pinv as in the reference, off otherwise)",
+    )
+    t.add_argument(
+        "--val-kind",
+        choices=["gaussian", "uniform"],
+        default="gaussian",
+        help="validation inputs (uniform [0,1) reproduces the reference's quirk)",
+    )
+    t.add_argument("--n-val", type=A.positive_int, default=1000, help="validation set size")
+    r = p.add_argument_group("execution")
+    r.add_argument("--seed", type=A.nonnegative_int, default=0, help="base seed")
+    r.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    r.add_argument(
+        "--threads",
+        type=A.positive_int,
+        default=None,
+        help="torch threads (default: 1 for small steps, all cores for large ones)",
+    )
+    r.add_argument(
+        "--max-replicas",
+        type=A.positive_int,
+        default=512,
+        help="most students trained in one batch",
+    )
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--out", required=True, help="results directory (created; resumed if present)")
+
+
+def spec_from_args(args: argparse.Namespace):
+    from simulate.device import resolve_device
+    from simulate.spec import SweepSpec
+
+    single = args.experiment == "logistic-pinv"
+    alpha = args.alpha
+    if alpha is None and args.n is None:
+        alpha = [0.5 + 0.25 * i for i in range(9)]
+    try:
+        device = resolve_device(args.device)
+        return SweepSpec(
+            experiment=args.experiment,
+            d=tuple(int(v) for v in args.d),
+            c=(2,) if single else tuple(int(v) for v in args.c),
+            alpha=None if alpha is None else tuple(alpha),
+            n=None if args.n is None else tuple(int(v) for v in args.n),
+            rho=tuple(args.rho),
+            tau=(1.0,) if single else tuple(args.tau),
+            seeds=args.seeds,
+            student_seeds=1 if single else args.student_seeds,
+            seed=args.seed,
+            shuffle=args.shuffle,
+            ablation=("none",) if single else tuple(a.strip() for a in args.ablation.split(",")),
+            teacher_epochs=args.teacher_epochs,
+            student_epochs=1 if single else args.student_epochs,
+            teacher_lr=args.teacher_lr,
+            student_lr=1e-4 if single else args.student_lr,
+            solver="adam" if single else args.solver,
+            student_init="default" if single else args.student_init,
+            dtype=args.dtype,
+            device=device,
+            nested_data=args.nested_data,
+            standardize=args.standardize,
+            val_kind=args.val_kind,
+            n_val=args.n_val,
+            curve_every=0 if single else args.curve_every,
+            max_replicas=args.max_replicas,
+        )
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = spec_from_args(args)
+    from simulate.sweep import run_sweep, units_of
+
+    t0 = time.perf_counter()
+    n_units = len(units_of(spec))
+    table = run_sweep(
+        spec, args.out, threads=args.threads, progress=False if args.no_progress else None
+    )
+    wall = time.perf_counter() - t0
+    print(
+        f"{len(table)} student runs from {n_units} teachers in {args.out}/results.parquet "
+        f"({wall:.1f} s)"
+    )
+    return 0
