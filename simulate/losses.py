@@ -12,11 +12,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from simulate.models import softmax_classes
+
 
 def normalized_weights(mask: torch.Tensor) -> torch.Tensor:
     """(R, n) 0/1 mask -> weights summing to one per replica."""
     mask = mask.to(torch.get_default_dtype() if not mask.is_floating_point() else mask.dtype)
-    return mask / mask.sum(-1, keepdim=True).clamp_min(1)
+    return mask.div_(mask.sum(-1, keepdim=True).clamp_min(1)) if mask.is_floating_point() else mask
 
 
 @dataclass
@@ -44,7 +46,7 @@ class Objective:
         if self.kind == "bce":
             t = self.targets.to(logits.dtype).expand(logits.shape[:2])
             return F.binary_cross_entropy_with_logits(logits[..., 0], t, reduction="none")
-        logp = torch.log_softmax(logits, -1)
+        logp = softmax_classes(logits, log=True)
         if self.kind == "ce":
             t = self.targets.expand(logits.shape[:2])
             return -logp.gather(-1, t.unsqueeze(-1)).squeeze(-1)
@@ -54,19 +56,18 @@ class Objective:
         """Loss per replica (R,), differentiable (the autograd path)."""
         return (self.per_sample(logits) * self._w(logits)).sum(-1)
 
-    def __call__(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loss per replica (R,), dL/dlogits (R, n, k)) in closed form."""
+    def grad(self, logits: torch.Tensor) -> torch.Tensor:
+        """dL/dlogits (R, n, k) of the per-replica losses, in closed form (no loss evaluated)."""
         w = self._w(logits)
-        loss = (self.per_sample(logits) * w).sum(-1)
         if self.kind == "bce":
             t = self.targets.to(logits.dtype).expand(logits.shape[:2])
             grad = (torch.sigmoid(logits[..., 0]) - t).unsqueeze(-1)
         elif self.kind == "ce":
             t = self.targets.expand(logits.shape[:2])
-            grad = torch.softmax(logits, -1)
+            grad = softmax_classes(logits).clone()
             grad.scatter_add_(-1, t.unsqueeze(-1), -torch.ones_like(grad[..., :1]))
         else:
             # -sum_k T_k log softmax_k; T need not sum to one (ablations zero entries).
             T = self.targets.to(logits.dtype)
-            grad = torch.softmax(logits, -1) * T.sum(-1, keepdim=True) - T
-        return loss, grad * w.unsqueeze(-1)
+            grad = softmax_classes(logits) * T.sum(-1, keepdim=True) - T
+        return grad * w.unsqueeze(-1)

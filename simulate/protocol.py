@@ -175,7 +175,8 @@ def student_runs(spec: SweepSpec, key: tuple[int, int, int, int]) -> list[Studen
             for shuffle in spec.shuffles():
                 for ablation in spec.ablation:
                     for s in range(spec.student_seeds):
-                        seed = spec.student_seed(*key, rho, tau, shuffle, ablation, s)
+                        # Shuffled and unshuffled students share their initialisation.
+                        seed = spec.student_seed(*key, rho, tau, ablation, s)
                         runs.append(StudentRun(rho, tau, shuffle, ablation, s, seed))
     return runs
 
@@ -263,10 +264,10 @@ def _mean(x: np.ndarray) -> float:
 
 def gradient_students(
     spec: SweepSpec, teacher: Teacher, runs: list[StudentRun], threads: int | None = None
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[dict], list[dict], ReplicaMLP]:
     """Train ``runs`` (students of one teacher) as one batch on the teacher's shared inputs.
 
-    Returns (rows, curve records in long form).
+    Returns (rows, curve records in long form, the trained students).
     """
     dtype, device = DTYPES[spec.dtype], spec.device
     d, c, n, rep = teacher.key
@@ -283,8 +284,15 @@ def gradient_students(
     y_full = torch.as_tensor(y_np, device=device)
     z_full = torch.as_tensor(teacher.logits, device=device)  # float64 teacher logits (n, c)
     m = len(rows_idx)
-    targets = torch.empty(R, m, c, dtype=dtype, device=device)
-    mask = torch.zeros(R, m, dtype=dtype, device=device)
+    model = ReplicaMLP.init(
+        [r.model_seed for r in runs], d, c, spec.p_student, spec.has_bias, dtype, device
+    )
+    if spec.student_init == "zero":
+        for p in model.params:
+            p.zero_()
+    # Targets and masks in the layout of the students' logits (elementwise ops stay contiguous).
+    targets = model.empty_like_logits(m, c, dtype=dtype, device=device)
+    mask = model.empty_like_logits(m, 1, dtype=dtype, device=device)[..., 0].zero_()
     train_masks = torch.zeros(R, n, dtype=torch.bool, device=device)
     test_masks = torch.zeros(R, n, dtype=torch.bool, device=device)
     full_targets = torch.empty(R, n, c, dtype=torch.float64, device=device)
@@ -302,12 +310,6 @@ def gradient_students(
         train_masks[r, torch.as_tensor(keep, device=device)] = True
         test_masks[r, torch.as_tensor(test, device=device)] = True
     objective = Objective("soft", targets, normalized_weights(mask))
-    model = ReplicaMLP.init(
-        [r.model_seed for r in runs], d, c, spec.p_student, spec.has_bias, dtype, device
-    )
-    if spec.student_init == "zero":
-        for p in model.params:
-            p.zero_()
     X_val = torch.as_tensor(teacher.X_val, dtype=dtype, device=device)
     y_val = torch.as_tensor(teacher.y_val, device=device)
 
@@ -362,7 +364,7 @@ def gradient_students(
                             "value": float(values[r]),
                         }
                     )
-    return rows, long
+    return rows, long, model
 
 
 def _run_id(key: tuple, run: StudentRun) -> str:

@@ -204,8 +204,8 @@ class SweepSpec:
     def teacher_seed(self, d: int, c: int, n: int, rep: int) -> int:
         return derive_seed(self.seed, "teacher", d, c, n, rep)
 
-    def student_seed(self, d, c, n, rep, rho, tau, shuffle, ablation, s) -> int:
-        return derive_seed(self.seed, "student", d, c, n, rep, rho, tau, shuffle, ablation, s)
+    def student_seed(self, d, c, n, rep, rho, tau, ablation, s) -> int:
+        return derive_seed(self.seed, "student", d, c, n, rep, rho, tau, ablation, s)
 
     def shuffle_seed(self, d, c, n, rep, rho, s) -> int:
         return derive_seed(self.seed, "shuffle", d, c, n, rep, rho, s)

@@ -113,7 +113,9 @@ def _students(spec: SweepSpec, teacher, threads) -> tuple[list[dict], list[dict]
     runs = protocol.student_runs(spec, teacher.key)
     rows, curves = [], []
     for i in range(0, len(runs), spec.max_replicas):
-        r, c = protocol.gradient_students(spec, teacher, runs[i : i + spec.max_replicas], threads)
+        r, c, _ = protocol.gradient_students(
+            spec, teacher, runs[i : i + spec.max_replicas], threads
+        )
         rows += r
         curves += c
     return rows, curves

@@ -40,8 +40,8 @@ def fit(
 ) -> FitResult:
     """Train ``model`` (R replicas) for ``epochs`` full-batch steps on inputs X.
 
-    objective: ``objective(logits) -> (loss (R,), dL/dlogits)`` with ``objective.value(logits)``
-    the differentiable loss (used when autograd is chosen).
+    objective: ``objective.grad(logits) -> dL/dlogits`` (closed form) and ``objective.value(logits)
+    -> (R,)``, the differentiable loss (used when autograd is chosen, and once at the end).
     evaluate: ``evaluate(model, epoch) -> {metric: (R,) tensor}``, called at epoch 0 and every
     ``curve_every`` epochs when ``curve_every > 0``.
     stop: ``stop(model, epoch) -> bool``, checked every ``stop_every`` epochs; True ends the run.
@@ -58,7 +58,6 @@ def fit(
             curves.append({"epoch": epoch, **row})
 
     record(0)
-    loss = torch.full((model.replicas,), float("nan"))
     epoch = 0
     for epoch in range(1, epochs + 1):
         if autograd:
@@ -66,12 +65,11 @@ def fit(
                 p.requires_grad_(True)
             loss = objective.value(model.forward(X))
             grads = torch.autograd.grad(loss.sum(), model.params)
-            loss = loss.detach()
             for p in model.params:
                 p.requires_grad_(False)
         else:
             with torch.no_grad():
-                _, grads, loss = model.forward_backward(X, objective)
+                _, grads = model.forward_backward(X, objective.grad)
         opt.step(list(grads))
         if curve_every and epoch % curve_every == 0:
             record(epoch)
@@ -80,4 +78,6 @@ def fit(
                 if stop(model, epoch):
                     log.info("stopping criterion met at epoch %d", epoch)
                     break
+    with torch.no_grad():
+        loss = objective.value(model.forward(X))
     return FitResult(epochs_run=epoch, final_loss=loss, curves=curves)

@@ -1,0 +1,158 @@
+"""The store's guarantees: a sweep killed at any moment (SIGKILL) resumes to the same table, with no
+duplicate and no lost row; a finished sweep reruns without training."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from simulate import protocol
+from simulate.spec import SweepSpec
+from simulate.sweep import run_sweep
+from softleak.cli import main
+
+ARGS = [
+    "simulate",
+    "multinomial",
+    "--d",
+    "30",
+    "--c",
+    "3",
+    "--n",
+    "30,45,60,75,90,105",
+    "--rho",
+    "0.5,0.8",
+    "--tau",
+    "1,4",
+    "--seeds",
+    "2",
+    "--teacher-epochs",
+    "300",
+    "--student-epochs",
+    "600",
+    "--student-lr",
+    "0.01",
+    "--shuffle",
+    "both",
+    "--threads",
+    "1",
+    "--no-progress",
+]
+KEY = ["d", "c", "n", "seed", "rho", "tau", "shuffle", "ablation", "student_seed"]
+
+
+def _table(path) -> pd.DataFrame:
+    df = pd.read_parquet(path / "results.parquet").drop(columns="wall_s")
+    return df.sort_values(KEY).reset_index(drop=True)
+
+
+def test_sigkill_then_rerun_gives_the_uninterrupted_table(tmp_path):
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    assert main([*ARGS, "--out", str(ref)]) == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "softleak", *ARGS, "--out", str(killed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        parts = list((killed / "parts").glob("*.parquet")) if (killed / "parts").exists() else []
+        if len(parts) >= 2 or proc.poll() is not None:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(list((killed / "parts").glob("*.parquet")))
+    assert done_before < 12, "the sweep finished before it could be killed; enlarge it"
+    assert main([*ARGS, "--out", str(killed)]) == 0
+    a, b = _table(ref), _table(killed)
+    assert not b.duplicated(KEY).any()
+    assert len(b) == 6 * 2 * 2 * 2 * 2
+    pd.testing.assert_frame_equal(a, b)
+    # No temp files are left behind by the interrupted atomic writes (other than the kill's own).
+    assert not [p for p in (killed / "parts").iterdir() if not p.name.endswith(".parquet")]
+
+
+def test_finished_sweep_reruns_without_training(tmp_path, monkeypatch):
+    spec = SweepSpec(
+        "multinomial",
+        d=(10,),
+        c=(2,),
+        n=(20,),
+        rho=(0.5,),
+        tau=(1.0,),
+        seeds=2,
+        teacher_epochs=50,
+        student_epochs=50,
+    )
+    first = run_sweep(spec, tmp_path)
+
+    def boom(*a, **k):
+        raise AssertionError("a finished sweep must not train")
+
+    monkeypatch.setattr(protocol, "train_teachers", boom)
+    monkeypatch.setattr(protocol, "gradient_students", boom)
+    again = run_sweep(spec, tmp_path)
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_saved_teachers_are_not_retrained(tmp_path, monkeypatch):
+    spec = SweepSpec(
+        "multinomial",
+        d=(10,),
+        c=(2,),
+        n=(20,),
+        rho=(0.5,),
+        tau=(1.0,),
+        seeds=2,
+        teacher_epochs=50,
+        student_epochs=50,
+    )
+    run_sweep(spec, tmp_path, stop_after_units=1)
+    # Simulate a kill after the teachers were saved but before the second unit's students.
+    assert len(list((tmp_path / "teachers").glob("*.pt"))) == 2
+    calls = []
+    real_fit = protocol.fit
+    monkeypatch.setattr(protocol, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
+    table = run_sweep(spec, tmp_path)
+    assert len(calls) == 1  # the missing students only; no teacher fit
+    assert len(table) == 2
+    ref = run_sweep(spec, tmp_path / "ref").drop(columns="wall_s")
+    pd.testing.assert_frame_equal(table.drop(columns="wall_s"), ref)
+
+
+def _exit_code(argv) -> int:
+    """main's return code, or the code of the SystemExit argparse raises."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--rho", "1.2"], "rho"),
+        (["--tau", "0"], "tau"),
+        (["--tau", "abc"], "tau"),
+        (["--alpha", "1:2:0"], "alpha"),
+        (["--n", "31", "--c", "2"], "multiple"),
+        (["--d", "0"], "d"),
+        (["--device", "tpu"], "device"),
+    ],
+)
+def test_bad_grids_fail_before_any_work(tmp_path, capsys, extra, message):
+    out = tmp_path / "out"
+    assert _exit_code(["simulate", "multinomial", *extra, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    assert not out.exists()
+
+
+def test_unknown_experiment_exit_2(capsys):
+    assert _exit_code(["simulate", "nope", "--out", "x"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
