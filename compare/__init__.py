@@ -1,0 +1,66 @@
+"""compare: read sweep result tables, measure thresholds, classify phases, scale, overlay theory.
+
+Every analysis computes once and returns a small frozen result object with ``.plot(ax=None)`` (draw
+only) and ``.to_dict()`` (JSON-ready). Imports pandas, numpy, scipy, matplotlib (lazily, inside
+``plot``) and ``theory``; never torch.
+"""
+
+from compare.class_collapse import SCALINGS, ClassCollapse, class_collapse
+from compare.fss import (
+    Collapse,
+    FSSFit,
+    collapse,
+    fit_threshold_scaling,
+    fit_thresholds_by_d,
+    quality,
+    thresholds_by_d,
+)
+from compare.overlay import Overlay, mean_curves, overlay
+from compare.phases import PHASES, PhaseDiagram, TheoryLine, classify, phase_diagram
+from compare.table import Sweep, load_sweep, select
+from compare.thresholds import (
+    RULES,
+    Prediction,
+    Rule,
+    Threshold,
+    ThresholdTable,
+    crossings,
+    find_thresholds,
+    format_table,
+    reference_rule,
+    threshold_gaps,
+)
+
+__all__ = [
+    "PHASES",
+    "RULES",
+    "SCALINGS",
+    "ClassCollapse",
+    "Collapse",
+    "FSSFit",
+    "Overlay",
+    "PhaseDiagram",
+    "Prediction",
+    "Rule",
+    "Sweep",
+    "TheoryLine",
+    "Threshold",
+    "ThresholdTable",
+    "class_collapse",
+    "classify",
+    "collapse",
+    "crossings",
+    "find_thresholds",
+    "fit_threshold_scaling",
+    "fit_thresholds_by_d",
+    "format_table",
+    "load_sweep",
+    "mean_curves",
+    "overlay",
+    "phase_diagram",
+    "quality",
+    "reference_rule",
+    "select",
+    "threshold_gaps",
+    "thresholds_by_d",
+]

@@ -1,0 +1,256 @@
+"""Empirical accuracy curves against the theory (paper Fig. 4A), with the gaps as numbers.
+
+:func:`overlay` computes, per rho, the seed-mean and standard error of the teacher's train
+accuracy and the student's train and test accuracies as functions of alpha (and, when the table
+has a ``certified_leaked_fraction`` column, that fraction), the thresholds measured from them,
+and the theory: Cover's finite-d separability probability P(n, d) as the teacher's predicted
+probability of fitting its training set (c = 2 only), the capacity alpha_label^T and the
+identifiability threshold alpha_id(rho). Theory is drawn in black (dashed / dotted), data in
+colour; :attr:`Overlay.gaps` gives measured minus predicted thresholds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from compare.table import (
+    CONDITION_COLUMNS,
+    alpha_label,
+    is_single_logit,
+    jsonable,
+    normalize,
+    present,
+    select,
+    single_value,
+)
+from compare.thresholds import ThresholdTable, find_thresholds
+
+log = logging.getLogger(__name__)
+
+CERTIFIED = "certified_leaked_fraction"
+CURVE_METRICS: tuple[str, ...] = ("teacher_train_acc", "student_train_acc", "student_test_acc")
+
+
+def mean_curves(
+    df: pd.DataFrame, metrics: Sequence[str], by: Sequence[str] = ("rho",)
+) -> pd.DataFrame:
+    """Seed-mean and standard error of each metric per (by..., alpha).
+
+    Rows sharing (by, alpha, seed) are averaged first, so each seed (teacher replicate) counts
+    once. Returns a long table with columns ``*by, alpha, metric, mean, sem, n_seeds`` (``sem`` is
+    NaN with one seed).
+    """
+    records = []
+    keys = [*by, "alpha"]
+    for metric in metrics:
+        if metric not in df.columns:
+            continue
+        per_seed = df.groupby([*keys, "seed"], dropna=False)[metric].mean().dropna()
+        grouped = per_seed.groupby(level=list(range(len(keys))), dropna=False)
+        stats = pd.DataFrame(
+            {"mean": grouped.mean(), "sd": grouped.std(ddof=1), "n_seeds": grouped.size()}
+        ).reset_index()
+        stats["sem"] = stats["sd"] / np.sqrt(stats["n_seeds"])
+        stats["metric"] = metric
+        records.append(stats[[*keys, "metric", "mean", "sem", "n_seeds"]])
+    if not records:
+        return pd.DataFrame(columns=[*keys, "metric", "mean", "sem", "n_seeds"])
+    return pd.concat(records, ignore_index=True)
+
+
+@dataclass(frozen=True, eq=False)
+class Overlay:
+    """Accuracy curves per rho, measured thresholds and the theory to compare them with."""
+
+    curves: pd.DataFrame  # rho, alpha, metric, mean, sem, n_seeds
+    thresholds: ThresholdTable  # measured thresholds (with predictions attached)
+    cover_alpha: np.ndarray | None  # (G,) alpha grid of Cover's curve (None if c != 2)
+    cover_p: np.ndarray | None  # (G,) P_separable(n(alpha), d)
+    experiment: str
+    d: int
+    c: int
+    tau: float | None
+
+    @property
+    def rhos(self) -> list[float]:
+        """The rho values with curves."""
+        return sorted(float(r) for r in self.curves["rho"].dropna().unique())
+
+    @property
+    def gaps(self) -> pd.DataFrame:
+        """Predicted vs measured thresholds (``gap = measured - predicted``)."""
+        return self.thresholds.gaps()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: curves, thresholds, predictions and gaps."""
+        return jsonable(
+            {
+                "experiment": self.experiment,
+                "d": self.d,
+                "c": self.c,
+                "tau": self.tau,
+                "curves": self.curves.to_dict(orient="records"),
+                "thresholds": self.thresholds.to_dict(),
+                "gaps": self.gaps.to_dict(orient="records"),
+                "cover": None
+                if self.cover_alpha is None
+                else {"alpha": self.cover_alpha, "p_separable": self.cover_p},
+            }
+        )
+
+    def plot(self, ax: Any = None, rho: float | None = None, legend: bool = True) -> Any:
+        """Curves at one rho (default: the one closest to 0.8, as in Fig. 4A) with theory.
+
+        Data: mean +- SEM per metric (colour); measured thresholds as thin coloured vertical lines.
+        Theory (black): Cover's P(n, d) dashed, alpha_label^T dotted, alpha_id(rho) dash-dotted.
+        Returns the axes.
+        """
+        from compare.style import (
+            METRIC_COLORS,
+            METRIC_LABELS,
+            THRESHOLD_COLORS,
+            THRESHOLD_LABELS,
+            axes_or_new,
+        )
+
+        ax = axes_or_new(ax)
+        rhos = self.rhos
+        if rho is None:
+            rho = min(rhos, key=lambda r: abs(r - 0.8)) if rhos else math.nan
+        else:
+            rho = min(rhos, key=lambda r: abs(r - rho)) if rhos else math.nan
+        sub = self.curves[np.isclose(self.curves["rho"].astype(float), rho)]
+        for metric in (*CURVE_METRICS, CERTIFIED):
+            part = sub[sub["metric"] == metric].sort_values("alpha")
+            if part.empty:
+                continue
+            ax.errorbar(
+                part["alpha"],
+                part["mean"],
+                yerr=part["sem"].fillna(0.0),
+                color=METRIC_COLORS[metric],
+                marker="o",
+                ms=3,
+                lw=1.2,
+                capsize=1.5,
+                label=METRIC_LABELS[metric],
+            )
+        if self.cover_alpha is not None:
+            ax.plot(
+                self.cover_alpha,
+                self.cover_p,
+                color="black",
+                ls="--",
+                lw=1.3,
+                label=rf"Cover $P(n, d={self.d})$",
+                zorder=5,
+            )
+        for r in self.thresholds.rows:
+            if r.name != "alpha_label_T" and not np.isclose(r.rho, rho):
+                continue
+            if math.isfinite(r.value):
+                ax.axvline(
+                    r.value,
+                    color=THRESHOLD_COLORS[r.name],
+                    lw=1.0,
+                    alpha=0.8,
+                    label=THRESHOLD_LABELS[r.name] + " measured",
+                )
+        for p in self.thresholds.predictions:
+            if p.name == "alpha_label_T" and math.isfinite(p.value):
+                ax.axvline(
+                    p.value,
+                    color="black",
+                    ls=":",
+                    lw=1.4,
+                    label=r"$\alpha^T_{\rm label}$ theory",
+                    zorder=5,
+                )
+            elif p.name == "alpha_id" and np.isclose(p.rho, rho) and math.isfinite(p.value):
+                ax.axvline(
+                    p.value,
+                    color="black",
+                    ls="-.",
+                    lw=1.4,
+                    label=r"$\alpha_{\rm id}$ theory",
+                    zorder=5,
+                )
+        if not sub.empty:  # theory lines beyond the sweep's alpha range stay off-screen
+            lo, hi = float(sub["alpha"].min()), float(sub["alpha"].max())
+            pad = 0.03 * (hi - lo) if hi > lo else 0.5
+            ax.set_xlim(lo - pad, hi + pad)
+        ax.set_xlabel(alpha_label(self.experiment))
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(-0.02, 1.04)
+        title = rf"$\rho = {rho:.3g}$, d = {self.d}, c = {self.c}"
+        if self.tau is not None:
+            title += rf", $\tau = {self.tau:g}$"
+        ax.set_title(title, fontsize="medium")
+        if legend:
+            ax.legend(fontsize="x-small", frameon=False, loc="best")
+        return ax
+
+
+def overlay(
+    df: pd.DataFrame,
+    *,
+    where: Mapping[str, Any] | None = None,
+    cutoff: float = 0.99,
+    n_boot: int = 1000,
+    seed: int = 0,
+    n_grid: int = 400,
+) -> Overlay:
+    """Curves, thresholds and theory for one sweep condition (all rho values).
+
+    Args:
+        df: results table; after ``where`` every condition column except rho must hold one value.
+        where: column == value filters (e.g. ``{"d": 1600}``).
+        cutoff, n_boot, seed: threshold settings (:func:`compare.thresholds.find_thresholds`).
+        n_grid: points of the Cover curve.
+
+    Returns:
+        An :class:`Overlay`.
+    """
+    df = normalize(df, required=("student_train_acc", "student_test_acc"))
+    df = select(df, where)
+    if "ablation" in df.columns and df["ablation"].nunique() > 1 and "none" in set(df["ablation"]):
+        df = df[df["ablation"] == "none"]
+    for col in present(df, CONDITION_COLUMNS):
+        if col != "rho":
+            single_value(df, col)
+    experiment = str(single_value(df, "experiment"))
+    d = int(single_value(df, "d"))
+    c = int(single_value(df, "c"))
+    tau = single_value(df, "tau")
+    metrics = [*CURVE_METRICS, *([CERTIFIED] if CERTIFIED in df.columns else [])]
+    curves = mean_curves(df[~df["shuffle"]], metrics)
+    table = find_thresholds(df, cutoff=cutoff, n_boot=n_boot, seed=seed)
+    cover_alpha = cover_p = None
+    if c == 2:
+        try:
+            from theory.cover import p_separable
+        except ImportError as err:
+            log.warning("theory.cover unavailable (%s): no Cover curve", err)
+        else:
+            lo, hi = float(df["alpha"].min()), float(df["alpha"].max())
+            cover_alpha = np.linspace(lo, hi, n_grid)
+            per_alpha = d * (1 if is_single_logit(experiment) else c)  # n = alpha * per_alpha
+            # A c = 2 softmax teacher depends on w_1 - w_2 only: Cover's P at the same n.
+            cover_p = np.asarray(p_separable(cover_alpha * per_alpha, d), dtype=float)
+    return Overlay(
+        curves=curves,
+        thresholds=table,
+        cover_alpha=cover_alpha,
+        cover_p=cover_p,
+        experiment=experiment,
+        d=d,
+        c=c,
+        tau=None if tau is None else float(tau),
+    )

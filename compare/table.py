@@ -1,0 +1,263 @@
+"""Reading a sweep directory: the results table written by ``simulate`` (DESIGN.md contract).
+
+A sweep directory holds ``results.parquet`` (one row per student run) and ``config.json`` (the
+resolved sweep spec). This module reads both, checks the columns an analysis needs, and fills the
+optional config columns with their "does not apply" values so that every analysis can group by them:
+
+- ``rho``, ``tau``: NaN when absent (e.g. ``tau`` for the pseudo-inverse student);
+- ``shuffle``: ``False`` when absent; ``ablation``: ``"none"``; ``solver``: ``""``.
+
+Group-bys in ``compare`` use ``dropna=False`` so that NaN keys (``tau`` of a pseudo-inverse sweep)
+stay in the table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.parquet"
+CONFIG_FILE = "config.json"
+
+#: Config columns every results table must carry (DESIGN.md).
+REQUIRED_COLUMNS: tuple[str, ...] = ("experiment", "d", "c", "alpha", "seed")
+
+#: Config columns that identify one experimental condition besides alpha and the seed. Analyses
+#: group by those present in the table.
+CONDITION_COLUMNS: tuple[str, ...] = (
+    "experiment",
+    "d",
+    "c",
+    "rho",
+    "tau",
+    "p_teacher",
+    "p_student",
+    "teacher_epochs",
+    "student_epochs",
+    "teacher_lr",
+    "student_lr",
+    "solver",
+    "ablation",
+)
+
+#: The subset of condition columns that configure the teacher (the teacher does not see rho, tau).
+TEACHER_COLUMNS: tuple[str, ...] = (
+    "experiment",
+    "d",
+    "c",
+    "p_teacher",
+    "teacher_epochs",
+    "teacher_lr",
+)
+
+#: Experiments whose alpha is n/d (one output logit); all others use n/(d c).
+SINGLE_LOGIT_EXPERIMENTS: frozenset[str] = frozenset({"logistic-pinv"})
+
+# Defaults filled in for optional config columns (the "does not apply" value of each).
+_FILL: dict[str, Any] = {"rho": np.nan, "tau": np.nan, "shuffle": False, "ablation": "none"}
+_FILL_STR: dict[str, str] = {"solver": ""}
+
+
+class Sweep(NamedTuple):
+    """A loaded sweep: the results table and the sweep's resolved config (``{}`` if absent)."""
+
+    frame: pd.DataFrame
+    config: dict[str, Any]
+
+
+def load_sweep(path: str | Path, required: Iterable[str] = ()) -> Sweep:
+    """Read ``DIR/results.parquet`` and ``DIR/config.json``.
+
+    Args:
+        path: the sweep directory (a path to ``results.parquet`` itself is accepted too).
+        required: columns the caller needs beyond :data:`REQUIRED_COLUMNS`.
+
+    Returns:
+        ``Sweep(frame, config)``; unpacks as ``df, config = load_sweep(path)``.
+
+    Raises:
+        ValueError: one-line message when the folder or the table is missing, unreadable, empty,
+            or lacks a required column.
+    """
+    path = Path(path)
+    if path.is_file() and path.suffix == ".parquet":
+        table_path, folder = path, path.parent
+    else:
+        folder = path
+        table_path = folder / RESULTS_FILE
+    if not folder.is_dir():
+        raise ValueError(f"sweep directory {str(folder)!r} does not exist")
+    if not table_path.is_file():
+        raise ValueError(f"no {RESULTS_FILE} in {str(folder)!r}: is it a finished sweep directory?")
+    try:
+        frame = pd.read_parquet(table_path)
+    except Exception as err:  # pyarrow raises several types for a corrupt file
+        raise ValueError(f"cannot read {str(table_path)!r}: {err}".splitlines()[0]) from err
+    if frame.empty:
+        raise ValueError(f"{str(table_path)!r} has no rows")
+    config: dict[str, Any] = {}
+    config_path = folder / CONFIG_FILE
+    if config_path.is_file():
+        try:
+            config = json.loads(config_path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"cannot read {str(config_path)!r}: {err}") from err
+    else:
+        log.info("no %s in %s; continuing with the table alone", CONFIG_FILE, folder)
+    frame = normalize(frame, required=required, source=str(table_path))
+    return Sweep(frame, config)
+
+
+def normalize(
+    frame: pd.DataFrame, required: Iterable[str] = (), source: str = "results table"
+) -> pd.DataFrame:
+    """Check the contract's required columns and fill optional config columns (a copy).
+
+    Raises:
+        ValueError: when a required column is missing.
+    """
+    require_columns(frame, tuple(REQUIRED_COLUMNS) + tuple(required), source)
+    out = frame.copy()
+    for name, value in _FILL.items():
+        if name not in out.columns:
+            out[name] = value
+    for name, value in _FILL_STR.items():
+        if name not in out.columns:
+            out[name] = value
+    out["shuffle"] = out["shuffle"].fillna(False).astype(bool)
+    out["ablation"] = out["ablation"].fillna("none").astype(str)
+    out["experiment"] = out["experiment"].astype(str)
+    for name in ("alpha", "rho", "tau"):
+        out[name] = out[name].astype(float)
+    return out
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], source: str = "table") -> None:
+    """Raise ``ValueError`` naming every missing column, in one line."""
+    missing = [c for c in dict.fromkeys(columns) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{source} lacks column(s) {', '.join(missing)}")
+
+
+def is_single_logit(experiment: str) -> bool:
+    """Whether ``experiment`` uses one output logit (alpha = n/d) rather than c (alpha = n/(dc))."""
+    return str(experiment) in SINGLE_LOGIT_EXPERIMENTS
+
+
+def alpha_label(experiment: str | None) -> str:
+    """Axis label for alpha with its unit for ``experiment``."""
+    if experiment is not None and is_single_logit(experiment):
+        return r"$\alpha = n/d$"
+    return r"$\alpha = n/(d\,c)$"
+
+
+def present(frame: pd.DataFrame, columns: Iterable[str]) -> list[str]:
+    """The columns of ``columns`` that ``frame`` has, in order."""
+    return [c for c in columns if c in frame.columns]
+
+
+def select(frame: pd.DataFrame, where: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Rows of ``frame`` matching every ``column == value`` in ``where``.
+
+    Floats compare with ``math.isclose`` (relative 1e-9) so that ``rho=0.8`` matches a stored
+    ``0.8000000000000002``; ``float('nan')`` matches NaN.
+
+    Raises:
+        ValueError: for an unknown column or when no row matches.
+    """
+    if not where:
+        return frame
+    mask = np.ones(len(frame), dtype=bool)
+    for name, value in where.items():
+        if name not in frame.columns:
+            raise ValueError(f"cannot select on {name!r}: the table has no such column")
+        col = frame[name]
+        if isinstance(value, float) and math.isnan(value):
+            mask &= col.isna().to_numpy()
+        elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+            vals = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+            mask &= np.isclose(vals, float(value), rtol=1e-9, atol=1e-12)
+        else:
+            mask &= (col == value).to_numpy()
+    out = frame[mask]
+    if out.empty:
+        cond = ", ".join(f"{k}={v!r}" for k, v in where.items())
+        raise ValueError(f"no rows with {cond}")
+    return out
+
+
+def single_value(frame: pd.DataFrame, column: str) -> Any:
+    """The one value of ``column`` in ``frame`` (None if the column is absent or all NaN).
+
+    Raises:
+        ValueError: when the column holds several distinct values.
+    """
+    if column not in frame.columns:
+        return None
+    values = frame[column].dropna().drop_duplicates()
+    if values.empty:
+        return None
+    if len(values) > 1:
+        shown = ", ".join(str(v) for v in sorted(values.tolist(), key=str)[:6])
+        raise ValueError(
+            f"the table spans several {column} values ({shown}); select one "
+            f"(where={{'{column}': ...}}, or --where {column}=VALUE on the command line)"
+        )
+    value = values.iloc[0]
+    return value.item() if hasattr(value, "item") else value
+
+
+def seed_matrix(
+    frame: pd.DataFrame, metric: str, x: str = "alpha"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-seed means of ``metric`` on the grid of ``x``.
+
+    Rows sharing (x, seed) (several student seeds under one teacher, or one teacher repeated on
+    several student rows) are averaged first, so each teacher replicate counts once.
+
+    Returns:
+        ``(xs, seeds, M)`` with ``xs`` sorted, shape (A,); ``seeds`` shape (S,); ``M`` shape (A, S)
+        with NaN where a seed has no run at that x. Grid points whose metric is NaN for every seed
+        are dropped.
+    """
+    per = (
+        frame[[x, "seed", metric]]
+        .dropna(subset=[x])
+        .groupby([x, "seed"], dropna=False)[metric]
+        .mean()
+        .unstack("seed")
+        .sort_index()
+    )
+    per = per[per.notna().any(axis=1)]
+    return (
+        per.index.to_numpy(dtype=float),
+        per.columns.to_numpy(),
+        per.to_numpy(dtype=float),
+    )
+
+
+def jsonable(value: Any) -> Any:
+    """Convert numpy scalars and non-finite floats for ``json.dumps`` (NaN/inf -> None)."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value
