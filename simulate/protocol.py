@@ -211,11 +211,17 @@ def _base_row(spec: SweepSpec, teacher: Teacher, run: StudentRun) -> dict:
     }
 
 
-def pinv_students(spec: SweepSpec, teacher: Teacher) -> list[dict]:
+def pinv_students(spec: SweepSpec, teacher: Teacher, threads: int | None = None) -> list[dict]:
     """Binary single-logit students w = pinv(X_S) z_S from the teacher's raw logits (float64).
 
-    All shuffles of one rho share the pseudo-inverse: they are extra right-hand sides.
+    All shuffles of one rho share the pseudo-inverse: they are extra right-hand sides. The
+    factorizations are small (min(m, d)^3 with d ~ 10^2-10^3): one BLAS thread by default.
     """
+    with thread_count(threads or 1):
+        return _pinv_students(spec, teacher)
+
+
+def _pinv_students(spec: SweepSpec, teacher: Teacher) -> list[dict]:
     from theory.pinv import pinv_student
 
     X, y, z = teacher.data.X, teacher.data.y, teacher.logits[:, 0]

@@ -109,7 +109,7 @@ def run_sweep(
 
 def _students(spec: SweepSpec, teacher, threads) -> tuple[list[dict], list[dict]]:
     if spec.single_logit:
-        return protocol.pinv_students(spec, teacher), []
+        return protocol.pinv_students(spec, teacher, threads), []
     runs = protocol.student_runs(spec, teacher.key)
     rows, curves = [], []
     for i in range(0, len(runs), spec.max_replicas):

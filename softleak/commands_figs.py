@@ -1,0 +1,86 @@
+"""``softleak figs list | FIG | all``: regenerate the paper's figures from their recipes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from softleak import args as A
+from softleak.errors import UsageError
+
+
+def register(groups) -> None:
+    p = groups.add_parser(
+        "figs",
+        help="regenerate the paper's figures (presets quick and paper)",
+        description="Run a figure's sweeps (resuming), draw it (PNG and PDF), and write "
+        "OUT/summary.json with its headline numbers. 'softleak figs list' shows the figures, "
+        "their presets and an estimate of the work.",
+    )
+    p.add_argument("figure", metavar="FIG", help="a figure name (fig4, ...), 'list' or 'all'")
+    p.add_argument(
+        "--preset",
+        choices=["quick", "paper"],
+        default="quick",
+        help="quick: a 2-core laptop CPU; paper: the paper's grid (GPU-sized)",
+    )
+    p.add_argument("--out", help="output directory (default results/FIG)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--threads", type=A.positive_int, default=None, help="torch threads")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print summary.json instead of a table")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from paper_figs.registry import load_recipes
+
+    recipes = load_recipes()
+    if args.figure == "list":
+        return _list(recipes)
+    names = list(recipes) if args.figure == "all" else [args.figure]
+    unknown = [n for n in names if n not in recipes]
+    if unknown:
+        raise UsageError(f"unknown figure {unknown[0]!r}; 'softleak figs list' shows the figures")
+    from simulate.device import resolve_device
+
+    try:
+        device = resolve_device(args.device)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    from paper_figs.registry import run_recipe
+
+    for name in names:
+        # One figure: --out is its folder; several: one sub-folder each under --out.
+        out = args.out if args.out and len(names) == 1 else f"{args.out or 'results'}/{name}"
+        summary = run_recipe(
+            recipes[name],
+            args.preset,
+            out,
+            threads=args.threads,
+            progress=False if args.no_progress else None,
+            device=device,
+        )
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        else:
+            print(f"{name} ({args.preset}): {recipes[name].title}")
+            if summary.get("text"):
+                print(summary["text"])
+            print(f"figures and data in {out}/ ({summary['run_s']:.0f} s of simulation)")
+    return 0
+
+
+def _list(recipes) -> int:
+    from paper_figs.registry import work_of
+
+    print(f"{'figure':8s} {'preset':7s} {'teachers':>9s} {'students':>9s} {'TFLOP':>9s}  note")
+    for name, recipe in recipes.items():
+        for preset, p in recipe.presets.items():
+            work = [work_of(s) for s in p.sweeps.values()]
+            t = sum(w["teachers"] for w in work)
+            s = sum(w["students"] for w in work)
+            f = sum(w["flops"] for w in work) / 1e12
+            print(f"{name:8s} {preset:7s} {t:9d} {s:9d} {f:9.2f}  {p.note}")
+        print(f"{'':8s} {recipe.title}")
+    return 0
