@@ -1,4 +1,4 @@
-"""Per-replica losses with closed-form gradients with respect to the logits.
+"""Per-replica losses, differentiable (``value``) and with closed-form gradients (``grad``).
 
 Each replica's loss is a weighted mean over samples; the weights (R, n) are masks normalised to sum to
 one per replica, so replicas can train on different subsets (different rho, a dropped class) of ONE
