@@ -62,7 +62,19 @@ class Store:
 
     # config -------------------------------------------------------------------------------
     def write_config(self, config: dict) -> None:
+        """Start (or resume) a run: write config.json and remove temp files a killed run left."""
+        self.remove_stale_temps()
         atomic_write_bytes(self.root / "config.json", json.dumps(config, indent=2).encode())
+
+    def remove_stale_temps(self) -> int:
+        """Delete ``.*.tmp`` files of interrupted atomic writes (SIGKILL skips their clean-up)."""
+        removed = 0
+        for folder in (self.root, self.parts, self.curve_parts, self.teachers):
+            if folder.exists():
+                for tmp in folder.glob(".*.tmp"):
+                    tmp.unlink(missing_ok=True)
+                    removed += 1
+        return removed
 
     def read_config(self) -> dict | None:
         path = self.root / "config.json"

@@ -73,22 +73,25 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_table(tmp_path):
     assert not b.duplicated(KEY).any()
     assert len(b) == 6 * 2 * 2 * 2 * 2
     pd.testing.assert_frame_equal(a, b)
-    # No temp files are left behind by the interrupted atomic writes (other than the kill's own).
-    assert not [p for p in (killed / "parts").iterdir() if not p.name.endswith(".parquet")]
+    # A write interrupted by the kill leaves a temp file; the rerun removes it.
+    assert not list((killed / "parts").glob(".*.tmp"))
+
+
+TINY = SweepSpec(
+    "multinomial",
+    d=(10,),
+    c=(2,),
+    n=(20,),
+    rho=(0.5,),
+    tau=(1.0,),
+    seeds=2,
+    teacher_epochs=50,
+    student_epochs=50,
+)
 
 
 def test_finished_sweep_reruns_without_training(tmp_path, monkeypatch):
-    spec = SweepSpec(
-        "multinomial",
-        d=(10,),
-        c=(2,),
-        n=(20,),
-        rho=(0.5,),
-        tau=(1.0,),
-        seeds=2,
-        teacher_epochs=50,
-        student_epochs=50,
-    )
+    spec = TINY
     first = run_sweep(spec, tmp_path)
 
     def boom(*a, **k):
@@ -101,17 +104,7 @@ def test_finished_sweep_reruns_without_training(tmp_path, monkeypatch):
 
 
 def test_saved_teachers_are_not_retrained(tmp_path, monkeypatch):
-    spec = SweepSpec(
-        "multinomial",
-        d=(10,),
-        c=(2,),
-        n=(20,),
-        rho=(0.5,),
-        tau=(1.0,),
-        seeds=2,
-        teacher_epochs=50,
-        student_epochs=50,
-    )
+    spec = TINY
     run_sweep(spec, tmp_path, stop_after_units=1)
     # Simulate a kill after the teachers were saved but before the second unit's students.
     assert len(list((tmp_path / "teachers").glob("*.pt"))) == 2
