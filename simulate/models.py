@@ -16,6 +16,9 @@ from collections.abc import Sequence
 
 import torch
 
+# Per-replica inputs with at most this many outputs use one matrix-vector product per replica.
+FEW_OUTPUTS = 4
+
 
 def _uniform(shape: tuple[int, ...], bound: float, gen: torch.Generator) -> torch.Tensor:
     return (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1) * bound
@@ -36,6 +39,9 @@ def _first_layer(X: torch.Tensor, W: torch.Tensor, class_major: bool = False) ->
             return out.view(n, k, R).permute(2, 0, 1)
         out = X @ W.reshape(R * k, d).T  # (n, R*k)
         return out.view(n, R, k).transpose(0, 1)
+    if k <= FEW_OUTPUTS:
+        # Matrix-vector products: one call per replica beats bmm ~2x here (d = 1600: 7 vs 12 ms).
+        return torch.stack([X[r] @ W[r].T for r in range(R)])
     return torch.bmm(X, W.transpose(1, 2))
 
 
@@ -52,6 +58,8 @@ def _first_layer_grad(X: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
             grad = G.permute(1, 2, 0).reshape(n, k * R).T @ X  # (k*R, d)
             return grad.view(k, R, X.shape[1]).transpose(0, 1).contiguous()
         return (G.transpose(0, 1).reshape(n, R * k).T @ X).view(R, k, X.shape[1])
+    if k <= FEW_OUTPUTS:
+        return torch.stack([G[r].T @ X[r] for r in range(R)])  # bmm: 19 ms, this: 6 ms (d = 1600)
     return torch.bmm(G.transpose(1, 2), X)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 from softleak import args as A
@@ -143,24 +144,49 @@ def _add_common(p: argparse.ArgumentParser, experiment: str) -> None:
     t.add_argument("--n-val", type=A.positive_int, default=1000, help="validation set size")
     r = p.add_argument_group("execution")
     r.add_argument("--seed", type=A.nonnegative_int, default=0, help="base seed")
-    r.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    r.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA when present), cpu or cuda; with --scheduler, resolved on a worker",
+    )
     r.add_argument(
         "--threads",
         type=A.positive_int,
         default=None,
-        help="torch threads (default: 1 for small steps, all cores for large ones)",
+        help="torch/BLAS threads per process (default: in-process, 1 for small steps and all "
+        "cores for large ones on an idle machine; on a cluster, 1 per worker)",
     )
     r.add_argument(
         "--max-replicas",
         type=A.positive_int,
         default=512,
-        help="most students trained in one batch",
+        help="most students trained in one batch (also capped by the device's free memory)",
+    )
+    r.add_argument(
+        "--allow-tf32",
+        action="store_true",
+        help="TF32 matrix multiplies on CUDA for teacher/student GEMMs (faster; may move "
+        "thresholds, see simulate.precision; soft labels and losses stay float32)",
+    )
+    where = r.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=A.positive_int,
+        default=None,
+        help="run on a local Dask cluster of N worker processes (needs softleak[dist])",
+    )
+    where.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDR",
+        help="run on an existing Dask cluster, e.g. tcp://host:8786 (dask-jobqueue on Slurm)",
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--out", required=True, help="results directory (created; resumed if present)")
 
 
-def spec_from_args(args: argparse.Namespace):
+def spec_from_args(args: argparse.Namespace, device: str | None = None):
+    """The validated spec of the command line. ``device``: already resolved (else resolved here)."""
     from simulate.device import resolve_device
     from simulate.spec import SweepSpec
 
@@ -169,7 +195,8 @@ def spec_from_args(args: argparse.Namespace):
     if alpha is None and args.n is None:
         alpha = [0.5 + 0.25 * i for i in range(9)]
     try:
-        device = resolve_device(args.device)
+        if device is None:
+            device = resolve_device(args.device)
         return SweepSpec(
             experiment=args.experiment,
             d=tuple(int(v) for v in args.d),
@@ -203,17 +230,79 @@ def spec_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.scheduler is not None or args.workers is not None:
+        return _run_on_cluster(args)
     spec = spec_from_args(args)
-    from simulate.sweep import run_sweep, units_of
+    from simulate.sweep import run_sweep
 
     t0 = time.perf_counter()
-    n_units = len(units_of(spec))
-    table = run_sweep(
-        spec, args.out, threads=args.threads, progress=False if args.no_progress else None
-    )
-    wall = time.perf_counter() - t0
-    print(
-        f"{len(table)} student runs from {n_units} teachers in {args.out}/results.parquet "
-        f"({wall:.1f} s)"
-    )
+    table = _sweep(run_sweep, spec, args)
+    _report(spec, table, args, time.perf_counter() - t0)
     return 0
+
+
+def _run_on_cluster(args: argparse.Namespace) -> int:
+    """--workers N (a local Dask cluster) or --scheduler ADDR (an existing one)."""
+    # Validate everything that can be checked here before starting or reaching a cluster.
+    if args.scheduler is not None:
+        if args.device not in ("auto", "cpu", "cuda") and not args.device.startswith("cuda:"):
+            raise UsageError(f"unknown device {args.device!r}: use auto, cpu or cuda")
+        spec = spec_from_args(args, device="cpu")
+    else:
+        spec = spec_from_args(args)
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            "--workers/--scheduler need dask[distributed]: pip install 'softleak[dist]'"
+        ) from None
+    import dataclasses
+
+    from simulate.executors import dask_client, remote_device
+    from simulate.sweep import run_sweep
+
+    t0 = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        try:
+            client = stack.enter_context(
+                dask_client(workers=args.workers, scheduler=args.scheduler)
+            )
+        except (OSError, TimeoutError) as err:
+            if args.scheduler is None:
+                raise
+            where = args.scheduler
+            raise UsageError(f"cannot reach the Dask scheduler at {where}: {err}") from None
+        if args.scheduler is not None:
+            try:
+                device = remote_device(client, args.device)
+            except ValueError as err:
+                raise UsageError(f"on the cluster's workers: {err}") from None
+            spec = dataclasses.replace(spec, device=device)
+        table = _sweep(run_sweep, spec, args, client=client)
+    _report(spec, table, args, time.perf_counter() - t0)
+    return 0
+
+
+def _sweep(run_sweep, spec, args, client=None):
+    from simulate.sweep import ResumeMismatch
+
+    try:
+        return run_sweep(
+            spec,
+            args.out,
+            threads=args.threads,
+            progress=False if args.no_progress else None,
+            client=client,
+            allow_tf32=args.allow_tf32,
+        )
+    except ResumeMismatch as err:
+        raise UsageError(str(err)) from None
+
+
+def _report(spec, table, args, wall: float) -> None:
+    from simulate.sweep import units_of
+
+    print(
+        f"{len(table)} student runs from {len(units_of(spec))} teachers in "
+        f"{args.out}/results.parquet ({wall:.1f} s)"
+    )

@@ -1,0 +1,185 @@
+"""Work accounting for the benchmark suite: FLOPs, memory traffic and sequential steps of a sweep,
+counted the way the engine executes it, and the paper's grids the suite projects.
+
+FLOPs count the matrix multiplies only (elementwise ops, softmax and Adam are a few percent at the
+sizes that matter): a training step of a model with layer sizes d -> p_1 ... -> k on m rows is the
+forward pass (2 m sum(a b)), the weight gradients (the same again) and the gradients through every
+layer above the first (no gradient w.r.t. the inputs). A pseudo-inverse student group (one rho, all
+its shuffles) is the Gram matrix (2 N k^2, k = min(m, d), N = max(m, d)), its Cholesky factor
+(k^3 / 3), the solves and the predictions on the teacher's n rows and the validation rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulate import protocol
+from simulate.memory import replicas_that_fit
+from simulate.spec import SweepSpec
+from simulate.sweep import ROW_SHARING_WIDTH
+
+DTYPE_BYTES = {"float32": 4, "float64": 8}
+
+
+def step_flops(d: int, hidden: tuple[int, ...], k: int, rows: float) -> float:
+    """FLOPs of one full-batch training step of one model on ``rows`` samples."""
+    sizes = [d, *hidden, k]
+    layers = [a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    return 2 * rows * (2 * sum(layers) + sum(layers[1:]))
+
+
+def pinv_flops(m: int, d: int, rhs: int, n_eval: int) -> float:
+    """FLOPs of one pseudo-inverse group: factor X_S (m, d) once, solve ``rhs`` right-hand sides,
+    predict on ``n_eval`` rows."""
+    k, big = min(m, d), max(m, d)
+    return 2 * big * k * k + k**3 / 3 + rhs * (2 * m * d + 4 * k * k) + 2 * n_eval * d * rhs
+
+
+@dataclass
+class Work:
+    """One component of a sweep: what a device must do for it."""
+
+    flops: float = 0.0  # matrix-multiply FLOPs
+    bytes: float = 0.0  # input-matrix traffic (each step reads X for the forward and the gradient)
+    steps: int = 0  # sequential optimizer steps (each launches a fixed set of kernels)
+    models: int = 0  # models trained (teachers or students)
+
+    def add(self, other: Work) -> None:
+        self.flops += other.flops
+        self.bytes += other.bytes
+        self.steps += other.steps
+        self.models += other.models
+
+
+@dataclass
+class SweepWork:
+    teachers: Work = field(default_factory=Work)
+    students: Work = field(default_factory=Work)  # gradient students
+    pinv: Work = field(default_factory=Work)  # pseudo-inverse students (CPU, float64)
+
+
+def rows_of(n: int, c: int, rho: float) -> int:
+    """Student training rows at rho (the stratified per-class prefix rule)."""
+    return c * int(rho * (n // c))
+
+
+def sweep_work(spec: SweepSpec, *, free_bytes: float, device: str = "cpu") -> SweepWork:
+    """The work of ``spec`` as the engine batches it, with ``free_bytes`` of device memory."""
+    out = SweepWork()
+    b = DTYPE_BYTES[spec.dtype]
+    k_t = 1 if spec.single_logit else None
+    keys = [(d, c, n, rep) for d, c, n in spec.teacher_sizes() for rep in range(spec.seeds)]
+    for batch in protocol.teacher_batches(spec, keys):
+        d, c = batch[0][0], batch[0][1]
+        k = k_t or c
+        e = spec.teacher_epochs
+        for _, _, n, _ in batch:
+            out.teachers.flops += e * step_flops(d, spec.p_teacher, k, n)
+            out.teachers.bytes += e * 2 * n * d * b
+        out.teachers.steps += e
+        out.teachers.models += len(batch)
+    for d, c, n, _rep in keys:
+        runs = protocol.student_runs(spec, (d, c, n, 0))
+        if spec.single_logit:
+            for rho in spec.rho:
+                group = [r for r in runs if r.rho == rho]
+                m = rows_of(n, c, rho)
+                out.pinv.add(Work(pinv_flops(m, d, len(group), n + spec.n_val), 0, 1, len(group)))
+            continue
+        width = spec.p_student[0] if spec.p_student else c
+        groups = (
+            [[r for r in runs if r.rho == rho] for rho in spec.rho]
+            if width >= ROW_SHARING_WIDTH
+            else [runs]
+        )
+        fit = replicas_that_fit(spec, d, c, n, free=free_bytes, device=device)
+        size = max(1, min(spec.max_replicas, fit))
+        e = spec.student_epochs
+        for group in groups:
+            for i in range(0, len(group), size):
+                part = group[i : i + size]
+                m = rows_of(n, c, max(r.rho for r in part))
+                out.students.flops += e * len(part) * step_flops(d, spec.p_student, c, m)
+                out.students.bytes += e * 2 * m * d * b
+                out.students.steps += e
+                out.students.models += len(part)
+    return out
+
+
+def _grid(lo: float, hi: float, num: int) -> tuple[float, ...]:
+    return tuple(float(f"{v:.6g}") for v in np.linspace(lo, hi, num))
+
+
+def _recipe_preset(module: str, fallback: SweepSpec) -> SweepSpec:
+    """A figure recipe's own ``PAPER`` spec when the recipe is importable, else ``fallback``."""
+    try:
+        import importlib
+
+        spec = importlib.import_module(module).PAPER
+    except Exception:  # noqa: BLE001 - recipe absent or broken: the grid of REFERENCE.md
+        return fallback
+    return spec if isinstance(spec, SweepSpec) else fallback
+
+
+def paper_grids() -> dict[str, tuple[SweepSpec, str]]:
+    """The paper's grids (REFERENCE.md; the recipes' ``paper`` presets where they exist) with the
+    reference's reported cost."""
+    fig4 = _recipe_preset(
+        "paper_figs.fig4",
+        SweepSpec(
+            "logistic-pinv",
+            d=(1600,),
+            alpha=_grid(0.4, 7.0, 50),
+            rho=_grid(0.05, 0.95, 50),
+            seeds=5,
+            shuffle="both",
+            teacher_epochs=10_000,
+        ),
+    )
+    fig5a = _recipe_preset(
+        "paper_figs.fig5a",
+        SweepSpec(
+            "multinomial",
+            d=(1000,),
+            c=(2,),
+            alpha=_grid(0.3, 1.25, 20),
+            rho=(0.8,),
+            tau=tuple(float(f"{t:.6g}") for t in np.logspace(-0.5, 3.5, 40)),
+            seeds=5,
+            shuffle="both",
+            teacher_epochs=10_000,
+            student_epochs=10_000,
+        ),
+    )
+    n_per_class = [int(round(v)) for v in np.linspace(50, 2500, 21)]
+    mlp = SweepSpec(
+        "multinomial",
+        d=(1000,),
+        c=(100,),
+        n=tuple(100 * v for v in n_per_class),
+        rho=_grid(0.05, 0.95, 10),
+        tau=(20.0,),
+        seeds=5,
+        p_teacher=(500,),
+        p_student=(500,),
+        teacher_epochs=2_000,
+        student_epochs=10_000,
+    )
+    return {
+        "Fig. 4 (logistic-pinv, d=1600)": (fig4, "not reported"),
+        "Fig. 5A (c=2, 20 alpha x 40 tau)": (fig5a, "13 GPU-days"),
+        "Figs. 6/7 MLP grid": (mlp, "~10 GPU-days"),
+    }
+
+
+def hours(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "n/a"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
