@@ -289,6 +289,56 @@ class PhaseDiagram:
             )
         return ax
 
+    def plot_metric(
+        self,
+        metric: str,
+        ax: Any = None,
+        *,
+        cmap: str = "viridis",
+        vmin: float | None = 0.0,
+        vmax: float | None = 1.0,
+        colorbar: bool = True,
+        label: str | None = None,
+        theory: bool = False,
+    ) -> Any:
+        """Heatmap of one cell metric (a seed mean, e.g. ``student_test_acc``) over the grid.
+
+        The cells are those of :meth:`plot` (log-spaced edges on a ``tau`` axis); cells without
+        runs stay white. ``colorbar`` adds one labelled ``label`` (default: the metric name);
+        ``theory`` draws the theory lines in black. Returns the axes; the heatmap is the last
+        ``QuadMesh`` in ``ax.collections``.
+        """
+        from compare.style import axes_or_new
+
+        if metric not in self.metrics:
+            raise ValueError(f"no metric {metric!r} in this diagram; have {sorted(self.metrics)}")
+        ax = axes_or_new(ax, figsize=(5.0, 3.8))
+        xe = _edges(self.x, log=self.x_name == "tau")
+        ye = _edges(self.y, log=self.y_name == "tau")
+        mesh = ax.pcolormesh(
+            xe,
+            ye,
+            np.ma.masked_invalid(np.asarray(self.metrics[metric], dtype=float)),
+            cmap=cmap,
+            vmin=vmin,
+            vmax=vmax,
+            shading="flat",
+        )
+        if self.x_name == "tau":
+            ax.set_xscale("log")
+        if self.y_name == "tau":
+            ax.set_yscale("log")
+        if theory:
+            for line in self.theory_lines:
+                ax.plot(line.x, line.y, color="black", ls=line.linestyle, lw=1.4, label=line.label)
+        ax.set_xlim(xe[0], xe[-1])
+        ax.set_ylim(ye[0], ye[-1])
+        ax.set_xlabel(_axis_label(self.x_name, self.experiment))
+        ax.set_ylabel(_axis_label(self.y_name, self.experiment))
+        if colorbar:
+            ax.figure.colorbar(mesh, ax=ax, label=label or metric)
+        return ax
+
 
 def _axis_label(name: str, experiment: str | None) -> str:
     if name == "alpha":

@@ -1,0 +1,247 @@
+"""Fig. 12 (appendix D.1): binary logistic regression, every metric of the pseudo-inverse student.
+
+Teacher train accuracy, student train and test accuracy, match-teacher accuracy (train and test) and
+the MSE between student and teacher logits on D_train^S and D_test^S, against alpha = n/d at a few
+rho (nearest 0.2, 0.5, 0.8), with the theory: Cover's finite-d P(n, d) for the teacher,
+alpha_label^T, and alpha_id = 1/rho, where the test MSE drops to zero (the student's rho n inputs
+then span R^d and w = X_S^+ z_S is the teacher itself).
+
+The quick preset is fig4's quick spec (d = 200, nested data, the reference's teacher) restricted to
+the three rho of the figure, with the alpha grid extended to 6 so that 1/rho = 5 at rho = 0.2 lies
+inside it (fig4's quick grid stops at 3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from paper_figs.common import clean, fmt_ci, format_rows, nearest, save, threshold_entry, write_data
+from paper_figs.fig4 import PAPER as FIG4_PAPER
+from paper_figs.fig4 import QUICK as FIG4_QUICK
+from paper_figs.registry import Preset, Recipe
+from simulate.spec import SweepSpec
+
+#: The rho values the figure shows (the nearest grid values are used).
+RHOS = (0.2, 0.5, 0.8)
+
+#: "The student identified the teacher": seed-mean log10 test MSE below this (MSE < 1e-6).
+LOG10_MSE_CUT = -6.0
+
+#: The teacher's colour (green, as alpha_label^T in every figure).
+TEACHER_COLOR = "#228833"
+
+#: MSE values are drawn no lower than this on the log axis (exact recovery gives ~1e-25 in float64).
+MSE_FLOOR = 1e-20
+
+
+def _grid(lo: float, hi: float, num: int) -> tuple[float, ...]:
+    return tuple(float(f"{v:.6g}") for v in np.linspace(lo, hi, num))
+
+
+QUICK: SweepSpec = dataclasses.replace(
+    FIG4_QUICK,
+    alpha=_grid(0.25, 6.0, 24),  # steps of 0.25: 1/rho = 5, 2, 1.25 are grid points
+    rho=RHOS,
+    shuffle="no",
+)
+PAPER: SweepSpec = dataclasses.replace(FIG4_PAPER, shuffle="no")  # d = 1600, 50 alpha x 50 rho x 5
+
+# (column, panel title, log scale)
+PANELS = (
+    ("teacher_train_acc", r"(a) teacher train ${\rm acc}^T_*$", False),
+    ("student_train_acc", r"(b) student train ${\rm acc}^S_{\rm train}$", False),
+    ("student_test_acc", r"(c) student test ${\rm acc}^S_{\rm test}$", False),
+    ("match_teacher_train_acc", r"(d) match teacher on $\mathcal{D}^S_{\rm train}$", False),
+    ("match_teacher_test_acc", r"(e) match teacher on $\mathcal{D}^S_{\rm test}$", False),
+    ("train_mse", r"(f) MSE to teacher logit on $\mathcal{D}^S_{\rm train}$", True),
+    ("test_mse", r"(g) MSE to teacher logit on $\mathcal{D}^S_{\rm test}$", True),
+)
+
+
+def mse_rule():
+    """The identification rule: first alpha where the seed-mean log10 test MSE falls below -6."""
+    from compare import Rule
+
+    return Rule(
+        "alpha_mse_S",
+        "neg_log10_test_mse",
+        "up",
+        False,
+        False,
+        "smallest alpha with seed-mean log10(test MSE) < -6",
+    )
+
+
+def make(tables: dict, out: Path, preset: str) -> dict:
+    from compare import find_thresholds, mean_curves
+    from compare.style import sequence_colors
+    from theory.capacity import alpha_label_T
+    from theory.cover import p_separable
+
+    df = tables["sweep"]
+    df = df[~df["shuffle"].astype(bool)] if "shuffle" in df else df
+    d = int(df.d.iloc[0])
+    rhos = [nearest(df.rho, r) for r in RHOS]
+    df = df[np.isin(df.rho.to_numpy(dtype=float), rhos)]
+    metrics = [m for m, _, _ in PANELS]
+    curves = mean_curves(df, metrics, by=("rho",))
+    # Thresholds: the paper's accuracy rules plus the MSE identification rule (log10 MSE, clipped
+    # at 1e-30 so that an exact zero stays finite).
+    frame = df.assign(neg_log10_test_mse=-np.log10(np.clip(df["test_mse"], 1e-30, None)))
+    table = find_thresholds(
+        frame,
+        rules=["alpha_label_T", "alpha_label_S", "alpha_id_S", mse_rule()],
+        cutoff={
+            "alpha_label_T": 0.99,
+            "alpha_label_S": 0.99,
+            "alpha_id_S": 0.99,
+            "alpha_mse_S": -LOG10_MSE_CUT,
+        },
+    )
+    label_t = table.select("alpha_label_T").rows
+    t_entry = threshold_entry(label_t[0]) if label_t else None
+    t_theory = alpha_label_T(2, d=d).value
+
+    fig = _figure(
+        df, curves, rhos, d, t_entry, t_theory, sequence_colors(len(rhos), "plasma"), p_separable
+    )
+    files = save(fig, out, "fig12")
+    write_data(curves, out, "fig12_curves")
+    write_data(table.to_frame(), out, "fig12_thresholds")
+
+    per_rho = []
+    rows = [("alpha_label^T (acc 0.99)", fmt_ci(t_entry), f"{t_theory:.3f} (Cover, P = 1/2)")]
+    alphas = np.sort(df.alpha.unique())
+    for rho in rhos:
+        mse = table.select("alpha_mse_S", rho=rho).rows
+        ids = table.select("alpha_id_S", rho=rho).rows
+        first = mse[0].midpoint if mse else float("nan")  # first grid alpha below the cut
+        below = alphas[alphas < first]
+        entry = {
+            "rho": clean(rho),
+            "theory_alpha_id": clean(1 / rho),
+            "alpha_mse_below_1e-6_first_grid": clean(first),
+            "alpha_mse_last_grid_above": clean(below[-1]) if below.size else None,
+            "alpha_mse_crossing": threshold_entry(mse[0]) if mse else None,
+            "alpha_id_S_acc_0.99": threshold_entry(ids[0]) if ids else None,
+        }
+        per_rho.append(entry)
+        bracket = (
+            f"{first:.3f} (grid; prev {below[-1]:.3f})"
+            if np.isfinite(first) and below.size
+            else ("not reached" if not np.isfinite(first) else f"{first:.3f}")
+        )
+        rows.append((f"MSE<1e-6 at rho={rho:g}", bracket, f"1/rho = {1 / rho:.3f}"))
+        rows.append(
+            (
+                f"alpha_id^S (acc .99) rho={rho:g}",
+                fmt_ci(entry["alpha_id_S_acc_0.99"]),
+                "1/rho if < alpha_label^T",
+            )
+        )
+    return {
+        "d": d,
+        "rho": [clean(r) for r in rhos],
+        "alpha_label_T": t_entry,
+        "alpha_label_T_theory": clean(t_theory),
+        "identification": per_rho,
+        "files": files,
+        "text": format_rows(rows),
+    }
+
+
+def _figure(df, curves, rhos, d, t_entry, t_theory, colors, p_separable):
+    from matplotlib.lines import Line2D
+
+    from compare.style import new_figure
+
+    fig, axes = new_figure(ncols=4, nrows=2, panel=(3.3, 2.75))
+    lo, hi = float(df.alpha.min()), float(df.alpha.max())
+    pad = 0.02 * (hi - lo)
+    for ax, (metric, title, log) in zip(axes, PANELS, strict=False):
+        teacher = metric == "teacher_train_acc"
+        for rho, color in zip(rhos, colors, strict=True):
+            if teacher and rho != rhos[-1]:
+                continue  # the teacher does not depend on rho: one curve
+            if teacher:
+                color = TEACHER_COLOR
+            part = curves[(curves.metric == metric) & np.isclose(curves.rho, rho)]
+            part = part.sort_values("alpha")
+            y = part["mean"].to_numpy(dtype=float)
+            err = part["sem"].fillna(0.0).to_numpy(dtype=float)
+            if log:
+                # Exact recovery gives ~1e-25: draw it at the floor, error bars in log space only
+                # where they stay positive.
+                y = np.clip(y, MSE_FLOOR, None)
+                err = np.minimum(err, 0.0)
+                ax.plot(part["alpha"], y, color=color, marker="o", ms=2.5, lw=1.2)
+            else:
+                ax.errorbar(
+                    part["alpha"], y, yerr=err, color=color, marker="o", ms=2.5, lw=1.2, capsize=1.5
+                )
+        for rho in rhos if not teacher else ():  # alpha_id = 1/rho: the inputs span R^d
+            if lo <= 1 / rho <= hi:
+                ax.axvline(1 / rho, color="black", ls="--", lw=1.0, zorder=5)
+        if t_entry and t_entry.get("value") is not None:
+            ax.axvline(t_entry["value"], color=TEACHER_COLOR, lw=1.0, alpha=0.8)
+        if teacher:
+            ax.axvline(t_theory, color="black", ls=":", lw=1.3, zorder=5)
+            grid = np.linspace(lo, hi, 400)
+            ax.plot(grid, p_separable(grid * d, d), color="black", ls="-.", lw=1.1, zorder=5)
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_title(title, fontsize="small")
+        ax.set_xlabel(r"$\alpha = n/d$")
+        if log:
+            ax.set_yscale("log")
+            ax.set_ylim(MSE_FLOOR / 10, None)
+            ax.set_ylabel("MSE (floor at 1e-20)")
+        else:
+            ax.set_ylim(-0.02, 1.04)
+            ax.set_ylabel("accuracy")
+    # Label the 1/rho lines once, on the test-accuracy panel.
+    for rho in rhos:
+        if lo <= 1 / rho <= hi:
+            axes[2].text(
+                1 / rho, 0.03, rf" $1/{rho:g}$", fontsize="x-small", rotation=90, va="bottom"
+            )
+    legend_ax = axes[-1]
+    legend_ax.axis("off")
+    handles = [
+        Line2D([], [], color=c, marker="o", ms=3, lw=1.2, label=rf"$\rho = {r:g}$")
+        for r, c in zip(rhos, colors, strict=True)
+    ]
+    handles += [
+        Line2D([], [], color=TEACHER_COLOR, marker="o", ms=3, lw=1.2, label="teacher (any rho)"),
+        Line2D(
+            [], [], color=TEACHER_COLOR, lw=1.0, label=r"$\alpha^T_{\rm label}$ measured (acc .99)"
+        ),
+        Line2D(
+            [], [], color="black", ls="--", lw=1.0, label=r"$\alpha_{\rm id} = 1/\rho$ (theory)"
+        ),
+        Line2D(
+            [], [], color="black", ls=":", lw=1.3, label=rf"$\alpha^T_{{\rm label}} = {t_theory:g}$"
+        ),
+        Line2D([], [], color="black", ls="-.", lw=1.1, label=rf"Cover $P(n, d={d})$ (theory)"),
+    ]
+    legend_ax.legend(handles=handles, loc="center", fontsize="small", frameon=False)
+    legend_ax.set_title(f"d = {d}, mean over seeds (+- SEM)", fontsize="small")
+    return fig
+
+
+RECIPE = Recipe(
+    name="fig12",
+    title="Binary logistic regression: all metrics of the pseudo-inverse student vs alpha",
+    presets={
+        "quick": Preset(
+            {"sweep": QUICK},
+            "2-core CPU, ~1-3 min: fig4's quick spec (d = 200, nested) at rho 0.2/0.5/0.8, "
+            "alpha to 6",
+        ),
+        "paper": Preset({"sweep": PAPER}, "the paper's d = 1600 grid (Fig. 12 = Fig. 4's runs)"),
+    },
+    make=make,
+    paper={"alpha_id_S_rho": "1/rho (MSE -> 0)", "alpha_label_T_d1600": 1.96},
+)

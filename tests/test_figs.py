@@ -1,0 +1,117 @@
+"""Figure recipes: presets that validate, ``make`` on tiny simulated sweeps, ``softleak figs list``.
+
+The tiny sweeps keep each recipe's structure (experiment, sweeps, c, rho, shuffle) but shrink d,
+the grids, the seeds and the epochs (with larger learning rates so that small teachers still
+memorize), so that every ``make`` runs end to end through ``run_recipe`` in a few seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from paper_figs.registry import MODULES, Recipe, load_recipes, run_recipe, work_of
+from simulate.spec import SweepSpec
+
+RECIPES = load_recipes()
+
+
+def thin(values, keep: int) -> tuple:
+    """``keep`` values spread over ``values`` (first and last included)."""
+    values = tuple(values)
+    if len(values) <= keep:
+        return values
+    idx = np.unique(np.linspace(0, len(values) - 1, keep).round().astype(int))
+    return tuple(values[i] for i in idx)
+
+
+def tiny(spec: SweepSpec) -> SweepSpec:
+    """A seconds-sized version of ``spec``: small d, thinned grids, 2 seeds, short training."""
+    d0 = spec.d[0]
+    d = max(8, d0 // 10) if spec.single_logit else 12
+    c = spec.c[0]
+    alphas = (
+        spec.alpha
+        if spec.alpha is not None
+        else tuple(sorted({spec.alpha_of(n, d0, c) for n in spec.n}))
+    )
+    rhos = thin([r for r in spec.rho if r >= 0.2] or spec.rho, 3)
+    # Keep alphas whose student split has at least 2 samples per class at the smallest rho.
+    per_class = [a * d * (1 if not spec.single_logit else 0.5) for a in alphas]
+    alphas = tuple(a for a, m in zip(alphas, per_class, strict=True) if m * min(rhos) >= 2)
+    assert alphas, "tiny(): no alpha left"
+    return dataclasses.replace(
+        spec,
+        d=(d,),
+        alpha=thin(alphas, 6),
+        n=None,
+        rho=rhos,
+        tau=thin(spec.tau, 3),
+        seeds=2,
+        teacher_epochs=150,
+        teacher_lr=0.05,
+        student_epochs=60,
+        student_lr=0.05,
+    )
+
+
+def test_every_module_has_a_recipe():
+    assert set(RECIPES) == set(MODULES)
+    assert list(RECIPES) == list(MODULES)  # the paper's order
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_presets_validate_and_have_work(name):
+    recipe = RECIPES[name]
+    assert recipe.name == name and recipe.title
+    assert {"quick", "paper"} <= set(recipe.presets)
+    for preset in ("quick", "paper"):
+        p = recipe.presets[preset]
+        assert p.note and p.sweeps
+        for spec in p.sweeps.values():
+            assert isinstance(spec, SweepSpec)
+            dataclasses.replace(spec)  # re-runs the spec's validation
+            work = work_of(spec)
+            assert work["teachers"] > 0 and work["students"] > 0 and work["flops"] > 0
+    # the paper preset is never smaller than the quick one
+    quick = sum(work_of(s)["flops"] for s in recipe.presets["quick"].sweeps.values())
+    paper = sum(work_of(s)["flops"] for s in recipe.presets["paper"].sweeps.values())
+    assert paper > quick
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_make_runs_on_a_tiny_sweep(name, tmp_path):
+    recipe = RECIPES[name]
+    sweeps = {k: tiny(s) for k, s in recipe.presets["quick"].sweeps.items()}
+    small = dataclasses.replace(
+        recipe, presets={"quick": dataclasses.replace(recipe.presets["quick"], sweeps=sweeps)}
+    )
+    assert isinstance(small, Recipe)
+    summary = run_recipe(small, "quick", tmp_path, threads=1, progress=False)
+    assert summary["figure"] == name and summary["preset"] == "quick"
+    assert isinstance(summary.get("text"), str) and summary["text"]
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["figure"] == name
+    pngs = sorted(tmp_path.glob("*.png"))
+    assert pngs, "no figure written"
+    for png in pngs:
+        assert png.stat().st_size > 5000
+        assert png.with_suffix(".pdf").is_file()
+    assert list(tmp_path.glob("*.csv")), "no figure data written"
+    assert not list(tmp_path.glob(".*.png")), "temporary file left behind"
+
+
+def test_figs_list_prints_every_figure(capsys):
+    from softleak.cli import main
+
+    assert main(["figs", "list"]) == 0
+    out = capsys.readouterr().out
+    for name, recipe in RECIPES.items():
+        rows = [line.split() for line in out.splitlines() if line.startswith(f"{name:8s} ")]
+        assert {row[1] for row in rows} >= {"quick", "paper"}, name
+        for row in rows:  # teachers, students and TFLOP are numbers
+            assert int(row[2]) > 0 and int(row[3]) > 0 and float(row[4]) > 0
+        assert recipe.title in out
