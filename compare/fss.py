@@ -110,7 +110,7 @@ class FSSFit:
             label=label or "measured",
         )
         grid = np.linspace(0.0, float(u.max()) * 1.05, 200)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore"):  # huge nu: d -> inf there
             d_grid = np.where(grid > 0, grid ** (-self.nu), np.inf)
         ax.plot(grid, self.predict(d_grid), color=color, lw=1.2, ls="-", label="fit")
         if math.isfinite(self.ci_low) and math.isfinite(self.ci_high):

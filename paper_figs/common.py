@@ -9,6 +9,16 @@ import numpy as np
 import pandas as pd
 
 
+def linear_grid(lo: float, hi: float, num: int) -> tuple[float, ...]:
+    """``num`` values from lo to hi inclusive, rounded to 6 significant digits (stable seeds/ids)."""
+    return tuple(float(f"{v:.6g}") for v in np.linspace(lo, hi, num))
+
+
+def log_grid(lo: float, hi: float, num: int) -> tuple[float, ...]:
+    """``num`` values from 10**lo to 10**hi, rounded to 6 significant digits."""
+    return tuple(float(f"{v:.6g}") for v in np.logspace(lo, hi, num))
+
+
 def save(fig, out: Path, name: str) -> list[str]:
     """Write ``fig`` as OUT/NAME.png and OUT/NAME.pdf (atomically); returns the paths."""
     from compare.style import save_figure

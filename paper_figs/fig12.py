@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from paper_figs.common import clean, fmt_ci, format_rows, nearest, save, threshold_entry, write_data
+from paper_figs.common import linear_grid as _grid
 from paper_figs.fig4 import PAPER as FIG4_PAPER
 from paper_figs.fig4 import QUICK as FIG4_QUICK
 from paper_figs.registry import Preset, Recipe
@@ -35,10 +36,6 @@ TEACHER_COLOR = "#228833"
 
 #: MSE values are drawn no lower than this on the log axis (exact recovery gives ~1e-25 in float64).
 MSE_FLOOR = 1e-20
-
-
-def _grid(lo: float, hi: float, num: int) -> tuple[float, ...]:
-    return tuple(float(f"{v:.6g}") for v in np.linspace(lo, hi, num))
 
 
 QUICK: SweepSpec = dataclasses.replace(

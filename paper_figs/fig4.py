@@ -9,16 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from paper_figs.common import clean, fmt_ci, format_rows, nearest, save, threshold_entry, write_data
+from paper_figs.common import linear_grid as _grid
 from paper_figs.registry import Preset, Recipe
 from simulate.spec import SweepSpec
-
-
-def _grid(lo: float, hi: float, num: int) -> tuple[float, ...]:
-    return tuple(float(f"{v:.6g}") for v in np.linspace(lo, hi, num))
-
 
 QUICK = SweepSpec(
     "logistic-pinv",
@@ -92,7 +86,7 @@ RECIPE = Recipe(
     name="fig4",
     title="Binary logistic regression: pseudo-inverse students, thresholds and phases",
     presets={
-        "quick": Preset({"sweep": QUICK}, "2-core CPU, about 2-3 minutes: d = 200, nested data"),
+        "quick": Preset({"sweep": QUICK}, "2-core CPU, about 30-60 s: d = 200, nested data"),
         "paper": Preset(
             {"sweep": PAPER}, "the paper's d = 1600 grid (Fig. 4): 50 alpha x 50 rho x 5"
         ),

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from paper_figs.common import clean, fmt_ci, save, threshold_entry, write_data
+from paper_figs.common import linear_grid as _lin
+from paper_figs.common import log_grid as _log
 from paper_figs.registry import Preset, Recipe
 from simulate.spec import SweepSpec
 
@@ -34,14 +36,6 @@ CUTOFF = 0.99
 REFERENCE_CUTOFF = 1.0
 
 STUDENT_RULES = ("alpha_label_S", "alpha_id_S", "alpha_label_S_shuffle")
-
-
-def _lin(lo: float, hi: float, num: int) -> tuple[float, ...]:
-    return tuple(float(f"{v:.6g}") for v in np.linspace(lo, hi, num))
-
-
-def _log(lo: float, hi: float, num: int) -> tuple[float, ...]:
-    return tuple(float(f"{v:.6g}") for v in np.logspace(lo, hi, num))
 
 
 QUICK = SweepSpec(

@@ -6,7 +6,6 @@ optimisers. The update follows ``torch.optim.Adam``/``AdamW`` with their default
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -48,6 +47,3 @@ class Adam:
             v.mul_(b2).addcmul_(g, g, value=1 - b2)
             denom = (v.sqrt() / bc2_sqrt).add_(c.eps)
             p.addcdiv_(m, denom, value=-lr / bc1)
-
-
-LRSchedule = Callable[[int], float]

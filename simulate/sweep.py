@@ -263,9 +263,3 @@ def _executor_info(client) -> dict:
         return {"kind": "in-process"}
     workers = client.scheduler_info().get("workers", {})
     return {"kind": "dask", "scheduler": client.scheduler.address, "workers": len(workers)}
-
-
-def timed(fn, *args, **kwargs):
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0

@@ -61,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"softleak: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `softleak figs list | head`: the reader left; not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("softleak: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
