@@ -115,3 +115,37 @@ def test_figs_list_prints_every_figure(capsys):
         for row in rows:  # teachers, students and TFLOP are numbers
             assert int(row[2]) > 0 and int(row[3]) > 0 and float(row[4]) > 0
         assert recipe.title in out
+
+
+def test_work_counts_match_a_hand_count():
+    from paper_figs.registry import work_of
+
+    # logistic-pinv: teachers only train; one step = forward + 2 backward products of n x d x 1.
+    spec = SweepSpec(
+        "logistic-pinv", d=(10,), n=(20, 40), rho=(0.5, 0.8), seeds=3, teacher_epochs=100
+    )
+    work = work_of(spec)
+    assert work["teachers"] == 6 and work["students"] == 6 * 2
+    assert work["flops"] == 3 * 3 * 2 * 10 * (20 + 40) * 100
+    # multinomial: students add rho-weighted passes over their rows, c outputs each.
+    spec = SweepSpec(
+        "multinomial",
+        d=(10,),
+        c=(2,),
+        n=(20,),
+        rho=(0.5,),
+        tau=(1.0, 2.0),
+        seeds=1,
+        teacher_epochs=10,
+        student_epochs=30,
+    )
+    teacher = 3 * 2 * 10 * 2 * 20 * 10
+    students = 2 * 3 * 2 * 10 * 2 * 0.5 * 20 * 30
+    assert work_of(spec)["flops"] == teacher + students
+
+
+def test_unknown_figure_is_a_usage_error(capsys):
+    from softleak.cli import main
+
+    assert main(["figs", "fig99", "--out", "nowhere"]) == 2
+    assert "fig99" in capsys.readouterr().err
