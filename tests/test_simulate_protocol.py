@@ -51,20 +51,22 @@ def test_pinv_student_recovers_teacher_once_rho_n_reaches_d(global_seed, tmp_pat
 
 
 def test_pinv_held_out_accuracy_above_chance_and_rises_with_alpha(global_seed, tmp_path):
-    # d = 100, rho = 0.8: alpha 0.6 (rho n = 48 < d) vs 1.0 (80 < d); 12 seeds give 240 and 400
-    # held-out points, so the means have standard errors ~0.03; the gaps asserted are > 4 of them.
+    # d = 100, rho = 0.8: alpha 0.6 (rho n = 48 < d) vs 1.0 (80 < d). Measured over 4 base seeds
+    # x 12 replicates: per-replicate std ~0.1-0.16, means 0.50-0.61 (alpha 0.6) and 0.66-0.76
+    # (alpha 1.0). With 24 replicates the standard error of a mean is ~0.025: alpha 1.0 sits
+    # > 4 of them above 0.55, and above alpha 0.6 by ~0.15 (~4 standard errors of the difference).
     spec = SweepSpec(
         "logistic-pinv",
         d=(100,),
         alpha=(0.6, 1.0),
         rho=(0.8,),
-        seeds=12,
+        seeds=24,
         teacher_epochs=1500,
         seed=global_seed,
     )
     df = run_sweep(spec, tmp_path)
     acc = df.groupby("alpha").student_test_acc.mean()
-    assert acc.iloc[0] > 0.5 + 0.1 and acc.iloc[1] > acc.iloc[0]
+    assert acc.loc[1.0] > 0.55 and acc.loc[1.0] > acc.loc[0.6]
 
 
 def test_shuffled_pinv_students_lose_the_held_out_signal(global_seed, tmp_path):
@@ -73,15 +75,17 @@ def test_shuffled_pinv_students_lose_the_held_out_signal(global_seed, tmp_path):
         d=(20,),
         alpha=(1.5,),
         rho=(0.8,),
-        seeds=10,
+        seeds=20,
         teacher_epochs=2000,
         shuffle="both",
         seed=global_seed,
     )
     df = run_sweep(spec, tmp_path)
-    mean = df.groupby("shuffle").student_test_acc.mean()
-    # Unshuffled: exact recovery (rho n = 24 >= d). Shuffled: about chance on 60 points/seed.
-    assert mean[False] > 0.95 and mean[True] < 0.8
+    match = df.groupby("shuffle").match_teacher_test_acc.mean()
+    # Unshuffled: exact recovery of the teacher (rho n = 24 > d + 1), whether or not the teacher
+    # fits its labels at this small d. Shuffled: 6 held-out points x 20 seeds near chance (measured
+    # ~0.5-0.6; standard error ~0.045, so 0.8 is > 4 of them away).
+    assert match[False] == 1.0 and match[True] < 0.8
 
 
 def test_batched_teachers_equal_teachers_alone(global_seed):
