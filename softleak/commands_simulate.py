@@ -12,7 +12,7 @@ from softleak.errors import UsageError
 GRID_HELP = "a list 'a,b', a range 'start:stop:num' (inclusive) or 'log:start:stop:num'"
 
 DEFAULTS = {
-    # experiment: (teacher_lr, student_lr, description)
+    # experiment: its help text (the first clause is the short help)
     "logistic-pinv": "binary logistic teacher (single logit, no bias, standardised features) and "
     "pseudo-inverse students from its raw logits (paper Fig. 4); alpha = n/d",
     "multinomial": "multinomial logistic teacher and students (c logits, no bias) trained on "
