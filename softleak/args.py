@@ -61,6 +61,19 @@ def fraction(text: str) -> float:
     return float(value)
 
 
+def widths(text: str) -> list[int]:
+    """Hidden-layer widths: comma-separated positive integers, e.g. ``500`` or ``500,200``."""
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected widths like 500 or 500,200, got {text!r}"
+        ) from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"widths must be positive integers, got {text!r}")
+    return values
+
+
 def grid_values(text: str) -> list[float]:
     """Parse a grid: ``a,b,c`` (a list), ``start:stop:num`` (inclusive linspace) or
     ``log:start:stop:num`` (``num`` values from 10**start to 10**stop)."""

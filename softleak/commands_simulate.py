@@ -17,7 +17,12 @@ DEFAULTS = {
     "pseudo-inverse students from its raw logits (paper Fig. 4); alpha = n/d",
     "multinomial": "multinomial logistic teacher and students (c logits, no bias) trained on "
     "soft labels at temperature tau (paper Fig. 5, 13-15); alpha = n/(d c)",
+    "mlp": "ReLU MLP teacher and students with biases (widths --p-teacher, --p-student) trained "
+    "on soft labels at temperature tau (paper sec. 5.2, Figs. 6, 7, 16-22); alpha = n/(d c)",
 }
+
+# The reference's MLP settings (REFERENCE.md): teacher 2,000 epochs, tau = 20, p = 500.
+MLP_DEFAULTS = {"teacher_epochs": 2_000, "tau": [20.0], "p_teacher": [500]}
 
 
 def register(groups) -> None:
@@ -31,6 +36,20 @@ def register(groups) -> None:
     for name, description in DEFAULTS.items():
         p = commands.add_parser(name, help=description.split(";")[0], description=description)
         _add_common(p, name)
+        if name == "mlp":
+            p.add_argument(
+                "--p-teacher",
+                type=A.widths,
+                default=[500],
+                help="hidden widths of the teacher, e.g. 500 or 500,200 (default 500)",
+            )
+            p.add_argument(
+                "--p-student",
+                type=A.widths,
+                default=None,
+                help="hidden widths of the students (default: the teacher's)",
+            )
+            p.set_defaults(**MLP_DEFAULTS)
         p.set_defaults(handler=run)
 
 
@@ -224,6 +243,10 @@ def spec_from_args(args: argparse.Namespace, device: str | None = None):
             n_val=args.n_val,
             curve_every=0 if single else args.curve_every,
             max_replicas=args.max_replicas,
+            p_teacher=tuple(getattr(args, "p_teacher", None) or ()),
+            p_student=tuple(
+                getattr(args, "p_student", None) or getattr(args, "p_teacher", None) or ()
+            ),
         )
     except ValueError as err:
         raise UsageError(str(err)) from None

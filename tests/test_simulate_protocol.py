@@ -207,3 +207,56 @@ def test_float64_teachers_memorize_below_capacity(global_seed):
         assert t.train_acc == 1.0
         assert abs(t.val_acc - 0.5) < 0.1  # random labels: chance on fresh data (n_val = 1000)
     assert torch.get_num_threads() >= 1
+
+
+def test_mlp_students_batched_equal_alone(global_seed):
+    spec = _spec(
+        experiment="mlp",
+        p_teacher=(6,),
+        p_student=(4,),
+        rho=(0.3, 0.7),
+        tau=(1.0, 20.0),
+        seeds=1,
+        seed=global_seed,
+    )
+    assert spec.has_bias  # MLPs carry biases, as in the reference
+    teacher = protocol.train_teachers(spec, [(12, 3, 18, 0)])[0]
+    runs = protocol.student_runs(spec, teacher.key)
+    rows, _, model = protocol.gradient_students(spec, teacher, runs)
+    assert [p.shape[1:] for p in model.params] == [(4, 12), (4,), (3, 4), (3,)]
+    for run, row in zip(runs, rows, strict=True):
+        alone, _, _ = protocol.gradient_students(spec, teacher, [run])
+        assert row["train_ce"] == pytest.approx(alone[0]["train_ce"], rel=1e-9, abs=1e-12)
+
+
+def test_mlp_command_line(tmp_path, capsys):
+    from softleak.cli import main
+
+    out = tmp_path / "mlp"
+    args = [
+        "simulate",
+        "mlp",
+        "--d",
+        "10",
+        "--c",
+        "5",
+        "--n",
+        "50",
+        "--rho",
+        "0.6",
+        "--p-teacher",
+        "8",
+        "--p-student",
+        "12,6",
+        "--teacher-epochs",
+        "50",
+        "--student-epochs",
+        "50",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    df = pd.read_parquet(out / "results.parquet")
+    assert df.p_teacher.tolist() == ["8"] and df.p_student.tolist() == ["12,6"]
+    assert df.tau.tolist() == [20.0]  # the reference's MLP temperature is the default
