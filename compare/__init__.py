@@ -19,6 +19,7 @@ from compare.overlay import Overlay, mean_curves, overlay
 from compare.phases import PHASES, PhaseDiagram, TheoryLine, classify, phase_diagram
 from compare.table import Sweep, load_sweep, select
 from compare.thresholds import (
+    EXTRA_RULES,
     RULES,
     Prediction,
     Rule,
@@ -32,6 +33,7 @@ from compare.thresholds import (
 )
 
 __all__ = [
+    "EXTRA_RULES",
     "PHASES",
     "RULES",
     "SCALINGS",

@@ -122,6 +122,28 @@ RULES: dict[str, Rule] = {
 }
 
 
+#: Columns some rules read that the results table derives rather than stores.
+DERIVED_METRICS = {
+    # -log10 of the student's MSE to the teacher's logits on D_test^S (exact zeros clipped at
+    # 1e-30 so that they stay finite): crossing 6 upward means MSE < 1e-6.
+    "neg_log10_test_mse": lambda df: -np.log10(np.clip(df["test_mse"].astype(float), 1e-30, None)),
+}
+
+#: Rules outside the paper's four (not in the default report); ``find_thresholds`` takes their
+#: names too. Cut-off of ``alpha_mse_S``: 6 (MSE < 1e-6).
+EXTRA_RULES: dict[str, Rule] = {
+    "alpha_mse_S": Rule(
+        "alpha_mse_S",
+        "neg_log10_test_mse",
+        "up",
+        False,
+        False,
+        "identification from the logits: smallest alpha with seed-mean -log10(test MSE) >= "
+        "cutoff (6: MSE < 1e-6)",
+    ),
+}
+
+
 # --------------------------------------------------------------------------------------------
 # Crossings on one or many curves
 # --------------------------------------------------------------------------------------------
@@ -551,7 +573,8 @@ def find_thresholds(
             present (experiment, d, c, rho, tau, p_teacher, p_student, epochs, lrs, solver,
             ablation); ``alpha_label_T`` groups by the teacher's columns only (experiment, d, c and
             teacher hyper-parameters), since the teacher sees neither rho nor tau.
-        rules: rule names (default: all of :data:`RULES`) or :class:`Rule` objects. Rules whose
+        rules: rule names (default: all of :data:`RULES`; :data:`EXTRA_RULES` by name too) or
+            :class:`Rule` objects. Derived metrics (:data:`DERIVED_METRICS`) are added. Rules whose
             metric column is missing or whose rows are absent (e.g. no shuffled runs) give no row.
         cutoff: accuracy cut-off, one for all rules or a mapping rule name -> cut-off.
         n_boot: bootstrap resamples over seeds (0 disables the interval).
@@ -564,7 +587,13 @@ def find_thresholds(
     """
     df = normalize(df)
     rng = np.random.default_rng(seed)
-    chosen = [RULES[r] if isinstance(r, str) else r for r in (rules or RULES)]
+    chosen = [
+        (RULES.get(r) or EXTRA_RULES[r]) if isinstance(r, str) else r for r in (rules or RULES)
+    ]
+    for rule in chosen:
+        derive = DERIVED_METRICS.get(rule.metric)
+        if derive is not None and rule.metric not in df.columns and "test_mse" in df.columns:
+            df = df.assign(**{rule.metric: derive(df)})
     rows: list[Threshold] = []
     for rule in chosen:
         cut = float(cutoff[rule.name] if isinstance(cutoff, Mapping) else cutoff)

@@ -58,20 +58,6 @@ PANELS = (
 )
 
 
-def mse_rule():
-    """The identification rule: first alpha where the seed-mean log10 test MSE falls below -6."""
-    from compare import Rule
-
-    return Rule(
-        "alpha_mse_S",
-        "neg_log10_test_mse",
-        "up",
-        False,
-        False,
-        "smallest alpha with seed-mean log10(test MSE) < -6",
-    )
-
-
 def make(tables: dict, out: Path, preset: str) -> dict:
     from compare import find_thresholds, mean_curves
     from compare.style import sequence_colors
@@ -85,12 +71,10 @@ def make(tables: dict, out: Path, preset: str) -> dict:
     df = df[np.isin(df.rho.to_numpy(dtype=float), rhos)]
     metrics = [m for m, _, _ in PANELS]
     curves = mean_curves(df, metrics, by=("rho",))
-    # Thresholds: the paper's accuracy rules plus the MSE identification rule (log10 MSE, clipped
-    # at 1e-30 so that an exact zero stays finite).
-    frame = df.assign(neg_log10_test_mse=-np.log10(np.clip(df["test_mse"], 1e-30, None)))
+    # Thresholds: the paper's accuracy rules plus identification from the logits (MSE < 1e-6).
     table = find_thresholds(
-        frame,
-        rules=["alpha_label_T", "alpha_label_S", "alpha_id_S", mse_rule()],
+        df,
+        rules=["alpha_label_T", "alpha_label_S", "alpha_id_S", "alpha_mse_S"],
         cutoff={
             "alpha_label_T": 0.99,
             "alpha_label_S": 0.99,

@@ -331,3 +331,35 @@ def test_overlay_gaps_and_cover_curve(tmp_path):
     fig, (ax,) = new_figure()
     result.plot(ax=ax, rho=0.8)
     assert save_figure(fig, tmp_path / "overlay.png").stat().st_size > 1000
+
+
+def test_mse_identification_rule_finds_the_known_crossing():
+    """log10 MSE falls linearly in alpha through -6 at alpha = 1.3: the rule, which reads the
+    derived -log10(test MSE) column, must interpolate to exactly 1.3; exact zeros stay finite."""
+    from compare.thresholds import find_thresholds
+
+    alphas = np.round(np.arange(0.5, 2.01, 0.1), 10)
+    rows = []
+    for seed in range(3):
+        for a in alphas:
+            log10_mse = -6.0 - 10.0 * (a - 1.3)  # -6 exactly at 1.3, linear between grid points
+            mse = 0.0 if a > 1.85 else 10.0**log10_mse
+            rows.append(
+                dict(
+                    experiment="logistic-pinv",
+                    d=100,
+                    c=2,
+                    alpha=a,
+                    rho=0.8,
+                    seed=seed,
+                    shuffle=False,
+                    teacher_train_acc=1.0,
+                    student_train_acc=1.0,
+                    student_test_acc=1.0,
+                    test_mse=mse,
+                )
+            )
+    table = find_thresholds(pd.DataFrame(rows), rules=["alpha_mse_S"], cutoff=6.0, n_boot=50)
+    (row,) = table.select("alpha_mse_S").rows
+    assert row.value == pytest.approx(1.3, abs=1e-9)
+    assert row.midpoint == pytest.approx(1.3, abs=1e-9)  # the reference rule: first grid alpha
