@@ -47,6 +47,7 @@ from typing import Literal
 import cvxpy as cp
 import numpy as np
 
+from theory.feasibility import binary_signs
 from theory.pinv import LeastSquaresFactor, factorize
 
 __all__ = [
@@ -144,12 +145,7 @@ def _prepare_labels(y: np.ndarray, t: int, multiclass: bool, c: int) -> np.ndarr
         if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= c:
             raise ValueError(f"multiclass labels must be integers in 0..{c - 1}")
         return y.astype(np.int64)
-    values = set(np.unique(y).tolist())
-    if values <= {0, 1}:
-        return np.where(y == 1, 1.0, -1.0)
-    if values <= {-1, 1}:
-        return y.astype(np.float64)
-    raise ValueError(f"binary labels must be in {{0, 1}} or {{-1, +1}}, got {sorted(values)}")
+    return binary_signs(y, t)
 
 
 def _min_norm_solution(

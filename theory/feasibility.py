@@ -190,7 +190,8 @@ def random_instance(n: int, d: int, c: int = 2, seed: int = 0) -> tuple[np.ndarr
     return X, y
 
 
-def _binary_signs(y: np.ndarray, n: int) -> np.ndarray:
+def binary_signs(y: np.ndarray, n: int) -> np.ndarray:
+    """(n,) binary labels in {0, 1} or {-1, +1} -> float64 signs in {-1, +1}; ValueError else."""
     y = np.asarray(y)
     if y.shape != (n,):
         raise ValueError(f"y must have shape ({n},), got {y.shape}")
@@ -230,7 +231,7 @@ def linearly_separable(
     """
     start = time.perf_counter()
     X = _check_X(X)
-    s = _binary_signs(y, X.shape[0])
+    s = binary_signs(y, X.shape[0])
     if bias:
         X = np.hstack([X, np.ones((X.shape[0], 1))])
     A = s[:, None] * X  # (n, d[+1]); constraint A w >= 1
