@@ -109,58 +109,20 @@ def sweep_work(spec: SweepSpec, *, free_bytes: float, device: str = "cpu") -> Sw
     return out
 
 
-def _grid(lo: float, hi: float, num: int) -> tuple[float, ...]:
-    return tuple(float(f"{v:.6g}") for v in np.linspace(lo, hi, num))
-
-
-def _recipe_preset(module: str, fallback: SweepSpec) -> SweepSpec:
-    """A figure recipe's own ``PAPER`` spec when the recipe is importable, else ``fallback``."""
-    try:
-        import importlib
-
-        spec = importlib.import_module(module).PAPER
-    except Exception:  # noqa: BLE001 - recipe absent or broken: the grid of REFERENCE.md
-        return fallback
-    return spec if isinstance(spec, SweepSpec) else fallback
-
-
 def paper_grids() -> dict[str, tuple[SweepSpec, str]]:
     """The paper's grids (REFERENCE.md; the recipes' ``paper`` presets where they exist) with the
     reference's reported cost."""
-    fig4 = _recipe_preset(
-        "paper_figs.fig4",
-        SweepSpec(
-            "logistic-pinv",
-            d=(1600,),
-            alpha=_grid(0.4, 7.0, 50),
-            rho=_grid(0.05, 0.95, 50),
-            seeds=5,
-            shuffle="both",
-            teacher_epochs=10_000,
-        ),
-    )
-    fig5a = _recipe_preset(
-        "paper_figs.fig5a",
-        SweepSpec(
-            "multinomial",
-            d=(1000,),
-            c=(2,),
-            alpha=_grid(0.3, 1.25, 20),
-            rho=(0.8,),
-            tau=tuple(float(f"{t:.6g}") for t in np.logspace(-0.5, 3.5, 40)),
-            seeds=5,
-            shuffle="both",
-            teacher_epochs=10_000,
-            student_epochs=10_000,
-        ),
-    )
+    from paper_figs.common import linear_grid
+    from paper_figs.fig4 import PAPER as fig4
+    from paper_figs.fig5a import PAPER as fig5a
+
     n_per_class = [int(round(v)) for v in np.linspace(50, 2500, 21)]
     mlp = SweepSpec(
         "multinomial",
         d=(1000,),
         c=(100,),
         n=tuple(100 * v for v in n_per_class),
-        rho=_grid(0.05, 0.95, 10),
+        rho=linear_grid(0.05, 0.95, 10),
         tau=(20.0,),
         seeds=5,
         p_teacher=(500,),
