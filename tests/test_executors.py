@@ -18,58 +18,22 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from simulate.spec import SweepSpec  # noqa: E402
+from sweep_fixtures import (  # noqa: E402
+    KEY,
+    STUDENTS_PER_TEACHER,
+    sweep_args,
+    sweep_spec,
+    table,
+)
+
 from simulate.sweep import run_sweep, units_of  # noqa: E402
 from softleak.cli import main  # noqa: E402
 
-# 6 chunks (one per n) of 2 teachers with 8 students each: each chunk runs ~0.5-1.5 s here, long
-# enough for a kill to land mid-chunk, short enough for the whole module to stay near a minute.
-ARGS = [
-    "simulate",
-    "multinomial",
-    "--d",
-    "30",
-    "--c",
-    "3",
-    "--n",
-    "30,45,60,75,90,105",
-    "--rho",
-    "0.5,0.8",
-    "--tau",
-    "1,4",
-    "--seeds",
-    "2",
-    "--teacher-epochs",
-    "400",
-    "--student-epochs",
-    "1000",
-    "--student-lr",
-    "0.01",
-    "--shuffle",
-    "both",
-    "--no-progress",
-]
-SPEC = SweepSpec(
-    "multinomial",
-    d=(30,),
-    c=(3,),
-    n=(30, 45, 60, 75, 90, 105),
-    rho=(0.5, 0.8),
-    tau=(1.0, 4.0),
-    seeds=2,
-    teacher_epochs=400,
-    student_epochs=1000,
-    student_lr=0.01,
-    shuffle="both",
-)
-KEY = ["d", "c", "n", "seed", "rho", "tau", "shuffle", "ablation", "student_seed"]
+ARGS = sweep_args(teacher_epochs=400, student_epochs=1000)
+SPEC = sweep_spec(teacher_epochs=400, student_epochs=1000)
 UNITS = len(units_of(SPEC))
-ROWS = UNITS * 2 * 2 * 2
-
-
-def _table(path) -> pd.DataFrame:
-    df = pd.read_parquet(path / "results.parquet").drop(columns="wall_s")
-    return df.sort_values(KEY).reset_index(drop=True)
+ROWS = UNITS * STUDENTS_PER_TEACHER
+_table = table
 
 
 def _parts(path) -> int:

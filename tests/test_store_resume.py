@@ -9,45 +9,15 @@ import time
 
 import pandas as pd
 import pytest
+from sweep_fixtures import KEY, STUDENTS_PER_TEACHER, TEACHERS, sweep_args, table
 
 from simulate import protocol
 from simulate.spec import SweepSpec
 from simulate.sweep import run_sweep
 from softleak.cli import main
 
-ARGS = [
-    "simulate",
-    "multinomial",
-    "--d",
-    "30",
-    "--c",
-    "3",
-    "--n",
-    "30,45,60,75,90,105",
-    "--rho",
-    "0.5,0.8",
-    "--tau",
-    "1,4",
-    "--seeds",
-    "2",
-    "--teacher-epochs",
-    "300",
-    "--student-epochs",
-    "600",
-    "--student-lr",
-    "0.01",
-    "--shuffle",
-    "both",
-    "--threads",
-    "1",
-    "--no-progress",
-]
-KEY = ["d", "c", "n", "seed", "rho", "tau", "shuffle", "ablation", "student_seed"]
-
-
-def _table(path) -> pd.DataFrame:
-    df = pd.read_parquet(path / "results.parquet").drop(columns="wall_s")
-    return df.sort_values(KEY).reset_index(drop=True)
+ARGS = [*sweep_args(teacher_epochs=300, student_epochs=600), "--threads", "1"]
+_table = table
 
 
 def test_sigkill_then_rerun_gives_the_uninterrupted_table(tmp_path):
@@ -67,11 +37,11 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_table(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     done_before = len(list((killed / "parts").glob("*.parquet")))
-    assert done_before < 12, "the sweep finished before it could be killed; enlarge it"
+    assert done_before < TEACHERS, "the sweep finished before it could be killed; enlarge it"
     assert main([*ARGS, "--out", str(killed)]) == 0
     a, b = _table(ref), _table(killed)
     assert not b.duplicated(KEY).any()
-    assert len(b) == 6 * 2 * 2 * 2 * 2
+    assert len(b) == TEACHERS * STUDENTS_PER_TEACHER
     pd.testing.assert_frame_equal(a, b)
     # A write interrupted by the kill leaves a temp file; the rerun removes it.
     assert not list((killed / "parts").glob(".*.tmp"))
