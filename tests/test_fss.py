@@ -156,4 +156,8 @@ def test_plots_draw(tmp_path, cover_collapse):
     fig, axes = new_figure(ncols=2)
     fit.plot(ax=axes[0])
     cover_collapse.plot(ax=axes[1])
+    # The drawn fit is the fitted law: at d^(-1/nu) = 0 it sits at alpha_inf.
+    (line,) = [ln for ln in axes[0].get_lines() if ln.get_label() == "fit"]
+    assert line.get_xdata()[0] == 0.0
+    assert line.get_ydata()[0] == pytest.approx(fit.alpha_inf, rel=1e-9)
     assert save_figure(fig, tmp_path / "fss.png").stat().st_size > 1000
