@@ -33,7 +33,21 @@ class Adam:
         return c.lr * min(1.0, step / c.warmup) if c.warmup else c.lr
 
     @torch.no_grad()
-    def step(self, grads: list[torch.Tensor]) -> None:
+    def step(self, grads: list[torch.Tensor], frozen: torch.Tensor | None = None) -> None:
+        """One update. ``frozen`` (R,) bool: replicas left exactly as they are (parameters and
+        moments), e.g. those that met a stopping criterion."""
+        if frozen is not None and bool(frozen.any()):
+            keep = [
+                (p.clone(), m.clone(), v.clone())
+                for p, m, v in zip(self.params, self.m, self.v, strict=True)
+            ]
+            self.step(grads)
+            for (p0, m0, v0), p, m, v in zip(keep, self.params, self.m, self.v, strict=True):
+                mask = frozen.view(-1, *([1] * (p.dim() - 1)))
+                p.copy_(torch.where(mask, p0, p))
+                m.copy_(torch.where(mask, m0, m))
+                v.copy_(torch.where(mask, v0, v))
+            return
         self.t += 1
         c = self.config
         b1, b2 = c.betas

@@ -21,7 +21,12 @@ from simulate.device import thread_count, threads_for
 from simulate.losses import Objective, normalized_weights
 from simulate.models import ReplicaMLP
 from simulate.optim import AdamConfig
-from simulate.softlabels import apply_ablation, soft_targets, within_class_permutation
+from simulate.softlabels import (
+    apply_ablation,
+    focus_class,
+    soft_targets,
+    within_class_permutation,
+)
 from simulate.spec import SweepSpec
 from simulate.train import fit
 
@@ -302,6 +307,7 @@ def gradient_students(
     train_masks = torch.zeros(R, n, dtype=torch.bool, device=device)
     test_masks = torch.zeros(R, n, dtype=torch.bool, device=device)
     full_targets = torch.empty(R, n, c, dtype=torch.float64, device=device)
+    focus = torch.tensor([focus_class(r.ablation) for r in runs], device=device)  # (R,)
     for r, run in enumerate(runs):
         train, test = splits[run.rho]
         soft = soft_targets(z_full, run.tau)  # (n, c) float64
@@ -351,12 +357,14 @@ def gradient_students(
                 test_masks,
                 y_val=y_val,
                 taus=torch.tensor([r.tau for r in runs], device=device),
+                focus=focus,
             )
     wall = (time.perf_counter() - t0) / R
     rows, long = [], []
     for r, run in enumerate(runs):
         row = _base_row(spec, teacher, run)
         row.update({k: float(v[r]) for k, v in metrics.items()}, wall_s=wall)
+        row["focus_class"] = int(focus[r])
         rows.append(row)
         run_id = _run_id(teacher.key, run)
         for rec in curves:
@@ -403,9 +411,14 @@ def _student_metrics(
     *,
     y_val=None,
     taus=None,
+    focus=None,
     with_mse=True,
 ) -> dict:
-    """Per-replica metrics (R,) of students with logits z (R, n, c) against the teacher."""
+    """Per-replica metrics (R,) of students with logits z (R, n, c) against the teacher.
+
+    focus (R,): a class per replica whose held-out accuracy is also reported on its own
+    (``student_test_acc_focus``) next to that of all other classes (``student_test_acc_rest``).
+    """
     z = z.double()
     pred = z.argmax(-1)
     correct = (pred == y).double()
@@ -429,6 +442,10 @@ def _student_metrics(
             train_mse=_masked_mean(se, train_masks),
             test_mse=_masked_mean(se, test_masks),
         )
+    if focus is not None:
+        in_focus = y.unsqueeze(0) == focus.view(-1, 1)  # (R, n)
+        out["student_test_acc_focus"] = _masked_mean(correct, test_masks & in_focus)
+        out["student_test_acc_rest"] = _masked_mean(correct, test_masks & ~in_focus)
     else:
         out["match_teacher_test_acc"] = _masked_mean(match, test_masks)
     return out

@@ -72,6 +72,14 @@ def parse_ablation(text: str) -> tuple[str, int]:
     return name, int(arg)
 
 
+def focus_class(ablation: str) -> int:
+    """The class whose held-out accuracy is reported on its own (``student_test_acc_focus``): the
+    class an ablation removes (``zero_class:J``, ``drop_class:J``), else class 0 -- the paper's
+    "class c = 1 w.l.o.g." -- so the unablated student gives the comparison."""
+    name, arg = parse_ablation(ablation)
+    return arg if name in ("zero_class", "drop_class") else 0
+
+
 def apply_ablation(
     targets: torch.Tensor, y: torch.Tensor, ablation: str
 ) -> tuple[torch.Tensor, int | None]:

@@ -94,7 +94,11 @@ class SweepSpec:
         from simulate.softlabels import parse_ablation
 
         for a in self.ablation:
-            parse_ablation(a)
+            name, arg = parse_ablation(a)
+            if name in ("zero_class", "drop_class") and any(arg >= c for c in self.c):
+                raise ValueError(f"ablation {a}: class {arg} does not exist for c = {min(self.c)}")
+            if name in ("zero_smallest", "top_k") and any(arg >= c for c in self.c):
+                raise ValueError(f"ablation {a}: k must be below c = {min(self.c)}")
         for n in self.teacher_sizes():
             if n[2] < n[1]:
                 raise ValueError(f"alpha too small: n = {n[2]} < c = {n[1]}")

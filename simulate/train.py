@@ -23,6 +23,7 @@ class FitResult:
     epochs_run: int
     final_loss: torch.Tensor  # (R,) loss per replica at the last step
     curves: list[dict] = field(default_factory=list)  # one dict of (R,) tensors per recorded epoch
+    stopped_at: torch.Tensor | None = None  # (R,) epoch each replica stopped (per-replica stop)
 
 
 def fit(
@@ -44,7 +45,10 @@ def fit(
     -> (R,)``, the differentiable loss (used when autograd is chosen, and once at the end).
     evaluate: ``evaluate(model, epoch) -> {metric: (R,) tensor}``, called at epoch 0 and every
     ``curve_every`` epochs when ``curve_every > 0``.
-    stop: ``stop(model, epoch) -> bool``, checked every ``stop_every`` epochs; True ends the run.
+    stop: ``stop(model, epoch)``, checked every ``stop_every`` epochs (and at epoch 0). A bool True
+        ends the run. A (R,) bool tensor stops replicas one by one: a replica is frozen (parameters
+        and optimiser state) from the first check where it is True, so each replica ends exactly
+        as it would alone; the run ends when all are frozen (``FitResult.stopped_at``).
     """
     if autograd is None:
         autograd = not hasattr(model, "forward_backward")
@@ -58,7 +62,28 @@ def fit(
             curves.append({"epoch": epoch, **row})
 
     record(0)
+    frozen: torch.Tensor | None = None
+    stopped_at: torch.Tensor | None = None
+
+    def check(epoch: int) -> bool:
+        """Apply the stop criterion; True when the whole run is over."""
+        nonlocal frozen, stopped_at
+        with torch.no_grad():
+            done = stop(model, epoch)
+        if not isinstance(done, torch.Tensor):
+            return bool(done)
+        done = done.to(torch.bool).reshape(-1)
+        if frozen is None:
+            frozen = torch.zeros_like(done)
+            stopped_at = torch.full(done.shape, epochs, dtype=torch.long, device=done.device)
+        newly = done & ~frozen
+        stopped_at[newly] = epoch
+        frozen |= done
+        return bool(frozen.all())
+
     epoch = 0
+    if stop is not None and check(0):
+        epochs = 0
     for epoch in range(1, epochs + 1):
         if autograd:
             for p in model.params:
@@ -70,14 +95,12 @@ def fit(
         else:
             with torch.no_grad():
                 _, grads = model.forward_backward(X, objective.grad)
-        opt.step(list(grads))
+        opt.step(list(grads), frozen)
         if curve_every and epoch % curve_every == 0:
             record(epoch)
-        if stop is not None and epoch % stop_every == 0:
-            with torch.no_grad():
-                if stop(model, epoch):
-                    log.info("stopping criterion met at epoch %d", epoch)
-                    break
+        if stop is not None and epoch % stop_every == 0 and check(epoch):
+            log.info("stopping criterion met at epoch %d", epoch)
+            break
     with torch.no_grad():
         loss = objective.value(model.forward(X))
-    return FitResult(epochs_run=epoch, final_loss=loss, curves=curves)
+    return FitResult(epochs_run=epoch, final_loss=loss, curves=curves, stopped_at=stopped_at)

@@ -1,0 +1,332 @@
+"""The 2D examples of the paper (Fig. 1, c = 3; Fig. 8, c = 20; appendix A).
+
+Per data set (``seeds`` of them): 60 points uniform on [-1, 1]^2 with labels uniform over c classes
+(i.i.d., not balanced), an MLP teacher fit to them, a random 60% / 40% split into D_train^S and
+D_test^S, and on D_train^S two kinds of students of the teacher's architecture: ``soft`` (cross-entropy
+with the teacher's soft labels at temperature tau) and ``hard`` (the independent baseline: the class
+labels only). Everything trains as replicas in the one trainer: the teachers of all data sets form one
+batch, all students another.
+
+Outputs in the run directory (written once, atomically, after ``config.json``):
+- ``results.parquet``: one row per student (the results-table columns plus ``student_kind``),
+- ``points.parquet``: the data (``seed, x0, x1, y, split``),
+- ``grid.parquet``: class predictions on a regular grid over [-1, 1]^2 for every teacher and student
+  (``seed, model, student_seed, ix, iy, pred``) -- what decision-boundary plots need.
+A rerun of the same spec in the same directory finds the finished run and trains nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from simulate.device import thread_count
+from simulate.losses import Objective
+from simulate.models import ReplicaMLP
+from simulate.optim import AdamConfig
+from simulate.seeds import derive_seed
+from simulate.softlabels import soft_targets
+from simulate.train import fit
+
+log = logging.getLogger(__name__)
+
+KINDS = ("soft", "hard")  # soft-label student, hard-label baseline
+
+
+@dataclass(frozen=True)
+class Toy2DSpec:
+    experiment: str = "toy2d"  # fixed: the 2D examples
+    c: int = 3  # classes (Fig. 1: 3, Fig. 8: 20)
+    n: int = 60  # points per data set
+    hidden: tuple[int, ...] = (150,)  # hidden widths of teacher and students (reference: 150 / 300)
+    rho: float = 0.6  # student training fraction (60% / 40%)
+    tau: float = 10.0  # temperature of the soft labels (Fig. 1: 10, Fig. 8: 20)
+    seeds: int = 5  # data sets, each with its own teacher (the paper's 5 runs)
+    student_seeds: int = 1  # student initialisations per data set and kind
+    seed: int = 0  # base seed every draw derives from
+    teacher_epochs: int = 4_000  # full-batch Adam steps (the most, with teacher_stop_acc)
+    teacher_stop_acc: float | None = None  # stop a teacher once its train acc exceeds this
+    teacher_lr: float = 1e-3  # reference: 1e-3
+    student_epochs: int = 4_000  # full-batch Adam steps of both student kinds
+    student_lr: float = 1e-3  # reference: 1e-3 (c = 3), 1e-2 (c = 20)
+    n_val: int = 1_000  # fresh points with random labels (chance level)
+    grid: int = 150  # decision-map resolution per axis
+    dtype: str = "float32"  # float32 | float64
+    device: str = "cpu"  # resolved device
+    extra: dict = field(default_factory=dict)  # recorded, not part of the identity
+
+    def __post_init__(self) -> None:
+        if self.experiment != "toy2d":
+            raise ValueError("Toy2DSpec is the toy2d experiment")
+        if self.c < 2:
+            raise ValueError("c must be >= 2")
+        if self.n < 2:
+            raise ValueError("n must be >= 2")
+        if not 0 < self.rho < 1:
+            raise ValueError("rho must lie strictly between 0 and 1")
+        if not 1 <= int(self.rho * self.n) < self.n:
+            raise ValueError(f"rho = {self.rho} leaves an empty student train or test set")
+        if not (self.tau > 0 and math.isfinite(self.tau)):
+            raise ValueError("tau must be > 0")
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise ValueError("hidden widths must be >= 1 (at least one hidden layer)")
+        for name in ("seeds", "student_seeds", "teacher_epochs", "student_epochs", "n_val"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.grid < 2:
+            raise ValueError("grid must be >= 2")
+        if self.teacher_lr <= 0 or self.student_lr <= 0:
+            raise ValueError("learning rates must be > 0")
+        if self.teacher_stop_acc is not None and not 0 < self.teacher_stop_acc <= 1:
+            raise ValueError("teacher_stop_acc must lie in (0, 1]")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError("dtype must be float32 or float64")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def run_id(self) -> str:
+        """What determines the numbers (device and extras excluded)."""
+        settings = {k: v for k, v in self.to_dict().items() if k not in ("device", "extra")}
+        text = json.dumps(settings, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def work(self) -> dict:
+        """Counted work: teachers, students, training FLOPs (forward + backward, full batch)."""
+        sizes = [2, *self.hidden, self.c]
+        weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        students = self.seeds * self.student_seeds * len(KINDS)
+        m = int(self.rho * self.n)
+        flops = 6 * weights * (self.seeds * self.n * self.teacher_epochs)
+        flops += 6 * weights * students * m * self.student_epochs
+        return {"teachers": self.seeds, "students": students, "flops": float(flops)}
+
+    # seeds ----------------------------------------------------------------------------------
+    def data_seed(self, rep: int) -> int:
+        return derive_seed(self.seed, "toy2d-data", self.c, self.n, rep)
+
+    def teacher_seed(self, rep: int) -> int:
+        return derive_seed(self.seed, "toy2d-teacher", self.c, self.n, rep)
+
+    def student_seed(self, rep: int, kind: str, s: int) -> int:
+        return derive_seed(self.seed, "toy2d-student", self.c, self.n, rep, kind, s)
+
+
+def make_points(spec: Toy2DSpec, rep: int) -> tuple[np.ndarray, ...]:
+    """One data set: X (n, 2) uniform on [-1, 1]^2, y (n,) i.i.d. uniform labels, the split
+    (train, test index arrays: a random rho / 1 - rho partition) and a validation set."""
+    rng = np.random.default_rng(spec.data_seed(rep))
+    X = rng.uniform(-1, 1, (spec.n, 2))
+    y = rng.integers(0, spec.c, spec.n)
+    order = rng.permutation(spec.n)
+    m = int(spec.rho * spec.n)
+    train, test = np.sort(order[:m]), np.sort(order[m:])
+    X_val = rng.uniform(-1, 1, (spec.n_val, 2))
+    y_val = rng.integers(0, spec.c, spec.n_val)
+    return X, y, train, test, X_val, y_val
+
+
+def grid_axis(resolution: int) -> np.ndarray:
+    """The decision-map grid's coordinates along one axis (cell centres over [-1, 1])."""
+    edges = np.linspace(-1, 1, resolution + 1)
+    return (edges[:-1] + edges[1:]) / 2
+
+
+def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(R, n, c) logits, (R, n) or (n,) labels -> (R,) accuracy."""
+    return (logits.argmax(-1) == y).double().mean(-1)
+
+
+def train_toy2d(spec: Toy2DSpec, threads: int | None = 1) -> dict[str, pd.DataFrame]:
+    """Run the whole experiment; returns the frames ``results``, ``points`` and ``grid``."""
+    dtype = torch.float64 if spec.dtype == "float64" else torch.float32
+    device = spec.device
+    reps = range(spec.seeds)
+    data = [make_points(spec, rep) for rep in reps]
+    with thread_count(threads or 1):
+        # Teachers: one replica per data set, per-replica inputs (R, n, 2).
+        t0 = time.perf_counter()
+        X = torch.as_tensor(np.stack([d[0] for d in data]), dtype=dtype, device=device)
+        y = torch.as_tensor(np.stack([d[1] for d in data]), device=device)
+        teachers = ReplicaMLP.init(
+            [spec.teacher_seed(r) for r in reps], 2, spec.c, spec.hidden, True, dtype, device
+        )
+        stop = None
+        if spec.teacher_stop_acc is not None:
+            target = spec.teacher_stop_acc
+
+            def stop(model, epoch):
+                return _accuracy(model.forward(X), y) > target
+
+        result = fit(
+            teachers,
+            X,
+            Objective("ce", y),
+            epochs=spec.teacher_epochs,
+            optim=AdamConfig(lr=spec.teacher_lr),
+            stop=stop,
+            stop_every=1,
+        )
+        teacher_wall = (time.perf_counter() - t0) / spec.seeds
+        if result.stopped_at is not None:
+            teacher_epochs = result.stopped_at.tolist()
+        else:
+            teacher_epochs = [result.epochs_run] * spec.seeds
+        with torch.no_grad():
+            z_teacher = teachers.forward(X).double()  # (S, n, c)
+            X_val = torch.as_tensor(np.stack([d[4] for d in data]), dtype=dtype, device=device)
+            y_val = torch.as_tensor(np.stack([d[5] for d in data]), device=device)
+            teacher_train = _accuracy(z_teacher, y)
+            teacher_val = _accuracy(teachers.forward(X_val), y_val)
+
+        # Students: every (data set, kind, student seed) is one replica on its own D_train^S.
+        runs = [(r, kind, s) for r in reps for kind in KINDS for s in range(spec.student_seeds)]
+        t0 = time.perf_counter()
+        m = int(spec.rho * spec.n)
+        X_S = torch.stack([X[r, torch.as_tensor(data[r][2])] for r, _, _ in runs])  # (R, m, 2)
+        targets = torch.empty(len(runs), m, spec.c, dtype=dtype, device=device)
+        for i, (r, kind, _) in enumerate(runs):
+            train = torch.as_tensor(data[r][2], device=device)
+            if kind == "soft":
+                targets[i] = soft_targets(z_teacher[r, train], spec.tau).to(dtype)
+            else:
+                targets[i] = torch.nn.functional.one_hot(y[r, train], spec.c).to(dtype)
+        students = ReplicaMLP.init(
+            [spec.student_seed(*run) for run in runs], 2, spec.c, spec.hidden, True, dtype, device
+        )
+        fit(
+            students,
+            X_S,
+            Objective("soft", targets),
+            epochs=spec.student_epochs,
+            optim=AdamConfig(lr=spec.student_lr),
+        )
+        student_wall = (time.perf_counter() - t0) / len(runs)
+        rows = []
+        with torch.no_grad():
+            idx = torch.as_tensor([r for r, _, _ in runs], device=device)
+            z = students.forward(X[idx]).double()  # (R, n, c)
+            zv = students.forward(X_val[idx])
+            for i, (r, kind, s) in enumerate(runs):
+                _, yr, train, test, _, _ = data[r]
+                pred = z[i].argmax(-1).cpu().numpy()
+                t_pred = z_teacher[r].argmax(-1).cpu().numpy()
+                logp = torch.log_softmax(z[i], -1)
+                soft = soft_targets(z_teacher[r], spec.tau)
+                ce = -(soft * logp).sum(-1).cpu().numpy()
+                rows.append(
+                    {
+                        "experiment": "toy2d",
+                        "d": 2,
+                        "c": spec.c,
+                        "n": spec.n,
+                        "alpha": spec.n / (2 * spec.c),
+                        "rho": spec.rho,
+                        "tau": spec.tau if kind == "soft" else float("nan"),
+                        "student_kind": kind,
+                        "p_teacher": ",".join(map(str, spec.hidden)),
+                        "p_student": ",".join(map(str, spec.hidden)),
+                        "teacher_epochs": int(teacher_epochs[r]),
+                        "student_epochs": spec.student_epochs,
+                        "teacher_lr": spec.teacher_lr,
+                        "student_lr": spec.student_lr,
+                        "shuffle": False,
+                        "ablation": "none",
+                        "solver": "adam",
+                        "seed": r,
+                        "student_seed": s,
+                        "data_seed": spec.data_seed(r),
+                        "teacher_seed": spec.teacher_seed(r),
+                        "model_seed": spec.student_seed(r, kind, s),
+                        "teacher_train_acc": float(teacher_train[r]),
+                        "teacher_val_acc": float(teacher_val[r]),
+                        "student_train_acc": float((pred[train] == yr[train]).mean()),
+                        "student_test_acc": float((pred[test] == yr[test]).mean()),
+                        "student_val_acc": float(
+                            (zv[i].argmax(-1).cpu().numpy() == data[r][5]).mean()
+                        ),
+                        "match_teacher_train_acc": float((pred[train] == t_pred[train]).mean()),
+                        "match_teacher_test_acc": float((pred[test] == t_pred[test]).mean()),
+                        "train_ce": float(ce[train].mean()),
+                        "test_ce": float(ce[test].mean()),
+                        "teacher_wall_s": teacher_wall,
+                        "wall_s": student_wall,
+                    }
+                )
+            grid = _decision_maps(spec, teachers, students, runs, dtype, device)
+    points = pd.DataFrame(
+        [
+            {"seed": r, "x0": x[0], "x1": x[1], "y": int(lab), "split": split}
+            for r, (X_r, y_r, train, test, _, _) in enumerate(data)
+            for split, idx in (("train", train), ("test", test))
+            for x, lab in zip(X_r[idx], y_r[idx], strict=True)
+        ]
+    )
+    return {"results": pd.DataFrame(rows), "points": points, "grid": grid}
+
+
+def _decision_maps(spec, teachers, students, runs, dtype, device) -> pd.DataFrame:
+    """Predicted classes on the grid for every teacher and student (long form)."""
+    axis = grid_axis(spec.grid)
+    gx, gy = np.meshgrid(axis, axis, indexing="ij")
+    G = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=dtype, device=device)
+    ix, iy = np.meshgrid(np.arange(spec.grid), np.arange(spec.grid), indexing="ij")
+    ix, iy = ix.ravel().astype(np.int16), iy.ravel().astype(np.int16)
+    frames = []
+    t_pred = teachers.forward(G).argmax(-1).cpu().numpy().astype(np.int16)  # (S, g*g)
+    for r in range(spec.seeds):
+        frames.append(_grid_frame(r, "teacher", -1, ix, iy, t_pred[r]))
+    s_pred = students.forward(G).argmax(-1).cpu().numpy().astype(np.int16)
+    for i, (r, kind, s) in enumerate(runs):
+        frames.append(_grid_frame(r, kind, s, ix, iy, s_pred[i]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _grid_frame(seed, model, student_seed, ix, iy, pred) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "seed": np.full(len(ix), seed, dtype=np.int16),
+            "model": model,
+            "student_seed": np.full(len(ix), student_seed, dtype=np.int16),
+            "ix": ix,
+            "iy": iy,
+            "pred": pred,
+        }
+    )
+
+
+def run_toy2d(
+    spec: Toy2DSpec, out: str | Path, *, threads: int | None = None, progress=None
+) -> pd.DataFrame:
+    """Run (or find finished) ``spec`` in directory ``out``; returns the results table."""
+    from simulate.store import atomic_write_bytes, atomic_write_parquet
+    from simulate.sweep import sweep_config
+
+    out = Path(out)
+    config_path = out / "config.json"
+    done = out / "results.parquet"
+    if config_path.exists() and done.exists():
+        old = json.loads(config_path.read_text())
+        if old.get("run_id") == spec.run_id():
+            return pd.read_parquet(done)
+    config = sweep_config(spec, threads)
+    config["run_id"] = spec.run_id()
+    del config["units"]
+    # A changed spec in an existing directory starts over: the outputs are rewritten below.
+    done.unlink(missing_ok=True)
+    atomic_write_bytes(config_path, json.dumps(config, indent=2, default=str).encode())
+    frames = train_toy2d(spec, threads)
+    atomic_write_parquet(out / "points.parquet", frames["points"])
+    atomic_write_parquet(out / "grid.parquet", frames["grid"])
+    atomic_write_parquet(done, frames["results"])  # last: its presence marks the run finished
+    return frames["results"]
