@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulate.spec import SweepSpec
+from simulate.experiments import Spec
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ MODULES = ("fig4", "fig12", "fig5a", "fig15", "fig5b", "fss")
 
 @dataclass(frozen=True)
 class Preset:
-    sweeps: dict[str, SweepSpec]  # sweep name -> spec; each runs into OUT/data/<name>
+    sweeps: dict[str, Spec]  # sweep name -> spec; each runs into OUT/data/<name>
     note: str = ""  # what the preset is for (hardware, scale)
 
 
@@ -51,29 +51,11 @@ def load_recipes() -> dict[str, Recipe]:
     return recipes
 
 
-def work_of(spec: SweepSpec) -> dict:
-    """Counted work of a sweep: teachers, students, and training FLOPs (multiply-adds x 2, forward
-    and backward, full batch)."""
-    from simulate.sweep import students_per_teacher
+def work_of(spec) -> dict:
+    """Counted work of a sweep (``simulate.experiments.work_of``)."""
+    from simulate.experiments import work_of as count
 
-    sizes = spec.teacher_sizes()
-    teachers = len(sizes) * spec.seeds
-    per_teacher = students_per_teacher(spec)
-    flops = 0.0
-    for d, c, n in sizes:
-        k = 1 if spec.single_logit else c
-        tw = _mlp_weights(d, spec.p_teacher, k)
-        flops += spec.seeds * 3 * 2 * tw * n * spec.teacher_epochs
-        if not spec.single_logit:
-            sw = _mlp_weights(d, spec.p_student, c)
-            mean_rho = sum(spec.rho) / len(spec.rho)
-            flops += spec.seeds * per_teacher * 3 * 2 * sw * mean_rho * n * spec.student_epochs
-    return {"teachers": teachers, "students": teachers * per_teacher, "flops": flops}
-
-
-def _mlp_weights(d: int, hidden: tuple[int, ...], k: int) -> int:
-    sizes = [d, *hidden, k]
-    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    return count(spec)
 
 
 def run_recipe(
@@ -89,16 +71,14 @@ def run_recipe(
     import dataclasses
 
     from compare.style import write_text_atomic
-    from simulate.store import Store
-    from simulate.sweep import run_sweep
+    from simulate.experiments import run_experiment
 
     out = Path(out)
     t0 = time.perf_counter()
     tables = {}
     for name, spec in recipe.presets[preset].sweeps.items():
         spec = dataclasses.replace(spec, device=device)
-        run_sweep(spec, out / "data" / name, threads=threads, progress=progress)
-        tables[name] = Store(out / "data" / name).results()
+        tables[name] = run_experiment(spec, out / "data" / name, threads=threads, progress=progress)
     run_s = time.perf_counter() - t0
     summary = recipe.make(tables, out, preset)
     summary = {

@@ -1,0 +1,63 @@
+"""One entry point for every experiment's spec: run (or resume) it into a directory, count its work.
+
+The random-data families (logistic-pinv, multinomial, mlp) are ``SweepSpec`` grids run by
+``simulate.sweep``; the 2D examples are a ``Toy2DSpec`` run by ``simulate.toy2d``. Figure recipes and
+the command line go through here, so a new family needs one entry in ``RUNNERS``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from simulate.spec import SweepSpec
+from simulate.toy2d import Toy2DSpec, run_toy2d
+
+Spec = SweepSpec | Toy2DSpec
+
+
+def run_experiment(
+    spec: Spec,
+    out: str | Path,
+    *,
+    threads: int | None = None,
+    progress: bool | None = None,
+    **kwargs,
+) -> pd.DataFrame:
+    """Run or resume ``spec`` into ``out``; returns its results table. ``kwargs`` go to the
+    family's runner (e.g. ``client=``, ``allow_tf32=`` for sweeps)."""
+    if isinstance(spec, Toy2DSpec):
+        return run_toy2d(spec, out, threads=threads, progress=progress)
+    if isinstance(spec, SweepSpec):
+        from simulate.sweep import run_sweep
+
+        return run_sweep(spec, out, threads=threads, progress=progress, **kwargs)
+    raise TypeError(f"no runner for {type(spec).__name__}")
+
+
+def work_of(spec: Spec) -> dict:
+    """Counted work: ``teachers``, ``students`` and training ``flops`` (multiply-adds x 2, forward
+    and backward, full batch)."""
+    if isinstance(spec, Toy2DSpec):
+        return spec.work()
+    from simulate.sweep import students_per_teacher
+
+    sizes = spec.teacher_sizes()
+    teachers = len(sizes) * spec.seeds
+    per_teacher = students_per_teacher(spec)
+    flops = 0.0
+    for d, c, n in sizes:
+        k = 1 if spec.single_logit else c
+        tw = _mlp_weights(d, spec.p_teacher, k)
+        flops += spec.seeds * 3 * 2 * tw * n * spec.teacher_epochs
+        if not spec.single_logit:
+            sw = _mlp_weights(d, spec.p_student, c)
+            mean_rho = sum(spec.rho) / len(spec.rho)
+            flops += spec.seeds * per_teacher * 3 * 2 * sw * mean_rho * n * spec.student_epochs
+    return {"teachers": teachers, "students": teachers * per_teacher, "flops": flops}
+
+
+def _mlp_weights(d: int, hidden: tuple[int, ...], k: int) -> int:
+    sizes = [d, *hidden, k]
+    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
