@@ -20,7 +20,25 @@ from simulate.experiments import Spec
 log = logging.getLogger(__name__)
 
 # Recipe modules, in the paper's order. Each defines RECIPE.
-MODULES = ("fig4", "fig12", "fig5a", "fig15", "fig5b", "fss")
+MODULES = (
+    "fig1",
+    "fig4",
+    "fig12",
+    "fig5a",
+    "fig15",
+    "fig5b",
+    "fig6",
+    "fig7",
+    "fig8",
+    "fig16",
+    "fig17",
+    "fig18",
+    "fig19",
+    "fig20",
+    "fig21",
+    "fig22",
+    "fss",
+)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import pytest
 
 from paper_figs.registry import MODULES, Recipe, load_recipes, run_recipe, work_of
 from simulate.spec import SweepSpec
+from simulate.toy2d import Toy2DSpec
 
 RECIPES = load_recipes()
 
@@ -28,8 +29,12 @@ def thin(values, keep: int) -> tuple:
     return tuple(values[i] for i in idx)
 
 
-def tiny(spec: SweepSpec) -> SweepSpec:
+def tiny(spec):
     """A seconds-sized version of ``spec``: small d, thinned grids, 2 seeds, short training."""
+    if isinstance(spec, Toy2DSpec):
+        return dataclasses.replace(
+            spec, seeds=2, teacher_epochs=150, student_epochs=100, grid=16, teacher_lr=0.01
+        )
     d0 = spec.d[0]
     d = max(8, d0 // 10) if spec.single_logit else 12
     c = spec.c[0]
@@ -72,7 +77,7 @@ def test_presets_validate_and_have_work(name):
         p = recipe.presets[preset]
         assert p.note and p.sweeps
         for spec in p.sweeps.values():
-            assert isinstance(spec, SweepSpec)
+            assert isinstance(spec, SweepSpec | Toy2DSpec)
             dataclasses.replace(spec)  # re-runs the spec's validation
             work = work_of(spec)
             assert work["teachers"] > 0 and work["students"] > 0 and work["flops"] > 0
