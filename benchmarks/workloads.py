@@ -19,7 +19,7 @@ import numpy as np
 from simulate import protocol
 from simulate.memory import replicas_that_fit
 from simulate.spec import SweepSpec
-from simulate.sweep import ROW_SHARING_WIDTH
+from simulate.sweep import ROW_SHARING_WIDTH, student_width
 
 DTYPE_BYTES = {"float32": 4, "float64": 8}
 
@@ -89,10 +89,9 @@ def sweep_work(spec: SweepSpec, *, free_bytes: float, device: str = "cpu") -> Sw
                 m = rows_of(n, c, rho)
                 out.pinv.add(Work(pinv_flops(m, d, len(group), n + spec.n_val), 0, 1, len(group)))
             continue
-        width = spec.p_student[0] if spec.p_student else c
         groups = (
             [[r for r in runs if r.rho == rho] for rho in spec.rho]
-            if width >= ROW_SHARING_WIDTH
+            if student_width(spec, c) >= ROW_SHARING_WIDTH
             else [runs]
         )
         fit = replicas_that_fit(spec, d, c, n, free=free_bytes, device=device)

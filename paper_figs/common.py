@@ -81,3 +81,10 @@ def fmt_ci(entry: dict | None) -> str:
 
 def _f(x) -> str:
     return "-" if x is None else f"{x:.3f}"
+
+
+def data_dir(tables: dict, name: str, out: Path) -> Path:
+    """The folder of sweep ``name`` (curves, grids, ...): ``run_recipe`` records it on the table;
+    OUT/data/NAME otherwise."""
+    path = tables[name].attrs.get("path")
+    return Path(path) if path else Path(out) / "data" / name

@@ -84,8 +84,13 @@ def run_recipe(
     threads: int | None = None,
     progress: bool | None = None,
     device: str = "cpu",
+    data_root: str | Path | None = None,
 ) -> dict:
-    """Run (resuming) every sweep of the preset, then draw the figures and write summary.json."""
+    """Run (resuming) every sweep of the preset, then draw the figures and write summary.json.
+
+    data_root: where the sweeps' folders go (default OUT/data). Figures that declare the same sweep
+    (same name and spec) under one data root share it: the second one finds it finished.
+    """
     import dataclasses
 
     from compare.style import write_text_atomic
@@ -96,7 +101,10 @@ def run_recipe(
     tables = {}
     for name, spec in recipe.presets[preset].sweeps.items():
         spec = dataclasses.replace(spec, device=device)
-        tables[name] = run_experiment(spec, out / "data" / name, threads=threads, progress=progress)
+        where = Path(data_root or out / "data") / name
+        table = run_experiment(spec, where, threads=threads, progress=progress)
+        table.attrs["path"] = str(where)  # recipes find curves and other files there
+        tables[name] = table
     run_s = time.perf_counter() - t0
     summary = recipe.make(tables, out, preset)
     summary = {

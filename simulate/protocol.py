@@ -365,8 +365,9 @@ def gradient_students(
         row = _base_row(spec, teacher, run)
         row.update({k: float(v[r]) for k, v in metrics.items()}, wall_s=wall)
         row["focus_class"] = int(focus[r])
+        row["run_id"] = _run_id(teacher.key, run)  # the key of this run's learning curves
         rows.append(row)
-        run_id = _run_id(teacher.key, run)
+        run_id = row["run_id"]
         for rec in curves:
             for metric, values in rec.items():
                 if metric != "epoch":

@@ -25,6 +25,11 @@ def register(groups) -> None:
         help="quick: a 2-core laptop CPU; paper: the paper's grid (GPU-sized)",
     )
     p.add_argument("--out", help="output directory (default results/FIG)")
+    p.add_argument(
+        "--data",
+        help="folder for the sweeps' data (default OUT/data; with 'all', one shared folder "
+        "ROOT/data so figures that use the same sweep run it once)",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--threads", type=A.positive_int, default=None, help="torch threads")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -53,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         # One figure: --out is its folder; several: one sub-folder each under --out.
         out = args.out if args.out and len(names) == 1 else f"{args.out or 'results'}/{name}"
+        data = args.data or (f"{args.out or 'results'}/data" if len(names) > 1 else None)
         summary = run_recipe(
             recipes[name],
             args.preset,
@@ -60,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
             threads=args.threads,
             progress=False if args.no_progress else None,
             device=device,
+            data_root=data,
         )
         if args.json:
             print(json.dumps(summary, indent=2))

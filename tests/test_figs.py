@@ -35,6 +35,21 @@ def tiny(spec):
         return dataclasses.replace(
             spec, seeds=2, teacher_epochs=150, student_epochs=100, grid=16, teacher_lr=0.01
         )
+    if spec.n is not None and spec.p_student:
+        # MLP grids: keep the smallest sizes (every n has >= 2 per class at rho >= 0.2), d = 12.
+        return dataclasses.replace(
+            spec,
+            d=(12,),
+            n=thin(sorted(spec.n)[:4], 3),
+            rho=thin([r for r in spec.rho if r >= 0.2] or spec.rho, 3),
+            tau=thin(spec.tau, 3),
+            seeds=2,
+            teacher_epochs=150,
+            teacher_lr=0.05,
+            student_epochs=60,
+            student_lr=0.05,
+            curve_every=min(spec.curve_every, 20),
+        )
     d0 = spec.d[0]
     d = max(8, d0 // 10) if spec.single_logit else 12
     c = spec.c[0]

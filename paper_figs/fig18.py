@@ -1,0 +1,302 @@
+"""Fig. 18: which parts of the soft labels carry the held-out memorized data (ReLU MLPs, D.4.1).
+
+rho = 0.7, tau = 20, d = 1000, c = 100, p = 500 (paper). Per teacher, students train on ablated
+soft labels, all in one batch (``simulate.softlabels``):
+
+- ``zero_smallest:k`` (k in 1, 10, 50): the k smallest entries of every soft label set to zero,
+  without renormalising (panel A: held-out accuracy vs n);
+- ``zero_class:J``: class J's entry zeroed in the soft labels of every sample not of class J;
+- ``drop_class:J``: class-J samples removed from the student's training set (panel B: held-out
+  accuracy on class J, ``student_test_acc_focus``, and on all other classes,
+  ``student_test_acc_rest``).
+
+The paper: removing even the single smallest entry is critical where the unablated student would
+identify the teacher, and removing more hurts quickly; zeroing class J's entry destroys the held-out
+accuracy on class J while the other classes stay near normal; dropping class J's samples keeps the
+held-out accuracy on class J high.
+
+Class J's held-out set is tiny: n/c (1 - rho) samples per teacher, 75 at the paper's smallest n
+but 1.5-7.5 at the quick scale (n / 100). The quick preset therefore ablates two classes
+(J = 0 and 1) per teacher: by the exchangeability of random labels the two are the same
+experiment, so ``make`` pools them (rows ``zero_class`` / ``drop_class``: per teacher the mean
+over J, then mean and SEM over teachers) -- an extra student per class costs far less than an
+extra teacher with all its students.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from paper_figs.common import clean, save, write_data
+from paper_figs.mlp_scale import PAPER as PAPER_SCALE
+from paper_figs.mlp_scale import QUICK as QUICK_SCALE
+from paper_figs.registry import Preset, Recipe
+
+RHO = 0.7
+
+#: The paper's ablations (one student each per teacher).
+ABLATIONS = (
+    "none",
+    "zero_smallest:1",
+    "zero_smallest:10",
+    "zero_smallest:50",
+    "zero_class:0",
+    "drop_class:0",
+)
+
+#: Quick scale: the class ablations also on class 1, pooled with class 0 in ``make``.
+QUICK_ABLATIONS = (*ABLATIONS, "zero_class:1", "drop_class:1")
+
+#: Panel A's ablations and panel B's families, in legend order.
+SMALLEST = ("none", "zero_smallest:1", "zero_smallest:10", "zero_smallest:50")
+CLASS_FAMILIES = ("none", "zero_class", "drop_class")
+
+#: The paper's teacher set sizes: n = c x n_per_class.
+PAPER_N_PER_CLASS = (250, 500, 1000, 2000)
+
+#: Quick n (d = 100, c = 100, p = 50; the teacher memorizes up to n = 3,000 there). 500: the
+#: unablated student leaks weakly (held-out ~0.25); 700: between; 1,000: it identifies the teacher
+#: (held-out 1.0); 2,500 (the paper's largest main-grid n, 25 per class): the most held-out samples
+#: per class, and where an ablation that delays identification has caught up. The paper's
+#: 250 per class maps to n = 200, one training and one held-out sample per class: left out.
+QUICK_N = (500, 700, 1000, 2500)
+
+QUICK = QUICK_SCALE.spec(n=QUICK_N, rho=(RHO,), ablation=QUICK_ABLATIONS, seeds=2)
+PAPER = PAPER_SCALE.spec(
+    n=tuple(PAPER_SCALE.n(100 * k) for k in PAPER_N_PER_CLASS),
+    rho=(RHO,),
+    ablation=ABLATIONS,
+    seeds=5,
+)
+
+METRICS = ("student_test_acc", "student_test_acc_focus", "student_test_acc_rest")
+
+STYLE = {
+    "none": ("black", "o", "unablated"),
+    "zero_smallest:1": ("#56B4E9", "v", "zero smallest 1"),
+    "zero_smallest:10": ("#0072B2", "s", "zero smallest 10"),
+    "zero_smallest:50": ("#882255", "D", "zero smallest 50"),
+    "zero_class": ("#D55E00", "^", "zero class-J entry (others' labels)"),
+    "drop_class": ("#009E73", "s", "drop class-J samples"),
+}
+
+
+def family(ablation: str) -> str:
+    """``zero_class:J`` -> ``zero_class``, ``drop_class:J`` -> ``drop_class``; others unchanged."""
+    name = ablation.partition(":")[0]
+    return name if name in ("zero_class", "drop_class") else ablation
+
+
+def curves(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean and SEM over teachers of the held-out accuracies per (family, n): long table with
+    columns ``family, n, alpha, metric, mean, sem, n_seeds`` (classes J of one family pooled per
+    teacher first)."""
+    from compare.overlay import mean_curves
+
+    df = df.assign(family=df["ablation"].map(family))
+    out = mean_curves(df, [*METRICS, "student_train_acc"], by=("family",))
+    d, c = int(df["d"].iloc[0]), int(df["c"].iloc[0])
+    out["n"] = (out["alpha"] * d * c).round().astype(int)
+    return out[["family", "n", "alpha", "metric", "mean", "sem", "n_seeds"]]
+
+
+def make(tables: dict, out: Path, preset: str) -> dict:
+    df = pd.concat(list(tables.values()), ignore_index=True)
+    df = df[~df["shuffle"].astype(bool)]
+    frame = curves(df)
+    c = int(df["c"].iloc[0])
+    val = float(df.loc[df["ablation"] == "none", "student_val_acc"].mean())
+    fig = _figure(frame, c, val)
+    files = save(fig, out, "fig18")
+    write_data(frame, out, "fig18_curves")
+
+    ns = sorted(frame["n"].unique())
+    table = {}
+    for fam in (*SMALLEST, *CLASS_FAMILIES[1:]):
+        rows = frame[frame["family"] == fam]
+        if rows.empty:
+            continue
+        table[fam] = {
+            str(n): {
+                metric.replace("student_test_acc", "test"): _cell(rows, n, metric)
+                for metric in (*METRICS, "student_train_acc")
+            }
+            for n in ns
+        }
+    counting = _counting(df)
+    teacher = df.groupby("n")["teacher_train_acc"].mean()
+    summary = {
+        "rho": RHO,
+        "tau": float(df["tau"].iloc[0]),
+        "d": int(df["d"].iloc[0]),
+        "c": c,
+        "p": str(df["p_student"].iloc[0]),
+        "n": [int(n) for n in ns],
+        "n_seeds": int(df["seed"].nunique()),
+        "focus_classes": {
+            fam: sorted({int(j) for j in df.loc[df["ablation"].map(family) == fam, "focus_class"]})
+            for fam in CLASS_FAMILIES
+        },
+        "held_out": table,
+        "teacher_train_acc": {str(int(n)): clean(v) for n, v in teacher.items()},
+        "student_val_acc_none": clean(val),
+        "chance": clean(1 / c),
+        "theory": counting,
+        "files": files,
+    }
+    summary["text"] = _text(frame, ns, teacher, counting)
+    return summary
+
+
+def _cell(rows: pd.DataFrame, n: int, metric: str) -> dict | None:
+    hit = rows[(rows["n"] == n) & (rows["metric"] == metric)]
+    if hit.empty:
+        return None
+    r = hit.iloc[0]
+    return {"mean": clean(r["mean"]), "sem": clean(r["sem"]), "n_seeds": int(r["n_seeds"])}
+
+
+def _counting(df: pd.DataFrame) -> dict:
+    """The parameter-counting identifiability estimate (``theory.capacity``) for the unablated
+    student, and for k zeroed entries ((c - 1 - k) equations per sample instead of c - 1)."""
+    from theory.capacity import mlp_identifiability_rho_n
+
+    d, c = int(df["d"].iloc[0]), int(df["c"].iloc[0])
+    p = int(str(df["p_student"].iloc[0]).split(",")[0])
+    bound = mlp_identifiability_rho_n(d, p, c)
+    out = {"identifiability_n": clean(bound.value / RHO), "formula": bound.formula}
+    for k in (1, 10, 50):
+        if k < c - 1:
+            out[f"identifiability_n_zero_smallest_{k}"] = clean(
+                bound.value * (c - 1) / (c - 1 - k) / RHO
+            )
+    out["note"] = (
+        "heuristic parameter counting, n = rho n / rho; a zeroed entry gives no equation. At the "
+        "quick scale (d = 100, p = 50) the measured identification n is ~5x these counts"
+    )
+    return out
+
+
+def _text(frame: pd.DataFrame, ns, teacher, counting) -> str:
+    def fmt(fam, n, metric):
+        hit = frame[(frame["family"] == fam) & (frame["n"] == n) & (frame["metric"] == metric)]
+        if hit.empty:
+            return "-"
+        m, s = hit.iloc[0]["mean"], hit.iloc[0]["sem"]
+        return f"{m:.2f}" + (f"+-{s:.2f}" if np.isfinite(s) else "")
+
+    head = f"{'held-out acc (rho=0.7)':26s}" + "".join(f"{f'n={n}':>13s}" for n in ns)
+    lines = [head]
+    for fam in SMALLEST:
+        lines.append(f"{fam:26s}" + "".join(f"{fmt(fam, n, 'student_test_acc'):>13s}" for n in ns))
+    for fam in CLASS_FAMILIES:
+        for metric, tag in (
+            ("student_test_acc_focus", "class J"),
+            ("student_test_acc_rest", "rest"),
+        ):
+            name = (
+                f"{fam} [{tag}]"
+                if fam != "none"
+                else f"none [{'class 0' if tag == 'class J' else tag}]"
+            )
+            lines.append(f"{name:26s}" + "".join(f"{fmt(fam, n, metric):>13s}" for n in ns))
+    lines.append(
+        f"{'teacher train acc':26s}" + "".join(f"{teacher.get(n, np.nan):>13.2f}" for n in ns)
+    )
+    lines.append(
+        f"parameter counting: unablated student identifies from n ~ "
+        f"{counting['identifiability_n']:.0f} (heuristic)"
+    )
+    lines.append(
+        "paper: zeroing even 1 smallest entry breaks identification; zero_class kills class J "
+        "only; drop_class keeps class J high"
+    )
+    return "\n".join(lines)
+
+
+def _figure(frame: pd.DataFrame, c: int, val: float):
+    from compare.style import new_figure
+
+    fig, (ax_a, ax_b) = new_figure(ncols=2, panel=(5.4, 5.0))
+    ns = np.array(sorted(frame["n"].unique()), dtype=float)
+    for k, fam in enumerate(SMALLEST):
+        _line(ax_a, frame, fam, "student_test_acc", dodge=k - 1.5, ls="-")
+    ax_a.set_title(r"(A) zeroing the $k$ smallest soft-label entries", fontsize="medium")
+    ax_a.set_ylabel(r"held-out accuracy ${\rm acc}^S_{\rm test}$")
+    for k, fam in enumerate(CLASS_FAMILIES):
+        _line(ax_b, frame, fam, "student_test_acc_focus", dodge=2 * k - 2.5, ls="-")
+        _line(ax_b, frame, fam, "student_test_acc_rest", dodge=2 * k - 1.5, ls="--", rest=True)
+    ax_b.plot([], [], color="grey", ls="-", label="held-out, class J (class 0 unablated)")
+    ax_b.plot([], [], color="grey", ls="--", mfc="white", label="held-out, other classes")
+    ax_b.set_title("(B) removing one class J", fontsize="medium")
+    ax_b.set_ylabel("held-out accuracy")
+    for ax in (ax_a, ax_b):
+        ax.axhline(1 / c, color="grey", ls=":", lw=1.0, label=f"chance 1/c = {1 / c:.2g}")
+        if np.isfinite(val):
+            ax.axhline(val, color="grey", ls="-.", lw=0.9, label=f"student val acc {val:.2g}")
+        ax.set_xscale("log")
+        ax.set_xticks(ns, [f"{n:g}" for n in ns])
+        ax.minorticks_off()
+        ax.set_xlabel(r"teacher set size $n$ (student trains on $\rho n$, $\rho = 0.7$)")
+        ax.set_ylim(-0.03, 1.05)
+        ax.legend(
+            fontsize="x-small",
+            frameon=False,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.15),
+            ncol=2,
+        )
+    return fig
+
+
+def _line(ax, frame, fam, metric, dodge=0.0, ls="-", rest=False):
+    rows = frame[(frame["family"] == fam) & (frame["metric"] == metric)].sort_values("n")
+    if rows.empty:
+        return
+    color, marker, label = STYLE[fam]
+    x = rows["n"].to_numpy(dtype=float) * (1 + 0.012 * dodge)  # dodge overlapping error bars
+    ax.errorbar(
+        x,
+        rows["mean"],
+        yerr=rows["sem"].fillna(0.0),
+        color=color,
+        marker=marker,
+        ms=4,
+        ls=ls,
+        lw=1.2,
+        capsize=2,
+        mfc="white" if rest else color,
+        label=None if rest else label,
+    )
+
+
+RECIPE = Recipe(
+    name="fig18",
+    title="ReLU MLPs: soft-label ablations (rho 0.7, tau 20)",
+    presets={
+        "quick": Preset(
+            {"sweep": QUICK},
+            "2-core CPU, ~7 min (counted work; ~5 s per n = 1,000 student): d = 100, c = 100, "
+            "p = 50, n in {500, 700, 1000, 2500}, 2 teachers each, 8 students per teacher (the "
+            "paper's 6 ablations, plus zero_class:1 and drop_class:1 pooled with class 0)",
+        ),
+        "paper": Preset(
+            {"sweep": PAPER},
+            "the paper's grid: d = 1000, c = 100, p = 500, n = 100 x {250, 500, 1000, 2000}, "
+            "5 teachers, 6 ablations each; students 10,000 epochs (lr 1e-4)",
+        ),
+    },
+    make=make,
+    paper={
+        "n_per_class": list(PAPER_N_PER_CLASS),
+        "zero_smallest": "already k = 1 is critical where the unablated student identifies the "
+        "teacher; larger k lowers the held-out accuracy quickly",
+        "zero_class": "held-out accuracy on class c collapses; other classes almost normal; "
+        "the average only a little lower",
+        "drop_class": "held-out accuracy on class c stays high, as on the other classes",
+        "error_bars": "5 data sets and initializations, SEM",
+    },
+)

@@ -1,0 +1,282 @@
+"""Fig. 22: the number of classes c (ReLU MLPs, appendix D.4.3), rho = 0.45, tau = 20, one run.
+
+One sweep per c; each plots the teacher's train accuracy and the student's train and held-out
+accuracies against n/d. The paper: "when we scale the x-axis as n/d, the behavior we described in
+the main for the different classes remains similar" (d = 1000, p = 500, c in {20, 50, 90, 100,
+110}; REFERENCE.md's list omits 100).
+
+The parameter-counting estimates of ``theory.capacity`` say what to expect: the teacher's
+memorization n ~ #params / (2 ln c) hardly moves with c (the output layer is a small part of
+#params), while the student's identifiability rho n ~ #params / (c - 1) grows like 1/c as c falls --
+each student sample gives c - 1 equations. So at small c identification should need a larger n/d,
+while the teacher's capacity limit stays put: a collapse in n/d is not what counting predicts. The
+recipe draws both estimates as black vertical lines in each c's panel (memorization dashed,
+identification dotted) and measures, per c, the smallest grid n/d with student held-out accuracy
+>= 0.99 and the largest grid n/d up to which the teacher memorizes (train accuracy >= 0.99).
+
+Quick scale (``mlp_scale.QUICK``: d = 100, p = 50): n/d in {2, 5, 7.5, 10, 15, 20, 30, 45} for
+c in {20, 50, 100, 110}. At c = 100 the student identifies the teacher from n ~ 1,000 (n/d 10)
+and the teacher stops memorizing between n = 3,000 and 4,000 (n/d 30-40), so the grid spans
+weak leakage, identification and the teacher's capacity limit; n/d = 45 also gives the shrunken
+test sweeps enough samples per class at c = 110. c = 20 and 50 show the small-c side, 100 and
+110 the paper's neighbourhood of c = 100 (90 adds another ~1.8 min and nothing 110 does not).
+At equal alpha / p (Fig. 19's collapse) quick n/d x 10 = paper n/d.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from paper_figs.common import clean, save, write_data
+from paper_figs.mlp_scale import PAPER as PAPER_SCALE
+from paper_figs.mlp_scale import PAPER_N, MLPScale
+from paper_figs.mlp_scale import QUICK as QUICK_SCALE
+from paper_figs.registry import Preset, Recipe
+
+RHO = 0.45
+CUTOFF = 0.99  # accuracy counted as "memorized" / "identified"
+
+QUICK_CLASSES = (20, 50, 100, 110)
+PAPER_CLASSES = (20, 50, 90, 100, 110)
+
+#: Quick grid in n/d (d = 100); each n rounded to a multiple of c.
+QUICK_N_OVER_D = (2, 5, 7.5, 10, 15, 20, 30, 45)
+
+
+def n_grid(scale: MLPScale, n_over_d, c: int) -> tuple[int, ...]:
+    """Teacher set sizes n = (n/d) d rounded to a multiple of c (>= 2 per class), distinct."""
+    ns = [max(2, round(v * scale.d / c)) * c for v in n_over_d]
+    return tuple(sorted(set(ns)))
+
+
+def _spec(scale: MLPScale, n_over_d, c: int):
+    return scale.spec(n=n_grid(scale, n_over_d, c), rho=(RHO,), c=(c,), seeds=1)
+
+
+QUICK = {f"mlp-c{c}": _spec(QUICK_SCALE, QUICK_N_OVER_D, c) for c in QUICK_CLASSES}
+#: Paper: the main grid's n (100 x {50, ..., 2500}, n/d 5 to 250) for every c, single runs.
+PAPER = {
+    f"mlp-c{c}": _spec(PAPER_SCALE, [n / PAPER_SCALE.d for n in PAPER_N], c) for c in PAPER_CLASSES
+}
+
+CURVES = ("teacher_train_acc", "student_train_acc", "student_test_acc")
+
+
+def counting(d: int, p: int, c: int) -> dict:
+    """Parameter-counting estimates in n/d: the teacher's memorization n and the n at which
+    rho n samples identify it (``theory.capacity``, heuristic)."""
+    from theory.capacity import mlp_identifiability_rho_n, mlp_memorization_n
+
+    mem = mlp_memorization_n(d, p, c)
+    ident = mlp_identifiability_rho_n(d, p, c)
+    return {
+        "memorization_n_over_d": clean(mem.value / d),
+        "identifiability_n_over_d": clean(ident.value / (RHO * d)),
+        "memorization_formula": mem.formula,
+        "identifiability_formula": ident.formula,
+    }
+
+
+def grid_thresholds(curve: pd.DataFrame) -> dict:
+    """Explicit grid rules on one c's curve (columns n_over_d and the CURVES metrics, sorted):
+    identification = the smallest n/d with student held-out acc >= CUTOFF; teacher capacity = the
+    largest n/d before the first n/d with teacher train acc < CUTOFF (None when the teacher never
+    memorizes; the last grid n/d when it never fails)."""
+    x = curve["n_over_d"].to_numpy(dtype=float)
+    test = curve["student_test_acc"].to_numpy(dtype=float)
+    teacher = curve["teacher_train_acc"].to_numpy(dtype=float)
+    ok_id = np.flatnonzero(test >= CUTOFF)
+    fails = np.flatnonzero(teacher < CUTOFF)
+    if fails.size == 0:
+        cap, censored = float(x[-1]), True
+    else:
+        cap = float(x[fails[0] - 1]) if fails[0] > 0 else None
+        censored = False
+    return {
+        "identification_n_over_d": float(x[ok_id[0]]) if ok_id.size else None,
+        "teacher_capacity_n_over_d": cap,
+        "teacher_never_fails": censored,
+    }
+
+
+def make(tables: dict, out: Path, preset: str) -> dict:
+    from compare import find_thresholds
+
+    df = pd.concat(list(tables.values()), ignore_index=True)
+    df = df[~df["shuffle"].astype(bool) & (df["ablation"] == "none")]
+    df = df.assign(n_over_d=df["n"] / df["d"])
+    # A single run per n: mean over seeds (and student seeds) if a preset has more.
+    curves = (
+        df.groupby(["c", "n", "n_over_d"])[[*CURVES, "student_val_acc"]]
+        .mean()
+        .reset_index()
+        .sort_values(["c", "n"])
+    )
+    classes = [int(c) for c in sorted(curves["c"].unique())]
+    d = int(df["d"].iloc[0])
+    p = int(str(df["p_student"].iloc[0]).split(",")[0])
+    # Interpolated first crossings (compare.thresholds); alpha = n/(d c), so n/d = alpha c.
+    table = find_thresholds(df, rules=("alpha_label_T", "alpha_id_S"), cutoff=CUTOFF, n_boot=0)
+    per_c = {}
+    for c in classes:
+        curve = curves[curves["c"] == c]
+        entry = {"n": [int(n) for n in curve["n"]], **grid_thresholds(curve)}
+        for name, key in (("alpha_label_T", "teacher"), ("alpha_id_S", "identification")):
+            rows = table.select(name, c=c).rows
+            value = rows[0].value * c if rows else math.nan
+            entry[f"{key}_crossing_n_over_d"] = clean(value)  # None: not crossed on the grid
+        entry["max_student_test_acc"] = clean(curve["student_test_acc"].max())
+        entry["theory"] = counting(d, p, c)
+        per_c[str(c)] = entry
+    fig = _figure(curves, classes, d, p)
+    files = save(fig, out, "fig22")
+    write_data(curves, out, "fig22_curves")
+    return {
+        "rho": RHO,
+        "tau": float(df["tau"].iloc[0]),
+        "d": d,
+        "p": p,
+        "classes": classes,
+        "cutoff": CUTOFF,
+        "rules": (
+            "identification: smallest grid n/d with student test acc >= 0.99; teacher capacity: "
+            "largest grid n/d before the first teacher train acc < 0.99; *_crossing: "
+            "compare.find_thresholds' interpolated first crossing (alpha_id_S, alpha_label_T) x c"
+        ),
+        "per_c": per_c,
+        "files": files,
+        "text": _text(per_c, classes),
+    }
+
+
+def _fmt(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:g}"
+
+
+def _text(per_c: dict, classes: list[int]) -> str:
+    lines = [
+        f"{'c':>4s} {'id n/d (grid)':>14s} {'id count':>9s} {'max test':>9s} "
+        f"{'teacher cap n/d':>16s} {'mem count':>10s}"
+    ]
+    for c in classes:
+        e = per_c[str(c)]
+        cap = _fmt(e["teacher_capacity_n_over_d"]) + ("+" if e["teacher_never_fails"] else "")
+        th = e["theory"]
+        lines.append(
+            f"{c:4d} {_fmt(e['identification_n_over_d']):>14s} "
+            f"{th['identifiability_n_over_d']:9.2f} {e['max_student_test_acc']:9.2f} "
+            f"{cap:>16s} {th['memorization_n_over_d']:10.2f}"
+        )
+    lines.append(
+        "count = parameter-counting estimate (theory.capacity, heuristic); '+': teacher never "
+        "failed on the grid; '-': never reached"
+    )
+    lines.append("paper: in n/d the behaviour is similar for c in {20, 50, 90, 100, 110}")
+    return "\n".join(lines)
+
+
+def _figure(curves: pd.DataFrame, classes: list[int], d: int, p: int):
+    from matplotlib.figure import Figure
+
+    from compare.style import METRIC_COLORS, METRIC_LABELS, class_colors
+
+    k = len(classes)
+    fig = Figure(figsize=(3.4 * (k + 1), 4.6), layout="constrained")
+    axes = fig.subplots(1, k + 1, sharey=True)
+    colors = class_colors(classes)
+    for ax, c, tag in zip(axes, classes, "ABCDEFGH", strict=False):
+        curve = curves[curves["c"] == c]
+        for metric in CURVES:
+            ax.plot(
+                curve["n_over_d"],
+                curve[metric],
+                color=METRIC_COLORS[metric],
+                marker="o",
+                ms=3.5,
+                lw=1.2,
+                label=METRIC_LABELS[metric],
+            )
+        ax.plot(
+            curve["n_over_d"],
+            curve["student_val_acc"],
+            color="grey",
+            ls="-.",
+            lw=0.9,
+            label=r"student val ${\rm acc}^S_{\rm val}$",
+        )
+        ax.axhline(1 / c, color="grey", ls=":", lw=1.0, label="chance 1/c")
+        th = counting(d, p, c)
+        lo, hi = float(curve["n_over_d"].min()), float(curve["n_over_d"].max())
+        for key, ls, label in (
+            ("memorization_n_over_d", "--", "teacher memorization (counting)"),
+            ("identifiability_n_over_d", ":", r"identification at $\rho$ (counting)"),
+        ):
+            v = th[key]
+            if v is not None and lo / 1.5 <= v <= hi * 1.5:
+                ax.axvline(v, color="black", ls=ls, lw=1.3, zorder=5, label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel(r"$n/d$")
+        ax.set_title(rf"({tag}) $c = {c}$", fontsize="medium")
+    axes[0].set_ylabel("accuracy")
+    axes[0].set_ylim(-0.03, 1.05)
+    fig.legend(
+        *axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=4, fontsize="small"
+    )
+    last = axes[-1]
+    for c in classes:
+        curve = curves[curves["c"] == c]
+        color = colors[float(c)]
+        last.plot(curve["n_over_d"], curve["student_test_acc"], color=color, marker="o", ms=3.5)
+        last.plot(curve["n_over_d"], curve["teacher_train_acc"], color=color, ls="--", lw=1.0)
+        last.plot([], [], color=color, marker="o", label=f"c = {c}")
+    last.plot([], [], color="grey", ls="-", label="student test")
+    last.plot([], [], color="grey", ls="--", label="teacher train")
+    last.set_xscale("log")
+    last.set_xlabel(r"$n/d$")
+    last.set_title(f"({'ABCDEFGH'[k]}) all c", fontsize="medium")
+    last.legend(fontsize="x-small", frameon=False, loc="center right")
+    for ax in axes:
+        _log_ticks(ax.xaxis)
+    fig.suptitle(
+        rf"ReLU MLP, $d = {d}$, $p = {p}$, $\rho = {RHO}$, $\tau = 20$, one run per point",
+        fontsize="medium",
+    )
+    return fig
+
+
+def _log_ticks(axis) -> None:
+    """Plain numbers at 1, 2, 5 x 10^k on a log axis."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+RECIPE = Recipe(
+    name="fig22",
+    title="ReLU MLPs: number of classes c vs n/d (rho 0.45, tau 20)",
+    presets={
+        "quick": Preset(
+            QUICK,
+            "2-core CPU, ~6.5 min (counted work; ~5 s per n = 1,000 student): d = 100, p = 50, "
+            "c in {20, 50, 100, 110}, n/d in {2, 5, 7.5, 10, 15, 20, 30, 45}, one run each",
+        ),
+        "paper": Preset(
+            PAPER,
+            "the paper's classes {20, 50, 90, 100, 110} at d = 1000, p = 500, the main n grid "
+            "100 x {50, ..., 2500} (n/d 5 to 250) for every c, one run each",
+        ),
+    },
+    make=make,
+    paper={
+        "classes": list(PAPER_CLASSES),
+        "claim": "scaled as n/d, the behaviour (teacher memorization, student identification) is "
+        "similar for every c",
+        "runs": 1,
+    },
+)

@@ -1,0 +1,444 @@
+"""Figs. 6, 7, 16 and 17: one-hidden-layer ReLU teacher and students on random data (sec. 5.2).
+
+Two sweeps serve the four figures (and run once when the figures share a data folder, as
+``softleak figs all`` arranges):
+- ``mlp-grid``: alpha x rho at tau = 20 -- Fig. 7's phase diagram and accuracies, and (quick
+  preset) Fig. 6's accuracy-vs-rho curves at two sample complexities;
+- ``mlp-curves``: rho = 0.65 at the four n of Fig. 7C / 16 / 17, normal and within-class shuffled
+  soft labels, with learning curves: the sudden joint jump of train and test accuracy, the shuffled
+  control that never jumps, and the cross-entropy drop that goes with the jump.
+
+The paper preset uses the paper's sizes (d = 1000, c = 100, p = 500; REFERENCE.md). The quick preset
+divides d and p by 10 and n by 100 (``paper_figs.mlp_scale``: the alpha / p collapse of Fig. 19) and
+keeps the paper's training settings (teacher 2,000 epochs at lr 1e-3, students 10,000 epochs at lr
+1e-4): the two mechanisms -- weak leakage that falls while the student memorizes, and the jump to
+identification -- are finite-training effects, so the training budget is kept as in the paper.
+
+Theory drawn: parameter-counting estimates (``theory.capacity``, heuristic): the student set size
+rho n = (#params - shift) / (c - 1) from which the teacher is determined, and the number of random
+labels the teacher can memorize, #params / (2 ln c).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from paper_figs.common import clean, data_dir, linear_grid, save, write_data
+from paper_figs.mlp_scale import PAPER, PAPER_N, QUICK, MLPScale
+
+CURVE_RHO = 0.65  # Figs. 7C, 16, 17
+CURVE_N_PAPER = (15_000, 50_000, 100_000, 200_000)  # Figs. 16 / 17: n = 10^3 x {15, 50, 100, 200}
+FIG6_N_PAPER = (25_000, 100_000)  # Fig. 6 (A) and (B)
+LEVEL = 0.99  # "fits" / "identifies" cut-off (REFERENCE.md)
+
+QUICK_N = (300, 500, 700, 1000, 1500, 2000, 3000)
+QUICK_RHO = (0.2, 0.35, 0.5, 0.65, 0.8, 0.95)  # rho n / c >= 1 at the smallest n (3 per class)
+
+
+def grid_sweep(scale: MLPScale, preset: str):
+    if preset == "quick":
+        return scale.spec(n=QUICK_N, rho=QUICK_RHO, seeds=1, curve_every=250)
+    return scale.spec(n=PAPER_N, rho=linear_grid(0.05, 0.95, 10), seeds=5)
+
+
+def curves_sweep(scale: MLPScale, preset: str):
+    seeds = 3 if preset == "quick" else 5
+    return scale.spec(
+        n=tuple(scale.n(n) for n in CURVE_N_PAPER),
+        rho=(CURVE_RHO,),
+        shuffle="both",
+        seeds=seeds,
+        curve_every=100,
+    )
+
+
+def fig6_sweeps(preset: str) -> dict:
+    """Quick: Fig. 6 reads two n of the shared grid. Paper: its own sweep, 10 runs at two n."""
+    if preset == "quick":
+        return {"mlp-grid": grid_sweep(QUICK, "quick")}
+    spec = PAPER.spec(n=FIG6_N_PAPER, rho=linear_grid(0.05, 0.95, 10), seeds=10)
+    return {"mlp-fig6": spec}
+
+
+def presets(sweeps) -> dict:
+    """Quick and paper ``Preset``s from ``sweeps(preset) -> {name: spec}``."""
+    from paper_figs.registry import Preset
+
+    return {
+        "quick": Preset(
+            sweeps("quick"),
+            "2-core CPU: d = 100, c = 100, p = 50 (the paper's alpha / p at n / 100), paper "
+            "training settings",
+        ),
+        "paper": Preset(sweeps("paper"), "the paper's d = 1000, c = 100, p = 500 (GPU-sized)"),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# numbers
+# ---------------------------------------------------------------------------------------------
+def cell_means(df: pd.DataFrame, keys=("n", "rho")) -> pd.DataFrame:
+    """Seed means and SEMs of the accuracies per cell (unshuffled, unablated runs)."""
+    df = df[(~df["shuffle"]) & (df["ablation"] == "none")]
+    metrics = ["teacher_train_acc", "student_train_acc", "student_test_acc", "student_val_acc"]
+    per_seed = df.groupby([*keys, "seed"])[metrics].mean()
+    g = per_seed.groupby(level=list(range(len(keys))))
+    out = g.mean().add_suffix("")
+    sem = (g.std(ddof=1) / np.sqrt(g.size().to_numpy()[:, None])).add_suffix("_sem")
+    out = pd.concat([out, sem], axis=1).reset_index()
+    out["n_seeds"] = g.size().to_numpy()
+    first = df.iloc[0]
+    out["alpha"] = out["n"] / (int(first["d"]) * int(first["c"]))
+    return out
+
+
+def dip_and_jump(x: np.ndarray, test: np.ndarray) -> dict:
+    """Along a curve of held-out accuracy: where it first reaches LEVEL (the jump), and how far it
+    fell before that from its earlier maximum (the dip; 0 when it never fell)."""
+    x, test = np.asarray(x, dtype=float), np.asarray(test, dtype=float)
+    hit = np.flatnonzero(test >= LEVEL - 1e-12)
+    j = int(hit[0]) if hit.size else len(test)
+    before = test[:j]
+    dip = 0.0
+    dip_at = None
+    if before.size >= 2:
+        running_max = np.maximum.accumulate(before)
+        drops = running_max - before
+        k = int(np.argmax(drops))
+        dip, dip_at = float(drops[k]), float(x[k])
+    return {
+        "jump_at": clean(x[j]) if hit.size else None,
+        "before_jump_min": clean(before.min()) if before.size else None,
+        "dip": clean(dip),
+        "dip_at": clean(dip_at),
+    }
+
+
+def counting_estimates(d: int, p: int, c: int) -> dict:
+    """Parameter-counting estimates (theory.capacity; heuristic) as sample counts."""
+    from theory.capacity import mlp_identifiability_rho_n, mlp_memorization_n
+
+    ident = mlp_identifiability_rho_n(d, p, c)
+    memo = mlp_memorization_n(d, p, c)
+    return {
+        "identify_rho_n": ident.value,
+        "identify_formula": ident.formula,
+        "memorize_n": memo.value,
+        "memorize_formula": memo.formula,
+        "provenance": ident.provenance,
+    }
+
+
+def scale_of(df: pd.DataFrame) -> tuple[int, int, int]:
+    first = df.iloc[0]
+    return int(first["d"]), int(str(first["p_student"]).split(",")[0]), int(first["c"])
+
+
+# ---------------------------------------------------------------------------------------------
+# figures
+# ---------------------------------------------------------------------------------------------
+def make_fig6(tables: dict, out: Path, preset: str) -> dict:
+    from compare.style import METRIC_COLORS, METRIC_LABELS, new_figure
+
+    df = next(iter(tables.values()))
+    d, p, c = scale_of(df)
+    cells = cell_means(df)
+    ns = sorted(cells["n"].unique())
+    if preset == "quick" or len(ns) > 2:
+        picks = [min(ns, key=lambda v: abs(v - QUICK.n(n))) for n in FIG6_N_PAPER]
+        if len(set(picks)) < 2:  # few n (e.g. a shrunken test grid): the two extremes
+            picks = [ns[0], ns[-1]]
+    else:
+        picks = ns
+    fig, axes = new_figure(ncols=2, panel=(5.0, 3.8))
+    panels = {}
+    est = counting_estimates(d, p, c)
+    for ax, n, tag in zip(axes, picks, "AB", strict=False):
+        rows = cells[cells["n"] == n].sort_values("rho")
+        for metric in ("student_train_acc", "student_test_acc"):
+            ax.errorbar(
+                rows["rho"],
+                rows[metric],
+                yerr=rows[f"{metric}_sem"].fillna(0),
+                color=METRIC_COLORS[metric],
+                marker="o",
+                ms=4,
+                capsize=2,
+                label=METRIC_LABELS[metric],
+            )
+        ax.axhline(
+            rows["teacher_train_acc"].mean(),
+            color=METRIC_COLORS["teacher_train_acc"],
+            ls="-",
+            lw=1,
+            label=METRIC_LABELS["teacher_train_acc"],
+        )
+        ax.axhline(
+            rows["student_val_acc"].mean(), color="0.5", ls=":", label="student val (chance)"
+        )
+        rho_id = est["identify_rho_n"] / n
+        if rho_id < 1:
+            ax.axvline(
+                rho_id, color="black", ls="--", lw=1, label="counting: rho n = #params/(c-1)"
+            )
+        ax.set_xlabel(r"$\rho$")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"({tag}) n = {int(n):,} (alpha = {n / (d * c):.3g})")
+        panels[str(int(n))] = {
+            "alpha": clean(n / (d * c)),
+            "rho": [clean(v) for v in rows["rho"]],
+            "student_train_acc": [clean(v) for v in rows["student_train_acc"]],
+            "student_test_acc": [clean(v) for v in rows["student_test_acc"]],
+            "student_test_acc_sem": [clean(v) for v in rows["student_test_acc_sem"]],
+            "teacher_train_acc": clean(rows["teacher_train_acc"].mean()),
+            "student_val_acc": clean(rows["student_val_acc"].mean()),
+            **dip_and_jump(rows["rho"].to_numpy(), rows["student_test_acc"].to_numpy()),
+        }
+    axes[-1].legend(fontsize="x-small", frameon=False, loc="center right")
+    fig.suptitle(f"ReLU MLP teacher and student: d = {d}, c = {c}, p = {p}")
+    files = save(fig, out, "fig6")
+    write_data(cells[cells["n"].isin(picks)], out, "fig6_data")
+    lines = [f"{'n':>8s} {'alpha':>7s}  student test acc over rho (train acc)"]
+    for n, e in panels.items():
+        accs = " ".join(
+            f"{r:g}:{_f(t, '.2f')}({_f(s, '.2f')})"
+            for r, t, s in zip(e["rho"], e["student_test_acc"], e["student_train_acc"], strict=True)
+        )
+        lines.append(f"{n:>8s} {e['alpha']:7.3g}  {accs}")
+        lines.append(
+            f"{'':17s}jump to >= {LEVEL} at rho = {e['jump_at']}; largest fall before it "
+            f"{_f(e['dip'], '.3f')} (at rho {e['dip_at']})"
+        )
+    return {"panels": panels, "counting": est, "files": files, "text": "\n".join(lines)}
+
+
+def make_fig7(tables: dict, out: Path, preset: str) -> dict:
+    from compare import phase_diagram
+    from compare.curves import learning_curves, read_curves
+    from compare.phases import TheoryLine
+    from compare.style import new_figure
+
+    grid = tables["mlp-grid"]
+    d, p, c = scale_of(grid)
+    grid = grid[(~grid["shuffle"]) & (grid["ablation"] == "none")]
+    phases = phase_diagram(grid, x="alpha", y="rho", theory=False)
+    est = counting_estimates(d, p, c)
+    alphas = np.geomspace(phases.x.min(), phases.x.max(), 200)
+    rho_id = est["identify_rho_n"] / (alphas * d * c)
+    keep = rho_id <= 1
+    lines = [
+        TheoryLine(
+            "identify_count",
+            tuple(alphas[keep]),
+            tuple(rho_id[keep]),
+            r"counting: $\rho n = \#$params$/(c-1)$",
+        ),
+        TheoryLine(
+            "memorize_count",
+            (est["memorize_n"] / (d * c),) * 2,
+            (0.0, 1.0),
+            r"counting: $n = \#$params$/(2\ln c)$",
+            ":",
+        ),
+    ]
+    phases = dataclasses.replace(phases, theory_lines=tuple(lines))
+    fig, axes = new_figure(nrows=3, ncols=4, panel=(3.6, 3.0))
+    axes = np.asarray(axes).reshape(3, 4)
+    phases.plot(ax=axes[0, 0], legend=True)
+    axes[0, 0].set_title("(A) phases", fontsize="medium")
+    for ax in axes[0, 1:]:
+        ax.remove()
+    for ax, metric, title in zip(
+        axes[1, :3],
+        ("teacher_train_acc", "student_train_acc", "student_test_acc"),
+        (
+            r"(B.1) ${\rm acc}^T_*$",
+            r"(B.2) ${\rm acc}^S_{\rm train}$",
+            r"(B.3) ${\rm acc}^S_{\rm test}$",
+        ),
+        strict=True,
+    ):
+        phases.plot_metric(metric, ax=ax, colorbar=metric == "student_test_acc", label="accuracy")
+        ax.set_title(title, fontsize="medium")
+    axes[1, 3].remove()
+    cells = cell_means(grid)
+    dips = {}
+    for rho, rows in cells.groupby("rho"):
+        rows = rows.sort_values("alpha")
+        dips[f"{rho:g}"] = dip_and_jump(
+            rows["alpha"].to_numpy(), rows["student_test_acc"].to_numpy()
+        )
+    curve_summary = {}
+    if "mlp-curves" in tables:
+        res = tables["mlp-curves"]
+        curves = read_curves(data_dir(tables, "mlp-curves", out))
+        if not curves.empty:
+            lc = learning_curves(res[~res["shuffle"]], curves, by=("n",))
+            final = lc.final.set_index("n")
+            for ax, (n,) in zip(axes[2], sorted(lc.groups()), strict=False):
+                lc.plot(ax, group=(n,), log_x=False)
+                ax.axhline(final.loc[n, "teacher_train_acc"], color="#228833", lw=1, ls="-")
+                ax.axhline(final.loc[n, "student_val_acc"], color="0.5", lw=1, ls=":")
+                ax.set_ylim(-0.02, 1.02)
+                ax.set_title(f"(C) n = {int(n):,}, rho = {CURVE_RHO}", fontsize="medium")
+            axes[2, 0].legend(fontsize="xx-small", frameon=False)
+            curve_summary = _jump_summary(lc)
+    files = save(fig, out, "fig7")
+    write_data(phases.to_frame(), out, "fig7_phases")
+    text = [f"phases (cells): {phases.counts()}"]
+    text.append(f"{'rho':>6s} {'jump alpha':>11s} {'fall before':>12s} {'at alpha':>9s}")
+    for rho, e in dips.items():
+        text.append(
+            f"{rho:>6s} {_s(e['jump_at']):>11s} {_f(e['dip'], '.3f'):>12s} {_s(e['dip_at']):>9s}"
+        )
+    for n, e in curve_summary.items():
+        text.append(
+            f"n = {n}: test acc {_f(e['start'], '.2f')} -> {_f(e['end'], '.2f')}, 10-90% of the rise "
+            "between "
+            f"epochs {_s(e['epoch_10'])} and {_s(e['epoch_90'])}"
+        )
+    return {
+        "phase_counts": phases.counts(),
+        "by_rho": dips,
+        "curves_rho_0.65": curve_summary,
+        "counting": est,
+        "files": files,
+        "text": "\n".join(text),
+    }
+
+
+def make_fig16(tables: dict, out: Path, preset: str) -> dict:
+    """Learning curves of normal vs within-class shuffled students (accuracies)."""
+    return _curves_figure(
+        tables,
+        out,
+        name="fig16",
+        metrics=("student_train_acc", "student_test_acc"),
+        ylabel="accuracy",
+    )
+
+
+def make_fig17(tables: dict, out: Path, preset: str) -> dict:
+    """Cross-entropy on D_train^S and D_test^S along training (the same runs)."""
+    return _curves_figure(
+        tables, out, name="fig17", metrics=("train_ce", "test_ce"), ylabel="cross-entropy"
+    )
+
+
+def _curves_figure(tables, out, *, name, metrics, ylabel) -> dict:
+    from compare.curves import learning_curves, read_curves
+    from compare.style import new_figure
+
+    res = tables["mlp-curves"]
+    curves = read_curves(data_dir(tables, "mlp-curves", out))
+    lc = learning_curves(res, curves, by=("n", "shuffle"), metrics=metrics)
+    ns = sorted({g[0] for g in lc.groups()})
+    fig, axes = new_figure(ncols=len(ns), panel=(3.6, 3.2))
+    axes = np.atleast_1d(axes)
+    shuffled_colors = {
+        "student_train_acc": "#EE6677",
+        "student_test_acc": "#AA3377",
+        "train_ce": "#EE6677",
+        "test_ce": "#AA3377",
+    }
+    normal_colors = {"train_ce": "#CC79A7", "test_ce": "#0072B2"}
+    for ax, n in zip(axes, ns, strict=True):
+        for shuffle in (False, True):
+            if (n, shuffle) not in lc.groups():
+                continue
+            lc.plot(
+                ax,
+                group=(n, shuffle),
+                metrics=metrics,
+                colors=shuffled_colors if shuffle else normal_colors,
+                label="shuffled " if shuffle else "",
+                linestyle="--" if shuffle else "-",
+                log_x=False,
+            )
+        ax.set_title(f"n = {int(n):,}, rho = {CURVE_RHO}", fontsize="medium")
+        ax.set_ylabel(ylabel)
+        if ylabel == "accuracy":
+            ax.set_ylim(-0.02, 1.02)
+    axes[0].legend(fontsize="xx-small", frameon=False)
+    files = save(fig, out, name)
+    write_data(lc.frame, out, f"{name}_curves")
+    summary: dict = {}
+    lines = [f"{'n':>7s} {'shuffle':>8s} " + " ".join(f"{m + ' start->end':>24s}" for m in metrics)]
+    for n, shuffle in sorted(lc.groups()):
+        entry = {}
+        for metric in metrics:
+            m = lc.mean((n, shuffle), metric)
+            entry[metric] = {"start": clean(m["mean"].iloc[0]), "end": clean(m["mean"].iloc[-1])}
+        if "student_test_acc" in metrics:
+            jumps = lc.jumps("student_test_acc")
+            row = jumps[(jumps["n"] == n) & (jumps["shuffle"] == shuffle)]
+            if not row.empty:
+                entry["jump_epoch_50"] = clean(row["epoch_50"].iloc[0])
+        else:
+            m = lc.mean((n, shuffle), metrics[0])
+            drops = -np.diff(m["mean"].to_numpy())
+            k = int(np.argmax(drops)) if drops.size else 0
+            entry["steepest_train_ce_drop_epoch"] = (
+                clean(m["epoch"].iloc[k]) if drops.size else None
+            )
+        summary[f"n{int(n)}_{'shuffled' if shuffle else 'normal'}"] = entry
+        cols = " ".join(
+            f"{_f(entry[mt]['start'], '.3f'):>11s} -> {_f(entry[mt]['end'], '.3f'):<9s}"
+            for mt in metrics
+        )
+        lines.append(f"{int(n):>7d} {str(bool(shuffle)):>8s} {cols}")
+    if "student_test_acc" in metrics:
+        summary["same_before_jump"] = _same_before_jump(lc)
+        for n, gap in summary["same_before_jump"].items():
+            lines.append(f"n = {n}: largest |normal - shuffled| test acc before the jump {_s(gap)}")
+    return {"runs": summary, "files": files, "text": "\n".join(lines)}
+
+
+def _same_before_jump(lc) -> dict:
+    """Per n: the largest gap between the normal and the shuffled mean test accuracy before the
+    normal student's rise reaches 10% (the paper: 'before the student generalizes to the teacher
+    function, it obtains the same accuracy as the shuffled student')."""
+    jumps = lc.jumps("student_test_acc")
+    out = {}
+    for n in sorted({g[0] for g in lc.groups()}):
+        if (n, False) not in lc.groups() or (n, True) not in lc.groups():
+            continue
+        a = lc.mean((n, False), "student_test_acc").set_index("epoch")["mean"]
+        b = lc.mean((n, True), "student_test_acc").set_index("epoch")["mean"]
+        row = jumps[(jumps["n"] == n) & (~jumps["shuffle"].astype(bool))]
+        onset = row["epoch_10"].iloc[0] if not row.empty else np.nan
+        both = pd.concat([a, b], axis=1, keys=["a", "b"]).dropna()
+        if math.isfinite(onset):
+            both = both[both.index <= onset]
+        out[str(int(n))] = clean((both["a"] - both["b"]).abs().max()) if not both.empty else None
+    return out
+
+
+def _jump_summary(lc) -> dict:
+    out = {}
+    for rec in lc.jumps("student_test_acc").to_dict("records"):
+        out[str(int(rec["n"]))] = {
+            k: clean(rec[k]) for k in ("start", "end", "peak", "epoch_10", "epoch_50", "epoch_90")
+        }
+    return out
+
+
+def _f(value, spec: str) -> str:
+    """Format a number that may be None/NaN (then "-")."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return format(value, spec)
+
+
+def _s(value) -> str:
+    return (
+        "-"
+        if value is None or (isinstance(value, float) and not math.isfinite(value))
+        else f"{value:g}"
+    )
