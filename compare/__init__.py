@@ -5,6 +5,7 @@ only) and ``.to_dict()`` (JSON-ready). Imports pandas, numpy, scipy, matplotlib 
 ``plot``) and ``theory``; never torch.
 """
 
+from compare.boundaries import Accuracy, DecisionMaps, decision_maps
 from compare.class_collapse import SCALINGS, ClassCollapse, class_collapse
 from compare.fss import (
     Collapse,
@@ -37,8 +38,10 @@ __all__ = [
     "PHASES",
     "RULES",
     "SCALINGS",
+    "Accuracy",
     "ClassCollapse",
     "Collapse",
+    "DecisionMaps",
     "FSSFit",
     "Overlay",
     "PhaseDiagram",
@@ -52,6 +55,7 @@ __all__ = [
     "classify",
     "collapse",
     "crossings",
+    "decision_maps",
     "find_thresholds",
     "fit_threshold_scaling",
     "fit_thresholds_by_d",

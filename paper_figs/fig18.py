@@ -278,13 +278,13 @@ RECIPE = Recipe(
     title="ReLU MLPs: soft-label ablations (rho 0.7, tau 20)",
     presets={
         "quick": Preset(
-            {"sweep": QUICK},
+            {"mlp-ablations": QUICK},
             "2-core CPU, ~7 min (counted work; ~5 s per n = 1,000 student): d = 100, c = 100, "
             "p = 50, n in {500, 700, 1000, 2500}, 2 teachers each, 8 students per teacher (the "
             "paper's 6 ablations, plus zero_class:1 and drop_class:1 pooled with class 0)",
         ),
         "paper": Preset(
-            {"sweep": PAPER},
+            {"mlp-ablations": PAPER},
             "the paper's grid: d = 1000, c = 100, p = 500, n = 100 x {250, 500, 1000, 2000}, "
             "5 teachers, 6 ablations each; students 10,000 epochs (lr 1e-4)",
         ),

@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,7 +75,7 @@ class Toy2DSpec:
             raise ValueError("n must be >= 2")
         if not 0 < self.rho < 1:
             raise ValueError("rho must lie strictly between 0 and 1")
-        if not 1 <= int(self.rho * self.n) < self.n:
+        if not 1 <= self.n_train < self.n:
             raise ValueError(f"rho = {self.rho} leaves an empty student train or test set")
         if not (self.tau > 0 and math.isfinite(self.tau)):
             raise ValueError("tau must be > 0")
@@ -92,6 +93,11 @@ class Toy2DSpec:
         if self.dtype not in ("float32", "float64"):
             raise ValueError("dtype must be float32 or float64")
 
+    @property
+    def n_train(self) -> int:
+        """|D_train^S| = round(rho n) (rounded, not truncated: 0.7 * 90 is 62.99999...)."""
+        return round(self.rho * self.n)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -106,7 +112,7 @@ class Toy2DSpec:
         sizes = [2, *self.hidden, self.c]
         weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
         students = self.seeds * self.student_seeds * len(KINDS)
-        m = int(self.rho * self.n)
+        m = self.n_train
         flops = 6 * weights * (self.seeds * self.n * self.teacher_epochs)
         flops += 6 * weights * students * m * self.student_epochs
         return {"teachers": self.seeds, "students": students, "flops": float(flops)}
@@ -129,7 +135,7 @@ def make_points(spec: Toy2DSpec, rep: int) -> tuple[np.ndarray, ...]:
     X = rng.uniform(-1, 1, (spec.n, 2))
     y = rng.integers(0, spec.c, spec.n)
     order = rng.permutation(spec.n)
-    m = int(spec.rho * spec.n)
+    m = spec.n_train
     train, test = np.sort(order[:m]), np.sort(order[m:])
     X_val = rng.uniform(-1, 1, (spec.n_val, 2))
     y_val = rng.integers(0, spec.c, spec.n_val)
@@ -147,12 +153,20 @@ def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(-1) == y).double().mean(-1)
 
 
-def train_toy2d(spec: Toy2DSpec, threads: int | None = 1) -> dict[str, pd.DataFrame]:
-    """Run the whole experiment; returns the frames ``results``, ``points`` and ``grid``."""
+def train_toy2d(
+    spec: Toy2DSpec, threads: int | None = 1, replicas: Sequence[int] | None = None
+) -> dict[str, pd.DataFrame]:
+    """Run the whole experiment; returns the frames ``results``, ``points`` and ``grid``.
+
+    replicas: the data-set indices to train (default: all ``range(spec.seeds)``). Every seed derives
+    from the index, so a subset reproduces its rows of the full run (batched == one at a time).
+    """
     dtype = torch.float64 if spec.dtype == "float64" else torch.float32
     device = spec.device
-    reps = range(spec.seeds)
-    data = [make_points(spec, rep) for rep in reps]
+    reps = list(range(spec.seeds)) if replicas is None else [int(r) for r in replicas]
+    if not reps or any(not 0 <= r < spec.seeds for r in reps) or len(set(reps)) != len(reps):
+        raise ValueError(f"replicas must be distinct indices in [0, {spec.seeds})")
+    data = [make_points(spec, rep) for rep in reps]  # position i holds data set reps[i]
     with thread_count(threads or 1):
         # Teachers: one replica per data set, per-replica inputs (R, n, 2).
         t0 = time.perf_counter()
@@ -177,11 +191,11 @@ def train_toy2d(spec: Toy2DSpec, threads: int | None = 1) -> dict[str, pd.DataFr
             stop=stop,
             stop_every=1,
         )
-        teacher_wall = (time.perf_counter() - t0) / spec.seeds
+        teacher_wall = (time.perf_counter() - t0) / len(reps)
         if result.stopped_at is not None:
             teacher_epochs = result.stopped_at.tolist()
         else:
-            teacher_epochs = [result.epochs_run] * spec.seeds
+            teacher_epochs = [result.epochs_run] * len(reps)
         with torch.no_grad():
             z_teacher = teachers.forward(X).double()  # (S, n, c)
             X_val = torch.as_tensor(np.stack([d[4] for d in data]), dtype=dtype, device=device)
@@ -189,20 +203,32 @@ def train_toy2d(spec: Toy2DSpec, threads: int | None = 1) -> dict[str, pd.DataFr
             teacher_train = _accuracy(z_teacher, y)
             teacher_val = _accuracy(teachers.forward(X_val), y_val)
 
-        # Students: every (data set, kind, student seed) is one replica on its own D_train^S.
-        runs = [(r, kind, s) for r in reps for kind in KINDS for s in range(spec.student_seeds)]
+        # Students: every (data set, kind, student seed) is one replica on its own D_train^S;
+        # runs hold data-set positions i (data set reps[i]).
+        runs = [
+            (i, kind, s)
+            for i in range(len(reps))
+            for kind in KINDS
+            for s in range(spec.student_seeds)
+        ]
         t0 = time.perf_counter()
-        m = int(spec.rho * spec.n)
-        X_S = torch.stack([X[r, torch.as_tensor(data[r][2])] for r, _, _ in runs])  # (R, m, 2)
+        m = spec.n_train
+        X_S = torch.stack([X[i, torch.as_tensor(data[i][2])] for i, _, _ in runs])  # (R, m, 2)
         targets = torch.empty(len(runs), m, spec.c, dtype=dtype, device=device)
-        for i, (r, kind, _) in enumerate(runs):
-            train = torch.as_tensor(data[r][2], device=device)
+        for j, (i, kind, _) in enumerate(runs):
+            train = torch.as_tensor(data[i][2], device=device)
             if kind == "soft":
-                targets[i] = soft_targets(z_teacher[r, train], spec.tau).to(dtype)
+                targets[j] = soft_targets(z_teacher[i, train], spec.tau).to(dtype)
             else:
-                targets[i] = torch.nn.functional.one_hot(y[r, train], spec.c).to(dtype)
+                targets[j] = torch.nn.functional.one_hot(y[i, train], spec.c).to(dtype)
         students = ReplicaMLP.init(
-            [spec.student_seed(*run) for run in runs], 2, spec.c, spec.hidden, True, dtype, device
+            [spec.student_seed(reps[i], kind, s) for i, kind, s in runs],
+            2,
+            spec.c,
+            spec.hidden,
+            True,
+            dtype,
+            device,
         )
         fit(
             students,
@@ -214,16 +240,18 @@ def train_toy2d(spec: Toy2DSpec, threads: int | None = 1) -> dict[str, pd.DataFr
         student_wall = (time.perf_counter() - t0) / len(runs)
         rows = []
         with torch.no_grad():
-            idx = torch.as_tensor([r for r, _, _ in runs], device=device)
+            idx = torch.as_tensor([i for i, _, _ in runs], device=device)
             z = students.forward(X[idx]).double()  # (R, n, c)
             zv = students.forward(X_val[idx])
-            for i, (r, kind, s) in enumerate(runs):
-                _, yr, train, test, _, _ = data[r]
-                pred = z[i].argmax(-1).cpu().numpy()
-                t_pred = z_teacher[r].argmax(-1).cpu().numpy()
-                logp = torch.log_softmax(z[i], -1)
-                soft = soft_targets(z_teacher[r], spec.tau)
+            for j, (i, kind, s) in enumerate(runs):
+                r = reps[i]
+                _, yr, train, test, _, y_val_r = data[i]
+                pred = z[j].argmax(-1).cpu().numpy()
+                t_pred = z_teacher[i].argmax(-1).cpu().numpy()
+                logp = torch.log_softmax(z[j], -1)
+                soft = soft_targets(z_teacher[i], spec.tau)  # (n, c), the tau soft labels
                 ce = -(soft * logp).sum(-1).cpu().numpy()
+                entropy = -torch.special.xlogy(soft, soft).sum(-1).cpu().numpy()
                 rows.append(
                     {
                         "experiment": "toy2d",
@@ -236,7 +264,7 @@ def train_toy2d(spec: Toy2DSpec, threads: int | None = 1) -> dict[str, pd.DataFr
                         "student_kind": kind,
                         "p_teacher": ",".join(map(str, spec.hidden)),
                         "p_student": ",".join(map(str, spec.hidden)),
-                        "teacher_epochs": int(teacher_epochs[r]),
+                        "teacher_epochs": int(teacher_epochs[i]),
                         "student_epochs": spec.student_epochs,
                         "teacher_lr": spec.teacher_lr,
                         "student_lr": spec.student_lr,
@@ -248,26 +276,28 @@ def train_toy2d(spec: Toy2DSpec, threads: int | None = 1) -> dict[str, pd.DataFr
                         "data_seed": spec.data_seed(r),
                         "teacher_seed": spec.teacher_seed(r),
                         "model_seed": spec.student_seed(r, kind, s),
-                        "teacher_train_acc": float(teacher_train[r]),
-                        "teacher_val_acc": float(teacher_val[r]),
+                        "teacher_train_acc": float(teacher_train[i]),
+                        "teacher_val_acc": float(teacher_val[i]),
                         "student_train_acc": float((pred[train] == yr[train]).mean()),
                         "student_test_acc": float((pred[test] == yr[test]).mean()),
                         "student_val_acc": float(
-                            (zv[i].argmax(-1).cpu().numpy() == data[r][5]).mean()
+                            (zv[j].argmax(-1).cpu().numpy() == y_val_r).mean()
                         ),
                         "match_teacher_train_acc": float((pred[train] == t_pred[train]).mean()),
                         "match_teacher_test_acc": float((pred[test] == t_pred[test]).mean()),
+                        # CE against the tau soft labels (both kinds); minus the entropy = KL
                         "train_ce": float(ce[train].mean()),
                         "test_ce": float(ce[test].mean()),
+                        "train_target_entropy": float(entropy[train].mean()),
                         "teacher_wall_s": teacher_wall,
                         "wall_s": student_wall,
                     }
                 )
-            grid = _decision_maps(spec, teachers, students, runs, dtype, device)
+            grid = _decision_maps(spec, reps, teachers, students, runs, dtype, device)
     points = pd.DataFrame(
         [
             {"seed": r, "x0": x[0], "x1": x[1], "y": int(lab), "split": split}
-            for r, (X_r, y_r, train, test, _, _) in enumerate(data)
+            for r, (X_r, y_r, train, test, _, _) in zip(reps, data, strict=True)
             for split, idx in (("train", train), ("test", test))
             for x, lab in zip(X_r[idx], y_r[idx], strict=True)
         ]
@@ -275,7 +305,7 @@ def train_toy2d(spec: Toy2DSpec, threads: int | None = 1) -> dict[str, pd.DataFr
     return {"results": pd.DataFrame(rows), "points": points, "grid": grid}
 
 
-def _decision_maps(spec, teachers, students, runs, dtype, device) -> pd.DataFrame:
+def _decision_maps(spec, reps, teachers, students, runs, dtype, device) -> pd.DataFrame:
     """Predicted classes on the grid for every teacher and student (long form)."""
     axis = grid_axis(spec.grid)
     gx, gy = np.meshgrid(axis, axis, indexing="ij")
@@ -284,11 +314,11 @@ def _decision_maps(spec, teachers, students, runs, dtype, device) -> pd.DataFram
     ix, iy = ix.ravel().astype(np.int16), iy.ravel().astype(np.int16)
     frames = []
     t_pred = teachers.forward(G).argmax(-1).cpu().numpy().astype(np.int16)  # (S, g*g)
-    for r in range(spec.seeds):
-        frames.append(_grid_frame(r, "teacher", -1, ix, iy, t_pred[r]))
+    for i, r in enumerate(reps):
+        frames.append(_grid_frame(r, "teacher", -1, ix, iy, t_pred[i]))
     s_pred = students.forward(G).argmax(-1).cpu().numpy().astype(np.int16)
-    for i, (r, kind, s) in enumerate(runs):
-        frames.append(_grid_frame(r, kind, s, ix, iy, s_pred[i]))
+    for j, (i, kind, s) in enumerate(runs):
+        frames.append(_grid_frame(reps[i], kind, s, ix, iy, s_pred[j]))
     return pd.concat(frames, ignore_index=True)
 
 
