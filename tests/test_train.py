@@ -90,3 +90,55 @@ def test_autograd_path_equals_analytic_path(global_seed):
     fit(b, X, obj, epochs=20, optim=AdamConfig(lr=1e-2), autograd=True)
     for pa, pb in zip(a.params, b.params, strict=True):
         torch.testing.assert_close(pa, pb, atol=TOL, rtol=TOL)
+
+
+def test_per_replica_stop_freezes_each_replica_as_if_alone(global_seed):
+    """A (R,) stop criterion freezes replicas one by one: each ends with the weights it has when
+    trained alone with the same criterion, and ``stopped_at`` is its own first epoch meeting it."""
+    X, k, obj = _problem("soft", seed=global_seed)
+    seeds = [21, 22, 23]
+    cfg = AdamConfig(lr=1e-2)
+
+    def run(model, objective, every):
+        t, w = objective.targets, objective.weights
+        entropy = -(w * (t * t.log()).sum(-1)).sum(-1)  # (R,) the loss's floor (Gibbs)
+
+        def kl(mdl):
+            return objective.value(mdl.forward(X)) - entropy
+
+        with torch.no_grad():
+            level = kl(model) / 4  # per replica: a quarter of its initial KL to the targets
+        return fit(
+            model,
+            X,
+            objective,
+            epochs=400,
+            optim=cfg,
+            stop=lambda mdl, epoch: kl(mdl) < level,
+            stop_every=every,
+        )
+
+    batched = ReplicaMLP.init(seeds, X.shape[1], k, (6,), bias=True, dtype=torch.float64)
+    result = run(batched, obj, 5)
+    assert result.stopped_at is not None
+    assert len(set(result.stopped_at.tolist())) > 1, "replicas should stop at different epochs"
+    for r, s in enumerate(seeds):
+        alone = ReplicaMLP.init([s], X.shape[1], k, (6,), bias=True, dtype=torch.float64)
+        one = Objective("soft", obj.targets[r : r + 1], obj.weights[r : r + 1])
+        single = run(alone, one, 5)
+        assert int(single.stopped_at[0]) == int(result.stopped_at[r])
+        for pb, pa in zip(batched.params, alone.params, strict=True):
+            torch.testing.assert_close(pb[r], pa[0], atol=TOL, rtol=TOL)
+
+
+def test_adam_step_leaves_frozen_replicas_untouched(global_seed):
+    g = torch.Generator().manual_seed(global_seed)
+    p = torch.randn(4, 3, 2, generator=g, dtype=torch.float64)
+    opt = Adam([p], AdamConfig(lr=0.1))
+    opt.step([torch.randn(4, 3, 2, generator=g, dtype=torch.float64)])
+    before = (p.clone(), opt.m[0].clone(), opt.v[0].clone())
+    frozen = torch.tensor([False, True, False, True])
+    opt.step([torch.randn(4, 3, 2, generator=g, dtype=torch.float64)], frozen)
+    for now, then in zip((p, opt.m[0], opt.v[0]), before, strict=True):
+        assert torch.equal(now[frozen], then[frozen])
+        assert not torch.equal(now[~frozen], then[~frozen])
