@@ -1,0 +1,204 @@
+"""Fig. 20: the teacher's width fixed (p_T = 500), the student's width p_S varied, n varied.
+
+ReLU MLPs, rho = 0.45, tau = 20, c = 100, d = 1000, one run per point (appendix D.4.2). The paper:
+wider students fit their soft labels better (student train accuracy), as a student with more neurons
+has more capacity. Every p_S sweep trains the same teachers (teacher seeds do not depend on p_S), so
+the curves differ only through the student.
+
+Theory (black, ``theory.capacity`` counting, see ``paper_figs.widths``): the dashed lines mark, per
+p_S, the alpha at which rho n (c - 1) equals the student's free parameters (wider students need
+proportionally more samples to be pinned down; a student with p_S < p_T cannot represent the teacher
+at all, so there the line marks where its own parameters are determined, not recovery); the dotted
+line the teacher's memorization estimate n ~ #params(p_T) / (2 ln c). Panel A plots against alpha,
+panel B against alpha / p_S (where the dashed lines coincide).
+
+Quick preset: d = 100, p_T = 50, p_S in {10, 25, 50, 100} (paper / 10), n at alpha / p_T in
+{1, 2, 3, 4.5} x 1e-3 (>= 5 per class; the quick p_T = 50 teacher memorizes fully up to
+alpha / p_T = 6e-3), rho 0.45, one run each. Summary: per p_S, the alpha (and alpha / p_S) where
+the student's held-out accuracy first reaches 0.99, and its train and held-out accuracy at the
+largest n.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from paper_figs import widths as W
+from paper_figs.common import clean, save, write_data
+from paper_figs.mlp_scale import PAPER, QUICK
+from paper_figs.registry import Preset, Recipe
+
+P_TEACHER = 500  # paper units
+PAPER_STUDENTS = (100, 250, 500, 1000, 2000)
+QUICK_STUDENTS = (100, 250, 500, 1000)  # paper units; quick runs p / 10
+QUICK_ALPHA_PER_P = (1e-3, 2e-3, 3e-3, 4.5e-3)  # alpha / p_T
+
+
+def _quick() -> dict:
+    n = W.alpha_per_p_grid(QUICK, P_TEACHER, QUICK_ALPHA_PER_P, W.RHO, PAPER)
+    pt = QUICK.width(P_TEACHER)
+    return {
+        f"pS{QUICK.width(p)}": W.width_spec(
+            QUICK, p_teacher=pt, p_student=QUICK.width(p), n=n, rho=(W.RHO,)
+        )
+        for p in QUICK_STUDENTS
+    }
+
+
+def _paper() -> dict:
+    return {
+        f"pS{p}": W.width_spec(PAPER, p_teacher=P_TEACHER, p_student=p, n=W.PAPER_N, rho=(W.RHO,))
+        for p in PAPER_STUDENTS
+    }
+
+
+SCALES = {"quick": QUICK, "paper": PAPER}
+
+
+def make(tables: dict, out: Path, preset: str) -> dict:
+    df = W.widths_table(tables)
+    d, c = int(df["d"].iloc[0]), int(df["c"].iloc[0])
+    rho = float(df["rho"].iloc[0])
+    pt = int(df["p_T"].iloc[0])
+    curves = W.width_curves(df)
+    scale = SCALES.get(preset, QUICK)
+    students = sorted(int(p) for p in curves["p_S"].unique())
+    labels = {p: f"$p_S$ = {p} (paper {round(p / scale.p_factor)})" for p in students}
+
+    entries = []
+    for p in students:
+        part = curves[curves["p_S"] == p]
+        test = part[part["metric"] == "student_test_acc"].sort_values("alpha")
+        train = part[part["metric"] == "student_train_acc"].sort_values("alpha")
+        reach = W.first_reach(test["alpha"], test["mean"])
+        entries.append(
+            {
+                "p_S": p,
+                "represents_teacher": p >= pt,
+                "student_test_reach_alpha": W.clean_entry(reach),
+                "student_test_reach_alpha_per_pS": W.clean_entry(W.scaled_reach(reach, 1 / p)),
+                "largest_n": int(test["n"].iloc[-1]) if len(test) else None,
+                "student_train_acc_at_largest_n": clean(train["mean"].iloc[-1])
+                if len(train)
+                else None,
+                "student_test_acc_at_largest_n": clean(test["mean"].iloc[-1])
+                if len(test)
+                else None,
+                "student_test_acc": {
+                    str(int(n)): clean(v) for n, v in zip(test["n"], test["mean"], strict=True)
+                },
+                "theory_id_alpha": W.num(W.id_alpha(d, c, p, rho)),
+            }
+        )
+    teacher = curves[(curves["metric"] == "teacher_train_acc") & (curves["p_S"] == students[0])]
+    teacher = teacher.sort_values("alpha")
+    drop = W.first_reach(teacher["alpha"], teacher["mean"], direction="down")
+
+    fig = _figure(curves, entries, labels, d, c, rho, pt)
+    files = save(fig, out, "fig20")
+    write_data(curves, out, "fig20_curves")
+
+    spread_alpha = W.spread(e["student_test_reach_alpha"]["value"] for e in entries)
+    spread_per_p = W.spread(e["student_test_reach_alpha_per_pS"]["value"] for e in entries)
+    lines = [
+        f"p_T = {pt}, rho = {rho:g}, d = {d}, c = {c}: held-out accuracy first >= {W.LEVEL:g}; "
+        f"teacher train acc first < {W.LEVEL:g} at alpha {W.fmt_reach(drop)} "
+        f"(counting: {W.fmt(W.mem_alpha(d, c, pt))})",
+        f"{'p_S':>5s} {'alpha':>9s} {'alpha/p_S':>10s} {'count id alpha':>15s} "
+        f"{'train@max n':>12s} {'test@max n':>11s}",
+    ]
+    for e in entries:
+        lines.append(
+            f"{e['p_S']:5d} {W.fmt_reach(e['student_test_reach_alpha']):>9s} "
+            f"{W.fmt_reach(e['student_test_reach_alpha_per_pS']):>10s} "
+            f"{W.fmt(e['theory_id_alpha']):>15s} "
+            f"{W.fmt(e['student_train_acc_at_largest_n'], 3):>12s} "
+            f"{W.fmt(e['student_test_acc_at_largest_n'], 3):>11s}"
+        )
+    lines.append(
+        f"spread of the crossing over p_S (max/min): in alpha {W.fmt(spread_alpha['ratio'], 3)}, "
+        f"in alpha/p_S {W.fmt(spread_per_p['ratio'], 3)}"
+    )
+    return {
+        "rho": clean(rho),
+        "d": d,
+        "c": c,
+        "p_T": pt,
+        "level": W.LEVEL,
+        "students": entries,
+        "teacher_drop_alpha": W.clean_entry(drop),
+        "theory_mem_alpha_teacher": W.num(W.mem_alpha(d, c, pt)),
+        "spread": {"alpha": spread_alpha, "alpha_per_pS": spread_per_p},
+        "files": files,
+        "text": "\n".join(lines),
+    }
+
+
+def _figure(curves, entries, labels, d, c, rho, pt):
+    from compare.style import new_figure
+
+    fig, axes = new_figure(ncols=2, panel=(5.6, 5.0))
+    colors = W.width_colors(curves["p_S"].unique())
+    for ax, x in ((axes[0], "alpha"), (axes[1], "alpha_per_p")):
+        metrics = W.METRICS if x == "alpha" else W.METRICS[1:]  # one teacher for every p_S
+        W.plot_width_curves(ax, curves, x, "p_S", metrics=metrics)
+        W.chance_line(ax, c)
+        for e in entries:
+            p = e["p_S"]
+            factor = 1.0 if x == "alpha" else 1.0 / p
+            reach = e["student_test_reach_alpha"]["value"]
+            if reach is not None:
+                ax.plot(reach * factor, W.LEVEL, marker="v", ms=7, color=colors[p], zorder=6)
+            text = f"$p_S$={p}" if x == "alpha" else None
+            W.theory_vline(ax, e["theory_id_alpha"] * factor, ls="--", text=text)
+        if x == "alpha":
+            W.theory_vline(ax, W.mem_alpha(d, c, pt), ls=":", text=f"teacher $p_T$={pt}")
+        ax.set_xscale("log")
+        W.log_ticks(ax.xaxis)
+    axes[0].set_xlabel(r"$\alpha = n / (d\,c)$")
+    axes[1].set_xlabel(r"$\alpha / p_S$")
+    axes[0].set_title(r"(A) against $\alpha$", fontsize="medium")
+    axes[1].set_title(r"(B) students against $\alpha / p_S$", fontsize="medium")
+    handles = W.legend_handles(
+        curves["p_S"].unique(),
+        labels,
+        theory=(
+            ("--", r"counting: $\rho n (c-1) = \#$params$(p_S)$"),
+            (":", r"counting: teacher memorizes $n = \#$params$(p_T)/(2 \ln c)$"),
+        ),
+    )
+    fig.legend(
+        handles=handles, loc="outside lower center", ncol=4, fontsize="x-small", frameon=False
+    )
+    fig.suptitle(
+        rf"Fig. 20: $p_T = {pt}$, $p_S$ varied, $\rho = {rho:g}$, $d = {d}$, $c = {c}$, "
+        + W.runs_text(curves),
+        fontsize="medium",
+    )
+    return fig
+
+
+RECIPE = Recipe(
+    name="fig20",
+    title="ReLU MLPs: teacher width fixed (p_T = 500), student width p_S varied, accuracy vs n",
+    presets={
+        "quick": Preset(
+            _quick(),
+            "2-core CPU, ~5-6 min (3.9 TFLOP at the measured ~10-13 GFLOP/s; the p_T = 50 teacher "
+            "is retrained in each p_S sweep): d = 100, p_S in {10, 25, 50, 100} (paper / 10), n at "
+            "alpha/p_T in {1, 2, 3, 4.5} x 1e-3, rho 0.45, one run each",
+        ),
+        "paper": Preset(
+            _paper(),
+            "the paper's settings: d = 1000, p_T = 500, p_S in {100, 250, 500, 1000, 2000}, "
+            "n = 1000 x {12.5, ..., 200} (Fig. 19's grid; the paper says only 'vary n'), "
+            "rho 0.45, tau 20, one run each",
+        ),
+    },
+    make=make,
+    paper={
+        "claim": "at p_T = 500, wider students reach a higher student train accuracy",
+        "rho": 0.45,
+        "runs": 1,
+    },
+)

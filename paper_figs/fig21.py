@@ -1,0 +1,244 @@
+"""Fig. 21: held-out accuracy against the student's width p_S in the weak-leakage phase, per rho.
+
+ReLU MLPs, p_T = 500, n_per_class = 250 (n = 25,000), d = 1000, c = 100, tau = 20, p_S in {100,
+200, 250, 300, 400, 500, 600, 750, 1000, 2000}, rho varied, 5 repeats with SEM (appendix D.4.2).
+The paper: the student does not match the teacher here but still beats chance on the held-out
+memorized data (acc_test^S > acc_val^S); a smaller student is best for every rho, and the accuracy
+falls with p_S non-linearly (at rho = 0.3, p_S = 250 is as good as p_S = 1000). The reference line
+is the validation accuracy (fresh random data: chance) of the p_S = p_T students.
+
+Theory (black, parameter counting, ``paper_figs.widths.widest_identifiable``): the dashed lines
+mark, per rho, the widest student whose free parameters its rho n (c - 1) soft-label equations can
+still pin down; the dotted line p_S = p_T, the narrowest student that can represent the teacher.
+
+Quick preset: d = 100, p_T = 50, p_S in {10, 25, 50, 100} (paper / 10), 3 repeats. The quick
+scale maps n_per_class = 250 to 2.5 per class, too few for the reference's floor split
+int(rho n/c) (rho < 0.4 would train on nothing), so the quick preset uses n = 500 (5 per class;
+alpha / p_T = 1e-3, the paper's n_per_class = 500), still in the weak-leakage phase (measured at
+p = 50: held-out accuracy 0.07 / 0.27 / 0.40 at rho 0.35 / 0.65 / 0.9), with rho in {0.2, 0.4,
+0.6, 0.8}, which the split realises exactly (1-4 of 5 per class). The paper does not list its rho
+values; the paper preset uses {0.1, 0.3, 0.5, 0.7, 0.9} (0.3 is named in the text).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from paper_figs import widths as W
+from paper_figs.common import clean, save, write_data
+from paper_figs.mlp_scale import PAPER, QUICK
+from paper_figs.registry import Preset, Recipe
+
+P_TEACHER = 500  # paper units
+PAPER_STUDENTS = (100, 200, 250, 300, 400, 500, 600, 750, 1000, 2000)
+PAPER_RHO = (0.1, 0.3, 0.5, 0.7, 0.9)
+PAPER_NPC = 250  # samples per class
+QUICK_STUDENTS = (100, 250, 500, 1000)  # paper units; quick runs p / 10
+QUICK_RHO = (0.2, 0.4, 0.6, 0.8)
+QUICK_NPC = 5
+
+
+def _sweeps(scale, students, rho, npc, seeds) -> dict:
+    pt = scale.width(P_TEACHER)
+    return {
+        f"pS{scale.width(p)}": W.width_spec(
+            scale,
+            p_teacher=pt,
+            p_student=scale.width(p),
+            n=(npc * scale.c,),
+            rho=rho,
+            seeds=seeds,
+        )
+        for p in students
+    }
+
+
+SCALES = {"quick": QUICK, "paper": PAPER}
+
+
+def make(tables: dict, out: Path, preset: str) -> dict:
+    df = W.widths_table(tables)
+    d, c = int(df["d"].iloc[0]), int(df["c"].iloc[0])
+    pt = int(df["p_T"].iloc[0])
+    scale = SCALES.get(preset, QUICK)
+    curves = W.width_curves(df, by=("p_T", "p_S", "rho"), metrics=(*W.METRICS, "student_val_acc"))
+    n = int(curves["n"].max())  # one teacher set size (the largest, should the table mix them)
+    curves = curves[curves["n"] == n]
+    rhos = sorted(float(r) for r in curves["rho"].unique())
+    students = sorted(int(p) for p in curves["p_S"].unique())
+    ref_p = min(students, key=lambda p: (abs(p - pt), p))
+    val = curves[(curves["metric"] == "student_val_acc") & (curves["p_S"] == ref_p)]
+    val_ref = float(val["mean"].mean()) if len(val) else float("nan")
+    per_class = n // c
+    widest = {r: W.widest_identifiable(d, c, int(r * per_class) * c) for r in rhos}
+
+    table, best = {}, {}
+    for r in rhos:
+        rows = curves[(curves["metric"] == "student_test_acc") & np.isclose(curves["rho"], r)]
+        rows = rows.sort_values("p_S")
+        table[f"{r:g}"] = {
+            str(int(p)): {"mean": clean(m), "sem": clean(s), "n_seeds": int(k)}
+            for p, m, s, k in zip(
+                rows["p_S"], rows["mean"], rows["sem"], rows["n_seeds"], strict=True
+            )
+        }
+        if len(rows) and rows["mean"].notna().any():
+            top = rows.loc[rows["mean"].idxmax()]
+            best[f"{r:g}"] = {"p_S": int(top["p_S"]), "test_acc": clean(top["mean"])}
+        else:
+            best[f"{r:g}"] = {"p_S": None, "test_acc": None}
+
+    labels = {p: f"{p}\n({round(p / scale.p_factor)})" for p in students}
+    fig = _figure(curves, rhos, students, labels, widest, val_ref, ref_p, d, c, n, pt)
+    files = save(fig, out, "fig21")
+    write_data(curves, out, "fig21_curves")
+
+    head = f"{'rho':>5s} " + " ".join(f"{'p_S=' + str(p):>13s}" for p in students)
+    lines = [
+        f"held-out accuracy (mean +- SEM), p_T = {pt}, n = {n} ({per_class} per class), "
+        f"d = {d}, c = {c}; val acc of p_S = {ref_p}: {W.fmt(val_ref, 3)} (chance {1 / c:g})",
+        head + f" {'best p_S':>9s}",
+    ]
+    for r in rhos:
+        cells = []
+        for p in students:
+            e = table[f"{r:g}"].get(str(p))
+            if e is None or e["mean"] is None:
+                cells.append(f"{'-':>13s}")
+            else:
+                cells.append(f"{e['mean']:.3f}+-{e['sem'] or 0:.3f}".rjust(13))
+        lines.append(f"{r:5g} " + " ".join(cells) + f" {str(best[f'{r:g}']['p_S']):>9s}")
+    return {
+        "p_T": pt,
+        "n": n,
+        "d": d,
+        "c": c,
+        "rhos": rhos,
+        "students": students,
+        "test_acc": table,
+        "best_p_S": best,
+        "val_acc_reference": {"p_S": ref_p, "value": clean(val_ref)},
+        "chance": 1 / c,
+        "theory_widest_identifiable_p_S": {f"{r:g}": clean(v) for r, v in widest.items()},
+        "files": files,
+        "text": "\n".join(lines),
+    }
+
+
+def _figure(curves, rhos, students, labels, widest, val_ref, ref_p, d, c, n, pt):
+    from matplotlib.lines import Line2D
+
+    from compare.style import new_figure, sequence_colors
+
+    fig, axes = new_figure(ncols=2, panel=(5.6, 4.8))
+    colors = dict(zip(rhos, sequence_colors(len(rhos)), strict=True))
+    lo, hi = min(students) / 1.3, max(students) * 1.3
+    for ax, metric, title in (
+        (axes[0], "student_test_acc", r"(A) held-out ${\rm acc}^S_{\rm test}$"),
+        (axes[1], "student_train_acc", r"(B) student train ${\rm acc}^S_{\rm train}$, teacher"),
+    ):
+        for r in rhos:
+            rows = curves[(curves["metric"] == metric) & np.isclose(curves["rho"], r)]
+            rows = rows.sort_values("p_S")
+            ax.errorbar(
+                rows["p_S"],
+                rows["mean"],
+                yerr=rows["sem"].fillna(0.0),
+                color=colors[r],
+                marker="o",
+                ms=4,
+                lw=1.3,
+                capsize=2,
+            )
+        ax.axvline(pt, color="black", ls=":", lw=1.1)
+        ax.axhline(1 / c, color="0.5", lw=0.8, ls="-.")
+        ax.set_xscale("log")
+        ax.set_xticks(students, [labels[p] for p in students], fontsize="x-small")
+        ax.minorticks_off()
+        ax.set_xlim(lo, hi)
+        ax.set_xlabel("student hidden width $p_S$ (paper scale in brackets)")
+        ax.set_ylabel("accuracy")
+        ax.set_title(title, fontsize="medium")
+        ax.grid(alpha=0.25, lw=0.5)
+    teacher = curves[curves["metric"] == "teacher_train_acc"]
+    teacher = teacher.groupby("p_S", as_index=False)["mean"].mean().sort_values("p_S")
+    axes[1].plot(teacher["p_S"], teacher["mean"], color="#228833", marker="^", ms=4, lw=1.2)
+    axes[0].axhline(val_ref, color="#D55E00", lw=1.0, ls=(0, (4, 2)))
+    for r, p in widest.items():
+        if lo <= p <= hi:
+            axes[0].axvline(p, color="black", ls="--", lw=1.0)
+            axes[0].text(
+                p,
+                0.98,
+                rf"$\rho$={r:g}",
+                rotation=90,
+                fontsize="xx-small",
+                ha="right",
+                va="top",
+                transform=axes[0].get_xaxis_transform(),
+            )
+    top = curves.loc[curves["metric"] == "student_test_acc", "mean"].max()
+    axes[0].set_ylim(0, max(0.05, 1.15 * float(top if np.isfinite(top) else 0.05)))
+    axes[1].set_ylim(-0.02, 1.04)
+    handles = [
+        Line2D([], [], color=colors[r], marker="o", ms=4, lw=1.3, label=rf"$\rho = {r:g}$")
+        for r in rhos
+    ]
+    handles += [
+        Line2D([], [], color="#228833", marker="^", ms=4, lw=1.2, label=r"teacher train (B)"),
+        Line2D(
+            [],
+            [],
+            color="#D55E00",
+            lw=1.0,
+            ls=(0, (4, 2)),
+            label=rf"val ${{\rm acc}}^S_{{\rm val}}$ of $p_S$ = {ref_p} (A)",
+        ),
+        Line2D([], [], color="0.5", lw=0.8, ls="-.", label=f"chance 1/c = {1 / c:g}"),
+        Line2D([], [], color="black", ls=":", lw=1.1, label=r"$p_S = p_T$"),
+        Line2D(
+            [],
+            [],
+            color="black",
+            ls="--",
+            lw=1.0,
+            label=r"counting: widest $p_S$ its $\rho n$ soft labels pin",
+        ),
+    ]
+    fig.legend(
+        handles=handles, loc="outside lower center", ncol=5, fontsize="x-small", frameon=False
+    )
+    fig.suptitle(
+        rf"Fig. 21: $p_T = {pt}$, $n = {n}$ ({n // c} per class), $d = {d}$, $c = {c}$, "
+        "mean $\\pm$ SEM over repeats",
+        fontsize="medium",
+    )
+    return fig
+
+
+RECIPE = Recipe(
+    name="fig21",
+    title="ReLU MLPs: held-out accuracy vs student width p_S per rho (p_T = 500, weak leakage)",
+    presets={
+        "quick": Preset(
+            _sweeps(QUICK, QUICK_STUDENTS, QUICK_RHO, QUICK_NPC, 3),
+            "2-core CPU, ~4-5 min (2.7 TFLOP at the measured ~10-13 GFLOP/s): d = 100, p_T = 50, "
+            "p_S in {10, 25, 50, 100} (paper / 10), n = 500 (5 per class; see the module "
+            "docstring), rho in {0.2, 0.4, 0.6, 0.8}, 3 repeats",
+        ),
+        "paper": Preset(
+            _sweeps(PAPER, PAPER_STUDENTS, PAPER_RHO, PAPER_NPC, 5),
+            "the paper's settings: d = 1000, p_T = 500, n = 25,000, p_S in {100, ..., 2000}, "
+            "rho in {0.1, 0.3, 0.5, 0.7, 0.9} (not listed in the paper), 5 repeats",
+        ),
+    },
+    make=make,
+    paper={
+        "claim": "smaller students are best for every rho; at rho = 0.3 p_S = 250 is as good as "
+        "p_S = 1000",
+        "n_per_class": 250,
+        "repeats": 5,
+    },
+)
