@@ -41,13 +41,13 @@ def _quick() -> dict:
     for p in PAPER_WIDTHS:
         q = QUICK.width(p)
         n = W.alpha_per_p_grid(QUICK, p, QUICK_ALPHA_PER_P, W.RHO, PAPER)
-        sweeps[f"p{q}"] = W.width_spec(QUICK, p_teacher=q, p_student=q, n=n, rho=(W.RHO,))
+        sweeps[f"fig19-p{q}"] = W.width_spec(QUICK, p_teacher=q, p_student=q, n=n, rho=(W.RHO,))
     return sweeps
 
 
 def _paper() -> dict:
     return {
-        f"p{p}": W.width_spec(PAPER, p_teacher=p, p_student=p, n=W.PAPER_N, rho=(W.RHO,))
+        f"fig19-p{p}": W.width_spec(PAPER, p_teacher=p, p_student=p, n=W.PAPER_N, rho=(W.RHO,))
         for p in PAPER_WIDTHS
     }
 

@@ -38,7 +38,7 @@ def _quick() -> dict:
     n = W.alpha_per_p_grid(QUICK, P_TEACHER, QUICK_ALPHA_PER_P, W.RHO, PAPER)
     pt = QUICK.width(P_TEACHER)
     return {
-        f"pS{QUICK.width(p)}": W.width_spec(
+        f"fig20-pS{QUICK.width(p)}": W.width_spec(
             QUICK, p_teacher=pt, p_student=QUICK.width(p), n=n, rho=(W.RHO,)
         )
         for p in QUICK_STUDENTS
@@ -47,7 +47,9 @@ def _quick() -> dict:
 
 def _paper() -> dict:
     return {
-        f"pS{p}": W.width_spec(PAPER, p_teacher=P_TEACHER, p_student=p, n=W.PAPER_N, rho=(W.RHO,))
+        f"fig20-pS{p}": W.width_spec(
+            PAPER, p_teacher=P_TEACHER, p_student=p, n=W.PAPER_N, rho=(W.RHO,)
+        )
         for p in PAPER_STUDENTS
     }
 

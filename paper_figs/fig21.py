@@ -43,7 +43,7 @@ QUICK_NPC = 5
 def _sweeps(scale, students, rho, npc, seeds) -> dict:
     pt = scale.width(P_TEACHER)
     return {
-        f"pS{scale.width(p)}": W.width_spec(
+        f"fig21-pS{scale.width(p)}": W.width_spec(
             scale,
             p_teacher=pt,
             p_student=scale.width(p),

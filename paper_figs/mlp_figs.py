@@ -10,7 +10,7 @@ Two sweeps serve the four figures (and run once when the figures share a data fo
 
 The paper preset uses the paper's sizes (d = 1000, c = 100, p = 500; REFERENCE.md). The quick preset
 divides d and p by 10 and n by 100 (``paper_figs.mlp_scale``: the alpha / p collapse of Fig. 19) and
-keeps the paper's training settings (teacher 2,000 epochs at lr 1e-3, students 10,000 epochs at lr
+keeps the paper's training settings (``mlp_scale.QUICK_PAPER_TRAINING``) (teacher 2,000 epochs at lr 1e-3, students 10,000 epochs at lr
 1e-4): the two mechanisms -- weak leakage that falls while the student memorizes, and the jump to
 identification -- are finite-training effects, so the training budget is kept as in the paper.
 
@@ -29,15 +29,16 @@ import numpy as np
 import pandas as pd
 
 from paper_figs.common import clean, data_dir, linear_grid, save, write_data
-from paper_figs.mlp_scale import PAPER, PAPER_N, QUICK, MLPScale
+from paper_figs.mlp_scale import PAPER, PAPER_N, MLPScale
+from paper_figs.mlp_scale import QUICK_PAPER_TRAINING as QUICK
 
 CURVE_RHO = 0.65  # Figs. 7C, 16, 17
 CURVE_N_PAPER = (15_000, 50_000, 100_000, 200_000)  # Figs. 16 / 17: n = 10^3 x {15, 50, 100, 200}
 FIG6_N_PAPER = (25_000, 100_000)  # Fig. 6 (A) and (B)
 LEVEL = 0.99  # "fits" / "identifies" cut-off (REFERENCE.md)
 
-QUICK_N = (300, 500, 700, 1000, 1500, 2000, 3000)
-QUICK_RHO = (0.2, 0.35, 0.5, 0.65, 0.8, 0.95)  # rho n / c >= 1 at the smallest n (3 per class)
+QUICK_N = (500, 700, 1000, 1500, 2000, 3000)
+QUICK_RHO = (0.2, 0.35, 0.5, 0.65, 0.8, 0.95)  # rho n / c >= 1 at the smallest n (5 per class)
 
 
 def grid_sweep(scale: MLPScale, preset: str):

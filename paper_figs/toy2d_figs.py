@@ -1,6 +1,6 @@
 """The 2D examples (Fig. 1, c = 3; Fig. 8, c = 20): one builder for both recipes.
 
-Each preset is one ``Toy2DSpec`` (sweep name ``toy2d``) at the reference code's settings
+Each preset is one ``Toy2DSpec`` (sweep name ``toy2d-c<C>``) at the reference code's settings
 (REFERENCE.md "2D toy examples"). The reference trains one data set (one teacher, one split) and
 reports mean +- SEM over 5 student initialisations on it; we report mean +- SEM over data sets
 (each averaged over its student seeds), which includes the data-set noise that dominates with 60
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paper_figs.common import clean, save, write_data
+from paper_figs.common import clean, data_dir, save, write_data
 from paper_figs.registry import Preset, Recipe
 from simulate.toy2d import Toy2DSpec
 
@@ -55,11 +55,11 @@ def presets(spec: Toy2DSpec) -> dict[str, Preset]:
     paper = Toy2DSpec(**{**_fields(spec), "seeds": 5, "student_seeds": 5})
     return {
         "quick": Preset(
-            {"toy2d": quick},
+            {f"toy2d-c{spec.c}": quick},
             f"{fig} settings ({settings}) on 10 data sets, 1 student per kind; CPU, under a minute",
         ),
         "paper": Preset(
-            {"toy2d": paper},
+            {f"toy2d-c{spec.c}": paper},
             f"{fig} settings ({settings}) on 5 data sets x 5 students per kind (the reference's "
             "5 repeats); CPU, 1-2 minutes",
         ),
@@ -71,12 +71,13 @@ def _fields(spec: Toy2DSpec) -> dict:
 
 
 def make_figure(name: str, tables: dict, out: Path, paper: dict) -> dict:
-    """Draw ``name``.png/pdf from the run in ``out/data/toy2d`` and return the summary."""
+    """Draw ``name``.png/pdf from the preset's run and return the summary."""
     from matplotlib.figure import Figure
 
     from compare import decision_maps
 
-    maps = decision_maps(Path(out) / "data" / "toy2d")
+    (key,) = tables  # one run per preset, named toy2d-c<C>
+    maps = decision_maps(data_dir(tables, key, out))
     seed = maps.seeds[0]
     fig = Figure(figsize=(17.5, 4.6), layout="constrained")
     grid = fig.add_gridspec(1, 5, width_ratios=[1, 1, 1, 1, 0.8])
@@ -90,7 +91,7 @@ def make_figure(name: str, tables: dict, out: Path, paper: dict) -> dict:
     )
     files = save(fig, out, name)
 
-    table = tables["toy2d"]
+    table = tables[key]
     cols = [c for c in RUN_COLUMNS if c in table.columns]
     write_data(
         table[cols].sort_values(["seed", "student_kind", "student_seed"]), out, f"{name}_runs"
