@@ -4,7 +4,8 @@ follows the reference's protocol, and projected times of the paper's grids.
 Usage: ``python -m benchmarks.run_all [--quick] [--threads N]``
 
 For each workload slice (logistic-pinv: teachers + pseudo-inverse students; multinomial temperature
-grid: teachers + 80 students on one teacher; MLP students through the engine) it prints the work in
+grid: teachers + 80 students on one teacher; MLP teachers and students through the engine; MLP
+students of the quick scale on one input matrix, from ``benchmarks.bench_mlp``) it prints the work in
 FLOPs (matrix multiplies, counted as in ``benchmarks.workloads``), the FLOP/s achieved, that rate as
 a fraction of a large float32 GEMM measured in the same run on the same threads, and the speed-up
 against ``benchmarks.common.reference_loop`` (nn.Linear / nn.Sequential + torch.optim.Adam +
@@ -32,13 +33,14 @@ import torch
 
 from benchmarks.common import gemm_flops, reference_loop
 from benchmarks.workloads import (
-    hours,
     paper_grids,
     pinv_flops,
     rows_of,
     step_flops,
     sweep_work,
 )
+from paper_figs import estimate
+from paper_figs.estimate import hours
 from simulate import protocol
 from simulate.data import student_split
 from simulate.device import thread_count
@@ -305,16 +307,40 @@ def bench_mlp(sz: Sizes, threads: int) -> tuple[list[Row], dict]:
     return rows, {"teachers": rows[0].engine_rate, "students": rows[1].engine_rate}
 
 
+def bench_mlp_shared(sz: Sizes, threads: int) -> tuple[list[Row], dict]:
+    """The quick MLP scale (d = 100, p = 50, c = 100, 1,000 rows): R students on one input matrix
+    against the same students one at a time (``benchmarks.bench_mlp``, which also times the
+    paper-like slice and fits the CPU constants of ``paper_figs.estimate``)."""
+    from benchmarks import bench_mlp
+
+    R = 8 if sz is QUICK else 32
+    cfg = dataclasses.replace(bench_mlp.QUICK_SCALE, students=(R,))
+    (r,) = bench_mlp.bench_config(cfg, threads, repeats=sz.repeats)
+    row = Row(
+        "mlp (quick scale)",
+        "students",
+        R,
+        r.step_flops * (cfg.long - cfg.short),
+        r.engine_rate,
+        r.ref_rate,
+        f"d={cfg.d} p={cfg.p} c={cfg.c}, {r.rows} rows, {R} students on one X",
+    )
+    return [row], {"students": r.engine_rate}
+
+
 # ---------------------------------------------------------------------------------------------
 # projections and report
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GpuAssumptions:
-    gemm: float = 50e12  # H200 dense float32 GEMM, no TF32 (assumed, not measured)
-    efficiency: float = 0.5  # fraction of that rate the engine's GEMMs reach (assumed)
-    bandwidth: float = 3.3e12  # achievable HBM3e bandwidth, ~70% of 4.8 TB/s (assumed)
-    launch_s: float = 1e-4  # kernel launches per optimizer step: ~20 kernels x 5 us (assumed)
-    memory: float = 139 * 2**30  # device memory, for replica batch sizes
+    """ASSUMED H200 rates (no GPU here): ``paper_figs.estimate``'s constants, so that these
+    projections and ``softleak figs list`` agree."""
+
+    gemm: float = estimate.H200_GEMM  # dense float32 GEMM, no TF32
+    efficiency: float = estimate.H200_EFFICIENCY  # fraction of that the engine's GEMMs reach
+    bandwidth: float = estimate.H200_BANDWIDTH  # achievable HBM3e bandwidth
+    op_s: float = estimate.H200_OP_S  # per torch op of an optimizer step (dispatch + launch)
+    memory: float = estimate.H200_FREE_BYTES  # device memory, for replica batch sizes
 
 
 def project(rates: dict, gpu: GpuAssumptions) -> list[tuple]:
@@ -336,10 +362,10 @@ def project(rates: dict, gpu: GpuAssumptions) -> list[tuple]:
         cpu += pinv_s
         w_gpu = sweep_work(spec, free_bytes=gpu.memory, device="cuda")
         gpu_s = pinv_s  # float64 SciPy on the host
-        for part in (w_gpu.teachers, w_gpu.students):
+        for part, hidden in ((w_gpu.teachers, spec.p_teacher), (w_gpu.students, spec.p_student)):
             if part.steps:
-                compute = part.flops / (gpu.gemm * gpu.efficiency)
-                gpu_s += max(compute, part.bytes / gpu.bandwidth) + part.steps * gpu.launch_s
+                family = "mlp" if hidden else "linear"
+                gpu_s += estimate.h200_part_seconds(part.flops, part.bytes, part.steps, family)
         flops = w_cpu.teachers.flops + w_cpu.students.flops + w_cpu.pinv.flops
         out.append((name, cpu, gpu_s, ref_cost, flops, w_cpu))
     return out
@@ -394,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             ("logistic", bench_logistic),
             ("multinomial", bench_multinomial),
             ("mlp", bench_mlp),
+            ("mlp-quick", bench_mlp_shared),
         ):
             r, rate = bench(sz, threads)
             rows += r
@@ -428,7 +455,9 @@ def main(argv: list[str] | None = None) -> int:
         "rates above (teachers, students, pinv each at its slice's rate); GPU = ASSUMED H200 "
         f"(no GPU here): {gpu.gemm / 1e12:.0f} TFLOP/s fp32 GEMM without TF32 x "
         f"{gpu.efficiency:.0%} efficiency, {gpu.bandwidth / 1e12:.1f} TB/s, "
-        f"{gpu.launch_s * 1e6:.0f} us launch cost per step, pinv students on the host CPU"
+        f"{gpu.op_s * 1e6:.0f} us per torch op x {estimate.OPS_PER_STEP['linear']} (linear) or "
+        f"{estimate.OPS_PER_STEP['mlp']} (MLP) ops per step, pinv students on the host CPU "
+        "(paper_figs.estimate)"
     )
     proj = project(rates, gpu)
     print(

@@ -11,31 +11,16 @@ its shuffles) is the Gram matrix (2 N k^2, k = min(m, d), N = max(m, d)), its Ch
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+# The counting rules live with the time estimates of ``softleak figs list``.
+from paper_figs.estimate import DTYPE_BYTES, pinv_flops, rows_of, step_flops
 from simulate import protocol
 from simulate.memory import replicas_that_fit
 from simulate.spec import SweepSpec
 from simulate.sweep import ROW_SHARING_WIDTH, student_width
-
-DTYPE_BYTES = {"float32": 4, "float64": 8}
-
-
-def step_flops(d: int, hidden: tuple[int, ...], k: int, rows: float) -> float:
-    """FLOPs of one full-batch training step of one model on ``rows`` samples."""
-    sizes = [d, *hidden, k]
-    layers = [a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
-    return 2 * rows * (2 * sum(layers) + sum(layers[1:]))
-
-
-def pinv_flops(m: int, d: int, rhs: int, n_eval: int) -> float:
-    """FLOPs of one pseudo-inverse group: factor X_S (m, d) once, solve ``rhs`` right-hand sides,
-    predict on ``n_eval`` rows."""
-    k, big = min(m, d), max(m, d)
-    return 2 * big * k * k + k**3 / 3 + rhs * (2 * m * d + 4 * k * k) + 2 * n_eval * d * rhs
 
 
 @dataclass
@@ -59,11 +44,6 @@ class SweepWork:
     teachers: Work = field(default_factory=Work)
     students: Work = field(default_factory=Work)  # gradient students
     pinv: Work = field(default_factory=Work)  # pseudo-inverse students (CPU, float64)
-
-
-def rows_of(n: int, c: int, rho: float) -> int:
-    """Student training rows at rho (the stratified per-class prefix rule)."""
-    return c * int(rho * (n // c))
 
 
 def sweep_work(spec: SweepSpec, *, free_bytes: float, device: str = "cpu") -> SweepWork:
@@ -134,13 +114,3 @@ def paper_grids() -> dict[str, tuple[SweepSpec, str]]:
         "Fig. 5A (c=2, 20 alpha x 40 tau)": (fig5a, "13 GPU-days"),
         "Figs. 6/7 MLP grid": (mlp, "~10 GPU-days"),
     }
-
-
-def hours(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "n/a"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    if seconds < 3 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"

@@ -79,15 +79,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(recipes) -> int:
+    from paper_figs.estimate import estimate, hours
     from paper_figs.registry import work_of
 
-    print(f"{'figure':8s} {'preset':7s} {'teachers':>9s} {'students':>9s} {'TFLOP':>9s}  note")
+    print(
+        f"{'figure':8s} {'preset':7s} {'teachers':>9s} {'students':>9s} {'TFLOP':>9s} "
+        f"{'cpu':>9s} {'h200':>9s}  note"
+    )
     for name, recipe in recipes.items():
         for preset, p in recipe.presets.items():
             work = [work_of(s) for s in p.sweeps.values()]
             t = sum(w["teachers"] for w in work)
             s = sum(w["students"] for w in work)
             f = sum(w["flops"] for w in work) / 1e12
-            print(f"{name:8s} {preset:7s} {t:9d} {s:9d} {f:9.2f}  {p.note}")
+            times = [estimate(spec) for spec in p.sweeps.values()]
+            cpu = hours(sum(e["cpu_s"] for e in times))
+            gpu = hours(sum(e["h200_s"] for e in times))
+            print(f"{name:8s} {preset:7s} {t:9d} {s:9d} {f:9.2f} {cpu:>9s} {gpu:>9s}  {p.note}")
         print(f"{'':8s} {recipe.title}")
+    print(
+        "cpu: estimated wall time on the 2-core development CPU (1 process, 1 thread, measured "
+        "rates); h200: on one H200 (assumed rates). See paper_figs/estimate.py."
+    )
     return 0

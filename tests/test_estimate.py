@@ -1,0 +1,199 @@
+"""Time estimates of ``softleak figs list`` (``paper_figs.estimate``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+import pytest
+
+from paper_figs import estimate as E
+from paper_figs.registry import load_recipes, work_of
+from simulate import protocol
+from simulate.spec import SweepSpec
+from simulate.sweep import student_batches
+from simulate.toy2d import Toy2DSpec
+
+RECIPES = load_recipes()
+UNIT_S = {"s": 1, "min": 60, "h": 3600, "days": 86400}
+# Half a unit of the last printed digit: "42 s" -> 0.5 s, "4.2 min" -> 0.05 min, ...
+PRINT_TOL = {"s": 0.5, "min": 0.05 * 60, "h": 0.05 * 3600, "days": 0.05 * 86400}
+
+MLP = SweepSpec(
+    "mlp",
+    d=(20,),
+    c=(10,),
+    n=(200, 400),
+    rho=(0.3, 0.6),
+    tau=(5.0, 20.0),
+    shuffle="both",
+    seeds=2,
+    p_teacher=(16,),
+    p_student=(16,),
+    teacher_epochs=300,
+    student_epochs=500,
+)
+LINEAR = SweepSpec(
+    "multinomial",
+    d=(30,),
+    c=(2,),
+    n=(60, 120),
+    rho=(0.5, 0.8),
+    tau=(1.0, 10.0, 100.0),
+    seeds=3,
+    nested_data=True,
+    teacher_epochs=200,
+    student_epochs=400,
+)
+PINV = SweepSpec("logistic-pinv", d=(40,), n=(60, 80), rho=(0.3, 0.7), seeds=2, shuffle="both")
+TOY = Toy2DSpec(c=3, n=30, hidden=(20,), seeds=2, teacher_epochs=300, student_epochs=200)
+
+
+def _epochs(spec, factor: int):
+    return dataclasses.replace(
+        spec,
+        teacher_epochs=spec.teacher_epochs * factor,
+        student_epochs=spec.student_epochs * factor,
+    )
+
+
+@pytest.mark.parametrize("spec", [MLP, LINEAR, TOY], ids=["mlp", "linear", "toy2d"])
+def test_estimate_is_proportional_to_epochs_for_gradient_training(spec):
+    one, three = E.estimate(spec), E.estimate(_epochs(spec, 3))
+    for key in ("cpu_s", "h200_s"):
+        assert one[key] > 0
+        assert three[key] == pytest.approx(3 * one[key], rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [PINV, dataclasses.replace(MLP, curve_every=50)],
+    ids=["pinv students (no epochs)", "mlp with learning curves"],
+)
+def test_estimate_is_affine_in_epochs(spec):
+    """Pinv students do not train for epochs, and a curve adds one evaluation at epoch 0: the
+    estimate grows by the same amount for every added multiple of the epochs."""
+    t = [E.estimate(_epochs(spec, f)) for f in (1, 2, 3)]
+    for key in ("cpu_s", "h200_s"):
+        assert t[2][key] - t[1][key] == pytest.approx(t[1][key] - t[0][key], rel=1e-9)
+        assert t[1][key] - t[0][key] > 0
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [MLP, dataclasses.replace(MLP, p_student=(100,)), LINEAR, PINV],
+    ids=["mlp (rows shared)", "wide mlp (one batch per rho)", "linear", "pinv"],
+)
+def test_parts_count_the_engines_batches_and_models(spec):
+    spec = dataclasses.replace(spec, max_replicas=3)  # batch size set by the spec, not by memory
+    parts = E.parts_of(spec)
+    work = work_of(spec)
+    assert sum(p.models for p in parts if p.role == "teachers") == work["teachers"]
+    assert sum(p.models for p in parts if p.role != "teachers") == work["students"]
+    keys = [(d, c, n, rep) for d, c, n in spec.teacher_sizes() for rep in range(spec.seeds)]
+    assert len([p for p in parts if p.role == "teachers"]) == len(
+        protocol.teacher_batches(spec, keys)
+    )
+    if not spec.single_logit:
+        batches = sum(
+            len(student_batches(spec, protocol.student_runs(spec, key), key)) for key in keys
+        )
+        assert len([p for p in parts if p.role == "students"]) == batches
+
+
+def test_nested_teachers_read_the_largest_data_set():
+    nested = E.parts_of(LINEAR)
+    alone = E.parts_of(dataclasses.replace(LINEAR, n=(120,)))
+    t_nested = [p for p in nested if p.role == "teachers"]
+    t_alone = [p for p in alone if p.role == "teachers"]
+    assert len(t_nested) == len(t_alone) == LINEAR.seeds  # one batch per seed
+    # Two teachers per batch on the 120 rows: twice the work of one teacher on them.
+    assert t_nested[0].flops == pytest.approx(2 * t_alone[0].flops)
+    assert t_nested[0].bytes == pytest.approx(t_alone[0].bytes)  # X is read once per step
+
+
+def test_h200_beats_this_cpu_on_every_big_paper_preset():
+    big = 0
+    for name, recipe in RECIPES.items():
+        if "paper" not in recipe.presets:
+            continue
+        sweeps = recipe.presets["paper"].sweeps.values()
+        if sum(work_of(s)["flops"] for s in sweeps) < 100e12:
+            continue
+        big += 1
+        times = [E.estimate(s) for s in sweeps]
+        cpu = sum(t["cpu_s"] for t in times)
+        gpu = sum(t["h200_s"] for t in times)
+        assert gpu < cpu, name
+    assert big >= 3
+
+
+def test_estimates_match_measured_anchors():
+    """The model against run times measured on the development CPU (loose: the CPU is shared)."""
+    # fig4 quick ran in ~28 s (pinv students and nested logistic teachers).
+    fig4 = sum(E.estimate(s)["cpu_s"] for s in RECIPES["fig4"].presets["quick"].sweeps.values())
+    assert 28 / 3 < fig4 < 28 * 3
+    # One quick-scale MLP student at n = 1,000 (rho 0.65, 3,000 epochs) costs ~5 s.
+    student = SweepSpec(
+        "mlp",
+        d=(100,),
+        c=(100,),
+        n=(1000,),
+        rho=(0.65,),
+        tau=(20.0,),
+        p_teacher=(50,),
+        p_student=(50,),
+        teacher_epochs=1,
+        student_epochs=3000,
+    )
+    cpu = sum(E.cpu_part_seconds(p) for p in E.parts_of(student) if p.role == "students")
+    assert 5 / 3 < cpu < 5 * 3
+
+
+def _seconds(value: str, unit: str) -> float:
+    return float(value) * UNIT_S[unit]
+
+
+def test_figs_list_prints_parsable_cpu_and_h200_columns(capsys):
+    from softleak.cli import main
+
+    assert main(["figs", "list"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"TFLOP\s+cpu\s+h200\s+note", out)
+    duration = r"([\d.]+) (s|min|h|days)"
+    for name, recipe in RECIPES.items():
+        for preset, p in recipe.presets.items():
+            row = re.search(
+                rf"^{name}\s+{preset}\s+(\d+)\s+(\d+)\s+([\d.]+)\s+{duration}\s+{duration}  ",
+                out,
+                re.MULTILINE,
+            )
+            assert row, (name, preset)
+            times = [E.estimate(s) for s in p.sweeps.values()]
+            for (value, unit), key in zip(
+                (row.group(4, 5), row.group(6, 7)), ("cpu_s", "h200_s"), strict=True
+            ):
+                want = sum(t[key] for t in times)
+                assert abs(_seconds(value, unit) - want) <= PRINT_TOL[unit] + 1e-9, (name, key)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0 s"),
+        (42.4, "42 s"),
+        (59.4, "59 s"),
+        (60, "1.0 min"),
+        (252, "4.2 min"),
+        (3599, "60.0 min"),
+        (3600, "1.0 h"),
+        (3 * 86400 - 1, "72.0 h"),
+        (3 * 86400, "3.0 days"),
+        (2.5 * 86400 * 10, "25.0 days"),
+        (math.inf, "n/a"),
+        (math.nan, "n/a"),
+    ],
+)
+def test_hours_formatter_boundaries(seconds, text):
+    assert E.hours(seconds) == text
