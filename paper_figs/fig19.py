@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from compare.style import log_ticks
 from paper_figs import widths as W
 from paper_figs.common import clean, save, write_data
 from paper_figs.mlp_scale import PAPER, QUICK
@@ -149,7 +150,7 @@ def _figure(curves, entries, labels, d, c, rho):
             W.theory_vline(ax, e["theory_id_alpha_per_p"] * factor, ls="--", text=text)
             W.theory_vline(ax, e["theory_mem_alpha_per_p"] * factor, ls=":", text=text)
         ax.set_xscale("log")
-        W.log_ticks(ax.xaxis)
+        log_ticks(ax.xaxis)
         ax.set_title(title, fontsize="medium")
     axes[0].set_xlabel(r"$\alpha / p = n / (d\,c\,p)$")
     axes[1].set_xlabel(r"$\alpha = n / (d\,c)$")

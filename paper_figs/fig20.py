@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from compare.style import log_ticks
 from paper_figs import widths as W
 from paper_figs.common import clean, save, write_data
 from paper_figs.mlp_scale import PAPER, QUICK
@@ -156,7 +157,7 @@ def _figure(curves, entries, labels, d, c, rho, pt):
         if x == "alpha":
             W.theory_vline(ax, W.mem_alpha(d, c, pt), ls=":", text=f"teacher $p_T$={pt}")
         ax.set_xscale("log")
-        W.log_ticks(ax.xaxis)
+        log_ticks(ax.xaxis)
     axes[0].set_xlabel(r"$\alpha = n / (d\,c)$")
     axes[1].set_xlabel(r"$\alpha / p_S$")
     axes[0].set_title(r"(A) against $\alpha$", fontsize="medium")

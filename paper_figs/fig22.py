@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from compare.style import log_ticks
 from paper_figs.common import clean, save, write_data
 from paper_figs.mlp_scale import PAPER as PAPER_SCALE
 from paper_figs.mlp_scale import PAPER_N, MLPScale
@@ -240,21 +241,12 @@ def _figure(curves: pd.DataFrame, classes: list[int], d: int, p: int):
     last.set_title(f"({'ABCDEFGH'[k]}) all c", fontsize="medium")
     last.legend(fontsize="x-small", frameon=False, loc="center right")
     for ax in axes:
-        _log_ticks(ax.xaxis)
+        log_ticks(ax.xaxis)
     fig.suptitle(
         rf"ReLU MLP, $d = {d}$, $p = {p}$, $\rho = {RHO}$, $\tau = 20$, one run per point",
         fontsize="medium",
     )
     return fig
-
-
-def _log_ticks(axis) -> None:
-    """Plain numbers at 1, 2, 5 x 10^k on a log axis."""
-    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
-
-    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(FormatStrFormatter("%g"))
-    axis.set_minor_formatter(NullFormatter())
 
 
 RECIPE = Recipe(

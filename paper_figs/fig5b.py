@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from compare.style import log_ticks
 from paper_figs.common import clean, save, threshold_entry, write_data
 from paper_figs.registry import Preset, Recipe
 from simulate.spec import SweepSpec
@@ -212,21 +213,12 @@ def _figure(result, frame):
     result.plot(axes=bottom)
     for ax, tag in zip(bottom, ("C", "D", "E"), strict=True):
         ax.set_title(f"({tag}) collapse: train (solid), test (dashed)", fontsize="small")
-        _log_ticks(ax.xaxis)
+        log_ticks(ax.xaxis)
     for ax in (ax_a, ax_b):
         ax.set_xticks(cs, [f"{c:g}" for c in cs])
         ax.xaxis.set_minor_locator(NullLocator())
-    _log_ticks(ax_a.yaxis)
+    log_ticks(ax_a.yaxis)
     return fig
-
-
-def _log_ticks(axis) -> None:
-    """Plain numbers at 1, 2, 5 x 10^k on a log axis (no crowded minor labels)."""
-    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
-
-    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(FormatStrFormatter("%g"))
-    axis.set_minor_formatter(NullFormatter())
 
 
 RECIPE = Recipe(

@@ -314,15 +314,6 @@ def legend_handles(
     return handles
 
 
-def log_ticks(axis) -> None:
-    """Plain numbers at 1, 2, 5 x 10^k on a log axis, no minor labels (no crowding)."""
-    from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
-
-    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(StrMethodFormatter("{x:g}"))
-    axis.set_minor_formatter(NullFormatter())
-
-
 def theory_vline(ax, x: float, label: str | None = None, ls: str = "--", text: str | None = None):
     """A black theory line at ``x`` (skipped when not finite), with optional rotated ``text``."""
     from compare.style import THEORY_STYLE

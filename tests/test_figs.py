@@ -29,6 +29,12 @@ def thin(values, keep: int) -> tuple:
     return tuple(values[i] for i in idx)
 
 
+# Two seeds, short training with large learning rates (small teachers still memorize).
+SHORT_TRAINING = dict(
+    seeds=2, teacher_epochs=150, teacher_lr=0.05, student_epochs=60, student_lr=0.05
+)
+
+
 def tiny(spec):
     """A seconds-sized version of ``spec``: small d, thinned grids, 2 seeds, short training."""
     if isinstance(spec, Toy2DSpec):
@@ -43,12 +49,8 @@ def tiny(spec):
             n=thin(sorted(spec.n)[:4], 3),
             rho=thin([r for r in spec.rho if r >= 0.2] or spec.rho, 3),
             tau=thin(spec.tau, 3),
-            seeds=2,
-            teacher_epochs=150,
-            teacher_lr=0.05,
-            student_epochs=60,
-            student_lr=0.05,
             curve_every=min(spec.curve_every, 20),
+            **SHORT_TRAINING,
         )
     d0 = spec.d[0]
     d = max(8, d0 // 10) if spec.single_logit else 12
@@ -70,11 +72,7 @@ def tiny(spec):
         n=None,
         rho=rhos,
         tau=thin(spec.tau, 3),
-        seeds=2,
-        teacher_epochs=150,
-        teacher_lr=0.05,
-        student_epochs=60,
-        student_lr=0.05,
+        **SHORT_TRAINING,
     )
 
 
