@@ -1,8 +1,9 @@
 """One entry point for every experiment's spec: run (or resume) it into a directory, count its work.
 
 The random-data families (logistic-pinv, multinomial, mlp) are ``SweepSpec`` grids run by
-``simulate.sweep``; the 2D examples are a ``Toy2DSpec`` run by ``simulate.toy2d``. Figure recipes and
-the command line go through here, so a new family needs one entry in ``RUNNERS``.
+``simulate.sweep``; the 2D examples are a ``Toy2DSpec`` run by ``simulate.toy2d``; modular addition
+is a ``ModAddSpec`` run by ``simulate.modadd``. Figure recipes and the command line go through here,
+so a new family needs one entry in ``RUNNERS``.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from simulate.modadd import ModAddSpec, run_modadd
 from simulate.spec import SweepSpec
 from simulate.toy2d import Toy2DSpec, run_toy2d
 
-Spec = SweepSpec | Toy2DSpec
+Spec = SweepSpec | Toy2DSpec | ModAddSpec
 
 
 def run_experiment(
@@ -26,9 +28,11 @@ def run_experiment(
     **kwargs,
 ) -> pd.DataFrame:
     """Run or resume ``spec`` into ``out``; returns its results table. ``kwargs`` go to the
-    family's runner (e.g. ``client=``, ``allow_tf32=`` for sweeps)."""
+    family's runner (e.g. ``client=``, ``allow_tf32=`` for sweeps, ``on_mismatch=`` for modadd)."""
     if isinstance(spec, Toy2DSpec):
         return run_toy2d(spec, out, threads=threads, progress=progress)
+    if isinstance(spec, ModAddSpec):
+        return run_modadd(spec, out, threads=threads, progress=progress, **kwargs)
     if isinstance(spec, SweepSpec):
         from simulate.sweep import run_sweep
 
@@ -39,7 +43,7 @@ def run_experiment(
 def work_of(spec: Spec) -> dict:
     """Counted work: ``teachers``, ``students`` and training ``flops`` (multiply-adds x 2, forward
     and backward, full batch)."""
-    if isinstance(spec, Toy2DSpec):
+    if isinstance(spec, (Toy2DSpec, ModAddSpec)):
         return spec.work()
     from simulate.sweep import students_per_teacher
 

@@ -51,6 +51,14 @@ def positive_float(text: str) -> float:
     return float(value)
 
 
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0 (e.g. a weight decay)."""
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return float(value)
+
+
 def fraction(text: str) -> float:
     """A number strictly between 0 and 1 (a student's training fraction rho)."""
     value = _number(text, float)
