@@ -44,6 +44,12 @@ CPU_MLP_STEP_S = 4.1e-4  # s: a step of 1 MLP student, d = p = 8, c = 2 (~63 tor
 CPU_MLP_RATE = 75e9  # FLOP/s (fit: R = 8/16/32 at d = 100, p = 50, c = 100, 1,000 rows and
 #   R = 4/8 at d = 1000, p = 500, c = 100, 16,100 rows; worst row off by 23%)
 CPU_MLP_ENTRY_S = 7.8e-9  # s per hidden or logit entry per step (bias, ReLU, softmax, gradients)
+# Modular-addition transformer (``simulate.transformer``, p = 113, 1 thread, load ~2; MEASURED by
+# the engine's author): a teacher epoch on 3,830 pairs 114 ms, 8 students at rho = 0.5 (1,915 rows
+# each) 517 ms per epoch -- 56 and 49 GFLOP/s of ``ModAddSpec.flops_per_sample`` x 3 per row; the
+# p = 59 teacher (1,392 pairs, evaluations included) ran 46 ms per epoch (~50 GFLOP/s).
+CPU_TRANSFORMER_RATE = 50e9  # FLOP/s
+CPU_TRANSFORMER_STEP_S = 1e-3  # s per step (ASSUMED: ~3x the MLP's op count)
 # Linear teachers with their own inputs (independent data: matrix-vector products per replica) are
 # memory bound: 5 teachers at d = 1000-1600, n = 2,400-2,500 (c = 2, 10 and the single logit) ran
 # at 5.6-8.7 GB/s of input traffic (``protocol.train_teachers``, 1 thread, same load).
@@ -66,7 +72,7 @@ H200_OP_S = 6e-6  # s per eager torch op on the host: dispatch + kernel launch (
 H200_FREE_BYTES = 139 * 2**30  # device memory for replica batches
 # Top-level torch ops per optimizer step of the engine (counted with torch.profiler on a tiny
 # batch: forward, loss gradient, backward, Adam): a GPU step costs at least this many launches.
-OPS_PER_STEP = {"linear": 30, "mlp": 63}
+OPS_PER_STEP = {"linear": 30, "mlp": 63, "transformer": 200}  # transformer: ASSUMED
 
 DTYPE_BYTES = {"float32": 4, "float64": 8}
 
@@ -105,7 +111,7 @@ class Part:
     """Work that runs as one sequence of steps on one device (see the module docstring)."""
 
     role: str  # teachers | students | pinv
-    family: str  # linear | mlp | pinv
+    family: str  # linear | mlp | transformer | pinv
     flops: float  # matrix-multiply FLOPs, all steps
     entries: float = 0.0  # hidden and logit values written, all steps
     bytes: float = 0.0  # input-matrix traffic, all steps
@@ -115,12 +121,15 @@ class Part:
 
 
 def parts_of(spec, *, free_bytes: float = CPU_FREE_BYTES, device: str = "cpu") -> list[Part]:
-    """The parts of a ``SweepSpec`` or ``Toy2DSpec`` as the engine runs them on ``device`` with
-    ``free_bytes`` of memory (which sets the student batch sizes)."""
+    """The parts of a ``SweepSpec``, ``Toy2DSpec`` or ``ModAddSpec`` as the engine runs them on
+    ``device`` with ``free_bytes`` of memory (which sets the student batch sizes)."""
+    from simulate.modadd import ModAddSpec
     from simulate.toy2d import Toy2DSpec
 
     if isinstance(spec, Toy2DSpec):
         return _toy2d_parts(spec)
+    if isinstance(spec, ModAddSpec):
+        return _modadd_parts(spec, device=device)
     return _sweep_parts(spec, free_bytes=free_bytes, device=device)
 
 
@@ -152,6 +161,50 @@ def _toy2d_parts(spec) -> list[Part]:
             students,
         ),
     ]
+
+
+def _modadd_parts(spec, *, device: str = "cpu") -> list[Part]:
+    """Modular addition: the teacher (n rows per step, evaluated on all p^2 pairs every
+    ``teacher_curve_every`` epochs, to ``teacher_epochs``: an upper bound when stop rules end it
+    early), then per checkpoint the replica batches of ``simulate.modadd.student_batches`` (rows
+    padded to the batch's largest rho; evaluated on all p^2 pairs every ``curve_every`` epochs).
+    FLOPs as ``ModAddSpec.work``; the transformer runs at its own measured rate, the MLP variant
+    as an MLP with per-replica one-hot inputs."""
+    from simulate.modadd import student_batches, student_runs
+
+    if str(device).startswith("cuda") and spec.batch_by != "checkpoint":
+        spec = _replace(spec, batch_by="checkpoint")  # what a GPU run would choose
+    fps, P, b = spec.flops_per_sample(), spec.p**2, DTYPE_BYTES[spec.dtype]
+    family = "transformer" if spec.model == "transformer" else "mlp"
+    width = sum(spec.hidden) + spec.p if family == "mlp" else 0
+    d_in = 2 * spec.p
+
+    def part(role, rows, replicas, epochs, every):
+        evals = epochs // every + 1 if every else 1
+        return Part(
+            role,
+            family,
+            3.0 * fps * rows * replicas * epochs + fps * P * replicas * evals,
+            (rows * epochs + P * evals) * replicas * width,
+            (rows * epochs + P * evals) * replicas * d_in * b if family == "mlp" else 0.0,
+            epochs + evals,
+            family != "mlp",
+            replicas,
+        )
+
+    parts = [part("teachers", spec.n, 1, spec.teacher_epochs, spec.teacher_curve_every)]
+    n_ckpt = len(spec.checkpoints) + len(spec.stop_rules)
+    for _ in range(n_ckpt):
+        for batch in student_batches(spec, student_runs(spec)):
+            m = max(spec.n_train(r.rho) for r in batch)
+            parts.append(part("students", m, len(batch), spec.student_epochs, spec.curve_every))
+    return parts
+
+
+def _replace(spec, **changes):
+    import dataclasses
+
+    return dataclasses.replace(spec, **changes)
 
 
 def _sweep_parts(spec, *, free_bytes: float, device: str) -> list[Part]:
@@ -229,6 +282,8 @@ def cpu_part_seconds(part: Part) -> float:
     """Seconds of ``part`` on this CPU (1 process, 1 thread) at the measured rates."""
     if part.family == "pinv":
         return part.flops / CPU_PINV_RATE + part.steps * CPU_PINV_GROUP_S
+    if part.family == "transformer":
+        return part.flops / CPU_TRANSFORMER_RATE + part.steps * CPU_TRANSFORMER_STEP_S
     if part.family == "linear":
         rate, entry_s, step_s = CPU_LINEAR_RATE, CPU_LINEAR_ENTRY_S, CPU_LINEAR_STEP_S
     else:
@@ -255,6 +310,10 @@ def estimate(spec) -> dict:
     """Estimated wall time of one sweep: ``{"cpu_s": this CPU, "h200_s": one H200}`` in seconds.
 
     Pseudo-inverse students run on the host CPU in both (float64 SciPy)."""
+    from simulate.gpt2 import GPT2Spec
+
+    if isinstance(spec, GPT2Spec):
+        return _gpt2_estimate(spec)
     cpu = sum(cpu_part_seconds(p) for p in parts_of(spec, free_bytes=CPU_FREE_BYTES, device="cpu"))
     gpu = 0.0
     for p in parts_of(spec, free_bytes=H200_FREE_BYTES, device="cuda"):
@@ -262,6 +321,46 @@ def estimate(spec) -> dict:
             gpu += cpu_part_seconds(p)
         else:
             gpu += h200_part_seconds(p.flops, p.bytes, p.steps, p.family)
+    return {"cpu_s": cpu, "h200_s": gpu}
+
+
+# --- GPT-2 classifiers (``simulate.gpt2``: Hugging Face models, one at a time, minibatches) ----
+# MEASURED on this CPU (1 thread, load ~2): the tiny config (2 layers, width 128, 5 tokens per
+# sequence, c = 50) took 0.45-0.9 s per teacher epoch on 1,000 sequences (batch 64) and ~0.55 ms
+# per sample-epoch for students (batch 32, 800 rows): steps are dominated by per-layer Python and
+# autograd overhead, ~15 ms per step of 2 layers, and the model below reproduces that.
+CPU_GPT2_RATE = 50e9  # FLOP/s of the GEMMs (as the modadd transformer's; ASSUMED for GPT-2 small)
+CPU_GPT2_STEP_S = 3e-3  # s per optimizer step: AdamW, clipping, the head, Python
+CPU_GPT2_LAYER_STEP_S = 6e-3  # s per step and transformer block (forward + backward ops)
+# H200 (ASSUMED): eager torch ops per step, ~250 per block (forward, backward, AdamW foreach)
+GPT2_OPS_BASE, GPT2_OPS_PER_LAYER = 150, 250
+
+
+def _gpt2_parts(spec) -> list[Part]:
+    """GPT-2: the teacher, then every student one after another; minibatch steps
+    (ceil(rows / batch) per epoch), FLOPs as ``GPT2Spec.work`` (3 x forward per row and epoch,
+    plus one evaluation of D_*^T and D_val per model)."""
+    f = spec.flops_per_sequence()
+    evals = f * (spec.n + spec.n_val)
+
+    def part(role, rows, batch, epochs):
+        steps = epochs * math.ceil(rows / batch)
+        return Part(role, "gpt2", 3.0 * f * rows * epochs + evals, steps=steps, models=1)
+
+    parts = [part("teachers", spec.n, spec.teacher_batch, spec.teacher_epochs)]
+    for rho, _, _ in spec.students():
+        parts.append(part("students", spec.n_train(rho), spec.student_batch, spec.student_epochs))
+    return parts
+
+
+def _gpt2_estimate(spec) -> dict:
+    """Seconds of a ``GPT2Spec`` on this CPU (measured overheads) and on one H200 (assumed)."""
+    cpu = gpu = 0.0
+    for p in _gpt2_parts(spec):
+        cpu += p.flops / CPU_GPT2_RATE
+        cpu += p.steps * (CPU_GPT2_STEP_S + spec.n_layer * CPU_GPT2_LAYER_STEP_S)
+        ops = GPT2_OPS_BASE + GPT2_OPS_PER_LAYER * spec.n_layer
+        gpu += p.flops / (H200_GEMM * H200_EFFICIENCY) + p.steps * ops * H200_OP_S
     return {"cpu_s": cpu, "h200_s": gpu}
 
 

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 # Recipe modules, in the paper's order. Each defines RECIPE.
 MODULES = (
     "fig1",
+    "fig3",
     "fig4",
     "fig12",
     "fig5a",
@@ -30,6 +31,9 @@ MODULES = (
     "fig6",
     "fig7",
     "fig8",
+    "fig9",
+    "fig10",
+    "fig11",
     "fig16",
     "fig17",
     "fig18",

@@ -2,8 +2,9 @@
 
 The random-data families (logistic-pinv, multinomial, mlp) are ``SweepSpec`` grids run by
 ``simulate.sweep``; the 2D examples are a ``Toy2DSpec`` run by ``simulate.toy2d``; modular addition
-is a ``ModAddSpec`` run by ``simulate.modadd``. Figure recipes and the command line go through here,
-so a new family needs one entry in ``RUNNERS``.
+is a ``ModAddSpec`` run by ``simulate.modadd``; the GPT-2 classifiers are a ``GPT2Spec`` run by
+``simulate.gpt2`` (it needs the optional ``transformers``, imported only when one runs). Figure
+recipes and the command line go through here, so a new family needs one entry in ``RUNNERS``.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from simulate.gpt2 import GPT2Spec, run_gpt2
 from simulate.modadd import ModAddSpec, run_modadd
 from simulate.spec import SweepSpec
 from simulate.toy2d import Toy2DSpec, run_toy2d
 
-Spec = SweepSpec | Toy2DSpec | ModAddSpec
+Spec = SweepSpec | Toy2DSpec | ModAddSpec | GPT2Spec
 
 
 def run_experiment(
@@ -33,6 +35,8 @@ def run_experiment(
         return run_toy2d(spec, out, threads=threads, progress=progress)
     if isinstance(spec, ModAddSpec):
         return run_modadd(spec, out, threads=threads, progress=progress, **kwargs)
+    if isinstance(spec, GPT2Spec):
+        return run_gpt2(spec, out, threads=threads, progress=progress, **kwargs)
     if isinstance(spec, SweepSpec):
         from simulate.sweep import run_sweep
 
@@ -43,7 +47,7 @@ def run_experiment(
 def work_of(spec: Spec) -> dict:
     """Counted work: ``teachers``, ``students`` and training ``flops`` (multiply-adds x 2, forward
     and backward, full batch)."""
-    if isinstance(spec, (Toy2DSpec, ModAddSpec)):
+    if isinstance(spec, (Toy2DSpec, ModAddSpec, GPT2Spec)):
         return spec.work()
     from simulate.sweep import students_per_teacher
 

@@ -35,6 +35,7 @@ def register(groups) -> None:
     commands = group.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
     _register_toy2d(commands)
     _register_modadd(commands)
+    _register_gpt2(commands)
     for name, description in DEFAULTS.items():
         p = commands.add_parser(name, help=description.split(";")[0], description=description)
         _add_common(p, name)
@@ -361,6 +362,198 @@ def run_modadd(args: argparse.Namespace) -> int:
                 f"{row.teacher_val:.3f}): students' mean held-out acc {row.test:.3f}, val acc "
                 f"{row.val:.3f}"
             )
+    print(
+        f"{len(table)} student runs in {args.out}/results.parquet ({time.perf_counter() - t0:.1f} s)"
+    )
+    return 0
+
+
+GPT2_HELP = (
+    "GPT-2 classifiers on random sequences (paper appendix B, Fig. 9): n distinct sequences "
+    "'a_b_c' of three integers uniform in 1..V, each with a class uniform over c; a GPT-2 "
+    "sequence-classification teacher memorizes them, and students of the same architecture learn "
+    "its soft labels at temperature tau on a rho share of them; they are tested on the rest "
+    "(held-out memorized sequences) and on fresh random sequences (chance). Defaults are the "
+    "paper's: n = 6,000, V = c = 1,000, AdamW lr 5e-4, grad-norm clip 1, teacher batch 64 for "
+    "100 epochs, students batch 32 for 200 epochs, tau 20, rho 0.2,0.5,0.8. --pretrained DIR loads "
+    "weights and tokenizer from a local Hugging Face folder (the paper: GPT-2 124M); without it "
+    "the model is built from --config (small: GPT-2 124M's shape; tiny: 2 layers of width 128) "
+    "with a word-level tokenizer over '0'..'V' and '_'. Nothing is downloaded. A GPU job at the "
+    "paper's size; on a CPU e.g. --config tiny --n 1000 --c 50 --vocab 100 --dropout 0. Needs "
+    "transformers (pip install 'softleak[gpt2]'). Re-running the same command resumes (saved "
+    "teacher reused, finished students skipped); a directory holding other settings is refused "
+    "unless --restart."
+)
+
+
+def _register_gpt2(commands) -> None:
+    p = commands.add_parser(
+        "gpt2", help="GPT-2 classifiers on random sequences (Fig. 9)", description=GPT2_HELP
+    )
+    g = p.add_argument_group("data")
+    g.add_argument("--n", type=A.positive_int, default=6_000, help="teacher sequences (6,000)")
+    g.add_argument(
+        "--vocab", type=A.positive_int, default=1_000, help="numbers uniform in 1..V (1,000)"
+    )
+    g.add_argument("--c", type=A.positive_int, default=1_000, help="classes (1,000)")
+    g.add_argument(
+        "--n-val", type=A.positive_int, default=1_000, help="fresh sequences for chance (1,000)"
+    )
+    m = p.add_argument_group("model")
+    m.add_argument(
+        "--pretrained",
+        default=None,
+        metavar="DIR",
+        help="local Hugging Face folder with a GPT-2 model and its tokenizer (save_pretrained "
+        "layout); default: a model built from --config",
+    )
+    m.add_argument(
+        "--config",
+        choices=["small", "tiny"],
+        default="small",
+        help="shape without --pretrained: small = GPT-2 124M (12 x 768, 12 heads), tiny = 2 x 128, "
+        "4 heads (default small)",
+    )
+    m.add_argument("--n-layer", type=A.positive_int, default=None, help="override: layers")
+    m.add_argument("--n-embd", type=A.positive_int, default=None, help="override: width")
+    m.add_argument("--n-head", type=A.positive_int, default=None, help="override: heads")
+    m.add_argument(
+        "--dropout",
+        type=A.nonnegative_float,
+        default=None,
+        help="dropout of every layer (default: the model's, 0.1 for GPT-2)",
+    )
+    m.add_argument("--max-length", type=A.positive_int, default=10, help="tokens per sequence (10)")
+    m.add_argument(
+        "--independent-init",
+        action="store_true",
+        help="without --pretrained: every model gets its own random init (default: teacher and "
+        "students share one random body, as pretrained weights would, and differ in the head)",
+    )
+    t = p.add_argument_group("training")
+    t.add_argument("--teacher-epochs", type=A.positive_int, default=100, help="(100)")
+    t.add_argument("--student-epochs", type=A.positive_int, default=200, help="(200)")
+    t.add_argument("--teacher-lr", type=A.positive_float, default=5e-4, help="AdamW lr (5e-4)")
+    t.add_argument("--student-lr", type=A.positive_float, default=5e-4, help="AdamW lr (5e-4)")
+    t.add_argument("--teacher-batch", type=A.positive_int, default=64, help="batch size (64)")
+    t.add_argument("--student-batch", type=A.positive_int, default=32, help="batch size (32)")
+    t.add_argument(
+        "--weight-decay", type=A.nonnegative_float, default=0.01, help="AdamW weight decay (0.01)"
+    )
+    t.add_argument("--clip", type=A.positive_float, default=1.0, help="grad-norm clip (1.0)")
+    s = p.add_argument_group("students")
+    s.add_argument(
+        "--rho",
+        type=A.fraction_grid,
+        default=[0.2, 0.5, 0.8],
+        help=f"student training fractions ({GRID_HELP}; default 0.2,0.5,0.8)",
+    )
+    s.add_argument("--tau", type=A.positive_grid, default=[20.0], help="temperatures (20)")
+    s.add_argument(
+        "--student-seeds",
+        type=A.positive_int,
+        default=1,
+        help="repetitions, each with its own split and initialisation (1)",
+    )
+    r = p.add_argument_group("execution")
+    r.add_argument("--seed", type=A.nonnegative_int, default=0, help="base seed")
+    r.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    r.add_argument(
+        "--no-amp", action="store_true", help="no bfloat16 autocast on CUDA (float32 throughout)"
+    )
+    r.add_argument(
+        "--threads",
+        type=A.positive_int,
+        default=None,
+        help="torch threads (default: 1 for small steps, all cores on an idle machine)",
+    )
+    r.add_argument(
+        "--restart",
+        action="store_true",
+        help="if DIR holds a run with other settings, delete its outputs and start over",
+    )
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--out", required=True, help="results directory (created; resumed if present)")
+    p.set_defaults(handler=run_gpt2)
+
+
+def gpt2_spec_from_args(args: argparse.Namespace):
+    """The validated ``GPT2Spec`` of the command line (UsageError on bad input)."""
+    from simulate.device import resolve_device
+    from simulate.gpt2 import GPT2Spec
+
+    if args.pretrained is not None and any(
+        v is not None for v in (args.n_layer, args.n_embd, args.n_head)
+    ):
+        raise UsageError(
+            "--n-layer/--n-embd/--n-head shape a model built from a config, not a --pretrained one"
+        )
+    try:
+        return GPT2Spec(
+            n=args.n,
+            vocab=args.vocab,
+            c=args.c,
+            n_val=args.n_val,
+            rho=tuple(args.rho),
+            tau=tuple(args.tau),
+            student_seeds=args.student_seeds,
+            pretrained=args.pretrained,
+            config=args.config,
+            n_layer=args.n_layer,
+            n_embd=args.n_embd,
+            n_head=args.n_head,
+            dropout=args.dropout,
+            max_length=args.max_length,
+            shared_init=not args.independent_init,
+            teacher_epochs=args.teacher_epochs,
+            student_epochs=args.student_epochs,
+            teacher_lr=args.teacher_lr,
+            student_lr=args.student_lr,
+            teacher_batch=args.teacher_batch,
+            student_batch=args.student_batch,
+            weight_decay=args.weight_decay,
+            clip=args.clip,
+            seed=args.seed,
+            amp=not args.no_amp,
+            device=resolve_device(args.device),
+        )
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def run_gpt2(args: argparse.Namespace) -> int:
+    from simulate.experiments import run_experiment
+    from simulate.gpt2 import GPT2Error, GPT2Mismatch, check_directory, check_pretrained
+
+    spec = gpt2_spec_from_args(args)
+    try:
+        if spec.pretrained is not None:
+            check_pretrained(spec.pretrained)
+        if not args.restart and check_directory(spec, args.out) is not None:
+            raise UsageError(
+                f"{args.out} holds a gpt2 run with other settings; use a new --out or --restart"
+            )
+        t0 = time.perf_counter()
+        table = run_experiment(
+            spec,
+            args.out,
+            threads=args.threads,
+            progress=False if args.no_progress else None,
+            on_mismatch="restart" if args.restart else "refuse",
+        )
+    except (GPT2Error, GPT2Mismatch) as err:
+        raise UsageError(str(err)) from None
+    row = table.iloc[0]
+    print(
+        f"teacher train acc {row.teacher_train_acc:.3f}, val acc {row.teacher_val_acc:.3f} "
+        f"(chance {1 / spec.c:.4f})"
+    )
+    means = table.groupby(["rho", "tau"])[["student_train_acc", "student_test_acc"]].mean()
+    for (rho, tau), m in means.iterrows():
+        print(
+            f"rho {rho:g}, tau {tau:g}: student train acc {m.student_train_acc:.3f}, held-out acc "
+            f"{m.student_test_acc:.3f}"
+        )
     print(
         f"{len(table)} student runs in {args.out}/results.parquet ({time.perf_counter() - t0:.1f} s)"
     )

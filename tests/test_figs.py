@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from paper_figs.registry import MODULES, Recipe, load_recipes, run_recipe, work_of
+from simulate.gpt2 import GPT2Spec
+from simulate.modadd import ModAddSpec
 from simulate.spec import SweepSpec
 from simulate.toy2d import Toy2DSpec
 
@@ -40,6 +42,50 @@ def tiny(spec):
     if isinstance(spec, Toy2DSpec):
         return dataclasses.replace(
             spec, seeds=2, teacher_epochs=150, student_epochs=100, grid=16, teacher_lr=0.01
+        )
+    if isinstance(spec, GPT2Spec):
+        # 60 sequences, 4 classes, a 1-layer width-16 GPT-2: the teacher memorizes in 40 epochs.
+        pytest.importorskip("transformers")
+        return dataclasses.replace(
+            spec,
+            n=60,
+            vocab=20,
+            c=4,
+            n_val=20,
+            pretrained=None,
+            config="tiny",
+            n_layer=1,
+            n_embd=16,
+            n_head=2,
+            dropout=0.0,
+            teacher_epochs=40,
+            teacher_lr=1e-2,
+            teacher_batch=16,
+            student_epochs=10,
+            student_lr=1e-2,
+            student_batch=16,
+        )
+    if isinstance(spec, ModAddSpec):
+        # p = 13, a 16-wide transformer (or MLP [16]), two fixed checkpoints, 2 rho x 2 tau.
+        return dataclasses.replace(
+            spec,
+            p=13,
+            train_frac=0.5,
+            d_model=16,
+            n_heads=2,
+            d_head=8,
+            d_mlp=32,
+            hidden=(16,),
+            checkpoints=(20, 60),
+            stop_rules=(),
+            teacher_epochs=60,
+            teacher_lr=1e-2,
+            rho=thin(spec.rho, 2),
+            tau=thin(spec.tau, 2),
+            student_epochs=40,
+            student_seeds=2,
+            student_lr=1e-2,
+            curve_every=10,
         )
     if spec.n is not None and spec.p_student:
         # MLP grids: keep the smallest sizes (every n has >= 2 per class at rho >= 0.2), d = 12.
@@ -90,7 +136,7 @@ def test_presets_validate_and_have_work(name):
         p = recipe.presets[preset]
         assert p.note and p.sweeps
         for spec in p.sweeps.values():
-            assert isinstance(spec, SweepSpec | Toy2DSpec)
+            assert isinstance(spec, SweepSpec | Toy2DSpec | ModAddSpec | GPT2Spec)
             dataclasses.replace(spec)  # re-runs the spec's validation
             work = work_of(spec)
             assert work["teachers"] > 0 and work["students"] > 0 and work["flops"] > 0
