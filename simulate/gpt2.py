@@ -647,11 +647,9 @@ def train_student(
 # ---------------------------------------------------------------------------------------------
 def check_directory(spec: GPT2Spec, out: str | Path) -> dict | None:
     """The directory's config when it holds a run of other settings (else None)."""
-    path = Path(out) / "config.json"
-    if not path.exists():
-        return None
-    old = json.loads(path.read_text())
-    return None if old.get("run_id") == spec.run_id() else old
+    from simulate.store import other_run_config
+
+    return other_run_config(out, spec.run_id())
 
 
 def run_gpt2(

@@ -832,11 +832,9 @@ def load_checkpoints(out: str | Path, with_states: bool = True) -> list[Checkpoi
 
 def check_directory(spec: ModAddSpec, out: str | Path) -> dict | None:
     """The directory's config when it holds a run of other settings (else None)."""
-    path = Path(out) / "config.json"
-    if not path.exists():
-        return None
-    old = json.loads(path.read_text())
-    return None if old.get("run_id") == spec.run_id() else old
+    from simulate.store import other_run_config
+
+    return other_run_config(out, spec.run_id())
 
 
 def run_modadd(

@@ -51,6 +51,17 @@ def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
         raise
 
 
+def other_run_config(out: str | os.PathLike, run_id: str) -> dict | None:
+    """The config of the run in ``out`` when it was started with settings other than ``run_id``
+    (None when ``out`` holds no run or the same one). For experiments whose whole run has one id
+    (modadd, gpt2)."""
+    path = Path(out) / "config.json"
+    if not path.exists():
+        return None
+    old = json.loads(path.read_text())
+    return None if old.get("run_id") == run_id else old
+
+
 class Store:
     """A sweep directory: finished units, their rows, and the consolidated table."""
 

@@ -273,6 +273,12 @@ def _register_modadd(commands) -> None:
     r.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     r.add_argument("--seed", type=A.nonnegative_int, default=0, help="base seed")
     r.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    _add_run_directory_options(r)
+    p.set_defaults(handler=run_modadd)
+
+
+def _add_run_directory_options(r) -> None:
+    """--threads, --restart, --no-progress, --out of the single-run experiments (modadd, gpt2)."""
     r.add_argument(
         "--threads",
         type=A.positive_int,
@@ -286,7 +292,6 @@ def _register_modadd(commands) -> None:
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--out", required=True, help="results directory (created; resumed if present)")
-    p.set_defaults(handler=run_modadd)
 
 
 def modadd_spec_from_args(args: argparse.Namespace):
@@ -461,19 +466,7 @@ def _register_gpt2(commands) -> None:
     r.add_argument(
         "--no-amp", action="store_true", help="no bfloat16 autocast on CUDA (float32 throughout)"
     )
-    r.add_argument(
-        "--threads",
-        type=A.positive_int,
-        default=None,
-        help="torch threads (default: 1 for small steps, all cores on an idle machine)",
-    )
-    r.add_argument(
-        "--restart",
-        action="store_true",
-        help="if DIR holds a run with other settings, delete its outputs and start over",
-    )
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
-    r.add_argument("--out", required=True, help="results directory (created; resumed if present)")
+    _add_run_directory_options(r)
     p.set_defaults(handler=run_gpt2)
 
 
