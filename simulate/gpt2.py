@@ -44,7 +44,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -668,29 +667,26 @@ def run_gpt2(
     """
     from tqdm.auto import tqdm
 
-    from simulate.store import Store, atomic_write_bytes, atomic_write_parquet
+    from simulate.store import (
+        Store,
+        atomic_write_bytes,
+        atomic_write_parquet,
+        claim_run_directory,
+    )
     from simulate.sweep import sweep_config
 
-    if on_mismatch not in ("refuse", "restart"):
-        raise ValueError("on_mismatch must be 'refuse' or 'restart'")
     _transformers()
     if spec.pretrained is not None:
         check_pretrained(spec.pretrained)
     out = Path(out)
-    old = check_directory(spec, out)
-    if old is not None:
-        if on_mismatch == "refuse":
-            raise GPT2Mismatch(
-                f"{out} holds a gpt2 run with other settings (run_id {old.get('run_id')}, this "
-                f"spec {spec.run_id()}); use a new directory or restart it"
-            )
-        log.warning("%s held a run with other settings: starting over", out)
-        for name in OUTPUTS:
-            path = out / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
+    claim_run_directory(
+        out,
+        spec.run_id(),
+        experiment="gpt2",
+        outputs=OUTPUTS,
+        on_mismatch=on_mismatch,
+        error=GPT2Mismatch,
+    )
     tokenizer = load_tokenizer(spec)
     data = make_data(spec)
     store = Store(out)

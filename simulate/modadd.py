@@ -47,7 +47,6 @@ import logging
 import math
 import operator
 import re
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -854,26 +853,23 @@ def run_modadd(
     """
     from tqdm.auto import tqdm
 
-    from simulate.store import Store, atomic_write_bytes, atomic_write_parquet
+    from simulate.store import (
+        Store,
+        atomic_write_bytes,
+        atomic_write_parquet,
+        claim_run_directory,
+    )
     from simulate.sweep import sweep_config
 
-    if on_mismatch not in ("refuse", "restart"):
-        raise ValueError("on_mismatch must be 'refuse' or 'restart'")
     out = Path(out)
-    old = check_directory(spec, out)
-    if old is not None:
-        if on_mismatch == "refuse":
-            raise ModAddMismatch(
-                f"{out} holds a modadd run with other settings (run_id {old.get('run_id')}, "
-                f"this spec {spec.run_id()}); use a new directory or restart it"
-            )
-        log.warning("%s held a run with other settings: starting over", out)
-        for name in OUTPUTS:
-            path = out / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
+    claim_run_directory(
+        out,
+        spec.run_id(),
+        experiment="modadd",
+        outputs=OUTPUTS,
+        on_mismatch=on_mismatch,
+        error=ModAddMismatch,
+    )
     store = Store(out)
     config = sweep_config(spec, threads)
     del config["units"]

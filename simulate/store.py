@@ -16,11 +16,15 @@ skips every unit whose part file exists.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+log = logging.getLogger(__name__)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -60,6 +64,40 @@ def other_run_config(out: str | os.PathLike, run_id: str) -> dict | None:
         return None
     old = json.loads(path.read_text())
     return None if old.get("run_id") == run_id else old
+
+
+def claim_run_directory(
+    out: str | os.PathLike,
+    run_id: str,
+    *,
+    experiment: str,
+    outputs: tuple[str, ...],
+    on_mismatch: str,
+    error: type[Exception],
+) -> None:
+    """Make ``out`` ready for the run ``run_id`` of a single-run experiment (modadd, gpt2).
+
+    A directory holding a run of other settings raises ``error`` (``on_mismatch="refuse"``) or
+    has its ``outputs`` (files or folders) deleted (``"restart"``); nothing is written here.
+    """
+    if on_mismatch not in ("refuse", "restart"):
+        raise ValueError("on_mismatch must be 'refuse' or 'restart'")
+    out = Path(out)
+    old = other_run_config(out, run_id)
+    if old is None:
+        return
+    if on_mismatch == "refuse":
+        raise error(
+            f"{out} holds a {experiment} run with other settings (run_id {old.get('run_id')}, "
+            f"this spec {run_id}); use a new directory or restart it"
+        )
+    log.warning("%s held a run with other settings: starting over", out)
+    for name in outputs:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 class Store:
