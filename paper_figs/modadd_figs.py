@@ -453,27 +453,25 @@ def _ep(x: float) -> str:
 
 
 # --- recipes ----------------------------------------------------------------------------------
-def rho_recipe(name: str, title: str, sweep: str, quick, paper_spec, minutes: str) -> Recipe:
+def _recipe(name, title, sweep, quick, paper_spec, minutes, make_figure, paper) -> Recipe:
     def make(tables: dict, out: Path, preset: str) -> dict:
-        return make_rho_figure(name, sweep, tables, out, PAPER_NUMBERS)
+        return make_figure(name, sweep, tables, out, PAPER_NUMBERS)
 
     return Recipe(
         name=name,
         title=title,
         presets=presets(sweep, quick, paper_spec, minutes),
         make=make,
-        paper=PAPER_NUMBERS,
+        paper=paper,
     )
+
+
+def rho_recipe(name: str, title: str, sweep: str, quick, paper_spec, minutes: str) -> Recipe:
+    """Figs. 3 / 11: teacher curves and student accuracies vs rho per checkpoint and tau."""
+    return _recipe(name, title, sweep, quick, paper_spec, minutes, make_rho_figure, PAPER_NUMBERS)
 
 
 def curves_recipe(name: str, title: str, sweep: str, quick, paper_spec, minutes: str) -> Recipe:
-    def make(tables: dict, out: Path, preset: str) -> dict:
-        return make_curves_figure(name, sweep, tables, out, PAPER_NUMBERS)
-
-    return Recipe(
-        name=name,
-        title=title,
-        presets=presets(sweep, quick, paper_spec, minutes),
-        make=make,
-        paper={"rho_fast": 0.3, "tau_fast": 10.0},
-    )
+    """Fig. 10: student learning curves."""
+    paper = {"rho_fast": 0.3, "tau_fast": 10.0}
+    return _recipe(name, title, sweep, quick, paper_spec, minutes, make_curves_figure, paper)

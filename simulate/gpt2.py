@@ -644,13 +644,6 @@ def train_student(
 # ---------------------------------------------------------------------------------------------
 # the run directory
 # ---------------------------------------------------------------------------------------------
-def check_directory(spec: GPT2Spec, out: str | Path) -> dict | None:
-    """The directory's config when it holds a run of other settings (else None)."""
-    from simulate.store import other_run_config
-
-    return other_run_config(out, spec.run_id())
-
-
 def run_gpt2(
     spec: GPT2Spec,
     out: str | Path,

@@ -829,13 +829,6 @@ def load_checkpoints(out: str | Path, with_states: bool = True) -> list[Checkpoi
     return checkpoints
 
 
-def check_directory(spec: ModAddSpec, out: str | Path) -> dict | None:
-    """The directory's config when it holds a run of other settings (else None)."""
-    from simulate.store import other_run_config
-
-    return other_run_config(out, spec.run_id())
-
-
 def run_modadd(
     spec: ModAddSpec,
     out: str | Path,

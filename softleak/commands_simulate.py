@@ -335,10 +335,11 @@ def modadd_spec_from_args(args: argparse.Namespace):
 
 def run_modadd(args: argparse.Namespace) -> int:
     from simulate.experiments import run_experiment
-    from simulate.modadd import ModAddMismatch, check_directory
+    from simulate.modadd import ModAddMismatch
+    from simulate.store import other_run_config
 
     spec = modadd_spec_from_args(args)
-    if not args.restart and check_directory(spec, args.out) is not None:
+    if not args.restart and other_run_config(args.out, spec.run_id()) is not None:
         raise UsageError(
             f"{args.out} holds a modadd run with other settings; use a new --out or --restart"
         )
@@ -516,13 +517,14 @@ def gpt2_spec_from_args(args: argparse.Namespace):
 
 def run_gpt2(args: argparse.Namespace) -> int:
     from simulate.experiments import run_experiment
-    from simulate.gpt2 import GPT2Error, GPT2Mismatch, check_directory, check_pretrained
+    from simulate.gpt2 import GPT2Error, GPT2Mismatch, check_pretrained
+    from simulate.store import other_run_config
 
     spec = gpt2_spec_from_args(args)
     try:
         if spec.pretrained is not None:
             check_pretrained(spec.pretrained)
-        if not args.restart and check_directory(spec, args.out) is not None:
+        if not args.restart and other_run_config(args.out, spec.run_id()) is not None:
             raise UsageError(
                 f"{args.out} holds a gpt2 run with other settings; use a new --out or --restart"
             )
