@@ -146,6 +146,20 @@ class SweepSpec:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> SweepSpec:
+        """The spec ``to_dict`` described, e.g. read back from a sweep's ``config.json`` (JSON
+        turns tuples into lists; they become tuples again). Validated as any spec; keys that are
+        not fields (a config written by another version) raise ValueError."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"not SweepSpec fields: {', '.join(unknown)}")
+        if "experiment" not in data:
+            raise ValueError("a SweepSpec needs an experiment")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
     def run_settings(self) -> dict:
         """What determines a run's numbers (grids excluded): part of every unit id."""
         skip = {

@@ -54,6 +54,92 @@ def register(groups) -> None:
             )
             p.set_defaults(**MLP_DEFAULTS)
         p.set_defaults(handler=run)
+    _register_export_teacher(commands)
+
+
+EXPORT_HELP = (
+    "export one trained teacher of a multinomial or mlp sweep directory as plain array files, "
+    "the inputs for `softleak audit`: DIR/members.npz (its training set: inputs (n, d), labels "
+    "(n,), logits (n, c)), DIR/holdout.npz (the same keys on fresh non-members drawn as the "
+    "sweep's validation set, random labels) and DIR/teacher.json (which teacher, its train and "
+    "non-member accuracy, the sweep's settings). Inputs and logits are float64, labels int64; "
+    "the files load with numpy.load(path, allow_pickle=False). Nothing is retrained: the "
+    "teacher's saved weights are run on its regenerated data"
+)
+
+
+def _register_export_teacher(commands) -> None:
+    p = commands.add_parser(
+        "export-teacher",
+        help="write a sweep teacher's outputs as inputs for `softleak audit`",
+        description=EXPORT_HELP,
+    )
+    p.add_argument("sweep_dir", metavar="SWEEP_DIR", help="a softleak simulate sweep directory")
+    p.add_argument("--out", required=True, help="directory for the three files (created)")
+    p.add_argument(
+        "--n", type=A.positive_int, default=None, help="teacher set size (default: the largest)"
+    )
+    p.add_argument(
+        "--seed", type=A.nonnegative_int, default=0, help="teacher replicate (default 0)"
+    )
+    p.add_argument(
+        "--d",
+        type=A.positive_int,
+        default=None,
+        help="input dimension (only when the sweep has several with that n)",
+    )
+    p.add_argument(
+        "--c",
+        type=A.positive_int,
+        default=None,
+        help="classes (only when the sweep has several with that n)",
+    )
+    p.add_argument(
+        "--n-holdout",
+        type=A.positive_int,
+        default=None,
+        help="non-members to draw (default: the sweep's --n-val)",
+    )
+    p.add_argument(
+        "--threads", type=A.positive_int, default=None, help="torch threads (default: 1 if small)"
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(handler=run_export_teacher)
+
+
+def run_export_teacher(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from simulate.teacher_outputs import export_teacher_outputs
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+    try:
+        info = export_teacher_outputs(
+            args.sweep_dir,
+            out,
+            n=args.n,
+            seed=args.seed,
+            n_holdout=args.n_holdout,
+            d=args.d,
+            c=args.c,
+            threads=args.threads,
+        )
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    print(
+        f"teacher d={info['d']} c={info['c']} n={info['n']} seed={info['seed']} "
+        f"({info['experiment']}): train acc {info['teacher_train_acc']:.3f}, non-member acc "
+        f"{info['teacher_val_acc']:.3f} (chance {info['chance']:.3f})"
+    )
+    for name in ("members", "holdout", "teacher_json"):
+        print(f"  {info[name]}")
+    return 0
 
 
 TOY2D_HELP = (
