@@ -5,6 +5,8 @@ only) and ``.to_dict()`` (JSON-ready). Imports pandas, numpy, scipy, matplotlib 
 ``plot``) and ``theory``; never torch.
 """
 
+from compare.audit_report import AuditReport, audit_report, leakage_interval
+from compare.audit_report import summarize as summarize_audit
 from compare.boundaries import Accuracy, DecisionMaps, decision_maps
 from compare.class_collapse import SCALINGS, ClassCollapse, class_collapse
 from compare.fss import (
@@ -39,6 +41,7 @@ __all__ = [
     "RULES",
     "SCALINGS",
     "Accuracy",
+    "AuditReport",
     "ClassCollapse",
     "Collapse",
     "DecisionMaps",
@@ -51,6 +54,7 @@ __all__ = [
     "TheoryLine",
     "Threshold",
     "ThresholdTable",
+    "audit_report",
     "class_collapse",
     "classify",
     "collapse",
@@ -61,12 +65,14 @@ __all__ = [
     "fit_thresholds_by_d",
     "format_table",
     "load_sweep",
+    "leakage_interval",
     "mean_curves",
     "overlay",
     "phase_diagram",
     "quality",
     "reference_rule",
     "select",
+    "summarize_audit",
     "threshold_gaps",
     "thresholds_by_d",
 ]
