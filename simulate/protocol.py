@@ -334,7 +334,7 @@ def gradient_students(
     step_flops = 3 * model.flops_per_sample() * m * R
     with thread_count(threads_for(step_flops, threads)):
         if spec.solver == "lbfgs":
-            curves = _lbfgs(model, X_S, objective, spec.student_epochs)
+            curves = lbfgs(model, X_S, objective, spec.student_epochs)
         else:
             result = fit(
                 model,
@@ -452,7 +452,7 @@ def _student_metrics(
     return out
 
 
-def _lbfgs(model: ReplicaMLP, X: torch.Tensor, objective: Objective, max_iter: int) -> list:
+def lbfgs(model: ReplicaMLP, X: torch.Tensor, objective: Objective, max_iter: int) -> list:
     """Solve the convex linear-student problem to convergence with L-BFGS (strong Wolfe).
 
     The replicas' losses are independent, so minimising their sum minimises each one.

@@ -33,6 +33,23 @@ def within_class_permutation(
     return perm
 
 
+def within_class_derangement(
+    y: np.ndarray, subset: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Like :func:`within_class_permutation`, but no sample of ``subset`` keeps its own soft label
+    (a random cycle through each class; a class with one sample in ``subset`` is left as it is).
+
+    A permutation with fixed points leaves each fixed sample paired with its own soft label: about
+    one per class, a share c / m of the student's rows, enough for a linear student to pick up a
+    weak copy of the teacher (measured: 0.05 excess held-out accuracy at m = 300, d = 50, c = 10).
+    """
+    perm = np.arange(len(y))
+    for cls in np.unique(y[subset]):
+        idx = rng.permutation(subset[y[subset] == cls])
+        perm[idx] = np.roll(idx, -1)
+    return perm
+
+
 def zero_smallest(targets: torch.Tensor, k: int) -> torch.Tensor:
     """Zero the k smallest entries of each soft label, without renormalising (paper D.4.1)."""
     if k <= 0:

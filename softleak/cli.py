@@ -29,8 +29,8 @@ def build_parser() -> Parser:
         description=(
             "How much of a teacher's held-out memorized data can a student recover from its soft "
             "labels, and when? Closed-form thresholds (theory), batched teacher/student sweeps "
-            "(simulate), thresholds and phase diagrams from result tables (compare), and the "
-            "paper's figures (figs)."
+            "(simulate), thresholds and phase diagrams from result tables (compare), the "
+            "paper's figures (figs), and a leakage audit of your own teacher (audit)."
         ),
     )
     parser.add_argument("--version", action="version", version=f"softleak {__version__}")
@@ -38,7 +38,7 @@ def build_parser() -> Parser:
     groups = parser.add_subparsers(dest="group", metavar="{theory,...}", parser_class=Parser)
     groups.required = True
     commands_theory.register(groups)
-    for name in ("commands_simulate", "commands_compare", "commands_figs"):
+    for name in ("commands_simulate", "commands_compare", "commands_figs", "commands_audit"):
         try:
             module = __import__(f"softleak.{name}", fromlist=["register"])
         except ModuleNotFoundError as err:  # a command group not built yet

@@ -1,0 +1,222 @@
+"""``softleak audit``: how much of a teacher's memorized training data its soft labels leak, and
+which release setting stops it at what cost."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from softleak import args as A
+from softleak.errors import UsageError
+
+DESCRIPTION = (
+    "Audit a teacher's soft labels before you release them. Students (linear, or an MLP) learn "
+    "the released labels of a fraction rho of the teacher's training set (the members) and are "
+    "tested on the held-out rest; leakage = their accuracy there minus their accuracy on "
+    "non-members (--holdout-*, or chance without them). Each release setting (--settings) is "
+    "audited with confidence intervals over --seeds repetitions; utility = agreement with the "
+    "teacher on non-members. Writes OUT/results.parquet (one row per student), OUT/config.json "
+    "and OUT/report/ (report.md, report.json, CSV tables, privacy_utility.png) and prints the "
+    "report with a plain-language verdict. Rerunning the same command resumes. Files: NumPy "
+    ".npy/.npz, Parquet or PyTorch tensor files (read with allow_pickle=False / "
+    "weights_only=True); name an array inside a file as FILE:KEY."
+)
+
+SETTINGS_HELP = (
+    "comma-separated release settings (default: soft, tau:TAU/4, tau:4TAU, top_k:2, top_k:5, "
+    "round:1, round:2, noise:1, noise:3, hard, shuffle): soft (softmax(logits/tau) as is), "
+    "tau:T (another temperature), top_k:K (K largest entries, renormalised), round:D (rounded "
+    "to D decimals), noise:S (Gaussian noise of std S on logits/tau), hard (argmax only), "
+    "shuffle (control: soft labels permuted within each class; should leak nothing)"
+)
+
+
+def register(groups) -> None:
+    p = groups.add_parser(
+        "audit",
+        help="measure how much a teacher's soft labels leak its training data",
+        description=DESCRIPTION,
+    )
+    data = p.add_argument_group("teacher outputs (members: its training set)")
+    data.add_argument("--logits", metavar="FILE", help="logits on the members, (n, c)")
+    data.add_argument("--labels", metavar="FILE", help="the members' labels, (n,) in 0..c-1")
+    data.add_argument("--inputs", metavar="FILE", help="the members' inputs, (n, d)")
+    data.add_argument(
+        "--members",
+        metavar="FILE",
+        help="one .npz (or dict-of-tensors .pt) with arrays logits, labels, inputs: instead of "
+        "the three above (e.g. what `softleak simulate export-teacher` writes)",
+    )
+    data.add_argument("--holdout-logits", metavar="FILE", help="logits on non-members, (t, c)")
+    data.add_argument("--holdout-labels", metavar="FILE", help="the non-members' labels, (t,)")
+    data.add_argument("--holdout-inputs", metavar="FILE", help="the non-members' inputs, (t, d)")
+    data.add_argument(
+        "--holdout", metavar="FILE", help="one .npz with logits, labels, inputs of non-members"
+    )
+    rel = p.add_argument_group("release")
+    rel.add_argument(
+        "--tau",
+        type=A.positive_float,
+        default=1.0,
+        help="temperature of the released soft labels (default 1)",
+    )
+    rel.add_argument("--settings", default=None, help=SETTINGS_HELP)
+    st = p.add_argument_group("students")
+    st.add_argument(
+        "--student", choices=("linear", "mlp"), default="linear", help="student family (linear)"
+    )
+    st.add_argument(
+        "--width", type=A.widths, default=[256], help="MLP hidden widths, e.g. 256 or 256,128"
+    )
+    st.add_argument(
+        "--rho",
+        type=A.fraction_grid,
+        default=[0.25, 0.5, 0.75],
+        help="fractions of the members a student learns from (default 0.25,0.5,0.75)",
+    )
+    st.add_argument(
+        "--seeds",
+        type=A.positive_int,
+        default=5,
+        help="repetitions (split, student init, release noise), for the intervals (default 5)",
+    )
+    st.add_argument(
+        "--solver",
+        choices=("auto", "adam", "lbfgs"),
+        default="auto",
+        help="auto: L-BFGS for linear students (started at the log-ratio fit), Adam for MLPs",
+    )
+    st.add_argument(
+        "--epochs",
+        type=A.positive_int,
+        default=None,
+        help="Adam steps or L-BFGS iterations (default: 500 L-BFGS, 2000 Adam)",
+    )
+    st.add_argument("--lr", type=A.positive_float, default=1e-2, help="Adam learning rate (1e-2)")
+    st.add_argument(
+        "--no-warm-start",
+        action="store_true",
+        help="start linear students at random, not at the least-squares log-ratio fit",
+    )
+    st.add_argument(
+        "--no-certify", action="store_true", help="skip the certified fractions (linear only)"
+    )
+    st.add_argument("--seed", type=A.nonnegative_int, default=0, help="base seed (default 0)")
+    rep = p.add_argument_group("report and run")
+    rep.add_argument(
+        "--tolerance",
+        type=A.nonnegative_float,
+        default=0.05,
+        help="leakage you accept, in accuracy (0.05 = 5 points); a setting is safe when the "
+        "upper end of its interval is at most this (default 0.05)",
+    )
+    rep.add_argument(
+        "--confidence", type=A.fraction, default=0.95, help="interval coverage (default 0.95)"
+    )
+    rep.add_argument("--out", required=True, help="run directory (created; resumable)")
+    rep.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over when --out holds an audit of other settings or data",
+    )
+    rep.add_argument("--threads", type=A.positive_int, default=None, help="torch threads")
+    rep.add_argument(
+        "--device", default="cpu", help="torch device of the students: cpu, cuda (default cpu)"
+    )
+    rep.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object {settings: [{setting, leakage, leakage_ci_low, "
+        "leakage_ci_high, utility, ...}], verdict} instead of the Markdown report",
+    )
+    p.set_defaults(handler=run)
+
+
+def _data(args: argparse.Namespace):
+    from simulate.audit_data import AuditData
+
+    members = [args.logits, args.labels, args.inputs]
+    if args.members is not None:
+        if any(m is not None for m in members):
+            raise UsageError("give --members or --logits/--labels/--inputs, not both")
+        members = [args.members] * 3
+    if any(m is None for m in members):
+        raise UsageError("give --logits, --labels and --inputs (or --members FILE.npz)")
+    holdout = [args.holdout_logits, args.holdout_labels, args.holdout_inputs]
+    if args.holdout is not None:
+        if any(h is not None for h in holdout):
+            raise UsageError("give --holdout or --holdout-logits/-labels/-inputs, not both")
+        holdout = [args.holdout] * 3
+    if any(h is not None for h in holdout) and not all(h is not None for h in holdout):
+        raise UsageError("--holdout-logits, --holdout-labels and --holdout-inputs go together")
+    try:
+        return AuditData.from_files(*members, *holdout)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def _spec(args: argparse.Namespace, c: int):
+    from simulate.leakage_audit import AuditSpec, releases_for
+
+    try:
+        spec = AuditSpec(
+            rho=tuple(args.rho),
+            seeds=args.seeds,
+            student=args.student,
+            width=tuple(args.width),
+            tau=args.tau,
+            settings=None
+            if args.settings is None
+            else tuple(s for s in args.settings.split(",") if s.strip()),
+            solver=args.solver,
+            epochs=args.epochs,
+            lr=args.lr,
+            warm_start=not args.no_warm_start,
+            certify=not args.no_certify,
+            seed=args.seed,
+            device=args.device,
+        )
+        releases_for(spec, c)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    return spec
+
+
+def run(args: argparse.Namespace) -> int:
+    from compare.audit_report import audit_report
+    from simulate.leakage_audit import AuditMismatch, audit, units_of
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+    data = _data(args)
+    spec = _spec(args, data.c)
+    if spec.device != "cpu":
+        from simulate.device import resolve_device
+
+        try:
+            resolve_device(spec.device)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+    try:
+        units_of(spec, data)  # every split leaves members on both sides
+        rows = audit(
+            data,
+            spec,
+            out=out,
+            threads=args.threads,
+            on_mismatch="restart" if args.restart else "refuse",
+        )
+    except AuditMismatch as err:
+        raise UsageError(f"{err} (--restart)") from None
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    report = audit_report(rows, tolerance=args.tolerance, confidence=args.confidence)
+    report.write(out / "report")
+    if args.json:
+        print(json.dumps(report.to_json(), allow_nan=False))
+    else:
+        print(report.markdown())
+        print(f"\nreport: {out / 'report'}")
+    return 0
