@@ -214,7 +214,8 @@ def leakage_interval(
         half = max(
             float(stats.t.ppf(upper, s - 1)) * sd, float(stats.norm.ppf(upper)) * binomial_se
         ) / math.sqrt(s)
-    return (mean, se, mean - half, mean + half)
+    # A leakage is a difference of two accuracies: the interval is clipped to [-1, 1].
+    return (mean, se, max(mean - half, -1.0), min(mean + half, 1.0))
 
 
 def _nanmean(values: pd.Series) -> float:

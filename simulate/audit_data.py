@@ -147,7 +147,16 @@ class AuditData:
         when given, the non-members."""
         z = outputs_of_model(model, inputs, batch_size)
         hz = None if holdout_inputs is None else outputs_of_model(model, holdout_inputs, batch_size)
-        return cls(z, labels, inputs, hz, holdout_labels, holdout_inputs)
+        arrays = [_host(a) for a in (labels, inputs, holdout_labels, holdout_inputs)]
+        return cls(z, arrays[0], arrays[1], hz, arrays[2], arrays[3])
+
+
+def _host(value):
+    """A tensor (any device, with or without grad) as a NumPy array; other values unchanged."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu()
+        return (value.float() if str(value.dtype) == "torch.bfloat16" else value).numpy()
+    return value
 
 
 def outputs_of_model(model, inputs, batch_size: int = 4096) -> np.ndarray:
@@ -165,9 +174,8 @@ def outputs_of_model(model, inputs, batch_size: int = 4096) -> np.ndarray:
             parts = [model(X[i : i + batch_size]) for i in range(0, X.shape[0], batch_size)]
     finally:
         model.train(was_training)
+    parts = [p.logits if hasattr(p, "logits") else p for p in parts]  # Hugging Face style outputs
     out = torch.cat(parts) if parts else torch.empty(0, 0)
-    if hasattr(out, "logits"):  # Hugging Face style outputs
-        out = out.logits
     return out.detach().double().cpu().numpy()
 
 
@@ -204,11 +212,12 @@ def _labels(value, n: int, c: int, name: str) -> np.ndarray:
 def _split_key(spec: str) -> tuple[Path, str | None]:
     """``FILE`` or ``FILE:KEY`` (the key after the last colon that follows a known suffix)."""
     text = str(spec)
+    lower = text.lower()
     for suffix in SUFFIXES:
-        mark = suffix + ":"
-        if mark in text:
-            head, _, key = text.rpartition(mark)
-            return Path(head + suffix), key
+        at = lower.rfind(suffix + ":")
+        if at >= 0:
+            end = at + len(suffix)
+            return Path(text[:end]), text[end + 1 :]
     return Path(text), None
 
 
@@ -271,6 +280,8 @@ def _from_parquet(path: Path, key: str | None, role: str | None) -> np.ndarray:
     column = frame[_pick(path, cols, key, None) if key is not None else cols[0]]
     first = column.iloc[0] if len(column) else None
     if isinstance(first, (list, tuple, np.ndarray)):
+        if any(v is None for v in column):
+            raise ValueError(f"column {column.name!r} has missing (null) rows")
         lengths = {len(v) for v in column}
         if len(lengths) != 1:
             raise ValueError(f"column {column.name!r} holds lists of different lengths")
@@ -286,10 +297,13 @@ def _from_torch(path: Path, key: str | None, role: str | None) -> np.ndarray:
     except Exception as err:  # torch raises UnpicklingError and others for unsafe content
         raise ValueError(f"not a plain tensor file (weights_only load failed: {err})") from None
     if isinstance(obj, dict):
-        names = [str(k) for k in obj]
+        obj = {str(k): v for k, v in obj.items()}  # keys may be ints
+        names = list(obj)
         obj = obj[_pick(path, names, key, role)]
     elif key is not None:
         raise ValueError(f"holds one tensor; drop ':{key}'")
     if not isinstance(obj, torch.Tensor):
         raise ValueError(f"expected a tensor, found {type(obj).__name__}")
+    if obj.dtype == torch.bfloat16:  # NumPy has no bfloat16
+        obj = obj.float()
     return obj.detach().cpu().numpy()

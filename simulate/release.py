@@ -111,7 +111,8 @@ def parse_release(text: str, c: int | None = None) -> Release:
         raise ValueError(f"release setting {text!r}: decimals must lie in 0..{MAX_DECIMALS}")
     if name == "noise" and value < 0:
         raise ValueError(f"release setting {text!r}: the noise std must be >= 0")
-    return Release(f"{name}:{value:g}", name, value)
+    text = f"{value:g}" if float(f"{value:g}") == value else repr(value)  # short but lossless
+    return Release(f"{name}:{text}", name, value)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -158,6 +159,8 @@ def release_soft_labels(
         return soft
     if kind == "top_k":
         k = int(value)
+        if not 1 <= k <= c:
+            raise ValueError(f"release setting {release.name}: K must lie in 1..c = {c}")
         drop = np.argpartition(soft, c - k, axis=-1)[:, : c - k]  # the c - k smallest per row
         out = soft.copy()
         np.put_along_axis(out, drop, 0.0, axis=-1)

@@ -1,0 +1,232 @@
+"""The leakage audit end to end (``simulate.audit``, ``softleak audit``).
+
+Oracles: a teacher that memorized random labels leaks exactly where the paper says a linear
+student identifies it (rho n >= d: every held-out member recovered); the within-class shuffle
+control and a teacher that never saw the members leak nothing (the false-positive checks); the
+certificates bound the trained student (every certified-leaked point is right for it, every
+certified-hidden one wrong); batched == one setting at a time; resumed == uninterrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import _default_seed
+
+import simulate
+from compare.audit_report import audit_report
+from simulate.audit_data import AuditData
+from simulate.leakage_audit import AuditMismatch, AuditSpec, audit
+from softleak.cli import main
+
+D, C, N, N_VAL = 40, 4, 60, 400
+# Held-out members per seed at rho = 0.75: 15; over 5 seeds the member accuracy of a student
+# at chance (0.25) has SE ~0.05, the non-member accuracy ~0.01. A leakage bound of 0.2 is 4 SE:
+# a no-leak case fails it with probability < 1e-4 for any seed.
+NO_LEAK = 0.2
+# One student's prediction may flip from float32 rounding at a margin ~0 (certificates use
+# float64): allow one held-out point of slack per seed.
+ONE_POINT = 1.0 / 15 + 1e-9
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    """A multinomial (linear) teacher that memorized N random labels in D dimensions, exported
+    with N_VAL fresh non-members (random labels)."""
+    root = tmp_path_factory.mktemp("audit")
+    seed = str(_default_seed())
+    sweep = [
+        *("simulate", "multinomial", "--d", str(D), "--c", str(C), "--n", str(N)),
+        *("--rho", "0.5", "--tau", "1", "--teacher-epochs", "2000", "--teacher-lr", "0.01"),
+        *("--student-epochs", "1", "--n-val", str(N_VAL), "--seed", seed, "--no-progress"),
+        *("--out", str(root / "sweep")),
+    ]
+    assert main(sweep) == 0
+    assert main(["simulate", "export-teacher", str(root / "sweep"), "--out", str(root / "t")]) == 0
+    members, holdout = root / "t" / "members.npz", root / "t" / "holdout.npz"
+    data = AuditData.from_files(members, members, members, holdout, holdout, holdout)
+    assert data.describe()["teacher_member_acc"] == 1.0  # it memorized
+    return root / "t", data
+
+
+def _by_setting(rows, column="leakage"):
+    return rows.groupby("setting")[column].mean()
+
+
+def test_memorizing_teacher_leaks_where_a_linear_student_identifies_it(teacher):
+    _, data = teacher
+    spec = AuditSpec(rho=(0.25, 0.75), seeds=5, settings=("soft", "hard", "shuffle"))
+    rows = audit(data, spec)
+    at = {r: rows[rows.rho == r] for r in spec.rho}
+    # rho n = 45 >= d = 40: the soft-label student is the teacher; it recovers every held-out
+    # member (the teacher memorized them) while non-members stay near chance.
+    soft = at[0.75][at[0.75].setting == "soft"]
+    assert (soft.member_acc == 1.0).all()
+    assert (soft.certified_leaked == 1.0).all()
+    assert soft.leakage.mean() > 0.5
+    # rho n = 15 < d: the student sees only part of the teacher; it leaks less.
+    assert _by_setting(at[0.25])["soft"] < soft.leakage.mean()
+    # Hard labels carry only the memorized labels themselves, the shuffle control nothing
+    # about any individual member: no leakage either way.
+    for r in spec.rho:
+        assert abs(_by_setting(at[r])["shuffle"]) < NO_LEAK
+    report = audit_report(rows, tolerance=0.05)
+    head = report.settings.set_index("setting")
+    assert head.loc["soft", "leakage_ci_low"] > 0.05
+    assert not head.loc["soft", "within_tolerance"]
+    assert "soft" in report.verdict and "shuffle" in report.verdict
+
+
+def test_a_teacher_that_never_saw_the_members_shows_no_leakage(teacher):
+    """False-positive check: the same teacher, audited on points it was never trained on (its
+    fresh non-members, split into pretend members and non-members)."""
+    _, data = teacher
+    half = N_VAL // 2
+    fresh = AuditData(
+        data.holdout_logits[:half],
+        data.holdout_labels[:half],
+        data.holdout_inputs[:half],
+        data.holdout_logits[half:],
+        data.holdout_labels[half:],
+        data.holdout_inputs[half:],
+    )
+    rows = audit(fresh, AuditSpec(rho=(0.5,), seeds=3))
+    leak = _by_setting(rows)
+    # 100 held-out pretend-members per seed: SE of a seed's leakage ~0.06, of the mean ~0.035.
+    assert (leak.abs() < NO_LEAK).all(), leak.to_dict()
+    assert len(leak) == len(AuditSpec().settings) - 1  # top_k:5 >= c = 4 is dropped
+
+
+def test_mlp_students_and_no_holdout_baseline(teacher):
+    _, data = teacher
+    members_only = AuditData(data.logits, data.labels, data.inputs)
+    spec = AuditSpec(
+        rho=(0.5,), seeds=2, student="mlp", width=(16,), epochs=200, settings=("soft", "hard")
+    )
+    rows = audit(members_only, spec)
+    share = np.bincount(data.labels, minlength=C).max() / N
+    assert (rows.baseline == share).all() and (rows.baseline_kind == "chance").all()
+    assert rows.utility.isna().all() and rows.certified_leaked.isna().all()
+    assert (rows.student == "mlp:16").all()
+    assert np.allclose(rows.leakage, rows.member_acc - share)
+    report = audit_report(rows).to_json()
+    assert report["settings"][0]["utility"] is None
+    json.dumps(report, allow_nan=False)
+
+
+def test_certificates_bound_the_trained_linear_student(teacher):
+    _, data = teacher
+    rows = audit(data, AuditSpec(rho=(0.25, 0.5), seeds=3, settings=("soft", "tau:3", "shuffle")))
+    rows = rows.dropna(subset=["certified_leaked"])
+    assert len(rows) == 18  # every setting has positive labels and rho n <= d: all certified
+    # The warm-started student is the minimum-norm consistent one, inside the certified set.
+    assert (rows.certified_leaked <= rows.member_acc + ONE_POINT).all()
+    assert (rows.certified_hidden <= 1 - rows.member_acc + ONE_POINT).all()
+
+
+def test_batched_settings_equal_settings_trained_alone(teacher):
+    _, data = teacher
+    spec = dict(rho=(0.5,), seeds=1, solver="adam", epochs=150, dtype="float64", certify=False)
+    settings = ("soft", "noise:1", "shuffle")
+    together = audit(data, AuditSpec(settings=settings, **spec)).set_index("setting")
+    columns = ["member_acc", "baseline", "utility", "student_train_acc", "model_seed"]
+    for name in settings:
+        alone = audit(data, AuditSpec(settings=(name,), **spec)).set_index("setting")
+        assert together.loc[name, columns].tolist() == alone.loc[name, columns].tolist()
+
+
+def test_resume_equals_uninterrupted_and_other_settings_are_refused(teacher, tmp_path):
+    _, data = teacher
+    spec = AuditSpec(rho=(0.25, 0.5), seeds=2, settings=("soft", "hard"))
+    full = audit(data, spec, out=tmp_path / "a").drop(columns="wall_s")
+    run = tmp_path / "b"
+    audit(data, spec, out=run)
+    parts = sorted((run / "parts").glob("*.parquet"))
+    assert len(parts) == 4
+    parts[1].unlink()  # as if killed before this (seed, rho) finished
+    (run / "results.parquet").unlink()
+    resumed = audit(data, spec, out=run).drop(columns="wall_s")
+    assert resumed.equals(full)
+    other = AuditSpec(rho=(0.25, 0.5), seeds=2, settings=("soft",))
+    with pytest.raises(AuditMismatch):
+        audit(data, other, out=run)
+    again = audit(data, other, out=run, on_mismatch="restart")
+    assert set(again.setting) == {"soft"}
+    assert len(list((run / "parts").glob("*.parquet"))) == 4
+
+
+def test_package_level_entry_point(teacher):
+    _, data = teacher
+    rows = simulate.audit(data, AuditSpec(rho=(0.5,), seeds=1, settings=("soft",)))
+    assert rows.attrs["config"]["data"]["n_members"] == N
+    assert rows.attrs["config"]["settings"] == ["soft"]
+
+
+def test_cli_json_report_and_files(teacher, tmp_path, capsys):
+    folder, _ = teacher
+    out = tmp_path / "run"
+    args = [
+        *("audit", "--members", str(folder / "members.npz"), "--holdout"),
+        *(str(folder / "holdout.npz"), "--rho", "0.75", "--seeds", "2"),
+        *("--settings", "soft,hard,shuffle", "--out", str(out), "--json"),
+    ]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"settings", "verdict"}
+    names = [s["setting"] for s in report["settings"]]
+    assert names == ["soft", "hard", "shuffle"]
+    keys = {"setting", "leakage", "leakage_ci_low", "leakage_ci_high", "utility"}
+    assert all(keys <= set(s) for s in report["settings"])
+    soft = report["settings"][0]
+    assert soft["leakage_ci_low"] <= soft["leakage"] <= soft["leakage_ci_high"]
+    for name in ("report.md", "report.json", "privacy_utility.png"):
+        assert (out / "report" / name).exists()
+    assert (out / "results.parquet").exists() and (out / "config.json").exists()
+    # Rerunning resumes (nothing retrained) and prints the Markdown report.
+    assert main(args[:-1]) == 0
+    assert "| soft |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--settings", "soft,top_k:9"], "top_k"),
+        (["--settings", "soft,blur:2"], "unknown release setting"),
+        (["--holdout-logits", "X"], "not both"),
+        (["--rho", "0.001"], "held-out"),
+    ],
+)
+def test_cli_bad_input_exits_2_and_writes_nothing(teacher, tmp_path, capsys, extra, message):
+    folder, _ = teacher
+    out = tmp_path / "run"
+    args = [
+        *("audit", "--members", str(folder / "members.npz")),
+        *("--holdout", str(folder / "holdout.npz"), "--out", str(out), *extra),
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_cli_bad_files_exit_2(teacher, tmp_path, capsys):
+    folder, data = teacher
+    np.save(tmp_path / "short.npy", data.labels[:-1])
+    members = str(folder / "members.npz")
+    cases = [
+        (["--logits", members, "--labels", str(tmp_path / "short.npy"), "--inputs", members], "("),
+        (
+            ["--logits", str(tmp_path / "missing.npy"), "--labels", members, "--inputs", members],
+            "no such file",
+        ),
+        (["--members", members, "--holdout-logits", members], "go together"),
+    ]
+    for extra, message in cases:
+        out = tmp_path / "run"
+        assert main(["audit", *extra, "--out", str(out)]) == 2
+        assert message in capsys.readouterr().err
+        assert not out.exists()
+    shutil.rmtree(tmp_path / "run", ignore_errors=True)
