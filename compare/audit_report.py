@@ -484,6 +484,35 @@ def _fmt(x: Any) -> str:
     return f"{float(x):.3f}" if _finite(x) else "-"
 
 
+def _label_points(ax: Any, xs: np.ndarray, ys: np.ndarray, names: list[str]) -> None:
+    """Name each point, stacking labels that would overlap (settings often cluster near zero
+    leakage and utility). Greedy, in display coordinates: bottom to top, a label moves up a line
+    until it clears every label already placed."""
+    ax.autoscale_view()
+    points = ax.transData.transform(np.column_stack([xs, ys]))  # (k, 2) pixels
+    dpi = ax.figure.dpi / 72.0
+    line, width = 10.0 * dpi, 6.0 * dpi  # one label line; ~width of a character at 8 pt
+    placed: list[tuple[float, float, float]] = []  # (x, y, x_end) in pixels
+    for i in np.argsort(points[:, 1], kind="stable"):
+        x, y = points[i, 0] + 5.0 * dpi, points[i, 1] + 4.0 * dpi
+        end = x + width * len(names[i])
+        if end > ax.bbox.x1:  # no room on the right: label to the left of the point
+            x, end = points[i, 0] - 5.0 * dpi - width * len(names[i]), points[i, 0] - 5.0 * dpi
+        while any(abs(y - py) < line and x < pe and px < end for px, py, pe in placed):
+            y += line
+        placed.append((x, y, end))
+        ax.annotate(
+            names[i],
+            (xs[i], ys[i]),
+            xytext=((x - points[i, 0]) / dpi, (y - points[i, 1]) / dpi),
+            textcoords="offset points",
+            fontsize=8,
+            arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5}
+            if y - points[i, 1] > 4.0 * dpi + 1
+            else None,
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class AuditReport:
     """The audit's report: per-(setting, rho) summary, per-setting headlines and a verdict.
@@ -576,18 +605,12 @@ class AuditReport:
             style = {"fmt": marker, "color": color, "capsize": 3, "markersize": 6, "lw": 1.2}
             if scatter:
                 ax.errorbar(utility[i], leak[i], yerr=err[:, i : i + 1], **style)
-                ax.annotate(
-                    str(row["setting"]),
-                    (utility[i], leak[i]),
-                    xytext=(5, 4),
-                    textcoords="offset points",
-                    fontsize=8,
-                )
             else:
                 ax.errorbar(leak[i], positions[i], xerr=err[:, i : i + 1], **style)
         line = {"color": "black", "linestyle": "--", "linewidth": 1.1}
         zero = {"color": "0.5", "linestyle": "-", "linewidth": 0.8}
         if scatter:
+            _label_points(ax, utility, leak, [str(s) for s in settings["setting"]])
             ax.axhline(self.tolerance, label=f"tolerance {self.tolerance:.3g}", **line)
             ax.axhline(0.0, **zero)
             ax.set_xlabel(UTILITY_LABEL)
