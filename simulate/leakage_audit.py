@@ -282,9 +282,10 @@ def audit(
         desc="audit",
     )
     frames = []
+    cache: dict = {}  # work shared by the units (the members' pseudo-inverse for certificates)
     try:
         for unit in pending:
-            rows = pd.DataFrame(students_of_unit(spec, data, releases, unit, threads))
+            rows = pd.DataFrame(students_of_unit(spec, data, releases, unit, threads, cache))
             if store is not None:
                 store.write_unit(unit.name, rows)
                 store.consolidate(names)
@@ -342,8 +343,11 @@ def students_of_unit(
     releases: list[Release],
     unit: _Unit,
     threads: int | None = None,
+    cache: dict | None = None,
 ) -> list[dict]:
-    """Train one student per setting on ``unit.train`` as one replica batch; their rows."""
+    """Train one student per setting on ``unit.train`` as one replica batch; their rows.
+
+    cache: a dict kept across the units of one audit for work they share (filled here)."""
     dtype, device = DTYPES[spec.dtype], spec.device
     t0 = time.perf_counter()
     R, c = len(releases), data.c
@@ -381,7 +385,7 @@ def students_of_unit(
         utility = np.full(R, np.nan)
         kind, n_non = "chance", 0
     certified = (
-        _certify(spec, data, releases, unit, soft)
+        _certify(spec, data, releases, unit, soft, {} if cache is None else cache)
         if spec.certify and spec.student == "linear"
         else [(np.nan, np.nan)] * R
     )
@@ -454,7 +458,12 @@ def _predict(model: ReplicaMLP, X: np.ndarray, dtype, device, chunk: int = 65_53
 
 
 def _certify(
-    spec: AuditSpec, data: AuditData, releases: list[Release], unit: _Unit, soft: np.ndarray
+    spec: AuditSpec,
+    data: AuditData,
+    releases: list[Release],
+    unit: _Unit,
+    soft: np.ndarray,
+    cache: dict,
 ) -> list[tuple[float, float]]:
     """(certified leaked, certified hidden) fraction of the held-out members per setting.
 
@@ -473,7 +482,6 @@ def _certify(
     X_S, X_T = X_all[unit.train], X_all[unit.test]
     out = []
     with thread_count(1):
-        pinv_all = None
         for r, rel in enumerate(releases):
             if np.any(soft[r] <= 0):
                 out.append((np.nan, np.nan))
@@ -490,9 +498,9 @@ def _certify(
                 continue
             logs = np.log(full)
             logs -= logs.mean(1, keepdims=True)
-            if pinv_all is None:
-                pinv_all = np.linalg.pinv(X_all)  # (d', n)
-            bound_all = float(np.linalg.norm(pinv_all @ logs))
+            if "pinv" not in cache:
+                cache["pinv"] = np.linalg.pinv(X_all)  # (d', n), once per audit
+            bound_all = float(np.linalg.norm(cache["pinv"] @ logs))
             outputs = np.log(soft[r])
             try:
                 bound = max(bound_all, minimum_bound(X_S, outputs))
