@@ -236,7 +236,7 @@ def audit(
     the verdict, the privacy-utility plot)::
 
         rows = simulate.audit(AuditData.from_files("z.npy", "y.npy", "x.npy"), AuditSpec(tau=4))
-        print(compare.audit_report(rows, tolerance=0.02).verdict)
+        verdict = compare.audit_report(rows, tolerance=0.02).verdict  # a paragraph of text
 
     out: a run directory (resumable, see the module doc); None keeps everything in memory.
     threads: torch/BLAS threads (None: one for small work, see ``simulate.device.threads_for``).
