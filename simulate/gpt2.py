@@ -44,7 +44,6 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +54,7 @@ import torch
 
 from simulate.device import thread_count, threads_for
 from simulate.minibatch import MinibatchConfig, fit_minibatch, predict_logits
+from simulate.progress import student_bar
 from simulate.seeds import derive_seed
 from simulate.softlabels import soft_targets
 
@@ -658,8 +658,6 @@ def run_gpt2(
     holds a model and a tokenizer (``GPT2Error``), and that ``out`` holds no run of other settings
     (``GPT2Mismatch``, unless ``on_mismatch="restart"``, which deletes its outputs).
     """
-    from tqdm.auto import tqdm
-
     from simulate.store import (
         Store,
         atomic_write_bytes,
@@ -722,15 +720,7 @@ def run_gpt2(
     runs = spec.students()
     names = [student_id(*r) for r in runs]
     pending = [r for r, name in zip(runs, names, strict=True) if not store.is_done(name)]
-    if progress is None:
-        progress = sys.stderr.isatty()
-    bar = tqdm(
-        total=len(runs),
-        initial=len(runs) - len(pending),
-        unit="student",
-        disable=not progress,
-        desc="gpt2",
-    )
+    bar = student_bar(len(runs), len(runs) - len(pending), "gpt2", progress)
     try:
         for rho, tau, rep in pending:
             row = train_student(spec, data, tokenizer, z_teacher, meta, rho, tau, rep, threads)

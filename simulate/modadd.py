@@ -47,7 +47,6 @@ import logging
 import math
 import operator
 import re
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -61,6 +60,7 @@ from simulate.device import thread_count, threads_for
 from simulate.losses import Objective, normalized_weights
 from simulate.models import ReplicaMLP
 from simulate.optim import AdamConfig
+from simulate.progress import student_bar
 from simulate.seeds import derive_seed
 from simulate.softlabels import soft_targets
 from simulate.train import fit
@@ -844,8 +844,6 @@ def run_modadd(
     on_mismatch: what to do when ``out`` holds a run of other settings: ``"refuse"`` (raise
         ``ModAddMismatch`` before writing anything) or ``"restart"`` (delete its outputs).
     """
-    from tqdm.auto import tqdm
-
     from simulate.store import (
         Store,
         atomic_write_bytes,
@@ -888,14 +886,11 @@ def run_modadd(
     names = [c.name for c in checkpoints if c.epoch is not None]
     per_checkpoint = len(student_runs(spec))
     pending = [c for c in checkpoints if c.epoch is not None and not store.is_done(c.name)]
-    if progress is None:
-        progress = sys.stderr.isatty()
-    bar = tqdm(
-        total=len(names) * per_checkpoint,
-        initial=(len(names) - len(pending)) * per_checkpoint,
-        unit="student",
-        disable=not progress,
-        desc="modadd",
+    bar = student_bar(
+        len(names) * per_checkpoint,
+        (len(names) - len(pending)) * per_checkpoint,
+        "modadd",
+        progress,
     )
     try:
         for c in pending:

@@ -26,6 +26,7 @@ import torch
 from simulate import protocol
 from simulate.memory import replica_batch
 from simulate.precision import matmul_precision
+from simulate.progress import student_bar
 from simulate.spec import SweepSpec
 from simulate.store import Store, atomic_write_bytes
 
@@ -111,8 +112,6 @@ def run_sweep(
     allow_tf32: TF32 GEMMs on CUDA (see ``simulate.precision``); recorded in config.json, and a
         directory started under the other setting refuses to resume (``ResumeMismatch``).
     """
-    from tqdm.auto import tqdm
-
     store = Store(out)
     old = store.read_config()
     if old is not None and bool(old.get("allow_tf32", False)) != allow_tf32:
@@ -130,14 +129,11 @@ def run_sweep(
     pending = [key for key, uid in units if not store.is_done(uid)]
     uid_of = dict(units)
     per_teacher = students_per_teacher(spec)
-    if progress is None:
-        progress = sys.stderr.isatty()
-    bar = tqdm(
-        total=len(units) * per_teacher,
-        initial=(len(units) - len(pending)) * per_teacher,
-        unit="student",
-        disable=not progress,
-        desc=spec.experiment,
+    bar = student_bar(
+        len(units) * per_teacher,
+        (len(units) - len(pending)) * per_teacher,
+        spec.experiment,
+        progress,
     )
     finished = 0
     try:
