@@ -35,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +48,7 @@ from simulate.device import thread_count, threads_for
 from simulate.losses import Objective
 from simulate.models import ReplicaMLP
 from simulate.optim import AdamConfig
+from simulate.progress import student_bar
 from simulate.protocol import lbfgs
 from simulate.release import Release, default_settings, parse_release, release_soft_labels
 from simulate.seeds import derive_seed
@@ -249,8 +249,6 @@ def audit(
     certified_hidden, model_seed, split_seed, wall_s``. ``rows.attrs["config"]`` holds the run
     record (spec, fingerprint, data sizes, versions).
     """
-    from tqdm.auto import tqdm
-
     spec = spec or AuditSpec()
     releases = releases_for(spec, data.c)
     units = units_of(spec, data)
@@ -272,14 +270,8 @@ def audit(
         store.write_config(config)
     names = [u.name for u in units]
     pending = [u for u in units if store is None or not store.is_done(u.name)]
-    if progress is None:
-        progress = sys.stderr.isatty()
-    bar = tqdm(
-        total=len(units) * len(releases),
-        initial=(len(units) - len(pending)) * len(releases),
-        unit="student",
-        disable=not progress,
-        desc="audit",
+    bar = student_bar(
+        len(units) * len(releases), (len(units) - len(pending)) * len(releases), "audit", progress
     )
     frames = []
     cache: dict = {}  # work shared by the units (the members' pseudo-inverse for certificates)
@@ -322,18 +314,18 @@ def _config(spec: AuditSpec, data: AuditData, fp: str, threads, releases) -> dic
 def released_labels(
     spec: AuditSpec, data: AuditData, releases: list[Release], unit: _Unit
 ) -> np.ndarray:
-    """(R, n_train, c) float64: what each setting's student trains on, in ``unit.train`` order."""
-    out = np.empty((len(releases), len(unit.train), data.c))
+    """(R, n, c) float64: every member's released labels under each setting, as the student of
+    ``unit`` sees them (it trains on the rows ``unit.train``; the control permutes those)."""
+    out = np.empty((len(releases), data.n, data.c))
     for r, rel in enumerate(releases):
         rng = np.random.default_rng(
             derive_seed(spec.seed, "audit-shuffle", unit.seed, unit.rho)
             if rel.control
             else derive_seed(spec.seed, "audit-release", unit.seed, rel.name)
         )
-        soft = release_soft_labels(
+        out[r] = release_soft_labels(
             data.logits, rel, spec.tau, rng, labels=data.labels, train=unit.train
         )
-        out[r] = soft[unit.train]
     return out
 
 
@@ -351,7 +343,8 @@ def students_of_unit(
     dtype, device = DTYPES[spec.dtype], spec.device
     t0 = time.perf_counter()
     R, c = len(releases), data.c
-    soft = released_labels(spec, data, releases, unit)  # (R, m, c)
+    released = released_labels(spec, data, releases, unit)  # (R, n, c)
+    soft = released[:, unit.train]  # (R, m, c): what the students train on
     model_seed = derive_seed(spec.seed, "audit-student", unit.seed, unit.rho)
     model = ReplicaMLP.init([model_seed] * R, data.d, c, spec.width, spec.has_bias, dtype, device)
     X_S = torch.as_tensor(data.inputs[unit.train], dtype=dtype, device=device)  # (m, d) shared
@@ -385,7 +378,7 @@ def students_of_unit(
         utility = np.full(R, np.nan)
         kind, n_non = "chance", 0
     certified = (
-        _certify(spec, data, releases, unit, soft, {} if cache is None else cache)
+        _certify(spec, data, releases, unit, released, {} if cache is None else cache)
         if spec.certify and spec.student == "linear"
         else [(np.nan, np.nan)] * R
     )
@@ -462,16 +455,16 @@ def _certify(
     data: AuditData,
     releases: list[Release],
     unit: _Unit,
-    soft: np.ndarray,
+    released: np.ndarray,
     cache: dict,
 ) -> list[tuple[float, float]]:
     """(certified leaked, certified hidden) fraction of the held-out members per setting.
 
     Students: linear maps (with a constant input when the students have biases) reproducing the
     centered log released labels of the training rows exactly, of norm at most the larger of
-    their minimum and the minimum-norm least-squares model of ALL members' released labels.
-    NaN where no such student exists (a zero released probability, or training rows no linear
-    model reproduces).
+    their minimum and the minimum-norm least-squares model of ALL members' released labels
+    (``released`` (R, n, c), as the student sees them). NaN where no such student exists (a zero
+    released probability, or training rows no linear model reproduces).
     """
     from theory.certified import certified_leakage, minimum_bound
 
@@ -483,25 +476,17 @@ def _certify(
     out = []
     with thread_count(1):
         for r, rel in enumerate(releases):
-            if np.any(soft[r] <= 0):
+            if np.any(released[r] <= 0):
                 out.append((np.nan, np.nan))
                 continue
-            # The bound: the smallest linear model of every member's released labels (the
-            # unshuffled ones for the control), fitted by least squares.
-            base = Release("soft", "soft") if rel.control else rel
-            rng = np.random.default_rng(
-                derive_seed(spec.seed, "audit-release", unit.seed, rel.name)
-            )
-            full = release_soft_labels(data.logits, base, spec.tau, rng)
-            if np.any(full <= 0):
-                out.append((np.nan, np.nan))
-                continue
-            logs = np.log(full)
+            logs = np.log(released[r])  # (n, c)
+            outputs = logs[unit.train]
+            # The bound: the smallest linear model of every member's released labels, fitted by
+            # least squares.
             logs -= logs.mean(1, keepdims=True)
             if "pinv" not in cache:
                 cache["pinv"] = np.linalg.pinv(X_all)  # (d', n), once per audit
             bound_all = float(np.linalg.norm(cache["pinv"] @ logs))
-            outputs = np.log(soft[r])
             try:
                 bound = max(bound_all, minimum_bound(X_S, outputs))
                 cert = certified_leakage(X_S, outputs, X_T, data.labels[unit.test], bound)

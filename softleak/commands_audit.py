@@ -185,7 +185,7 @@ def _spec(args: argparse.Namespace, c: int):
 
 def run(args: argparse.Namespace) -> int:
     from compare.audit_report import audit_report
-    from simulate.leakage_audit import AuditMismatch, audit, units_of
+    from simulate.leakage_audit import AuditMismatch, audit
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -200,7 +200,6 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise UsageError(str(err)) from None
     try:
-        units_of(spec, data)  # every split leaves members on both sides
         rows = audit(
             data,
             spec,
