@@ -16,7 +16,7 @@ Configurations: the quick MLP scale (``paper_figs.mlp_scale.QUICK``: d = 100, p 
 rows, R = 4 / 8); linear c = 2 students (the Fig. 5A workload at d = 1000, and at the quick
 presets' d = 100), linear c = 10 students (Fig. 15's), and a tiny batch of each family, whose time
 per step is the fixed cost of an optimizer step. From these it fits the CPU constants of
-``paper_figs.estimate`` (time per step = fixed cost + FLOPs / rate + hidden and logit entries x
+``simulate.estimate`` (time per step = fixed cost + FLOPs / rate + hidden and logit entries x
 seconds per entry) and prints them.
 
 Usage: ``python -m benchmarks.bench_mlp [--quick] [--threads N]`` (default ~2 min of CPU time,
@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import gemm_flops, reference_loop
-from paper_figs.estimate import step_flops
+from simulate.estimate import step_flops
 from simulate import protocol
 from simulate.data import student_split
 from simulate.device import thread_count
@@ -284,13 +284,13 @@ def main(argv: list[str] | None = None) -> int:
         "\nengine ms: one optimizer step of all R students (median of 3 long-minus-short runs); "
         "1-by-1: nn.Sequential/nn.Linear + Adam + soft-target cross-entropy, one student after "
         "another, alternating with the engine's runs; ratio: engine FLOP/s over 1-by-1 FLOP/s "
-        "on the same work (matrix-multiply FLOPs, paper_figs.estimate.step_flops). A tiny row's "
+        "on the same work (matrix-multiply FLOPs, simulate.estimate.step_flops). A tiny row's "
         "engine ms is the fixed cost of one step."
     )
     fits = fit_constants(results, gemm)
     if fits:
         print(
-            "\nfitted CPU constants for paper_figs/estimate.py (step = fixed + FLOPs/rate + "
+            "\nfitted CPU constants for simulate/estimate.py (step = fixed + FLOPs/rate + "
             "entries x entry_s; entries = R rows (p + c))"
         )
         for family, f in fits.items():

@@ -39,8 +39,8 @@ from benchmarks.workloads import (
     step_flops,
     sweep_work,
 )
-from paper_figs import estimate
-from paper_figs.estimate import hours
+from simulate import estimate
+from simulate.estimate import hours
 from simulate import protocol
 from simulate.data import student_split
 from simulate.device import thread_count
@@ -310,7 +310,7 @@ def bench_mlp(sz: Sizes, threads: int) -> tuple[list[Row], dict]:
 def bench_mlp_shared(sz: Sizes, threads: int) -> tuple[list[Row], dict]:
     """The quick MLP scale (d = 100, p = 50, c = 100, 1,000 rows): R students on one input matrix
     against the same students one at a time (``benchmarks.bench_mlp``, which also times the
-    paper-like slice and fits the CPU constants of ``paper_figs.estimate``)."""
+    paper-like slice and fits the CPU constants of ``simulate.estimate``)."""
     from benchmarks import bench_mlp
 
     R = 8 if sz is QUICK else 32
@@ -333,7 +333,7 @@ def bench_mlp_shared(sz: Sizes, threads: int) -> tuple[list[Row], dict]:
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GpuAssumptions:
-    """ASSUMED H200 rates (no GPU here): ``paper_figs.estimate``'s constants, so that these
+    """ASSUMED H200 rates (no GPU here): ``simulate.estimate``'s constants, so that these
     projections and ``softleak figs list`` agree."""
 
     gemm: float = estimate.H200_GEMM  # dense float32 GEMM, no TF32
@@ -457,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{gpu.efficiency:.0%} efficiency, {gpu.bandwidth / 1e12:.1f} TB/s, "
         f"{gpu.op_s * 1e6:.0f} us per torch op x {estimate.OPS_PER_STEP['linear']} (linear) or "
         f"{estimate.OPS_PER_STEP['mlp']} (MLP) ops per step, pinv students on the host CPU "
-        "(paper_figs.estimate)"
+        "(simulate.estimate)"
     )
     proj = project(rates, gpu)
     print(

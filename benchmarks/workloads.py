@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # The counting rules live with the time estimates of ``softleak figs list``.
-from paper_figs.estimate import DTYPE_BYTES, pinv_flops, rows_of, step_flops
+from simulate.estimate import DTYPE_BYTES, pinv_flops, rows_of, step_flops
 from simulate import protocol
 from simulate.memory import replicas_that_fit
 from simulate.spec import SweepSpec

@@ -25,10 +25,18 @@ def resolve_device(device: str = "auto") -> str:
     """``auto`` -> ``cuda`` when available, else ``cpu``. Raises ValueError for unusable choices."""
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda asked for, but torch sees no CUDA device")
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise ValueError(f"unknown device {device!r}: use auto, cpu or cuda")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device} asked for, but torch sees no CUDA device")
+        if device != "cuda":
+            index = device.partition(":")[2]
+            count = torch.cuda.device_count()
+            if not index.isdigit() or int(index) >= count:
+                raise ValueError(
+                    f"--device {device}: torch sees {count} CUDA device(s), 0..{count - 1}"
+                )
     return device
 
 

@@ -27,20 +27,23 @@ def run_experiment(
     *,
     threads: int | None = None,
     progress: bool | None = None,
+    restart: bool = False,
     **kwargs,
 ) -> pd.DataFrame:
-    """Run or resume ``spec`` into ``out``; returns its results table. ``kwargs`` go to the
-    family's runner (e.g. ``client=``, ``allow_tf32=`` for sweeps, ``on_mismatch=`` for modadd)."""
+    """Run or resume ``spec`` into ``out``; returns its results table. Every family's directory
+    follows ``simulate.rundir``'s contract (``restart`` clears its records first). ``kwargs`` go
+    to the family's runner (e.g. ``client=``, ``allow_tf32=`` for sweeps)."""
+    common = {"threads": threads, "progress": progress, "restart": restart}
     if isinstance(spec, Toy2DSpec):
-        return run_toy2d(spec, out, threads=threads, progress=progress)
+        return run_toy2d(spec, out, **common, **kwargs)
     if isinstance(spec, ModAddSpec):
-        return run_modadd(spec, out, threads=threads, progress=progress, **kwargs)
+        return run_modadd(spec, out, **common, **kwargs)
     if isinstance(spec, GPT2Spec):
-        return run_gpt2(spec, out, threads=threads, progress=progress, **kwargs)
+        return run_gpt2(spec, out, **common, **kwargs)
     if isinstance(spec, SweepSpec):
         from simulate.sweep import run_sweep
 
-        return run_sweep(spec, out, threads=threads, progress=progress, **kwargs)
+        return run_sweep(spec, out, **common, **kwargs)
     raise TypeError(f"no runner for {type(spec).__name__}")
 
 

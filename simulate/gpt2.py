@@ -31,14 +31,15 @@ Outputs in the run directory:
   ``teacher.json`` (its metrics and per-epoch loss, written last: the teacher is done);
 - ``parts/<student>.parquet`` (one row per student, written when it finishes) and
   ``results.parquet`` (their concatenation; the results-table columns of DESIGN.md).
-A rerun of the same spec reuses the saved teacher and skips finished students; a changed spec is
-refused (``GPT2Mismatch``) unless ``on_mismatch="restart"``.
+The directory follows ``simulate.rundir``'s contract: a rerun of the same spec reuses the saved
+teacher and skips finished students (more rho, tau or repetitions add students); a spec of other
+settings is refused (``IdentityMismatch``) unless ``restart=True``; damaged records are set aside and
+recomputed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import logging
@@ -74,8 +75,7 @@ class GPT2Error(ValueError):
     """Bad input: a missing or incomplete pretrained folder, transformers not installed."""
 
 
-class GPT2Mismatch(ValueError):
-    """The directory holds a gpt2 run with other settings."""
+GRID = ("rho", "tau", "student_seeds")  # the student grid: may grow or shrink in one directory
 
 
 def _transformers():
@@ -205,13 +205,32 @@ class GPT2Spec:
 
     def run_id(self) -> str:
         """What determines the numbers (device, evaluation batch and extras excluded)."""
+        from simulate.rundir import digest
+
+        return digest(self._settings())
+
+    def _settings(self) -> dict:
         skip = ("device", "extra", "eval_batch")
         settings = {k: v for k, v in self.to_dict().items() if k not in skip}
         if self.pretrained is not None:  # the folder's model decides the shape
             for name in ("config", "n_layer", "n_embd", "n_head", "shared_init"):
                 settings.pop(name)
-        text = json.dumps(settings, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return settings
+
+    def identity(self) -> dict:
+        """The run directory's identity: the settings of ``run_id`` but the student grid (rho,
+        tau, repetitions), whose students are units of their own."""
+        return {k: v for k, v in self._settings().items() if k not in GRID}
+
+    def peak_bytes(self) -> int:
+        """Rough peak memory of the smallest unit (one model training): weights with gradients
+        and AdamW state, embeddings, and ~16 activations per layer and token of a batch."""
+        embed = (self.vocab + 3 + self.max_length) * self.n_embd
+        params = self.weights() + embed
+        batch = max(self.teacher_batch, self.student_batch, self.eval_batch)
+        acts = 16 * self.n_layer * batch * self.max_length * self.n_embd + batch * self.c * 4
+        data = (self.n + self.n_val) * (self.max_length * 16 + self.c * 8)
+        return int(1.25 * (4 * (5 * params + acts) + data))
 
     def students(self) -> list[tuple[float, float, int]]:
         """Every student as (rho, tau, repetition), in training order."""
@@ -650,83 +669,90 @@ def run_gpt2(
     *,
     threads: int | None = None,
     progress: bool | None = None,
-    on_mismatch: str = "refuse",
+    restart: bool = False,
 ) -> pd.DataFrame:
     """Run (or resume) ``spec`` into the directory ``out``; returns the results table.
 
     Checks (before writing anything) that transformers imports and that a ``pretrained`` folder
-    holds a model and a tokenizer (``GPT2Error``), and that ``out`` holds no run of other settings
-    (``GPT2Mismatch``, unless ``on_mismatch="restart"``, which deletes its outputs).
+    holds a model and a tokenizer (``GPT2Error``), that the run fits in memory, and that ``out``
+    holds no run of other settings (``simulate.rundir.IdentityMismatch``, unless ``restart``,
+    which clears its records).
     """
-    from simulate.store import (
-        Store,
-        atomic_write_bytes,
-        atomic_write_parquet,
-        claim_run_directory,
-    )
+    from simulate.estimate import estimate
+    from simulate.rundir import announce, check_fits, claim, resolve_out, spec_from_dict
+    from simulate.store import atomic_write_bytes, atomic_write_parquet, set_aside
     from simulate.sweep import sweep_config
 
     _transformers()
     if spec.pretrained is not None:
         check_pretrained(spec.pretrained)
-    out = Path(out)
-    claim_run_directory(
-        out,
-        spec.run_id(),
-        experiment="gpt2",
-        outputs=OUTPUTS,
-        on_mismatch=on_mismatch,
-        error=GPT2Mismatch,
+    out = resolve_out(out)
+    check_fits(spec.peak_bytes(), spec.device, f"a GPT-2 of {spec.weights():,} weights")
+    announce(
+        estimate(spec)["h200_s" if spec.device.startswith("cuda") else "cpu_s"],
+        f"a GPT-2 teacher and {len(spec.students())} students",
+        spec.device,
     )
-    tokenizer = load_tokenizer(spec)
-    data = make_data(spec)
-    store = Store(out)
-    data_path = out / "data.parquet"
-    if data_path.exists():
-        try:
-            pd.testing.assert_frame_equal(
-                pd.read_parquet(data_path), data.frame(), check_dtype=False
-            )
-        except AssertionError:
-            raise GPT2Mismatch(f"{data_path} differs from the data this spec draws") from None
-    teacher_json, teacher_pt = out / "teacher.json", out / "teacher.pt"
-    model = None
-    if teacher_json.exists() and teacher_pt.exists():
-        meta = json.loads(teacher_json.read_text())
-        model = make_model(spec, tokenizer, spec.teacher_seed())
-        model.load_state_dict(load_state(teacher_pt))
-        log.info("reusing the saved teacher (train acc %.3f)", meta["teacher_train_acc"])
-    config = sweep_config(spec, threads)
-    del config["units"]
-    config["run_id"] = spec.run_id()
-    config["work"] = spec.work()
-    config["tokenizer"] = {"class": type(tokenizer).__name__, "size": len(tokenizer)}
-    if model is not None:
-        config["model_config"] = model_summary(model)
-    store.write_config(config)
-    atomic_write_parquet(data_path, data.frame())
-    if model is None:
-        model, meta = train_teacher(spec, data, tokenizer, threads)
-        save_state(teacher_pt, model.state_dict())
-        meta = meta | {"model_config": model_summary(model)}
-        atomic_write_bytes(teacher_json, json.dumps(meta, indent=2).encode())
-        config["model_config"] = meta["model_config"]
+    with claim(
+        out,
+        experiment="gpt2",
+        identity=spec.identity(),
+        restart=restart,
+        legacy=lambda old: spec_from_dict(GPT2Spec, old["spec"]).identity(),
+        outputs=OUTPUTS,
+    ) as store:
+        tokenizer = load_tokenizer(spec)
+        data = make_data(spec)
+        data_path = out / "data.parquet"
+        saved = store.read_table(data_path)
+        if saved is not None:
+            try:
+                pd.testing.assert_frame_equal(saved, data.frame(), check_dtype=False)
+            except AssertionError:
+                set_aside(out, data_path, "not the data this spec draws")
+        teacher_json, teacher_pt = out / "teacher.json", out / "teacher.pt"
+        model = None
+        meta = store.read_json(teacher_json)
+        state = store.load_state(teacher_pt) if meta is not None else None
+        if state is not None:
+            model = make_model(spec, tokenizer, spec.teacher_seed())
+            try:
+                model.load_state_dict(state)
+                log.info("reusing the saved teacher (train acc %.3f)", meta["teacher_train_acc"])
+            except (RuntimeError, KeyError, TypeError):
+                set_aside(out, teacher_pt, "not this model's weights")
+                model = None
+        runs = spec.students()
+        names = [student_id(*r) for r in runs]
+        config = sweep_config(spec, threads)
+        config["run_id"] = spec.run_id()
+        config["work"] = spec.work()
+        config["units"] = names
+        config["tokenizer"] = {"class": type(tokenizer).__name__, "size": len(tokenizer)}
+        if model is not None:
+            config["model_config"] = model_summary(model)
         store.write_config(config)
-        model.load_state_dict(load_state(teacher_pt))  # as a resume would
-    with thread_count(_threads(spec, threads)):
-        X = encode(tokenizer, data.texts, spec.max_length, spec.device)
-        z_teacher = predict_logits(model, X, spec.eval_batch)  # (n, c) float32, eval mode
-    del model
-    runs = spec.students()
-    names = [student_id(*r) for r in runs]
-    pending = [r for r, name in zip(runs, names, strict=True) if not store.is_done(name)]
-    bar = student_bar(len(runs), len(runs) - len(pending), "gpt2", progress)
-    try:
-        for rho, tau, rep in pending:
-            row = train_student(spec, data, tokenizer, z_teacher, meta, rho, tau, rep, threads)
-            store.write_unit(student_id(rho, tau, rep), pd.DataFrame([row]))
-            store.consolidate(names)
-            bar.update()
-    finally:
-        bar.close()
-    return store.consolidate(names)
+        atomic_write_parquet(data_path, data.frame())
+        if model is None:
+            model, meta = train_teacher(spec, data, tokenizer, threads)
+            save_state(teacher_pt, model.state_dict())
+            meta = meta | {"model_config": model_summary(model)}
+            atomic_write_bytes(teacher_json, json.dumps(meta, indent=2).encode())
+            config["model_config"] = meta["model_config"]
+            store.write_config(config)
+            model.load_state_dict(load_state(teacher_pt))  # as a resume would
+        with thread_count(_threads(spec, threads)):
+            X = encode(tokenizer, data.texts, spec.max_length, spec.device)
+            z_teacher = predict_logits(model, X, spec.eval_batch)  # (n, c) float32, eval mode
+        del model
+        done = store.finished(names, 1)
+        pending = [r for r, name in zip(runs, names, strict=True) if name not in done]
+        bar = student_bar(len(runs), len(runs) - len(pending), "gpt2", progress)
+        try:
+            for rho, tau, rep in pending:
+                row = train_student(spec, data, tokenizer, z_teacher, meta, rho, tau, rep, threads)
+                store.write_unit(student_id(rho, tau, rep), pd.DataFrame([row]))
+                bar.update()
+        finally:
+            bar.close()
+        return store.consolidate(names)

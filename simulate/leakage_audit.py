@@ -56,16 +56,13 @@ from simulate.train import fit
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AuditMismatch", "AuditSpec", "audit", "releases_for", "split_members"]
+__all__ = ["AuditSpec", "audit", "releases_for", "split_members"]
 
 STUDENTS = ("linear", "mlp")
 SOLVERS = ("adam", "lbfgs")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-OUTPUTS = ("parts", "results.parquet", "config.json", "report")
-
-
-class AuditMismatch(ValueError):
-    """The output directory holds an audit of other settings or other data."""
+OUTPUTS = ("report",)  # besides the records every run directory holds
+GRID = ("rho", "seeds")  # may grow or shrink in one directory: each (seed, rho) is a unit
 
 
 @dataclass(frozen=True)
@@ -139,9 +136,26 @@ class AuditSpec:
 
     def run_id(self, fingerprint: str) -> str:
         """What determines the numbers: every field but the device, plus the input data."""
+        from simulate.rundir import digest
+
         settings = {k: v for k, v in self.to_dict().items() if k != "device"}
-        text = repr((sorted(settings.items()), fingerprint))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return digest({"spec": settings, "data": fingerprint})
+
+    def identity(self, fingerprint: str) -> dict:
+        """The run directory's identity: the settings but the device and the grid (rho, seeds),
+        and the audited data's fingerprint."""
+        settings = {k: v for k, v in self.to_dict().items() if k not in ("device", *GRID)}
+        return {**settings, "data": fingerprint}
+
+    def peak_bytes(self, n: int, d: int, c: int, n_holdout: int) -> int:
+        """Rough peak memory of one (seed, rho) unit with one setting: the members' and
+        non-members' arrays on the device, and a student's parameters, Adam state and
+        activations on the members' rows."""
+        b = 8 if self.dtype == "float64" else 4
+        widths = [d, *self.width, c]
+        params = sum(a * o for a, o in zip(widths[:-1], widths[1:], strict=True))
+        acts = (n + n_holdout) * (sum(self.width) * 3 + c * 6)
+        return int(1.25 * ((n + n_holdout) * (d + c) * (8 + b) + b * (5 * params + acts)))
 
 
 @dataclass(frozen=True)
@@ -228,7 +242,7 @@ def audit(
     out: str | Path | None = None,
     threads: int | None = None,
     progress: bool | None = None,
-    on_mismatch: str = "refuse",
+    restart: bool = False,
 ) -> pd.DataFrame:
     """Audit ``data`` (a teacher's outputs, see ``AuditData``): one row per trained student.
 
@@ -241,8 +255,8 @@ def audit(
     out: a run directory (resumable, see the module doc); None keeps everything in memory.
     threads: torch/BLAS threads (None: one for small work, see ``simulate.device.threads_for``).
     progress: a tqdm bar over students (None: only when stderr is a terminal).
-    on_mismatch: ``"refuse"`` (raise ``AuditMismatch``) or ``"restart"`` when ``out`` holds
-        another audit.
+    restart: start over, clearing ``out``'s records (a directory holding an audit of other
+        settings or data is refused without it: ``simulate.rundir.IdentityMismatch``).
 
     Columns: ``setting, order, control, rho, seed, student, tau, member_acc, n_member_test,
     baseline, baseline_kind, n_nonmember, leakage, utility, student_train_acc, certified_leaked,
@@ -254,41 +268,69 @@ def audit(
     units = units_of(spec, data)
     fp = fingerprint(data)
     config = _config(spec, data, fp, threads, releases)
-    store = None
-    if out is not None:
-        from simulate.store import Store, claim_run_directory
-
-        claim_run_directory(
-            out,
-            config["run_id"],
-            experiment="audit",
-            outputs=OUTPUTS,
-            on_mismatch=on_mismatch,
-            error=AuditMismatch,
-        )
-        store = Store(out)
-        store.write_config(config)
-    names = [u.name for u in units]
-    pending = [u for u in units if store is None or not store.is_done(u.name)]
-    bar = student_bar(
-        len(units) * len(releases), (len(units) - len(pending)) * len(releases), "audit", progress
-    )
-    frames = []
+    config["units"] = [u.name for u in units]
     cache: dict = {}  # work shared by the units (the members' pseudo-inverse for certificates)
-    try:
-        for unit in pending:
+    if out is None:
+        frames = []
+        for unit in student_bar_units(units, releases, progress):
+            rows = students_of_unit(spec, data, releases, unit, threads, cache)
+            frames.append(pd.DataFrame(rows))
+        table = pd.concat(frames, ignore_index=True)
+        return _finish(table, config)
+    from simulate.rundir import check_fits, claim, resolve_out
+
+    out = resolve_out(out)
+    n_holdout = 0 if data.holdout_labels is None else len(data.holdout_labels)
+    check_fits(
+        spec.peak_bytes(data.n, data.inputs.shape[1], data.c, n_holdout),
+        spec.device,
+        f"an audit of {data.n} members",
+    )
+    with claim(
+        out,
+        experiment="audit",
+        identity=spec.identity(fp),
+        restart=restart,
+        legacy=lambda old: _legacy_identity(old, fp),
+        outputs=OUTPUTS,
+    ) as store:
+        store.write_config(config)
+        names = [u.name for u in units]
+        done = store.finished(names, len(releases))
+        pending = [u for u in units if u.name not in done]
+        for unit in student_bar_units(pending, releases, progress, total=len(units)):
             rows = pd.DataFrame(students_of_unit(spec, data, releases, unit, threads, cache))
-            if store is not None:
-                store.write_unit(unit.name, rows)
-                store.consolidate(names)
-            frames.append(rows)
+            store.write_unit(unit.name, rows)
+        return _finish(store.consolidate(names), config)
+
+
+def student_bar_units(units, releases, progress, total: int | None = None):
+    """Iterate ``units`` under one progress bar over their students."""
+    total = len(units) if total is None else total
+    bar = student_bar(
+        total * len(releases), (total - len(units)) * len(releases), "audit", progress
+    )
+    try:
+        for unit in units:
+            yield unit
             bar.update(len(releases))
     finally:
         bar.close()
-    table = store.consolidate(names) if store is not None else pd.concat(frames, ignore_index=True)
+
+
+def _finish(table: pd.DataFrame, config: dict) -> pd.DataFrame:
     table = table.sort_values(["seed", "rho", "order"], kind="stable").reset_index(drop=True)
     table.attrs["config"] = config
     return table
+
+
+def _legacy_identity(old: dict, fp: str) -> dict | None:
+    """An audit folder written before identities: its spec, if it audited the same data."""
+    from simulate.rundir import spec_from_dict
+
+    if (old.get("data") or {}).get("fingerprint") != fp:
+        return {"data": (old.get("data") or {}).get("fingerprint")}
+    return spec_from_dict(AuditSpec, old["spec"]).identity(fp)
 
 
 def _config(spec: AuditSpec, data: AuditData, fp: str, threads, releases) -> dict:

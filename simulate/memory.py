@@ -72,6 +72,28 @@ def shared_bytes(spec: SweepSpec, d: int, c: int, n: int) -> int:
     return int(SLACK * ((n + m + spec.n_val) * d * b + n * c * 8))
 
 
+def teacher_bytes(spec: SweepSpec, d: int, c: int, n: int) -> int:
+    """Bytes one teacher of size (d, c, n) takes while it trains, alone in its batch: its data as
+    drawn (float64, plus a standardised copy), on the device (inputs and validation inputs), and
+    its parameters, gradients, Adam state and activations on its n rows (as ``student_bytes``)."""
+    b = DTYPE_BYTES[spec.dtype]
+    k = 1 if spec.single_logit else c
+    data = (n + spec.n_val) * d * (16 + b)
+    widths = [d, *spec.p_teacher, k]
+    params = sum(a * o for a, o in zip(widths[:-1], widths[1:], strict=True)) + sum(widths[1:])
+    steps = 5 * params * b + 8 * n * k * b + sum(n * p * (4 * b + 1) for p in spec.p_teacher)
+    return int(SLACK * (data + steps))
+
+
+def unit_bytes(spec: SweepSpec, d: int, c: int, n: int) -> int:
+    """Peak bytes of the smallest unit of work on a (d, c, n) teacher: the teacher while it
+    trains, or its data with one student batch of one (whichever is larger)."""
+    student = shared_bytes(spec, d, c, n) + (
+        0 if spec.single_logit else student_bytes(spec, d, c, n)
+    )
+    return max(teacher_bytes(spec, d, c, n), student)
+
+
 def free_bytes(device: str = "cpu") -> int:
     """Bytes free for new tensors on ``device`` (see the module docstring)."""
     if str(device).startswith("cuda"):

@@ -32,15 +32,16 @@ Outputs in the run directory:
 - ``parts/<name>.parquet`` and ``curve_parts/<name>.parquet``: the students of one checkpoint,
   written atomically when they finish; ``results.parquet`` and ``curves.parquet`` consolidate them
   (curves in long form ``run_id, epoch, metric, value``).
-A rerun of the same spec skips finished checkpoints and never retrains a saved teacher; a changed spec
-is refused (``ModAddMismatch``) unless ``on_mismatch="restart"``, which clears the directory's
-outputs first.
+The directory follows ``simulate.rundir``'s contract (one identity, one writer, records checked when
+read). A rerun of the same spec skips finished checkpoints and never retrains a saved teacher; a
+changed spec is refused (``IdentityMismatch``) unless ``restart=True``, which clears the
+directory's records first. The student grid is part of the identity here: a unit is all students of
+one checkpoint.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import logging
@@ -281,13 +282,34 @@ class ModAddSpec:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def run_id(self) -> str:
+    def identity(self) -> dict:
         """What determines the numbers (device, batching and extras excluded: they change results
-        by round-off only)."""
+        by round-off only): the run directory's identity."""
         skip = ("device", "extra", "batch_by", "max_replicas")
-        settings = {k: v for k, v in self.to_dict().items() if k not in skip}
-        text = json.dumps(settings, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return {k: v for k, v in self.to_dict().items() if k not in skip}
+
+    def run_id(self) -> str:
+        from simulate.rundir import digest
+
+        return digest(self.identity())
+
+    def peak_bytes(self) -> int:
+        """Rough peak memory of the smallest unit (the teacher, or one student, training on its
+        rows, with the token table and the evaluation chunks): parameters with gradients and
+        AdamW state, and ~4 activations of every layer per training row."""
+        from simulate.memory import DTYPE_BYTES
+
+        b = DTYPE_BYTES[self.dtype]
+        if self.model == "transformer":
+            params = (self.p + 1 + 3) * self.d_model + self.p * self.d_model
+            params += 4 * self.n_heads * self.d_head * self.d_model + 2 * self.d_model * self.d_mlp
+            per_row = 3 * (6 * self.d_model + 2 * self.d_mlp + 3 * self.n_heads) + 3 * self.p
+        else:
+            sizes = [2 * self.p, *self.hidden, self.p]
+            params = sum(a * o for a, o in zip(sizes[:-1], sizes[1:], strict=True))
+            per_row = sum(sizes)
+        rows = self.p**2
+        return int(1.25 * (5 * params * b + 4 * rows * per_row * b + rows * 3 * 8))
 
     def teacher_optim(self) -> AdamConfig:
         return AdamConfig(
@@ -350,10 +372,6 @@ class ModAddSpec:
         return derive_seed(
             self.seed, "modadd-student", self.model, self.p, self.train_frac, rho, tau, rep
         )
-
-
-class ModAddMismatch(ValueError):
-    """The directory holds a modadd run with other settings."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -811,21 +829,39 @@ def load_state(path: Path) -> dict:
     return torch.load(path, weights_only=True, map_location="cpu")
 
 
-def load_checkpoints(out: str | Path, with_states: bool = True) -> list[Checkpoint] | None:
-    """The teacher checkpoints of a run directory (None when its teacher is not finished)."""
+def load_checkpoints(out: str | Path, with_states: bool = True, store=None):
+    """The teacher checkpoints of a run directory (None when its teacher is not finished).
+
+    store: the claimed ``Store`` of ``out`` when the caller writes there: records that fail their
+    check (a checkpoint list that does not parse, weights that do not load) are then moved aside
+    and None is returned, so the teacher is retrained (same seed: the same checkpoints)."""
     out = Path(out)
     meta = out / "checkpoints.json"
-    if not meta.exists():
-        return None
+    if store is None:
+        if not meta.exists():
+            return None
+        records = json.loads(meta.read_text())
+    else:
+        records = store.read_json(meta)
+        if records is None:
+            return None
     fields = {f.name for f in dataclasses.fields(Checkpoint)}
-    checkpoints = [
-        Checkpoint(**{k: v for k, v in m.items() if k in fields})
-        for m in json.loads(meta.read_text())
-    ]
+    try:
+        checkpoints = [Checkpoint(**{k: v for k, v in m.items() if k in fields}) for m in records]
+    except (TypeError, AttributeError):
+        if store is None:
+            raise
+        from simulate.store import set_aside
+
+        set_aside(store.root, meta, "not a list of checkpoints")
+        return None
     if with_states:
         for c in checkpoints:
             if c.epoch is not None:
-                c.state = load_state(out / "checkpoints" / f"{c.name}.pt")
+                path = out / "checkpoints" / f"{c.name}.pt"
+                c.state = load_state(path) if store is None else store.load_state(path)
+                if c.state is None:
+                    return None
     return checkpoints
 
 
@@ -835,68 +871,70 @@ def run_modadd(
     *,
     threads: int | None = None,
     progress: bool | None = None,
-    on_mismatch: str = "refuse",
+    restart: bool = False,
 ) -> pd.DataFrame:
     """Run (or resume) ``spec`` into the directory ``out``; returns the results table.
 
     threads: torch/BLAS threads (None: ``simulate.device.threads_for`` decides).
     progress: a tqdm bar over students (None: only when stderr is a terminal).
-    on_mismatch: what to do when ``out`` holds a run of other settings: ``"refuse"`` (raise
-        ``ModAddMismatch`` before writing anything) or ``"restart"`` (delete its outputs).
+    restart: start over, clearing the directory's records (a directory holding a run of other
+        settings is refused without it: ``simulate.rundir.IdentityMismatch``).
     """
-    from simulate.store import (
-        Store,
-        atomic_write_bytes,
-        atomic_write_parquet,
-        claim_run_directory,
-    )
+    from simulate.estimate import estimate
+    from simulate.rundir import announce, check_fits, claim, resolve_out, spec_from_dict
+    from simulate.store import atomic_write_bytes, atomic_write_parquet
     from simulate.sweep import sweep_config
 
-    out = Path(out)
-    claim_run_directory(
+    out = resolve_out(out)
+    check_fits(spec.peak_bytes(), spec.device, f"a modadd {spec.model} at p = {spec.p}")
+    work = spec.work()
+    announce(
+        estimate(spec)["h200_s" if spec.device.startswith("cuda") else "cpu_s"],
+        f"a modadd teacher and {work['students']} students",
+        spec.device,
+    )
+    with claim(
         out,
-        spec.run_id(),
         experiment="modadd",
+        identity=spec.identity(),
+        restart=restart,
+        legacy=lambda old: spec_from_dict(ModAddSpec, old["spec"]).identity(),
         outputs=OUTPUTS,
-        on_mismatch=on_mismatch,
-        error=ModAddMismatch,
-    )
-    store = Store(out)
-    config = sweep_config(spec, threads)
-    del config["units"]
-    config["run_id"] = spec.run_id()
-    config["work"] = spec.work()
-    store.write_config(config)
-    for tmp in (out / "checkpoints").glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
+    ) as store:
+        config = sweep_config(spec, threads)
+        config["run_id"] = spec.run_id()
+        config["work"] = work
+        store.write_config(config)
+        for tmp in (out / "checkpoints").glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
 
-    data = make_data(spec)
-    checkpoints = load_checkpoints(out)
-    if checkpoints is None:
-        checkpoints, curves, wall = train_teacher(spec, data, threads)
-        for c in checkpoints:
-            if c.state is not None:
-                save_state(out / "checkpoints" / f"{c.name}.pt", c.state)
-        atomic_write_parquet(out / "teacher_curves.parquet", curves)
-        meta = [c.meta() | {"wall_s": wall} for c in checkpoints]
-        atomic_write_bytes(out / "checkpoints.json", json.dumps(meta, indent=2).encode())
-        for c in checkpoints:  # the student stage reads the saved weights, as a resume would
-            if c.state is not None:
-                c.state = load_state(out / "checkpoints" / f"{c.name}.pt")
-    names = [c.name for c in checkpoints if c.epoch is not None]
-    per_checkpoint = len(student_runs(spec))
-    pending = [c for c in checkpoints if c.epoch is not None and not store.is_done(c.name)]
-    bar = student_bar(
-        len(names) * per_checkpoint,
-        (len(names) - len(pending)) * per_checkpoint,
-        "modadd",
-        progress,
-    )
-    try:
-        for c in pending:
-            rows, curves = students_of_checkpoint(spec, data, c, threads, on_batch=bar.update)
-            store.write_unit(c.name, rows, curves if len(curves) else None)
-            store.consolidate(names)
-    finally:
-        bar.close()
-    return store.consolidate(names)
+        data = make_data(spec)
+        checkpoints = load_checkpoints(out, store=store)
+        if checkpoints is None:
+            checkpoints, curves, wall = train_teacher(spec, data, threads)
+            for c in checkpoints:
+                if c.state is not None:
+                    save_state(out / "checkpoints" / f"{c.name}.pt", c.state)
+            atomic_write_parquet(out / "teacher_curves.parquet", curves)
+            meta = [c.meta() | {"wall_s": wall} for c in checkpoints]
+            atomic_write_bytes(out / "checkpoints.json", json.dumps(meta, indent=2).encode())
+            for c in checkpoints:  # the student stage reads the saved weights, as a resume would
+                if c.state is not None:
+                    c.state = load_state(out / "checkpoints" / f"{c.name}.pt")
+        names = [c.name for c in checkpoints if c.epoch is not None]
+        config["units"] = names  # checkpoints whose rule never held have no students
+        store.write_config(config)
+        runs = student_runs(spec)
+        ids = {name: [run_id_of(spec, name, run) for run in runs] for name in names}
+        done = store.finished(names, len(runs), ids)
+        pending = [c for c in checkpoints if c.epoch is not None and c.name not in done]
+        bar = student_bar(
+            len(names) * len(runs), (len(names) - len(pending)) * len(runs), "modadd", progress
+        )
+        try:
+            for c in pending:
+                rows, curves = students_of_checkpoint(spec, data, c, threads, on_batch=bar.update)
+                store.write_unit(c.name, rows, curves if len(curves) else None)
+        finally:
+            bar.close()
+        return store.consolidate(names)

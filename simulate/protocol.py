@@ -186,6 +186,11 @@ def student_runs(spec: SweepSpec, key: tuple[int, int, int, int]) -> list[Studen
     return runs
 
 
+def unit_run_ids(spec: SweepSpec, key: tuple[int, int, int, int]) -> list[str]:
+    """The run ids of one teacher's gradient students (what its part must hold)."""
+    return [_run_id(key, run) for run in student_runs(spec, key)]
+
+
 def _base_row(spec: SweepSpec, teacher: Teacher, run: StudentRun) -> dict:
     d, c, n, rep = teacher.key
     return {

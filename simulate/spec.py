@@ -8,11 +8,11 @@ recorded atomically by the store.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 from dataclasses import dataclass, field
 
+from simulate.rundir import digest as _digest
+from simulate.rundir import refuse_repeats
 from simulate.seeds import derive_seed
 
 EXPERIMENTS = ("logistic-pinv", "multinomial", "mlp")
@@ -60,6 +60,15 @@ class SweepSpec:
         for name in ("d", "c", "rho", "tau"):
             if not getattr(self, name):
                 raise ValueError(f"empty grid for {name}")
+        refuse_repeats(
+            d=self.d,
+            c=self.c,
+            alpha=self.alpha,
+            n=self.n,
+            rho=self.rho,
+            tau=self.tau,
+            ablation=self.ablation,
+        )
         if any(d < 1 for d in self.d):
             raise ValueError("d must be >= 1")
         if any(c < 2 for c in self.c):
@@ -230,8 +239,3 @@ class SweepSpec:
 
     def val_seed(self, d: int, c: int, n: int, rep: int) -> int:
         return derive_seed(self.seed, "val", d, c, n, rep)
-
-
-def _digest(obj: dict) -> str:
-    text = json.dumps(obj, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,16 +1,23 @@
-"""The results store of a sweep directory (torch-free: ``compare`` may import it).
+"""The records of a run directory (torch-free: ``compare`` reads result folders through here).
 
-Layout of DIR:
-- ``config.json``: the resolved sweep spec, package/torch versions, device (written first).
-- ``parts/<unit>.parquet``: the rows of one finished unit of work (a teacher and its students),
-  written atomically (temp file + ``os.replace``) when the unit completes.
-- ``teachers/<teacher>.pt``: trained teacher weights, so a resumed sweep never retrains them.
-- ``results.parquet``: the consolidated table (one row per student run), rewritten atomically after
-  every unit and at the end.
-- ``curves.parquet``: learning curves in long form (``run_id, epoch, metric, value``), where recorded.
+Layout of DIR (``simulate.rundir`` claims it: path checks, lock, identity):
+- ``config.json``: the run's experiment, identity and fingerprint, the resolved spec, the units of
+  the command's grid, versions and device (written first).
+- ``parts/<unit>.parquet``: the rows of one finished unit of work (e.g. a teacher and its
+  students), written atomically (temp file + ``os.replace``) with the unit id, the run's
+  fingerprint and the row count in the file's metadata.
+- ``curve_parts/<unit>.parquet``: its learning curves, where recorded (written before its rows).
+- ``manifest.jsonl``: one line per finished unit, appended after its part (constant cost per unit).
+- ``teachers/<teacher>.pt``: trained teacher weights, so a resumed run never retrains them.
+- ``results.parquet``: the consolidated table of the command's grid, written once at the end (its
+  metadata names the units it holds, so a reader can tell when it is stale); ``curves.parquet``
+  likewise.
+- ``damaged/``: records that failed their check when read, moved aside (then recomputed).
 
 Killing the process at any moment loses at most the unit in progress; rerunning the same command
-skips every unit whose part file exists.
+skips every unit whose part reads back whole and matches its unit. Readers that must not write
+(``compare``) use :func:`read_results`, which reads the parts when results.parquet is stale and
+reports damaged ones without touching them.
 """
 
 from __future__ import annotations
@@ -20,11 +27,17 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 log = logging.getLogger(__name__)
+
+META_KEY = b"softleak"
+MANIFEST = "manifest.jsonl"
+RESULTS = "results.parquet"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -42,78 +55,109 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
+def atomic_write_parquet(path: Path, frame: pd.DataFrame, meta: dict | None = None) -> None:
+    """Write ``frame`` atomically; ``meta`` goes into the file's key-value metadata."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        frame.to_parquet(tmp, index=False)
+        if meta is None:
+            frame.to_parquet(tmp, index=False)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            old = table.schema.metadata or {}
+            table = table.replace_schema_metadata({**old, META_KEY: json.dumps(meta).encode()})
+            pq.write_table(table, tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def other_run_config(out: str | os.PathLike, run_id: str) -> dict | None:
-    """The config of the run in ``out`` when it was started with settings other than ``run_id``
-    (None when ``out`` holds no run or the same one). For experiments whose whole run has one id
-    (modadd, gpt2)."""
-    path = Path(out) / "config.json"
-    if not path.exists():
-        return None
-    old = json.loads(path.read_text())
-    return None if old.get("run_id") == run_id else old
+def read_parquet_checked(path: Path) -> tuple[pd.DataFrame, dict]:
+    """A parquet file and its softleak metadata ({} when it has none); ValueError (one line) when
+    it does not parse."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+        frame = table.to_pandas()
+    except Exception as err:  # pyarrow raises several types for a damaged file
+        raise ValueError(f"{type(err).__name__}: {err}".splitlines()[0]) from None
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    try:
+        meta = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        raise ValueError("its softleak metadata does not parse") from None
+    return frame, meta
 
 
-def claim_run_directory(
-    out: str | os.PathLike,
-    run_id: str,
-    *,
-    experiment: str,
-    outputs: tuple[str, ...],
-    on_mismatch: str,
-    error: type[Exception],
-) -> None:
-    """Make ``out`` ready for the run ``run_id`` of a single-run experiment (modadd, gpt2).
+def set_aside(root: Path, path: Path, reason: str) -> Path:
+    """Move a damaged record to ``root/damaged/`` (never deleted) and say so in one line."""
+    root, path = Path(root), Path(path)
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        rel = Path(path.name)
+    target = root / "damaged" / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    k = 1
+    while target.exists():
+        target = root / "damaged" / rel.with_name(f"{rel.name}.{k}")
+        k += 1
+    shutil.move(str(path), str(target))
+    log.warning("%s is damaged (%s): moved to %s and recomputed", path, reason, target)
+    return target
 
-    A directory holding a run of other settings raises ``error`` (``on_mismatch="refuse"``) or
-    has its ``outputs`` (files or folders) deleted (``"restart"``); nothing is written here.
-    """
-    if on_mismatch not in ("refuse", "restart"):
-        raise ValueError("on_mismatch must be 'refuse' or 'restart'")
-    out = Path(out)
-    old = other_run_config(out, run_id)
-    if old is None:
-        return
-    if on_mismatch == "refuse":
-        raise error(
-            f"{out} holds a {experiment} run with other settings (run_id {old.get('run_id')}, "
-            f"this spec {run_id}); use a new directory or restart it"
-        )
-    log.warning("%s held a run with other settings: starting over", out)
-    for name in outputs:
-        path = out / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+
+def part_problem(frame: pd.DataFrame, meta: dict, unit: str, fingerprint, rows, run_ids):
+    """Why a part does not belong to ``unit`` (None when it does)."""
+    if meta.get("unit") not in (None, unit):
+        return f"it holds unit {meta['unit']}"
+    if fingerprint is not None and meta.get("fingerprint") not in (None, fingerprint):
+        return "it was written by a run of other settings"
+    if rows is not None and len(frame) != rows:
+        return f"{len(frame)} rows, expected {rows}"
+    if run_ids is not None and "run_id" in frame and set(frame["run_id"]) != set(run_ids):
+        return "its run ids are not its unit's"
+    return None
 
 
 class Store:
-    """A sweep directory: finished units, their rows, and the consolidated table."""
+    """The records of one claimed run directory (see the module docstring)."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        *,
+        fingerprint: str | None = None,
+        experiment: str | None = None,
+        identity: Mapping | None = None,
+    ):
         self.root = Path(root)
         self.parts = self.root / "parts"
         self.curve_parts = self.root / "curve_parts"
         self.teachers = self.root / "teachers"
+        self.fingerprint = fingerprint
+        self.experiment = experiment
+        self.identity = dict(identity) if identity is not None else None
 
     # config -------------------------------------------------------------------------------
     def write_config(self, config: dict) -> None:
-        """Start (or resume) a run: write config.json and remove temp files a killed run left."""
+        """Start (or resume) a run: write config.json (with the run's experiment, identity and
+        fingerprint) and remove temp files a killed run left."""
         self.remove_stale_temps()
-        atomic_write_bytes(self.root / "config.json", json.dumps(config, indent=2).encode())
+        record = dict(config)
+        if self.fingerprint is not None:
+            record.update(
+                experiment=self.experiment, identity=self.identity, fingerprint=self.fingerprint
+            )
+        text = json.dumps(record, indent=2, default=str)
+        atomic_write_bytes(self.root / "config.json", text.encode())
 
     def remove_stale_temps(self) -> int:
         """Delete ``.*.tmp`` files of interrupted atomic writes (SIGKILL skips their clean-up)."""
@@ -133,42 +177,226 @@ class Store:
     def part_path(self, unit: str) -> Path:
         return self.parts / f"{unit}.parquet"
 
+    def read_unit(
+        self, unit: str, rows: int | None = None, run_ids: Iterable[str] | None = None
+    ) -> pd.DataFrame | None:
+        """The rows of a finished unit, checked (they parse; their unit, fingerprint, row count
+        and run ids match); None when absent. A part that fails is moved aside (then it counts
+        as not done), with its curves."""
+        path = self.part_path(unit)
+        if not path.exists():
+            return None
+        try:
+            frame, meta = read_parquet_checked(path)
+            problem = part_problem(frame, meta, unit, self.fingerprint, rows, run_ids)
+        except ValueError as err:
+            problem = str(err)
+        curves = self.curve_parts / f"{unit}.parquet"
+        if problem is None and curves.exists():
+            try:
+                read_parquet_checked(curves)
+            except ValueError as err:
+                problem = f"its curves: {err}"
+        if problem is not None:
+            set_aside(self.root, path, problem)
+            if curves.exists():
+                set_aside(self.root, curves, "its unit was set aside")
+            return None
+        return frame
+
+    def finished(
+        self,
+        units: Iterable[str],
+        rows: Mapping[str, int] | int | None = None,
+        run_ids: Mapping[str, Iterable[str]] | None = None,
+    ) -> set[str]:
+        """The units whose parts read back whole (damaged ones are moved aside)."""
+        done = set()
+        for unit in units:
+            want = rows.get(unit) if isinstance(rows, Mapping) else rows
+            ids = run_ids.get(unit) if run_ids is not None else None
+            if self.read_unit(unit, want, ids) is not None:
+                done.add(unit)
+        return done
+
     def is_done(self, unit: str) -> bool:
-        return self.part_path(unit).exists()
+        return self.read_unit(unit) is not None
 
     def write_unit(self, unit: str, rows: pd.DataFrame, curves: pd.DataFrame | None = None) -> None:
-        """Record a finished unit. Curves go first: a unit counts as done once its rows exist."""
+        """Record a finished unit. Curves go first: a unit counts as done once its rows exist;
+        the manifest line comes last."""
+        meta = {"unit": unit, "fingerprint": self.fingerprint, "rows": len(rows)}
         if curves is not None and len(curves):
-            atomic_write_parquet(self.curve_parts / f"{unit}.parquet", curves)
-        atomic_write_parquet(self.part_path(unit), rows)
+            atomic_write_parquet(self.curve_parts / f"{unit}.parquet", curves, meta)
+        atomic_write_parquet(self.part_path(unit), rows, meta)
+        with open(self.root / MANIFEST, "a") as fh:
+            fh.write(json.dumps(meta) + "\n")
 
     def teacher_path(self, teacher: str) -> Path:
         return self.teachers / f"{teacher}.pt"
 
+    # checked reads of other records -------------------------------------------------------
+    def load_state(self, path: Path) -> dict | None:
+        """Saved weights (``torch.load(weights_only=True)``: no code runs); None when absent. A
+        file that does not load, or that only loads by executing code, is moved aside."""
+        path = Path(path)
+        if not path.exists():
+            return None
+        import torch
+
+        try:
+            state = torch.load(path, weights_only=True, map_location="cpu")
+        except Exception as err:  # truncated zip, unpickling refused, ... (torch raises many)
+            set_aside(self.root, path, f"{type(err).__name__}: {err}".splitlines()[0][:120])
+            return None
+        if not isinstance(state, dict):
+            set_aside(self.root, path, "not a dict of tensors")
+            return None
+        return state
+
+    def read_json(self, path: Path):
+        """A JSON record; None when absent or when it does not parse (then it is moved aside)."""
+        path = Path(path)
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            set_aside(self.root, path, f"{type(err).__name__}")
+            return None
+
+    def read_table(self, path: Path) -> pd.DataFrame | None:
+        """A parquet record other than a part; None when absent or damaged (moved aside)."""
+        path = Path(path)
+        if not path.exists():
+            return None
+        try:
+            return read_parquet_checked(path)[0]
+        except ValueError as err:
+            set_aside(self.root, path, str(err))
+            return None
+
     # consolidation ------------------------------------------------------------------------
-    def consolidate(self, units: list[str] | None = None) -> pd.DataFrame:
-        """Concatenate the finished units (those listed, or all) into ``results.parquet``."""
-        frame = _concat(self.parts, units)
-        if frame is not None:
-            atomic_write_parquet(self.root / "results.parquet", frame)
-        curves = _concat(self.curve_parts, units)
-        if curves is not None:
-            atomic_write_parquet(self.root / "curves.parquet", curves)
-        return frame if frame is not None else pd.DataFrame()
+    def consolidate(self, units: list[str]) -> pd.DataFrame:
+        """Concatenate the finished ``units`` (in that order) into ``results.parquet`` and
+        ``curves.parquet``; other finished units stay on disk (counted in one log line)."""
+        present = [u for u in units if self.part_path(u).exists()]
+        frames = [read_parquet_checked(self.part_path(u))[0] for u in present]
+        frames = [f for f in frames if len(f)]
+        meta = {"fingerprint": self.fingerprint, "units": present}
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if frames:
+            atomic_write_parquet(self.root / RESULTS, frame, meta)
+        curve_paths = [self.curve_parts / f"{u}.parquet" for u in present]
+        curves = [read_parquet_checked(p)[0] for p in curve_paths if p.exists()]
+        curves = [c for c in curves if len(c)]
+        if curves:
+            atomic_write_parquet(self.root / "curves.parquet", pd.concat(curves, ignore_index=True))
+        others = _part_names(self.parts) - set(units)
+        if others:
+            log.warning(
+                "%s: results.parquet holds the %d units of this grid; %d other finished units "
+                "stay in parts/",
+                self.root,
+                len(present),
+                len(others),
+            )
+        return frame
 
-    def results(self) -> pd.DataFrame:
-        return pd.read_parquet(self.root / "results.parquet")
+
+def _part_names(folder: Path) -> set[str]:
+    return {p.stem for p in folder.glob("*.parquet")} if folder.exists() else set()
 
 
-def _concat(folder: Path, units: list[str] | None) -> pd.DataFrame | None:
-    if not folder.exists():
-        return None
-    if units is None:
-        paths = sorted(folder.glob("*.parquet"))
-    else:
-        paths = [folder / f"{u}.parquet" for u in units if (folder / f"{u}.parquet").exists()]
-    frames = [pd.read_parquet(p) for p in paths]
-    frames = [f for f in frames if len(f)]
+# ---------------------------------------------------------------------------------------------
+# reading a run directory without writing (compare)
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class RunResults:
+    """What a run directory holds, read without writing anything."""
+
+    frame: pd.DataFrame
+    config: dict
+    units: list[str] | None = None  # the units of the grid config.json records (None: unknown)
+    done: list[str] = field(default_factory=list)  # those finished
+    damaged: list[str] = field(default_factory=list)  # parts that failed to read (left in place)
+    stale: bool = False  # results.parquet was missing units (the parts were read instead)
+
+    @property
+    def complete(self) -> bool | None:
+        """Whether every unit of the grid is finished (None when the grid is unknown)."""
+        if self.units is None:
+            return None
+        return not self.damaged and set(self.units) <= set(self.done)
+
+
+def config_units(config: Mapping) -> list[str] | None:
+    """The units of the grid a config records (sweeps: a dict unit -> key; others: a list)."""
+    units = config.get("units")
+    if isinstance(units, Mapping):
+        return list(units)
+    if isinstance(units, list):
+        return [str(u) for u in units]
+    return None
+
+
+def read_results(root: str | os.PathLike) -> RunResults:
+    """The table of a run directory as its records say, writing nothing: results.parquet when it
+    holds every finished unit of the grid, else the finished parts themselves. ValueError (one
+    line) when the folder holds no readable table or config."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"run directory {str(root)!r} does not exist")
+    config_path = root / "config.json"
+    config: dict = {}
+    if config_path.is_file():
+        try:
+            config = json.loads(config_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"cannot read {str(config_path)!r}: {err}") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"{str(config_path)!r} is not a config object")
+    units = config_units(config)
+    finished = _manifest_units(root, config.get("fingerprint"))
+    if finished is None:  # a folder written before the manifest: its part files say
+        finished = _part_names(root / "parts")
+    grid = units if units is not None else sorted(finished)
+    done = [u for u in grid if u in finished]
+    results = root / RESULTS
+    if results.is_file():
+        try:
+            frame, meta = read_parquet_checked(results)
+        except ValueError as err:
+            raise ValueError(f"cannot read {str(results)!r}: {err}") from None
+        held = meta.get("units")
+        if held is None or set(done) <= set(held):
+            if held is not None:
+                done = [u for u in grid if u in set(held)]
+            return RunResults(frame, config, units, done)
+    frames, damaged = [], []
+    for unit in done:
+        try:
+            frames.append(read_parquet_checked(root / "parts" / f"{unit}.parquet")[0])
+        except (ValueError, FileNotFoundError):
+            damaged.append(unit)
+    done = [u for u in done if u not in damaged]
     if not frames:
+        raise ValueError(f"no {RESULTS} and no finished parts in {str(root)!r}")
+    frame = pd.concat([f for f in frames if len(f)] or frames, ignore_index=True)
+    return RunResults(frame, config, units, done, damaged, stale=True)
+
+
+def _manifest_units(root: Path, fingerprint) -> set[str] | None:
+    path = root / MANIFEST
+    if not path.is_file():
         return None
-    return pd.concat(frames, ignore_index=True)
+    out = set()
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # the line a kill cut short (its part may still exist)
+            continue
+        if isinstance(rec, dict) and rec.get("fingerprint") in (None, fingerprint):
+            if (root / "parts" / f"{rec.get('unit')}.parquet").exists():
+                out.add(str(rec["unit"]))
+    return out

@@ -16,7 +16,6 @@ import io
 import logging
 import platform
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -40,10 +39,6 @@ log = logging.getLogger(__name__)
 # d = 100, p = 50, c = 100, n = 1000, six rho: one batch per rho took 0.55-0.8x the time of one
 # shared-row batch (1 thread).
 ROW_SHARING_WIDTH = 100
-
-# The distributed path rewrites results.parquet at most this often (and at the end): it re-reads
-# every part file, so doing it per chunk would cost O(chunks^2) on big sweeps.
-CONSOLIDATE_EVERY_S = 60.0
 
 
 def sweep_config(spec: SweepSpec, threads: int | None) -> dict:
@@ -74,10 +69,6 @@ def students_per_teacher(spec: SweepSpec) -> int:
     return len(protocol.student_runs(spec, (1, 2, 2, 0)))
 
 
-class ResumeMismatch(ValueError):
-    """The directory holds a sweep started under settings that change its numbers."""
-
-
 @dataclass
 class UnitResult:
     """What one unit produced: its rows, its curve records, and the teacher's weights when they
@@ -87,6 +78,45 @@ class UnitResult:
     rows: list[dict]
     curves: list[dict]
     teacher_state: dict | None
+
+
+def sweep_identity(spec: SweepSpec, allow_tf32: bool = False) -> dict:
+    """What a sweep directory is for: every setting that changes the numbers and is not a grid axis
+    (the grid axes alpha / n, rho, tau, shuffle, ablation, seeds and student seeds may grow or
+    shrink under one identity; d and c fix the data design and stay)."""
+    return {**spec.run_settings(), "d": spec.d, "c": spec.c, "allow_tf32": bool(allow_tf32)}
+
+
+def legacy_identity(config: dict) -> dict:
+    """The identity of a sweep folder written before identities were recorded (today's defaults
+    for the spec fields it lacks)."""
+    spec = SweepSpec.from_dict(config["spec"])
+    return sweep_identity(spec, bool(config.get("allow_tf32", False)))
+
+
+def check_sizes(spec: SweepSpec) -> None:
+    """Refuse, before anything is written, a sweep whose largest teacher with one student cannot
+    fit in the device's free memory; announce a long one (work and estimated time)."""
+    from simulate.estimate import estimate
+    from simulate.experiments import work_of
+    from simulate.memory import unit_bytes
+    from simulate.rundir import announce, check_fits
+
+    d, c, n = max(spec.teacher_sizes(), key=lambda s: unit_bytes(spec, *s))
+    check_fits(
+        unit_bytes(spec, d, c, n),
+        spec.device,
+        f"one teacher of d = {d}, c = {c}, n = {n} with one student",
+    )
+    work = work_of(spec)
+    times = estimate(spec)
+    seconds = times["h200_s" if spec.device.startswith("cuda") else "cpu_s"]
+    announce(
+        seconds,
+        f"{work['teachers']} teachers and {work['students']} students "
+        f"({work['flops'] / 1e12:.3g} TFLOP)",
+        spec.device,
+    )
 
 
 def run_sweep(
@@ -99,8 +129,15 @@ def run_sweep(
     client=None,
     retries: int = 3,
     allow_tf32: bool = False,
+    restart: bool = False,
 ) -> pd.DataFrame:
     """Run (or resume) ``spec`` into the directory ``out``; returns the consolidated table.
+
+    The directory follows ``simulate.rundir``'s contract: a folder holding a sweep of another
+    identity (``sweep_identity``) is refused (``IdentityMismatch``) unless ``restart``, which
+    clears its old records; another process writing there is refused (``DirectoryBusy``); a
+    sweep whose smallest unit cannot fit in memory is refused before anything is written
+    (``TooLarge``).
 
     threads: torch/BLAS threads (None: in-process, ``simulate.device.threads_for`` decides; on a
         cluster, 1 per worker process).
@@ -109,71 +146,74 @@ def run_sweep(
     client: a ``distributed.Client``: run the chunks on its cluster (``simulate.executors``).
     retries: on a cluster, how often a chunk that raised is retried (a chunk whose worker died is
         rescheduled by the scheduler in any case).
-    allow_tf32: TF32 GEMMs on CUDA (see ``simulate.precision``); recorded in config.json, and a
-        directory started under the other setting refuses to resume (``ResumeMismatch``).
+    allow_tf32: TF32 GEMMs on CUDA (see ``simulate.precision``); part of the run's identity.
+    restart: start over, clearing the directory's old records.
     """
-    store = Store(out)
-    old = store.read_config()
-    if old is not None and bool(old.get("allow_tf32", False)) != allow_tf32:
-        raise ResumeMismatch(
-            f"{out} was started with allow_tf32={bool(old.get('allow_tf32', False))}; "
-            "resume it with the same setting or use a new directory"
-        )
+    from simulate.rundir import claim, resolve_out
+
+    out = resolve_out(out)
+    check_sizes(spec)
     units = units_of(spec)
     all_uids = [uid for _, uid in units]
-    config = sweep_config(spec, threads)
-    config["units"] = {uid: list(key) for key, uid in units}
-    config["allow_tf32"] = allow_tf32
-    config["executor"] = _executor_info(client)
-    store.write_config(config)
-    pending = [key for key, uid in units if not store.is_done(uid)]
-    uid_of = dict(units)
-    per_teacher = students_per_teacher(spec)
-    bar = student_bar(
-        len(units) * per_teacher,
-        (len(units) - len(pending)) * per_teacher,
-        spec.experiment,
-        progress,
-    )
-    finished = 0
-    try:
-        if client is not None:
-            from simulate.executors import run_chunks
+    with claim(
+        out,
+        experiment=spec.experiment,
+        identity=sweep_identity(spec, allow_tf32),
+        restart=restart,
+        legacy=legacy_identity,
+    ) as store:
+        config = sweep_config(spec, threads)
+        config["units"] = {uid: list(key) for key, uid in units}
+        config["allow_tf32"] = allow_tf32
+        config["executor"] = _executor_info(client)
+        store.write_config(config)
+        per_teacher = students_per_teacher(spec)
+        run_ids = None
+        if not spec.single_logit:
+            run_ids = {uid: protocol.unit_run_ids(spec, key) for key, uid in units}
+        done = store.finished(all_uids, per_teacher, run_ids)
+        pending = [key for key, uid in units if uid not in done]
+        uid_of = dict(units)
+        bar = student_bar(
+            len(units) * per_teacher,
+            (len(units) - len(pending)) * per_teacher,
+            spec.experiment,
+            progress,
+        )
+        finished = 0
+        try:
+            if client is not None:
+                from simulate.executors import run_chunks
 
-            chunks = [
-                (batch, _load_teachers(spec, store, batch))
-                for batch in protocol.teacher_batches(spec, pending)
-            ]
-            last = time.monotonic()
-            for results in run_chunks(
-                client, spec, chunks, threads=threads, retries=retries, allow_tf32=allow_tf32
-            ):
-                for unit in results:
-                    _record(spec, store, uid_of[unit.key], unit)
-                    bar.update(per_teacher)
-                if time.monotonic() - last > CONSOLIDATE_EVERY_S:
-                    store.consolidate(all_uids)
-                    last = time.monotonic()
-            return store.consolidate(all_uids)
+                chunks = [
+                    (batch, _load_teachers(spec, store, batch))
+                    for batch in protocol.teacher_batches(spec, pending)
+                ]
+                for results in run_chunks(
+                    client, spec, chunks, threads=threads, retries=retries, allow_tf32=allow_tf32
+                ):
+                    for unit in results:
+                        _record(spec, store, uid_of[unit.key], unit)
+                        bar.update(per_teacher)
+                return store.consolidate(all_uids)
 
-        def save(new: dict) -> None:
-            for key, state in new.items():
-                _save_teacher_state(spec, store, key, state)
+            def save(new: dict) -> None:
+                for key, state in new.items():
+                    _save_teacher_state(spec, store, key, state)
 
-        with matmul_precision(allow_tf32):
-            for batch in protocol.teacher_batches(spec, pending):
-                states = _load_teachers(spec, store, batch)
-                for unit in chunk_units(spec, batch, states, threads, on_teachers=save):
-                    unit.teacher_state = None  # saved above, before the students ran
-                    _record(spec, store, uid_of[unit.key], unit)
-                    bar.update(per_teacher)
-                    finished += 1
-                    if stop_after_units is not None and finished >= stop_after_units:
-                        return store.consolidate(all_uids)
-                store.consolidate(all_uids)
-    finally:
-        bar.close()
-    return store.consolidate(all_uids)
+            with matmul_precision(allow_tf32):
+                for batch in protocol.teacher_batches(spec, pending):
+                    states = _load_teachers(spec, store, batch)
+                    for unit in chunk_units(spec, batch, states, threads, on_teachers=save):
+                        unit.teacher_state = None  # saved above, before the students ran
+                        _record(spec, store, uid_of[unit.key], unit)
+                        bar.update(per_teacher)
+                        finished += 1
+                        if stop_after_units is not None and finished >= stop_after_units:
+                            return store.consolidate(all_uids)
+        finally:
+            bar.close()
+        return store.consolidate(all_uids)
 
 
 def chunk_units(
@@ -252,12 +292,20 @@ def _save_teacher_state(spec: SweepSpec, store: Store, key: tuple, state: dict) 
 
 
 def _load_teachers(spec: SweepSpec, store: Store, keys) -> dict:
+    """Saved teacher weights by key, checked when read (a damaged file is set aside and that
+    teacher retrained)."""
+    from simulate.store import set_aside
+
     states = {}
     for key in keys:
         path = store.teacher_path(spec.teacher_id(*key))
-        if path.exists():
-            state = torch.load(path, weights_only=True, map_location="cpu")
+        state = store.load_state(path)
+        if state is None:
+            continue
+        try:
             states[key] = [state[f"p{i}"][0] for i in range(len(state))]
+        except (KeyError, IndexError, TypeError):
+            set_aside(store.root, path, "not a teacher's weights")
     return states
 
 

@@ -18,8 +18,6 @@ A rerun of the same spec in the same directory finds the finished run and trains
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import math
 import time
@@ -103,9 +101,13 @@ class Toy2DSpec:
 
     def run_id(self) -> str:
         """What determines the numbers (device and extras excluded)."""
-        settings = {k: v for k, v in self.to_dict().items() if k not in ("device", "extra")}
-        text = json.dumps(settings, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        from simulate.rundir import digest
+
+        return digest(self.identity())
+
+    def identity(self) -> dict:
+        """The run directory's identity: every field but the device and extras (one unit)."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("device", "extra")}
 
     def work(self) -> dict:
         """Counted work: teachers, students, training FLOPs (forward + backward, full batch)."""
@@ -335,28 +337,46 @@ def _grid_frame(seed, model, student_seed, ix, iy, pred) -> pd.DataFrame:
     )
 
 
+OUTPUTS = ("points.parquet", "grid.parquet")  # besides results.parquet and config.json
+
+
 def run_toy2d(
-    spec: Toy2DSpec, out: str | Path, *, threads: int | None = None, progress=None
+    spec: Toy2DSpec,
+    out: str | Path,
+    *,
+    threads: int | None = None,
+    progress=None,
+    restart: bool = False,
 ) -> pd.DataFrame:
-    """Run (or find finished) ``spec`` in directory ``out``; returns the results table."""
-    from simulate.store import atomic_write_bytes, atomic_write_parquet
+    """Run (or find finished) ``spec`` in directory ``out``; returns the results table. The
+    directory follows ``simulate.rundir``'s contract (another spec is refused unless
+    ``restart``)."""
+    from simulate.rundir import claim, resolve_out, spec_from_dict
+    from simulate.store import atomic_write_parquet
     from simulate.sweep import sweep_config
 
-    out = Path(out)
-    config_path = out / "config.json"
-    done = out / "results.parquet"
-    if config_path.exists() and done.exists():
-        old = json.loads(config_path.read_text())
-        if old.get("run_id") == spec.run_id():
-            return pd.read_parquet(done)
-    config = sweep_config(spec, threads)
-    config["run_id"] = spec.run_id()
-    del config["units"]
-    # A changed spec in an existing directory starts over: the outputs are rewritten below.
-    done.unlink(missing_ok=True)
-    atomic_write_bytes(config_path, json.dumps(config, indent=2, default=str).encode())
-    frames = train_toy2d(spec, threads)
-    atomic_write_parquet(out / "points.parquet", frames["points"])
-    atomic_write_parquet(out / "grid.parquet", frames["grid"])
-    atomic_write_parquet(done, frames["results"])  # last: its presence marks the run finished
-    return frames["results"]
+    out = resolve_out(out)
+    with claim(
+        out,
+        experiment="toy2d",
+        identity=spec.identity(),
+        restart=restart,
+        legacy=lambda old: spec_from_dict(Toy2DSpec, old["spec"]).identity(),
+        outputs=OUTPUTS,
+    ) as store:
+        done = store.read_table(out / "results.parquet")
+        rows = spec.seeds * len(KINDS) * spec.student_seeds
+        maps = [store.read_table(out / name) for name in OUTPUTS]
+        if done is not None and len(done) == rows and all(m is not None for m in maps):
+            return done
+        config = sweep_config(spec, threads)
+        config["run_id"] = spec.run_id()
+        config["units"] = ["toy2d"]
+        store.write_config(config)
+        (out / "results.parquet").unlink(missing_ok=True)
+        frames = train_toy2d(spec, threads)
+        atomic_write_parquet(out / "points.parquet", frames["points"])
+        atomic_write_parquet(out / "grid.parquet", frames["grid"])
+        # last: its presence marks the run finished
+        atomic_write_parquet(out / "results.parquet", frames["results"], {"units": ["toy2d"]})
+        return frames["results"]

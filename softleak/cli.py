@@ -56,11 +56,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from simulate.rundir import RunDirError
+
     try:
         return int(args.handler(args) or 0)
-    except UsageError as err:
-        print(f"softleak: error: {err}", file=sys.stderr)
-        return 2
+    except (UsageError, RunDirError) as err:
+        return _fail(str(err), 2)
     except BrokenPipeError:  # e.g. `softleak figs list | head`: the reader left; not an error
         import os
 
@@ -69,3 +70,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("softleak: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except OSError as err:  # the disk, the output folder, a file the user named
+        where = f"{err.filename}: " if err.filename else ""
+        return _fail(f"{where}{err.strerror or err}", 2)
+    except Exception as err:  # a bug: one line, the traceback with -v
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        text = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+        return _fail(f"unexpected {text}; run `softleak -v ...` for the traceback", 1)
+
+
+def _fail(message: str, code: int) -> int:
+    """One line on stderr (a multi-line message from a library keeps its first line)."""
+    lines = str(message).strip().splitlines() or ["(no message)"]
+    print(f"softleak: error: {lines[0]}", file=sys.stderr)
+    return code

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from softleak import args as A
 from softleak.errors import UsageError
@@ -118,9 +117,11 @@ def register(groups) -> None:
     rep.add_argument(
         "--restart",
         action="store_true",
-        help="start over when --out holds an audit of other settings or data",
+        help="start over: clear the records --out holds (needed when it holds an audit of other "
+        "settings or data)",
     )
     rep.add_argument("--threads", type=A.positive_int, default=None, help="torch threads")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     rep.add_argument(
         "--device", default="cpu", help="torch device of the students: cpu, cuda (default cpu)"
     )
@@ -185,11 +186,10 @@ def _spec(args: argparse.Namespace, c: int):
 
 def run(args: argparse.Namespace) -> int:
     from compare.audit_report import audit_report
-    from simulate.leakage_audit import AuditMismatch, audit
+    from simulate.leakage_audit import audit
+    from simulate.rundir import RunDirError, resolve_out
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a directory")
+    out = resolve_out(args.out)
     data = _data(args)
     spec = _spec(args, data.c)
     if spec.device != "cpu":
@@ -205,10 +205,11 @@ def run(args: argparse.Namespace) -> int:
             spec,
             out=out,
             threads=args.threads,
-            on_mismatch="restart" if args.restart else "refuse",
+            progress=False if args.no_progress else None,
+            restart=args.restart,
         )
-    except AuditMismatch as err:
-        raise UsageError(f"{err} (--restart)") from None
+    except RunDirError:
+        raise
     except ValueError as err:
         raise UsageError(str(err)) from None
     report = audit_report(rows, tolerance=args.tolerance, confidence=args.confidence)

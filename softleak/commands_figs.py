@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(recipes) -> int:
-    from paper_figs.estimate import estimate, hours
     from paper_figs.registry import work_of
+    from simulate.estimate import estimate, hours
 
     print(
         f"{'figure':8s} {'preset':7s} {'teachers':>9s} {'students':>9s} {'TFLOP':>9s} "
@@ -99,6 +99,6 @@ def _list(recipes) -> int:
         print(f"{'':8s} {recipe.title}")
     print(
         "cpu: estimated wall time on the 2-core development CPU (1 process, 1 thread, measured "
-        "rates); h200: on one H200 (assumed rates). See paper_figs/estimate.py."
+        "rates); h200: on one H200 (assumed rates). See simulate/estimate.py."
     )
     return 0

@@ -185,7 +185,9 @@ def _register_toy2d(commands) -> None:
     r.add_argument("--seed", type=A.nonnegative_int, default=0, help="base seed")
     r.add_argument("--device", default="cpu", help="cpu (default; the problem is tiny) or cuda")
     r.add_argument("--threads", type=A.positive_int, default=1, help="torch threads (1)")
-    r.add_argument("--out", required=True, help="results directory")
+    _add_restart(r)
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--out", required=True, help="results directory (created; finished if present)")
     p.set_defaults(handler=run_toy2d)
 
 
@@ -216,7 +218,13 @@ def run_toy2d(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from None
     t0 = time.perf_counter()
-    table = run_experiment(spec, args.out, threads=args.threads)
+    table = run_experiment(
+        spec,
+        args.out,
+        threads=args.threads,
+        progress=False if args.no_progress else None,
+        restart=args.restart,
+    )
     acc = table.groupby("student_kind")["student_test_acc"].agg(["mean", "sem"])
     teacher = table.drop_duplicates("seed")["teacher_train_acc"].mean()
     print(
@@ -371,11 +379,7 @@ def _add_run_directory_options(r) -> None:
         default=None,
         help="torch threads (default: 1 for small steps, all cores on an idle machine)",
     )
-    r.add_argument(
-        "--restart",
-        action="store_true",
-        help="if DIR holds a run with other settings, delete its outputs and start over",
-    )
+    _add_restart(r)
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--out", required=True, help="results directory (created; resumed if present)")
 
@@ -421,25 +425,16 @@ def modadd_spec_from_args(args: argparse.Namespace):
 
 def run_modadd(args: argparse.Namespace) -> int:
     from simulate.experiments import run_experiment
-    from simulate.modadd import ModAddMismatch
-    from simulate.store import other_run_config
 
     spec = modadd_spec_from_args(args)
-    if not args.restart and other_run_config(args.out, spec.run_id()) is not None:
-        raise UsageError(
-            f"{args.out} holds a modadd run with other settings; use a new --out or --restart"
-        )
     t0 = time.perf_counter()
-    try:
-        table = run_experiment(
-            spec,
-            args.out,
-            threads=args.threads,
-            progress=False if args.no_progress else None,
-            on_mismatch="restart" if args.restart else "refuse",
-        )
-    except ModAddMismatch as err:
-        raise UsageError(str(err)) from None
+    table = run_experiment(
+        spec,
+        args.out,
+        threads=args.threads,
+        progress=False if args.no_progress else None,
+        restart=args.restart,
+    )
     if len(table):
         summary = table.groupby("checkpoint", sort=False).agg(
             epoch=("teacher_epoch", "first"),
@@ -603,26 +598,21 @@ def gpt2_spec_from_args(args: argparse.Namespace):
 
 def run_gpt2(args: argparse.Namespace) -> int:
     from simulate.experiments import run_experiment
-    from simulate.gpt2 import GPT2Error, GPT2Mismatch, check_pretrained
-    from simulate.store import other_run_config
+    from simulate.gpt2 import GPT2Error, check_pretrained
 
     spec = gpt2_spec_from_args(args)
     try:
         if spec.pretrained is not None:
             check_pretrained(spec.pretrained)
-        if not args.restart and other_run_config(args.out, spec.run_id()) is not None:
-            raise UsageError(
-                f"{args.out} holds a gpt2 run with other settings; use a new --out or --restart"
-            )
         t0 = time.perf_counter()
         table = run_experiment(
             spec,
             args.out,
             threads=args.threads,
             progress=False if args.no_progress else None,
-            on_mismatch="restart" if args.restart else "refuse",
+            restart=args.restart,
         )
-    except (GPT2Error, GPT2Mismatch) as err:
+    except GPT2Error as err:
         raise UsageError(str(err)) from None
     row = table.iloc[0]
     print(
@@ -788,8 +778,18 @@ def _add_common(p: argparse.ArgumentParser, experiment: str) -> None:
         metavar="ADDR",
         help="run on an existing Dask cluster, e.g. tcp://host:8786 (dask-jobqueue on Slurm)",
     )
+    _add_restart(r)
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--out", required=True, help="results directory (created; resumed if present)")
+
+
+def _add_restart(r) -> None:
+    r.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over: clear the records DIR holds (needed when it holds a run of other "
+        "settings; without it such a directory is refused)",
+    )
 
 
 def spec_from_args(args: argparse.Namespace, device: str | None = None):
@@ -895,19 +895,15 @@ def _run_on_cluster(args: argparse.Namespace) -> int:
 
 
 def _sweep(run_sweep, spec, args, client=None):
-    from simulate.sweep import ResumeMismatch
-
-    try:
-        return run_sweep(
-            spec,
-            args.out,
-            threads=args.threads,
-            progress=False if args.no_progress else None,
-            client=client,
-            allow_tf32=args.allow_tf32,
-        )
-    except ResumeMismatch as err:
-        raise UsageError(str(err)) from None
+    return run_sweep(
+        spec,
+        args.out,
+        threads=args.threads,
+        progress=False if args.no_progress else None,
+        client=client,
+        allow_tf32=args.allow_tf32,
+        restart=args.restart,
+    )
 
 
 def _report(spec, table, args, wall: float) -> None:

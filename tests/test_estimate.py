@@ -1,4 +1,4 @@
-"""Time estimates of ``softleak figs list`` (``paper_figs.estimate``)."""
+"""Time estimates of ``softleak figs list`` (``simulate.estimate``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from paper_figs import estimate as E
 from paper_figs.registry import load_recipes, work_of
+from simulate import estimate as E
 from simulate import protocol
 from simulate.spec import SweepSpec
 from simulate.sweep import student_batches

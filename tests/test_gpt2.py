@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
+from simulate.rundir import IdentityMismatch
+
 pytest.importorskip("transformers")
 
 from simulate import gpt2  # noqa: E402
@@ -212,9 +214,15 @@ def test_tiny_run_memorizes_and_a_rerun_trains_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(gpt2, "train_student", boom)
     again = run_gpt2(TINY, out, threads=1, progress=False)
     pd.testing.assert_frame_equal(again, table)
-    # a new rho on the same directory is another spec: refused
-    with pytest.raises(gpt2.GPT2Mismatch):
-        run_gpt2(dataclasses.replace(TINY, rho=(0.5, 0.8)), out, threads=1, progress=False)
+    # other teacher settings on the same directory: refused
+    with pytest.raises(IdentityMismatch, match="teacher_epochs"):
+        run_gpt2(dataclasses.replace(TINY, teacher_epochs=3), out, threads=1, progress=False)
+    # a grown student grid keeps the teacher and the finished students: only the new ones train
+    trained = []
+    monkeypatch.setattr(gpt2, "train_student", lambda *a, **k: trained.append(a[5]) or boom())
+    with pytest.raises(AssertionError):
+        run_gpt2(dataclasses.replace(TINY, rho=(*TINY.rho, 0.9)), out, threads=1, progress=False)
+    assert trained == [0.9]
 
 
 def test_saved_teacher_is_reused_by_new_students(tmp_path, monkeypatch):

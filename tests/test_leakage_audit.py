@@ -19,7 +19,8 @@ from conftest import _default_seed
 import simulate
 from compare.audit_report import audit_report
 from simulate.audit_data import AuditData
-from simulate.leakage_audit import AuditMismatch, AuditSpec, audit
+from simulate.leakage_audit import AuditSpec, audit
+from simulate.rundir import IdentityMismatch
 from softleak.cli import main
 
 D, C, N, N_VAL = 40, 4, 60, 400
@@ -151,9 +152,9 @@ def test_resume_equals_uninterrupted_and_other_settings_are_refused(teacher, tmp
     resumed = audit(data, spec, out=run).drop(columns="wall_s")
     assert resumed.equals(full)
     other = AuditSpec(rho=(0.25, 0.5), seeds=2, settings=("soft",))
-    with pytest.raises(AuditMismatch):
+    with pytest.raises(IdentityMismatch):
         audit(data, other, out=run)
-    again = audit(data, other, out=run, on_mismatch="restart")
+    again = audit(data, other, out=run, restart=True)
     assert set(again.setting) == {"soft"}
     assert len(list((run / "parts").glob("*.parquet"))) == 4
 

@@ -20,7 +20,6 @@ import torch
 
 import simulate.modadd as modadd
 from simulate.modadd import (
-    ModAddMismatch,
     ModAddSpec,
     all_pairs,
     load_state,
@@ -37,6 +36,7 @@ from simulate.modadd import (
     train_students,
     train_teacher,
 )
+from simulate.rundir import IdentityMismatch
 from simulate.transformer import ReplicaTransformer
 from softleak.cli import main
 
@@ -330,11 +330,11 @@ def test_run_directory_resumes_and_refuses_other_settings(tmp_path, monkeypatch,
     # Other settings: refused before anything is written; restart starts over.
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     other = tiny(global_seed, tau=(2.0,))
-    with pytest.raises(ModAddMismatch):
+    with pytest.raises(IdentityMismatch):
         run_modadd(other, out, threads=1)
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
     monkeypatch.undo()
-    restarted = run_modadd(other, out, threads=1, on_mismatch="restart")
+    restarted = run_modadd(other, out, threads=1, restart=True)
     assert set(restarted.tau) == {2.0}
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from simulate.rundir import IdentityMismatch
 from simulate.toy2d import Toy2DSpec, grid_axis, make_points, run_toy2d, train_toy2d
 
 #: Batched vs one-at-a-time in float64: the replicas' products are computed independently, so the
@@ -227,9 +228,14 @@ def test_finished_directory_is_not_retrained(tiny_run, monkeypatch):
     again = run_toy2d(spec, out, threads=1)
     pd.testing.assert_frame_equal(again, table)
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == files
-    # a changed spec in the same directory does train (so the check above has teeth)
+    # a changed spec in the same directory is refused, and trains once restarted (so the check
+    # above has teeth)
+    other = Toy2DSpec(**{**spec.to_dict(), "tau": 3.0})
+    with pytest.raises(IdentityMismatch, match="tau: 10.0 there, 3.0 here"):
+        run_toy2d(other, out, threads=1)
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == files
     with pytest.raises(AssertionError, match="trained again"):
-        run_toy2d(Toy2DSpec(**{**spec.to_dict(), "tau": 3.0}), out, threads=1)
+        run_toy2d(other, out, threads=1, restart=True)
 
 
 # command line ---------------------------------------------------------------------------------
