@@ -75,7 +75,13 @@ class Sweep(NamedTuple):
 
 
 def load_sweep(path: str | Path, required: Iterable[str] = ()) -> Sweep:
-    """Read ``DIR/results.parquet`` and ``DIR/config.json``.
+    """Read a sweep directory's table and ``config.json`` (writing nothing).
+
+    The table is ``results.parquet`` when it holds every finished unit; after an interrupted run
+    (the manifest lists units it lacks) the finished parts themselves are read
+    (``simulate.store.read_results``). A sweep whose grid is not finished is logged as a warning;
+    ``frame.attrs["complete"]`` says whether it is (None when the folder does not record its
+    grid), ``frame.attrs["units"]`` / ``["units_done"]`` count the grid's units.
 
     Args:
         path: the sweep directory (a path to ``results.parquet`` itself is accepted too).
@@ -88,33 +94,63 @@ def load_sweep(path: str | Path, required: Iterable[str] = ()) -> Sweep:
         ValueError: one-line message when the folder or the table is missing, unreadable, empty,
             or lacks a required column.
     """
+    from simulate.store import read_results
+
     path = Path(path)
     if path.is_file() and path.suffix == ".parquet":
-        table_path, folder = path, path.parent
-    else:
-        folder = path
-        table_path = folder / RESULTS_FILE
-    if not folder.is_dir():
-        raise ValueError(f"sweep directory {str(folder)!r} does not exist")
-    if not table_path.is_file():
-        raise ValueError(f"no {RESULTS_FILE} in {str(folder)!r}: is it a finished sweep directory?")
+        frame = _read_table(path)
+        frame.attrs.update(complete=None, units=None, units_done=None)
+        frame = normalize(frame, required=required, source=str(path))
+        return Sweep(frame, _read_config(path.parent))
+    if not path.is_dir():
+        raise ValueError(f"sweep directory {str(path)!r} does not exist")
+    if not (path / RESULTS_FILE).is_file() and not (path / "parts").is_dir():
+        raise ValueError(f"no {RESULTS_FILE} in {str(path)!r}: is it a finished sweep directory?")
     try:
-        frame = pd.read_parquet(table_path)
-    except Exception as err:  # pyarrow raises several types for a corrupt file
-        raise ValueError(f"cannot read {str(table_path)!r}: {err}".splitlines()[0]) from err
+        found = read_results(path)
+    except ValueError as err:
+        raise ValueError(str(err).splitlines()[0]) from err
+    frame = found.frame
     if frame.empty:
-        raise ValueError(f"{str(table_path)!r} has no rows")
-    config: dict[str, Any] = {}
+        raise ValueError(f"{str(path / RESULTS_FILE)!r} has no rows")
+    for unit in found.damaged:
+        log.warning("%s: the part of unit %s does not read; left out (rerun the sweep)", path, unit)
+    if found.complete is False:
+        log.warning(
+            "%s holds %d of its %d units: the sweep is not finished (rerun its command to "
+            "complete it); results are partial",
+            path,
+            len(found.done),
+            len(found.units or ()),
+        )
+    frame = normalize(frame, required=required, source=str(path / RESULTS_FILE))
+    frame.attrs.update(
+        complete=found.complete,
+        units=None if found.units is None else len(found.units),
+        units_done=len(found.done),
+    )
+    return Sweep(frame, found.config)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises several types for a corrupt file
+        raise ValueError(f"cannot read {str(path)!r}: {err}".splitlines()[0]) from err
+    if frame.empty:
+        raise ValueError(f"{str(path)!r} has no rows")
+    return frame
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
     config_path = folder / CONFIG_FILE
-    if config_path.is_file():
-        try:
-            config = json.loads(config_path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"cannot read {str(config_path)!r}: {err}") from err
-    else:
+    if not config_path.is_file():
         log.info("no %s in %s; continuing with the table alone", CONFIG_FILE, folder)
-    frame = normalize(frame, required=required, source=str(table_path))
-    return Sweep(frame, config)
+        return {}
+    try:
+        return json.loads(config_path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"cannot read {str(config_path)!r}: {err}") from err
 
 
 def normalize(

@@ -64,7 +64,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
     from theory.capacity import alpha_label_T
     from theory.cover import p_separable
 
-    df = tables["sweep"]
+    df = tables["fig12-pinv"]
     df = df[~df["shuffle"].astype(bool)] if "shuffle" in df else df
     d = int(df.d.iloc[0])
     rhos = [nearest(df.rho, r) for r in RHOS]
@@ -217,11 +217,13 @@ RECIPE = Recipe(
     title="Binary logistic regression: all metrics of the pseudo-inverse student vs alpha",
     presets={
         "quick": Preset(
-            {"sweep": QUICK},
+            {"fig12-pinv": QUICK},
             "2-core CPU, ~1-3 min: fig4's quick spec (d = 200, nested) at rho 0.2/0.5/0.8, "
             "alpha to 6",
         ),
-        "paper": Preset({"sweep": PAPER}, "the paper's d = 1600 grid (Fig. 12 = Fig. 4's runs)"),
+        "paper": Preset(
+            {"fig12-pinv": PAPER}, "the paper's d = 1600 grid (Fig. 12 = Fig. 4's runs)"
+        ),
     },
     make=make,
     paper={"alpha_id_S_rho": "1/rho (MSE -> 0)", "alpha_label_T_d1600": 1.96},

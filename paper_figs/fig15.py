@@ -51,7 +51,9 @@ PAPER = SweepSpec(
 
 
 def make(tables: dict, out: Path, preset: str) -> dict:
-    return make_temperature(tables["sweep"], out, "fig15", "fig15_accuracies", "fig15_test")
+    return make_temperature(
+        tables["fig15-temperature"], out, "fig15", "fig15_accuracies", "fig15_test"
+    )
 
 
 RECIPE = Recipe(
@@ -59,12 +61,12 @@ RECIPE = Recipe(
     title="Multinomial regression, c = 10: thresholds vs temperature",
     presets={
         "quick": Preset(
-            {"sweep": QUICK},
+            {"fig15-temperature": QUICK},
             "2-core CPU, ~2-5 min: d = 50, 14 alpha x 8 tau x 3 seeds, nested data, "
             "students Adam lr 1e-3 x 5,000 epochs",
         ),
         "paper": Preset(
-            {"sweep": PAPER},
+            {"fig15-temperature": PAPER},
             "the paper's grid: d = 1000, 20 alpha x 20 tau x 5 seeds, shuffle both, "
             "10,000 epochs (teacher lr 1e-3, students lr 1e-4)",
         ),

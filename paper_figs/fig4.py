@@ -38,7 +38,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
     from compare import find_thresholds, overlay, phase_diagram
     from compare.style import new_figure
 
-    df = tables["sweep"]
+    df = tables["fig4-pinv"]
     rho = nearest(df.rho, 0.8)
     ov = overlay(df)
     fig, axes = new_figure(ncols=2, panel=(5.2, 4.4))
@@ -86,9 +86,9 @@ RECIPE = Recipe(
     name="fig4",
     title="Binary logistic regression: pseudo-inverse students, thresholds and phases",
     presets={
-        "quick": Preset({"sweep": QUICK}, "2-core CPU, about 30-60 s: d = 200, nested data"),
+        "quick": Preset({"fig4-pinv": QUICK}, "2-core CPU, about 30-60 s: d = 200, nested data"),
         "paper": Preset(
-            {"sweep": PAPER}, "the paper's d = 1600 grid (Fig. 4): 50 alpha x 50 rho x 5"
+            {"fig4-pinv": PAPER}, "the paper's d = 1600 grid (Fig. 4): 50 alpha x 50 rho x 5"
         ),
     },
     make=make,

@@ -360,7 +360,7 @@ def _test_curves(curves, out, stem, theory, c, d, rho) -> list[str]:
 
 
 def make(tables: dict, out: Path, preset: str) -> dict:
-    return make_temperature(tables["sweep"], out, "fig5a", "fig14", "fig13")
+    return make_temperature(tables["fig5a-temperature"], out, "fig5a", "fig14", "fig13")
 
 
 RECIPE = Recipe(
@@ -368,13 +368,13 @@ RECIPE = Recipe(
     title="Multinomial regression, c = 2: thresholds vs temperature (with Figs. 13, 14)",
     presets={
         "quick": Preset(
-            {"sweep": QUICK},
+            {"fig5a-temperature": QUICK},
             "2-core CPU, ~2-5 min: d = 100, 20 alpha x 12 tau x 4 seeds, nested data, "
             "students Adam lr 1e-3 x 5,000 epochs (reference lr 1e-4 x 10,000: same thresholds "
             "within 0.005 at tau >= 3; converges further at tau ~ 1-3)",
         ),
         "paper": Preset(
-            {"sweep": PAPER},
+            {"fig5a-temperature": PAPER},
             "the paper's grid: d = 1000, 20 alpha x 40 tau x 5 seeds, shuffle both, "
             "10,000 epochs (teacher lr 1e-3, students lr 1e-4)",
         ),

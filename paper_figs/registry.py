@@ -89,24 +89,31 @@ def run_recipe(
     progress: bool | None = None,
     device: str = "cpu",
     data_root: str | Path | None = None,
+    restart: bool = False,
+    restarted: set[str] | None = None,
 ) -> dict:
     """Run (resuming) every sweep of the preset, then draw the figures and write summary.json.
 
     data_root: where the sweeps' folders go (default OUT/data). Figures that declare the same sweep
-    (same name and spec) under one data root share it: the second one finds it finished.
+    (same name and spec) under one data root share it: the second one finds it finished. Each
+    sweep folder follows ``simulate.rundir``'s contract: one holding a run of other settings (e.g.
+    another preset's) is refused unless ``restart``, which clears the recipe's own sweeps first.
+    restarted: folders already restarted by this command (``figs all``: a sweep two figures share
+    is cleared once, not again by the second figure); updated in place.
     """
     import dataclasses
 
     from compare.style import write_text_atomic
     from simulate.experiments import run_experiment
+    from simulate.rundir import resolve_out
 
-    out = Path(out)
+    out = resolve_out(out)
     t0 = time.perf_counter()
     tables = {}
     for name, spec in recipe.presets[preset].sweeps.items():
         spec = dataclasses.replace(spec, device=device)
         where = Path(data_root or out / "data") / name
-        table = run_experiment(spec, where, threads=threads, progress=progress)
+        table = run_experiment(spec, where, threads=threads, progress=progress, restart=restart)
         table.attrs["path"] = str(where)  # recipes find curves and other files there
         tables[name] = table
     run_s = time.perf_counter() - t0

@@ -10,6 +10,7 @@ numeric columns (``FILE``) or one column of equal-length lists (``FILE:COLUMN``)
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -247,8 +248,8 @@ def load_array(spec: str, role: str | None = None) -> np.ndarray:
         if str(path) in str(err):
             raise
         raise ValueError(f"{path}: {err}") from None
-    except (OSError, KeyError) as err:
-        raise ValueError(f"{path}: cannot read ({err})") from None
+    except (OSError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path}: cannot read ({type(err).__name__}: {err})") from None
     raise ValueError(f"{path}: unsupported file type {suffix!r}; use {', '.join(SUFFIXES)}")
 
 
@@ -295,7 +296,12 @@ def _from_torch(path: Path, key: str | None, role: str | None) -> np.ndarray:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises UnpicklingError and others for unsafe content
-        raise ValueError(f"not a plain tensor file (weights_only load failed: {err})") from None
+        # torch's own message runs 6-8 lines and advises weights_only=False: keep one line of ours
+        kind = type(err).__name__
+        raise ValueError(
+            f"not a plain tensor file: it loads only by executing code or is damaged ({kind}); "
+            "save plain tensors (torch.save(tensor)) or .npy/.npz arrays"
+        ) from None
     if isinstance(obj, dict):
         obj = {str(k): v for k, v in obj.items()}  # keys may be ints
         names = list(obj)

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 #: The files written into the output directory.
 MEMBERS, HOLDOUT, TEACHER_JSON = "members.npz", "holdout.npz", "teacher.json"
 
+#: The files an export writes (besides config.json): ``restart`` clears them.
+OUTPUTS = (MEMBERS, HOLDOUT, TEACHER_JSON)
+
 #: Sweeps whose teachers give c-class logits (soft labels at a temperature).
 EXPORTABLE = ("multinomial", "mlp")
 
@@ -53,7 +56,10 @@ def load_sweep_spec(sweep_dir: str | os.PathLike) -> SweepSpec:
     root = Path(sweep_dir)
     if not root.is_dir():
         raise ValueError(f"{root} is not a directory")
-    config = Store(root).read_config()
+    try:
+        config = Store(root).read_config()
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"cannot read {root}/config.json: {err}") from None
     if config is None:
         raise ValueError(f"{root} holds no config.json: not a softleak simulate sweep directory")
     if not isinstance(config.get("spec"), dict):
@@ -83,6 +89,7 @@ def export_teacher_outputs(
     d: int | None = None,
     c: int | None = None,
     threads: int | None = None,
+    restart: bool = False,
 ) -> dict:
     """Write one trained teacher's member and non-member outputs of ``sweep_dir`` into ``out_dir``.
 
@@ -91,6 +98,8 @@ def export_teacher_outputs(
     n_holdout: non-members to draw (default: the sweep's ``n_val``; the first of them are the
     sweep's own D_val inputs).
     threads: torch threads for the forward passes (default: 1 for small ones).
+    restart: clear ``out_dir``'s records first (it follows ``simulate.rundir``'s contract: a folder
+        holding another teacher's export is refused without it).
 
     Returns a dict of the written paths (``members``, ``holdout``, ``teacher_json``, as strings)
     and the facts in ``teacher.json``. Raises ValueError, before writing anything, when the
@@ -106,15 +115,39 @@ def export_teacher_outputs(
         )
     if n_holdout is not None and n_holdout < 1:
         raise ValueError(f"n_holdout must be >= 1, got {n_holdout}")
+    from simulate.rundir import claim, resolve_out
+
+    out = resolve_out(out_dir)
     store = Store(root)
     key = _pick_teacher(spec, store, root, n=n, seed=seed, d=d, c=c)
     # Weights are CPU tensors; the sweep's device does not enter a teacher's id.
     spec = dataclasses.replace(spec, device="cpu")
-    from simulate.sweep import _load_teachers
-
-    states = _load_teachers(spec, store, [key])
-    dd, cc, nn, rep = key
+    states = {key: _read_teacher(store.teacher_path(spec.teacher_id(*key)))}
     m = spec.n_val if n_holdout is None else int(n_holdout)
+    identity = {"source": str(root.resolve()), "teacher_id": spec.teacher_id(*key), "n_holdout": m}
+    with claim(
+        out, experiment="export-teacher", identity=identity, restart=restart, outputs=OUTPUTS
+    ) as target:
+        target.write_config({"spec": spec.to_dict(), "teacher": list(key), **identity})
+        return _export(spec, key, states, m, root, out, threads)
+
+
+def _read_teacher(path: Path) -> list:
+    """A sweep teacher's weights, read without writing to the sweep's folder (it is not ours):
+    a damaged file is an error naming it, never a silent retraining."""
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+        return [state[f"p{i}"][0] for i in range(len(state))]
+    except Exception as err:  # truncated zip, refused unpickling, not a teacher's weights
+        text = f"{type(err).__name__}: {err}".splitlines()[0][:120]
+        raise ValueError(
+            f"the teacher file {path} is damaged ({text}); rerun the sweep command, which sets "
+            "it aside and retrains that teacher"
+        ) from None
+
+
+def _export(spec, key, states, m, root: Path, out: Path, threads) -> dict:
+    dd, cc, nn, rep = key
     with thread_count(threads_for(_forward_flops(spec, key, m), threads)):
         (teacher,) = protocol.train_teachers(spec, [key], threads=threads, states=states)
         X_out, y_out = make_validation(m, dd, cc, spec.val_seed(*key), spec.val_kind)
@@ -142,7 +175,6 @@ def export_teacher_outputs(
         "holdout_kind": spec.val_kind,
         "source": str(root.resolve()),
     }
-    out = Path(out_dir)
     paths = {"members": out / MEMBERS, "holdout": out / HOLDOUT, "teacher_json": out / TEACHER_JSON}
     members = _npz_bytes(teacher.data.X, teacher.data.y, teacher.logits)
     holdout = _npz_bytes(X_out, y_out, z_out)

@@ -193,6 +193,10 @@ def _where_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+# The metric columns the thresholds read (teacher and student train accuracy, held-out accuracy).
+METRICS = ("teacher_train_acc", "student_train_acc", "student_test_acc")
+
+
 def _load(path: str):
     from compare.table import load_sweep
 
@@ -218,17 +222,20 @@ def _agg() -> None:
 
 
 def _thresholds(args: argparse.Namespace) -> int:
+    from compare.table import require_columns
     from compare.thresholds import find_thresholds, format_table
 
     df, _ = _load(args.dir)
     try:
+        require_columns(df, METRICS, f"{args.dir}/results.parquet")
         table = find_thresholds(
             df, cutoff=args.cutoff, n_boot=args.n_boot, seed=args.seed, level=args.level
         )
     except ValueError as err:
         raise UsageError(str(err)) from None
     if args.json:
-        print(json.dumps(table.report(), indent=2, allow_nan=False))
+        report = {**table.report(), "complete": df.attrs.get("complete") is not False}
+        print(json.dumps(report, indent=2, allow_nan=False))
     else:
         print(format_table(table))
     return 0
@@ -384,6 +391,7 @@ def _fss(args: argparse.Namespace) -> int:
         "fits": [{"condition": cond, **fit.to_dict()} for cond, fit in fits],
         "collapse": None if coll is None else coll.to_dict(),
         "figure": str(path),
+        "complete": all(f.attrs.get("complete") is not False for f in frames),
     }
     if args.json:
         print(json.dumps(jsonable(report), indent=2, allow_nan=False))

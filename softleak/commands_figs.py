@@ -33,6 +33,12 @@ def register(groups) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--threads", type=A.positive_int, default=None, help="torch threads")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="start the figure's own sweeps over (clear their records; needed when a sweep "
+        "folder holds a run of other settings, e.g. another preset's)",
+    )
     p.add_argument("--json", action="store_true", help="print summary.json instead of a table")
     p.set_defaults(handler=run)
 
@@ -54,7 +60,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from None
     from paper_figs.registry import run_recipe
+    from simulate.rundir import resolve_out
 
+    for text in (args.out, args.data):
+        if text is not None:
+            resolve_out(text)  # one line and nothing written for an unusable path
+    restarted: set[str] = set()  # sweep folders cleared once by --restart
     for name in names:
         # One figure: --out is its folder; several: one sub-folder each under --out.
         out = args.out if args.out and len(names) == 1 else f"{args.out or 'results'}/{name}"
@@ -67,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
             progress=False if args.no_progress else None,
             device=device,
             data_root=data,
+            restart=args.restart,
+            restarted=restarted,
         )
         if args.json:
             print(json.dumps(summary, indent=2))

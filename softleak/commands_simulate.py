@@ -104,29 +104,31 @@ def _register_export_teacher(commands) -> None:
         "--threads", type=A.positive_int, default=None, help="torch threads (default: 1 if small)"
     )
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    _add_restart(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it has none)")
     p.set_defaults(handler=run_export_teacher)
 
 
 def run_export_teacher(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
+    from simulate.rundir import RunDirError
     from simulate.teacher_outputs import export_teacher_outputs
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a directory")
     try:
         info = export_teacher_outputs(
             args.sweep_dir,
-            out,
+            args.out,
             n=args.n,
             seed=args.seed,
             n_holdout=args.n_holdout,
             d=args.d,
             c=args.c,
             threads=args.threads,
+            restart=args.restart,
         )
+    except RunDirError:
+        raise
     except ValueError as err:
         raise UsageError(str(err)) from None
     if args.json:

@@ -84,7 +84,9 @@ def test_thresholds_json_contract(sweep, capsys):
         "alpha_id_S",
         "alpha_label_S_shuffle",
         "theory",
+        "complete",
     }
+    assert out["complete"] is True  # a table written as a whole (no grid recorded) counts as one
     assert isinstance(out["alpha_label_T"], dict)  # teacher: one (d, c)
     assert isinstance(out["alpha_id_S"], list) and len(out["alpha_id_S"]) == 2  # two rho
     for entry in out["alpha_id_S"]:
