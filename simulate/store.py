@@ -40,10 +40,18 @@ MANIFEST = "manifest.jsonl"
 RESULTS = "results.parquet"
 
 
+def _file_mode() -> int:
+    """The mode a plain ``open`` would give a new file (``mkstemp`` makes them 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, _file_mode())
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -60,6 +68,7 @@ def atomic_write_parquet(path: Path, frame: pd.DataFrame, meta: dict | None = No
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, _file_mode())
     os.close(fd)
     try:
         if meta is None:
@@ -110,6 +119,7 @@ def set_aside(root: Path, path: Path, reason: str) -> Path:
         target = root / "damaged" / rel.with_name(f"{rel.name}.{k}")
         k += 1
     shutil.move(str(path), str(target))
+    reason = reason if len(reason) <= 100 else reason[:97] + "..."
     log.warning("%s is damaged (%s): moved to %s and recomputed", path, reason, target)
     return target
 
