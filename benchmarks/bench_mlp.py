@@ -37,10 +37,10 @@ import numpy as np
 import torch
 
 from benchmarks.common import gemm_flops, reference_loop
-from simulate.estimate import step_flops
 from simulate import protocol
 from simulate.data import student_split
 from simulate.device import thread_count
+from simulate.estimate import step_flops
 from simulate.spec import SweepSpec
 
 

@@ -39,11 +39,10 @@ from benchmarks.workloads import (
     step_flops,
     sweep_work,
 )
-from simulate import estimate
-from simulate.estimate import hours
-from simulate import protocol
+from simulate import estimate, protocol
 from simulate.data import student_split
 from simulate.device import thread_count
+from simulate.estimate import hours
 from simulate.memory import free_bytes
 from simulate.spec import SweepSpec
 from simulate.sweep import train_students

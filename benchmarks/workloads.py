@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simulate import protocol
+
 # The counting rules live with the time estimates of ``softleak figs list``.
 from simulate.estimate import DTYPE_BYTES, pinv_flops, rows_of, step_flops
-from simulate import protocol
 from simulate.memory import replicas_that_fit
 from simulate.spec import SweepSpec
 from simulate.sweep import ROW_SHARING_WIDTH, student_width

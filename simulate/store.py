@@ -229,9 +229,6 @@ class Store:
                 done.add(unit)
         return done
 
-    def is_done(self, unit: str) -> bool:
-        return self.read_unit(unit) is not None
-
     def write_unit(self, unit: str, rows: pd.DataFrame, curves: pd.DataFrame | None = None) -> None:
         """Record a finished unit. Curves go first: a unit counts as done once its rows exist;
         the manifest line comes last."""
