@@ -925,8 +925,7 @@ def run_modadd(
         config["units"] = names  # checkpoints whose rule never held have no students
         store.write_config(config)
         runs = student_runs(spec)
-        ids = {name: [run_id_of(spec, name, run) for run in runs] for name in names}
-        done = store.finished(names, len(runs), ids)
+        done = store.finished(names, len(runs), lambda c: [run_id_of(spec, c, r) for r in runs])
         pending = [c for c in checkpoints if c.epoch is not None and c.name not in done]
         bar = student_bar(
             len(names) * len(runs), (len(names) - len(pending)) * len(runs), "modadd", progress

@@ -27,7 +27,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,12 +155,14 @@ class Store:
         self.fingerprint = fingerprint
         self.experiment = experiment
         self.identity = dict(identity) if identity is not None else None
+        self.device: str | None = None  # recorded per part (not part of the identity)
 
     # config -------------------------------------------------------------------------------
     def write_config(self, config: dict) -> None:
         """Start (or resume) a run: write config.json (with the run's experiment, identity and
         fingerprint) and remove temp files a killed run left."""
         self.remove_stale_temps()
+        self.device = config.get("device", self.device)
         record = dict(config)
         if self.fingerprint is not None:
             record.update(
@@ -218,13 +220,16 @@ class Store:
         self,
         units: Iterable[str],
         rows: Mapping[str, int] | int | None = None,
-        run_ids: Mapping[str, Iterable[str]] | None = None,
+        run_ids: Callable[[str], Iterable[str]] | None = None,
     ) -> set[str]:
-        """The units whose parts read back whole (damaged ones are moved aside)."""
+        """The units whose parts read back whole (damaged ones are moved aside). ``run_ids(unit)``
+        gives the run ids a unit's part must hold (asked only for parts that exist)."""
         done = set()
         for unit in units:
+            if not self.part_path(unit).exists():
+                continue
             want = rows.get(unit) if isinstance(rows, Mapping) else rows
-            ids = run_ids.get(unit) if run_ids is not None else None
+            ids = run_ids(unit) if run_ids is not None else None
             if self.read_unit(unit, want, ids) is not None:
                 done.add(unit)
         return done
@@ -232,7 +237,12 @@ class Store:
     def write_unit(self, unit: str, rows: pd.DataFrame, curves: pd.DataFrame | None = None) -> None:
         """Record a finished unit. Curves go first: a unit counts as done once its rows exist;
         the manifest line comes last."""
-        meta = {"unit": unit, "fingerprint": self.fingerprint, "rows": len(rows)}
+        meta = {
+            "unit": unit,
+            "fingerprint": self.fingerprint,
+            "rows": len(rows),
+            "device": self.device,
+        }
         if curves is not None and len(curves):
             atomic_write_parquet(self.curve_parts / f"{unit}.parquet", curves, meta)
         atomic_write_parquet(self.part_path(unit), rows, meta)

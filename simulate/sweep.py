@@ -168,9 +168,8 @@ def run_sweep(
         config["executor"] = _executor_info(client)
         store.write_config(config)
         per_teacher = students_per_teacher(spec)
-        run_ids = None
-        if not spec.single_logit:
-            run_ids = {uid: protocol.unit_run_ids(spec, key) for key, uid in units}
+        key_of = {uid: key for key, uid in units}
+        run_ids = None if spec.single_logit else (lambda u: protocol.unit_run_ids(spec, key_of[u]))
         done = store.finished(all_uids, per_teacher, run_ids)
         pending = [key for key, uid in units if uid not in done]
         uid_of = dict(units)
