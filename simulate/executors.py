@@ -158,3 +158,11 @@ def remote_device(client, device: str) -> str:
     from simulate.device import resolve_device
 
     return client.submit(resolve_device, device, pure=False).result()
+
+
+def remote_free_bytes(client, device: str) -> int:
+    """Free memory of ``device`` on a worker of the cluster (what a chunk will have there), for
+    the size check before a distributed sweep starts."""
+    from simulate.memory import free_bytes
+
+    return int(client.submit(free_bytes, device, pure=False).result())

@@ -191,12 +191,13 @@ def make_dir(path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # sizes
 # ---------------------------------------------------------------------------------------------
-def check_fits(need_bytes: float, device: str, what: str) -> None:
+def check_fits(need_bytes: float, device: str, what: str, free: int | None = None) -> None:
     """Refuse (:class:`TooLarge`) a run whose smallest unit needs more than the free memory of
-    ``device``. ``what`` names the unit in the message."""
+    ``device`` (``free`` bytes when given, e.g. measured on a cluster's worker). ``what`` names
+    the unit in the message."""
     from simulate.memory import free_bytes
 
-    free = free_bytes(device)
+    free = free_bytes(device) if free is None else free
     if need_bytes > free:
         raise TooLarge(
             f"{what} needs ~{_bytes(need_bytes)} of memory, but {device} has {_bytes(free)} free; "

@@ -94,9 +94,10 @@ def legacy_identity(config: dict) -> dict:
     return sweep_identity(spec, bool(config.get("allow_tf32", False)))
 
 
-def check_sizes(spec: SweepSpec) -> None:
+def check_sizes(spec: SweepSpec, free: int | None = None) -> None:
     """Refuse, before anything is written, a sweep whose largest teacher with one student cannot
-    fit in the device's free memory; announce a long one (work and estimated time)."""
+    fit in the device's free memory (``free`` bytes when given: a cluster worker's); announce a
+    long one (work and estimated time)."""
     from simulate.estimate import estimate
     from simulate.experiments import work_of
     from simulate.memory import unit_bytes
@@ -107,6 +108,7 @@ def check_sizes(spec: SweepSpec) -> None:
         unit_bytes(spec, d, c, n),
         spec.device,
         f"one teacher of d = {d}, c = {c}, n = {n} with one student",
+        free,
     )
     work = work_of(spec)
     times = estimate(spec)
@@ -152,7 +154,12 @@ def run_sweep(
     from simulate.rundir import claim, resolve_out
 
     out = resolve_out(out)
-    check_sizes(spec)
+    if client is None:
+        check_sizes(spec)
+    else:
+        from simulate.executors import remote_free_bytes
+
+        check_sizes(spec, remote_free_bytes(client, spec.device))
     units = units_of(spec)
     all_uids = [uid for _, uid in units]
     with claim(

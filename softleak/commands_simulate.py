@@ -843,6 +843,9 @@ def spec_from_args(args: argparse.Namespace, device: str | None = None):
 
 
 def run(args: argparse.Namespace) -> int:
+    from simulate.rundir import resolve_out
+
+    resolve_out(args.out)  # before a cluster starts: an unusable --out is one line, nothing written
     if args.scheduler is not None or args.workers is not None:
         return _run_on_cluster(args)
     spec = spec_from_args(args)
