@@ -21,8 +21,8 @@ import time
 
 import numpy as np
 
-from simulate.audit_data import AuditData
-from simulate.leakage_audit import AuditSpec, releases_for, students_of_unit, units_of
+from softleak.simulate.audit_data import AuditData
+from softleak.simulate.leakage_audit import AuditSpec, releases_for, students_of_unit, units_of
 
 SETTINGS = ("soft", "tau:5", "tau:80", "top_k:2", "top_k:5", "round:1", "round:2", "noise:1")
 

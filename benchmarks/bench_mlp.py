@@ -37,11 +37,11 @@ import numpy as np
 import torch
 
 from benchmarks.common import gemm_flops, reference_loop
-from simulate import protocol
-from simulate.data import student_split
-from simulate.device import thread_count
-from simulate.estimate import step_flops
-from simulate.spec import SweepSpec
+from softleak.simulate import protocol
+from softleak.simulate.data import student_split
+from softleak.simulate.device import thread_count
+from softleak.simulate.estimate import step_flops
+from softleak.simulate.spec import SweepSpec
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from benchmarks.common import gemm_flops, reference_student_loop
-from simulate import protocol
-from simulate.spec import SweepSpec
+from softleak.simulate import protocol
+from softleak.simulate.spec import SweepSpec
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulate.rundir import claim
+from softleak.simulate.rundir import claim
 
 
 def rows(unit: int, students: int = 20) -> pd.DataFrame:

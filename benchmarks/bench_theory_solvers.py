@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-from theory.certified import certified_leakage
-from theory.feasibility import linearly_separable, random_instance
-from theory.pinv import pinv_student
+from softleak.theory.certified import certified_leakage
+from softleak.theory.feasibility import linearly_separable, random_instance
+from softleak.theory.pinv import pinv_student
 
 
 def _lp_child(n: int, d: int, seed: int, queue: mp.Queue) -> None:

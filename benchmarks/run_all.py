@@ -39,13 +39,13 @@ from benchmarks.workloads import (
     step_flops,
     sweep_work,
 )
-from simulate import estimate, protocol
-from simulate.data import student_split
-from simulate.device import thread_count
-from simulate.estimate import hours
-from simulate.memory import free_bytes
-from simulate.spec import SweepSpec
-from simulate.sweep import train_students
+from softleak.simulate import estimate, protocol
+from softleak.simulate.chunks import train_students
+from softleak.simulate.data import student_split
+from softleak.simulate.device import thread_count
+from softleak.simulate.estimate import hours
+from softleak.simulate.memory import free_bytes
+from softleak.simulate.spec import SweepSpec
 
 TAUS_5A = tuple(float(f"{t:.6g}") for t in np.logspace(-0.5, 3.5, 40))
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulate import protocol
+from softleak.simulate import protocol
+from softleak.simulate.chunks import ROW_SHARING_WIDTH, student_width
 
 # The counting rules live with the time estimates of ``softleak figs list``.
-from simulate.estimate import DTYPE_BYTES, pinv_flops, rows_of, step_flops
-from simulate.memory import replicas_that_fit
-from simulate.spec import SweepSpec
-from simulate.sweep import ROW_SHARING_WIDTH, student_width
+from softleak.simulate.estimate import DTYPE_BYTES, pinv_flops, rows_of, step_flops
+from softleak.simulate.memory import replicas_that_fit
+from softleak.simulate.spec import SweepSpec
 
 
 @dataclass
@@ -92,9 +92,9 @@ def sweep_work(spec: SweepSpec, *, free_bytes: float, device: str = "cpu") -> Sw
 def paper_grids() -> dict[str, tuple[SweepSpec, str]]:
     """The paper's grids (REFERENCE.md; the recipes' ``paper`` presets where they exist) with the
     reference's reported cost."""
-    from paper_figs.common import linear_grid
-    from paper_figs.fig4 import PAPER as fig4
-    from paper_figs.fig5a import PAPER as fig5a
+    from softleak.paper_figs.common import linear_grid
+    from softleak.paper_figs.fig4 import PAPER as fig4
+    from softleak.paper_figs.fig5a import PAPER as fig5a
 
     n_per_class = [int(round(v)) for v in np.linspace(50, 2500, 21)]
     mlp = SweepSpec(

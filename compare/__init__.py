@@ -5,11 +5,11 @@ only) and ``.to_dict()`` (JSON-ready). Imports pandas, numpy, scipy, matplotlib 
 ``plot``) and ``theory``; never torch.
 """
 
-from compare.audit_report import AuditReport, audit_report, leakage_interval
-from compare.audit_report import summarize as summarize_audit
-from compare.boundaries import Accuracy, DecisionMaps, decision_maps
-from compare.class_collapse import SCALINGS, ClassCollapse, class_collapse
-from compare.fss import (
+from softleak.compare.audit_report import AuditReport, audit_report, leakage_interval
+from softleak.compare.audit_report import summarize as summarize_audit
+from softleak.compare.boundaries import Accuracy, DecisionMaps, decision_maps
+from softleak.compare.class_collapse import SCALINGS, ClassCollapse, class_collapse
+from softleak.compare.fss import (
     Collapse,
     FSSFit,
     collapse,
@@ -18,10 +18,10 @@ from compare.fss import (
     quality,
     thresholds_by_d,
 )
-from compare.overlay import Overlay, mean_curves, overlay
-from compare.phases import PHASES, PhaseDiagram, TheoryLine, classify, phase_diagram
-from compare.table import Sweep, load_sweep, select
-from compare.thresholds import (
+from softleak.compare.overlay import Overlay, mean_curves, overlay
+from softleak.compare.phases import PHASES, PhaseDiagram, TheoryLine, classify, phase_diagram
+from softleak.compare.table import Sweep, load_sweep, select
+from softleak.compare.thresholds import (
     EXTRA_RULES,
     RULES,
     Prediction,

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from compare.table import jsonable
+from softleak.compare.table import jsonable
 
 log = logging.getLogger(__name__)
 
@@ -579,7 +579,7 @@ class AuditReport:
         horizontal points with intervals instead, so no setting is dropped. Draws only.
         """
         if ax is None:
-            from compare.style import new_figure
+            from softleak.compare.style import new_figure
 
             _, (ax,) = new_figure(panel=(5.6, 4.2))
         settings = self.settings
@@ -640,7 +640,7 @@ class AuditReport:
         Returns:
             ``{file name: path}`` for every file written.
         """
-        from compare.style import new_figure, save_figure, write_text_atomic
+        from softleak.compare.style import new_figure, save_figure, write_text_atomic
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from compare.table import require_columns
+from softleak.compare.table import require_columns
 
 #: Student kinds of the 2D examples: the soft-label student and the independent hard-label baseline.
 KINDS: tuple[str, ...] = ("soft", "hard")
@@ -189,7 +189,7 @@ class DecisionMaps:
         (colour) boundaries. Titles give this data set's held-out accuracy and the mean +- SEM over
         all data sets. ``axes``: four axes (default: a new pyplot-free figure). Returns them."""
         if axes is None:
-            from compare.style import new_figure
+            from softleak.compare.style import new_figure
 
             _, axes = new_figure(ncols=4, panel=(3.7, 4.1))
         axes = list(axes)
@@ -257,7 +257,7 @@ class DecisionMaps:
         """Held-out accuracy per data set, hard-label baseline vs soft-label student (paired
         points joined by grey lines), mean +- SEM, chance 1/c (black dashed) and the soft
         student's accuracy on fresh random-label points (grey dotted). Returns ``ax``."""
-        from compare.style import axes_or_new
+        from softleak.compare.style import axes_or_new
 
         ax = axes_or_new(ax, figsize=(3.0, 3.6))
         wide = self.per_dataset.pivot(index="seed", columns="kind", values=metric)

@@ -19,9 +19,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from compare.overlay import mean_curves
-from compare.table import CONDITION_COLUMNS, jsonable, normalize, present, select, single_value
-from compare.thresholds import RULES, ThresholdTable, find_thresholds
+from softleak.compare.overlay import mean_curves
+from softleak.compare.table import (
+    CONDITION_COLUMNS,
+    jsonable,
+    normalize,
+    present,
+    select,
+    single_value,
+)
+from softleak.compare.thresholds import RULES, ThresholdTable, find_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +90,7 @@ class ClassCollapse:
         One colour per c, darker for larger c. ``axes``: three axes (a new figure when None);
         ``log_x``: logarithmic x axes. Returns the axes.
         """
-        from compare.style import class_colors
+        from softleak.compare.style import class_colors
 
         if axes is None:
             import matplotlib.pyplot as plt
@@ -161,9 +168,9 @@ def class_collapse(
     fits: dict[str, Any] = {}
     notes: list[str] = []
     try:
-        from theory.class_scaling import fit_class_scaling
+        from softleak.theory.class_scaling import fit_class_scaling
     except ImportError as err:
-        log.warning("theory.class_scaling unavailable (%s): no class-scaling fits", err)
+        log.warning("softleak.theory.class_scaling unavailable (%s): no class-scaling fits", err)
         notes.append(f"no fits: theory.class_scaling unavailable ({err})")
         fit_class_scaling = None
     z = stats.norm.ppf(0.975)

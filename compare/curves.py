@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from compare.table import jsonable, select
+from softleak.compare.table import jsonable, select
 
 #: Curve metrics the engine records, with plot labels.
 CURVE_LABELS: dict[str, str] = {
@@ -94,7 +94,7 @@ class LearningCurves:
         log_x: bool = True,
     ) -> Any:
         """Draw one group's mean curves (thick) with its single runs (thin) on ``ax``."""
-        from compare.style import METRIC_COLORS, axes_or_new
+        from softleak.compare.style import METRIC_COLORS, axes_or_new
 
         ax = axes_or_new(ax)
         colors = dict(METRIC_COLORS) | dict(colors or {})

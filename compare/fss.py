@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from compare.table import jsonable
+from softleak.compare.table import jsonable
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class FSSFit:
     def plot(self, ax: Any = None, color: str = "#0072B2", label: str | None = None) -> Any:
         """alpha vs d^(-1/nu) with error bars, the fitted line extrapolated to 0, and alpha_inf's
         interval at the origin. Returns the axes."""
-        from compare.style import axes_or_new
+        from softleak.compare.style import axes_or_new
 
         ax = axes_or_new(ax)
         u = self.d ** (-1.0 / self.nu)
@@ -443,7 +443,7 @@ class Collapse:
 
     def plot(self, ax: Any = None, ylabel: str = "accuracy") -> Any:
         """y vs ``d^(1/nu) (alpha - alpha_c)``, one colour per d (darker = larger). Returns ax."""
-        from compare.style import axes_or_new, sequence_colors
+        from softleak.compare.style import axes_or_new, sequence_colors
 
         ax = axes_or_new(ax)
         colors = sequence_colors(len(self.curves), "viridis_r")
@@ -601,7 +601,7 @@ def thresholds_by_d(
         interval (its half-width divided by the normal quantile), NaN when the interval is not
         finite. Sorted by rule, condition and d.
     """
-    from compare.thresholds import find_thresholds
+    from softleak.compare.thresholds import find_thresholds
 
     frame = dfs if isinstance(dfs, pd.DataFrame) else pd.concat(list(dfs), ignore_index=True)
     table = find_thresholds(

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from compare.table import (
+from softleak.compare.table import (
     CONDITION_COLUMNS,
     alpha_label,
     is_single_logit,
@@ -30,7 +30,7 @@ from compare.table import (
     select,
     single_value,
 )
-from compare.thresholds import ThresholdTable, find_thresholds
+from softleak.compare.thresholds import ThresholdTable, find_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class Overlay:
         Theory (black): Cover's P(n, d) dashed, alpha_label^T dotted, alpha_id(rho) dash-dotted.
         Returns the axes.
         """
-        from compare.style import (
+        from softleak.compare.style import (
             METRIC_COLORS,
             METRIC_LABELS,
             THRESHOLD_COLORS,
@@ -235,9 +235,9 @@ def overlay(
     cover_alpha = cover_p = None
     if c == 2:
         try:
-            from theory.cover import p_separable
+            from softleak.theory.cover import p_separable
         except ImportError as err:
-            log.warning("theory.cover unavailable (%s): no Cover curve", err)
+            log.warning("softleak.theory.cover unavailable (%s): no Cover curve", err)
         else:
             lo, hi = float(df["alpha"].min()), float(df["alpha"].max())
             cover_alpha = np.linspace(lo, hi, n_grid)

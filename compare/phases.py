@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from compare.table import (
+from softleak.compare.table import (
     CONDITION_COLUMNS,
     alpha_label,
     is_single_logit,
@@ -224,7 +224,7 @@ class PhaseDiagram:
         from matplotlib.colors import BoundaryNorm, ListedColormap
         from matplotlib.patches import Patch
 
-        from compare.style import PHASE_COLORS, PHASE_HATCHES, axes_or_new
+        from softleak.compare.style import PHASE_COLORS, PHASE_HATCHES, axes_or_new
 
         ax = axes_or_new(ax, figsize=(6.4, 3.8))
         codes = np.full(self.labels.shape, np.nan)
@@ -308,7 +308,7 @@ class PhaseDiagram:
         ``theory`` draws the theory lines in black. Returns the axes; the heatmap is the last
         ``QuadMesh`` in ``ax.collections``.
         """
-        from compare.style import axes_or_new
+        from softleak.compare.style import axes_or_new
 
         if metric not in self.metrics:
             raise ValueError(f"no metric {metric!r} in this diagram; have {sorted(self.metrics)}")
@@ -481,7 +481,7 @@ def _theory_lines(
     rho: float | None,
 ) -> tuple[TheoryLine, ...]:
     """alpha_id(rho) and alpha_label_T lines in (x, y) coordinates, for linear experiments."""
-    from compare.thresholds import predict_alpha_id, predict_alpha_label_T
+    from softleak.compare.thresholds import predict_alpha_id, predict_alpha_label_T
 
     if "alpha" not in (x, y):
         return ()

@@ -94,7 +94,7 @@ def load_sweep(path: str | Path, required: Iterable[str] = ()) -> Sweep:
         ValueError: one-line message when the folder or the table is missing, unreadable, empty,
             or lacks a required column.
     """
-    from simulate.store import read_results
+    from softleak.simulate.store import read_results
 
     path = Path(path)
     if path.is_file() and path.suffix == ".parquet":

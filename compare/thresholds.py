@@ -45,7 +45,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from compare.table import (
+from softleak.compare.table import (
     CONDITION_COLUMNS,
     TEACHER_COLUMNS,
     is_single_logit,
@@ -377,7 +377,12 @@ class ThresholdTable:
         ``alpha_label_T`` (independent of rho, tau) is a horizontal line with its CI as a band;
         predictions are black dashed lines. Returns the axes.
         """
-        from compare.style import THEORY_STYLE, THRESHOLD_COLORS, THRESHOLD_LABELS, axes_or_new
+        from softleak.compare.style import (
+            THEORY_STYLE,
+            THRESHOLD_COLORS,
+            THRESHOLD_LABELS,
+            axes_or_new,
+        )
 
         ax = axes_or_new(ax)
         students = [r for r in self.rows if not RULES[r.name].teacher]
@@ -445,7 +450,7 @@ class ThresholdTable:
             ax.set_xscale("log")
         ax.set_xlabel(r"$\tau$" if x == "tau" else r"$\rho$")
         experiments = {r.experiment for r in self.rows}
-        from compare.table import alpha_label
+        from softleak.compare.table import alpha_label
 
         ax.set_ylabel(alpha_label(next(iter(experiments)) if len(experiments) == 1 else None))
         if self.rows:
@@ -666,9 +671,9 @@ def predict_alpha_id(rho: float, c: int, experiment: str) -> Prediction | None:
     if experiment not in LINEAR_EXPERIMENTS or rho is None or math.isnan(rho):
         return None
     try:
-        from theory.identifiability import alpha_id
+        from softleak.theory.identifiability import alpha_id
     except ImportError as err:
-        log.warning("theory.identifiability unavailable (%s): no alpha_id prediction", err)
+        log.warning("softleak.theory.identifiability unavailable (%s): no alpha_id prediction", err)
         return None
     single = is_single_logit(experiment)
     value = float(alpha_id(rho, c=c, single_logit=single))
@@ -691,9 +696,9 @@ def predict_alpha_label_T(c: int, d: int | None, experiment: str) -> Prediction 
     if experiment not in LINEAR_EXPERIMENTS:
         return None
     try:
-        from theory.capacity import alpha_label_T
+        from softleak.theory.capacity import alpha_label_T
     except ImportError as err:
-        log.warning("theory.capacity unavailable (%s): no alpha_label_T prediction", err)
+        log.warning("softleak.theory.capacity unavailable (%s): no alpha_label_T prediction", err)
         return None
     bound = alpha_label_T(c=c, d=d, single_logit=is_single_logit(experiment))
     return Prediction(

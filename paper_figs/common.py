@@ -21,14 +21,14 @@ def log_grid(lo: float, hi: float, num: int) -> tuple[float, ...]:
 
 def save(fig, out: Path, name: str) -> list[str]:
     """Write ``fig`` as OUT/NAME.png and OUT/NAME.pdf (atomically); returns the paths."""
-    from compare.style import save_figure
+    from softleak.compare.style import save_figure
 
     return [str(save_figure(fig, Path(out) / f"{name}.{ext}")) for ext in ("png", "pdf")]
 
 
 def write_data(frame: pd.DataFrame, out: Path, name: str) -> str:
     """The data behind a figure, as CSV next to it."""
-    from compare.style import write_text_atomic
+    from softleak.compare.style import write_text_atomic
 
     return str(write_text_atomic(Path(out) / f"{name}.csv", frame.to_csv(index=False)))
 

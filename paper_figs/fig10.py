@@ -8,7 +8,7 @@ folder (``softleak figs ... --data DIR``) it runs once. Drawing: ``paper_figs.mo
 
 from __future__ import annotations
 
-from paper_figs.modadd_figs import (
+from softleak.paper_figs.modadd_figs import (
     PAPER_TRANSFORMER,
     QUICK_TRANSFORMER,
     TRANSFORMER_SWEEP,

@@ -6,7 +6,7 @@ Presets and drawing: ``paper_figs.modadd_figs`` (sweep ``modadd-mlp``).
 
 from __future__ import annotations
 
-from paper_figs.modadd_figs import MLP_SWEEP, PAPER_MLP, QUICK_MLP, rho_recipe
+from softleak.paper_figs.modadd_figs import MLP_SWEEP, PAPER_MLP, QUICK_MLP, rho_recipe
 
 RECIPE = rho_recipe(
     "fig11",

@@ -18,12 +18,20 @@ from pathlib import Path
 
 import numpy as np
 
-from paper_figs.common import clean, fmt_ci, format_rows, nearest, save, threshold_entry, write_data
-from paper_figs.common import linear_grid as _grid
-from paper_figs.fig4 import PAPER as FIG4_PAPER
-from paper_figs.fig4 import QUICK as FIG4_QUICK
-from paper_figs.registry import Preset, Recipe
-from simulate.spec import SweepSpec
+from softleak.paper_figs.common import (
+    clean,
+    fmt_ci,
+    format_rows,
+    nearest,
+    save,
+    threshold_entry,
+    write_data,
+)
+from softleak.paper_figs.common import linear_grid as _grid
+from softleak.paper_figs.fig4 import PAPER as FIG4_PAPER
+from softleak.paper_figs.fig4 import QUICK as FIG4_QUICK
+from softleak.paper_figs.registry import Preset, Recipe
+from softleak.simulate.spec import SweepSpec
 
 #: The rho values the figure shows (the nearest grid values are used).
 RHOS = (0.2, 0.5, 0.8)
@@ -59,10 +67,10 @@ PANELS = (
 
 
 def make(tables: dict, out: Path, preset: str) -> dict:
-    from compare import find_thresholds, mean_curves
-    from compare.style import sequence_colors
-    from theory.capacity import alpha_label_T
-    from theory.cover import p_separable
+    from softleak.compare import find_thresholds, mean_curves
+    from softleak.compare.style import sequence_colors
+    from softleak.theory.capacity import alpha_label_T
+    from softleak.theory.cover import p_separable
 
     df = tables["fig12-pinv"]
     df = df[~df["shuffle"].astype(bool)] if "shuffle" in df else df
@@ -137,7 +145,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
 def _figure(df, curves, rhos, d, t_entry, t_theory, colors, p_separable):
     from matplotlib.lines import Line2D
 
-    from compare.style import new_figure
+    from softleak.compare.style import new_figure
 
     fig, axes = new_figure(ncols=4, nrows=2, panel=(3.3, 2.75))
     lo, hi = float(df.alpha.min()), float(df.alpha.max())

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paper_figs.common import linear_grid as _lin
-from paper_figs.common import log_grid as _log
-from paper_figs.fig5a import make_temperature
-from paper_figs.registry import Preset, Recipe
-from simulate.spec import SweepSpec
+from softleak.paper_figs.common import linear_grid as _lin
+from softleak.paper_figs.common import log_grid as _log
+from softleak.paper_figs.fig5a import make_temperature
+from softleak.paper_figs.registry import Preset, Recipe
+from softleak.simulate.spec import SweepSpec
 
 QUICK = SweepSpec(
     "multinomial",

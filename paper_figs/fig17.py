@@ -5,9 +5,9 @@ The loss drops at the moment the accuracies jump. See ``paper_figs.mlp_figs``.
 
 from __future__ import annotations
 
-from paper_figs.fig16 import sweeps
-from paper_figs.mlp_figs import make_fig17, presets
-from paper_figs.registry import Recipe
+from softleak.paper_figs.fig16 import sweeps
+from softleak.paper_figs.mlp_figs import make_fig17, presets
+from softleak.paper_figs.registry import Recipe
 
 RECIPE = Recipe(
     name="fig17",

@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from paper_figs.common import clean, save, write_data
-from paper_figs.mlp_scale import PAPER as PAPER_SCALE
-from paper_figs.mlp_scale import QUICK as QUICK_SCALE
-from paper_figs.registry import Preset, Recipe
+from softleak.paper_figs.common import clean, save, write_data
+from softleak.paper_figs.mlp_scale import PAPER as PAPER_SCALE
+from softleak.paper_figs.mlp_scale import QUICK as QUICK_SCALE
+from softleak.paper_figs.registry import Preset, Recipe
 
 RHO = 0.7
 
@@ -94,7 +94,7 @@ def curves(df: pd.DataFrame) -> pd.DataFrame:
     """Mean and SEM over teachers of the held-out accuracies per (family, n): long table with
     columns ``family, n, alpha, metric, mean, sem, n_seeds`` (classes J of one family pooled per
     teacher first)."""
-    from compare.overlay import mean_curves
+    from softleak.compare.overlay import mean_curves
 
     df = df.assign(family=df["ablation"].map(family))
     out = mean_curves(df, [*METRICS, "student_train_acc"], by=("family",))
@@ -162,7 +162,7 @@ def _cell(rows: pd.DataFrame, n: int, metric: str) -> dict | None:
 def _counting(df: pd.DataFrame) -> dict:
     """The parameter-counting identifiability estimate (``theory.capacity``) for the unablated
     student, and for k zeroed entries ((c - 1 - k) equations per sample instead of c - 1)."""
-    from theory.capacity import mlp_identifiability_rho_n
+    from softleak.theory.capacity import mlp_identifiability_rho_n
 
     d, c = int(df["d"].iloc[0]), int(df["c"].iloc[0])
     p = int(str(df["p_student"].iloc[0]).split(",")[0])
@@ -218,7 +218,7 @@ def _text(frame: pd.DataFrame, ns, teacher, counting) -> str:
 
 
 def _figure(frame: pd.DataFrame, c: int, val: float):
-    from compare.style import new_figure
+    from softleak.compare.style import new_figure
 
     fig, (ax_a, ax_b) = new_figure(ncols=2, panel=(5.4, 5.0))
     ns = np.array(sorted(frame["n"].unique()), dtype=float)

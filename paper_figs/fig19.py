@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compare.style import log_ticks
-from paper_figs import widths as W
-from paper_figs.common import clean, save, write_data
-from paper_figs.mlp_scale import PAPER, QUICK
-from paper_figs.registry import Preset, Recipe
+from softleak.compare.style import log_ticks
+from softleak.paper_figs import widths as W
+from softleak.paper_figs.common import clean, save, write_data
+from softleak.paper_figs.mlp_scale import PAPER, QUICK
+from softleak.paper_figs.registry import Preset, Recipe
 
 PAPER_WIDTHS = (100, 250, 350, 650)
 #: Quick: alpha / p values (paper units) every width is run at; measured at the quick scale
@@ -130,7 +130,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
 
 
 def _figure(curves, entries, labels, d, c, rho):
-    from compare.style import new_figure
+    from softleak.compare.style import new_figure
 
     fig, axes = new_figure(ncols=2, panel=(5.6, 5.0))
     colors = W.width_colors(curves["p_S"].unique())

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from paper_figs import widths as W
-from paper_figs.common import clean, save, write_data
-from paper_figs.mlp_scale import PAPER, QUICK
-from paper_figs.registry import Preset, Recipe
+from softleak.paper_figs import widths as W
+from softleak.paper_figs.common import clean, save, write_data
+from softleak.paper_figs.mlp_scale import PAPER, QUICK
+from softleak.paper_figs.registry import Preset, Recipe
 
 P_TEACHER = 500  # paper units
 PAPER_STUDENTS = (100, 200, 250, 300, 400, 500, 600, 750, 1000, 2000)
@@ -130,7 +130,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
 def _figure(curves, rhos, students, labels, widest, val_ref, ref_p, d, c, n, pt):
     from matplotlib.lines import Line2D
 
-    from compare.style import new_figure, sequence_colors
+    from softleak.compare.style import new_figure, sequence_colors
 
     fig, axes = new_figure(ncols=2, panel=(5.6, 4.8))
     colors = dict(zip(rhos, sequence_colors(len(rhos)), strict=True))

@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from compare.style import log_ticks
-from paper_figs.common import clean, save, write_data
-from paper_figs.mlp_scale import PAPER as PAPER_SCALE
-from paper_figs.mlp_scale import PAPER_N, MLPScale
-from paper_figs.mlp_scale import QUICK as QUICK_SCALE
-from paper_figs.registry import Preset, Recipe
+from softleak.compare.style import log_ticks
+from softleak.paper_figs.common import clean, save, write_data
+from softleak.paper_figs.mlp_scale import PAPER as PAPER_SCALE
+from softleak.paper_figs.mlp_scale import PAPER_N, MLPScale
+from softleak.paper_figs.mlp_scale import QUICK as QUICK_SCALE
+from softleak.paper_figs.registry import Preset, Recipe
 
 RHO = 0.45
 CUTOFF = 0.99  # accuracy counted as "memorized" / "identified"
@@ -70,7 +70,7 @@ CURVES = ("teacher_train_acc", "student_train_acc", "student_test_acc")
 def counting(d: int, p: int, c: int) -> dict:
     """Parameter-counting estimates in n/d: the teacher's memorization n and the n at which
     rho n samples identify it (``theory.capacity``, heuristic)."""
-    from theory.capacity import mlp_identifiability_rho_n, mlp_memorization_n
+    from softleak.theory.capacity import mlp_identifiability_rho_n, mlp_memorization_n
 
     mem = mlp_memorization_n(d, p, c)
     ident = mlp_identifiability_rho_n(d, p, c)
@@ -105,7 +105,7 @@ def grid_thresholds(curve: pd.DataFrame) -> dict:
 
 
 def make(tables: dict, out: Path, preset: str) -> dict:
-    from compare import find_thresholds
+    from softleak.compare import find_thresholds
 
     df = pd.concat(list(tables.values()), ignore_index=True)
     df = df[~df["shuffle"].astype(bool) & (df["ablation"] == "none")]
@@ -146,7 +146,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
         "rules": (
             "identification: smallest grid n/d with student test acc >= 0.99; teacher capacity: "
             "largest grid n/d before the first teacher train acc < 0.99; *_crossing: "
-            "compare.find_thresholds' interpolated first crossing (alpha_id_S, alpha_label_T) x c"
+            "softleak.compare.find_thresholds' interpolated first crossing (alpha_id_S, alpha_label_T) x c"
         ),
         "per_c": per_c,
         "files": files,
@@ -183,7 +183,7 @@ def _text(per_c: dict, classes: list[int]) -> str:
 def _figure(curves: pd.DataFrame, classes: list[int], d: int, p: int):
     from matplotlib.figure import Figure
 
-    from compare.style import METRIC_COLORS, METRIC_LABELS, class_colors
+    from softleak.compare.style import METRIC_COLORS, METRIC_LABELS, class_colors
 
     k = len(classes)
     fig = Figure(figsize=(3.4 * (k + 1), 4.6), layout="constrained")

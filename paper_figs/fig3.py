@@ -8,7 +8,7 @@ and drawing: ``paper_figs.modadd_figs`` (sweep ``modadd-transformer``, shared wi
 
 from __future__ import annotations
 
-from paper_figs.modadd_figs import (
+from softleak.paper_figs.modadd_figs import (
     PAPER_TRANSFORMER,
     QUICK_TRANSFORMER,
     TRANSFORMER_SWEEP,

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paper_figs.common import clean, fmt_ci, format_rows, nearest, save, threshold_entry, write_data
-from paper_figs.common import linear_grid as _grid
-from paper_figs.registry import Preset, Recipe
-from simulate.spec import SweepSpec
+from softleak.paper_figs.common import (
+    clean,
+    fmt_ci,
+    format_rows,
+    nearest,
+    save,
+    threshold_entry,
+    write_data,
+)
+from softleak.paper_figs.common import linear_grid as _grid
+from softleak.paper_figs.registry import Preset, Recipe
+from softleak.simulate.spec import SweepSpec
 
 QUICK = SweepSpec(
     "logistic-pinv",
@@ -35,8 +43,8 @@ PAPER = SweepSpec(
 
 
 def make(tables: dict, out: Path, preset: str) -> dict:
-    from compare import find_thresholds, overlay, phase_diagram
-    from compare.style import new_figure
+    from softleak.compare import find_thresholds, overlay, phase_diagram
+    from softleak.compare.style import new_figure
 
     df = tables["fig4-pinv"]
     rho = nearest(df.rho, 0.8)
@@ -60,7 +68,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
     labels = {clean(r.rho): threshold_entry(r) for r in table.select("alpha_label_S").rows}
     t = threshold_entry(label_t[0]) if label_t else None
     id08 = ids.get(clean(rho))
-    from theory.capacity import alpha_label_T
+    from softleak.theory.capacity import alpha_label_T
 
     d = int(df.d.iloc[0])
     summary = {

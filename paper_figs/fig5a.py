@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from paper_figs.common import clean, fmt_ci, save, threshold_entry, write_data
-from paper_figs.common import linear_grid as _lin
-from paper_figs.common import log_grid as _log
-from paper_figs.registry import Preset, Recipe
-from simulate.spec import SweepSpec
+from softleak.paper_figs.common import clean, fmt_ci, save, threshold_entry, write_data
+from softleak.paper_figs.common import linear_grid as _lin
+from softleak.paper_figs.common import log_grid as _log
+from softleak.paper_figs.registry import Preset, Recipe
+from softleak.simulate.spec import SweepSpec
 
 #: Accuracy cut-off of the thresholds and phases (the project's default, as in fig4).
 CUTOFF = 0.99
@@ -87,9 +87,9 @@ def make_temperature(df, out: Path, stem: str, acc_stem: str, test_stem: str | N
     accuracy heatmaps, normal and shuffled) and, when given, ``test_stem`` (Fig. 13-style test
     accuracy vs alpha per tau). Returns the summary dict.
     """
-    from compare import find_thresholds, mean_curves, phase_diagram
-    from theory.capacity import alpha_label_T
-    from theory.identifiability import alpha_id
+    from softleak.compare import find_thresholds, mean_curves, phase_diagram
+    from softleak.theory.capacity import alpha_label_T
+    from softleak.theory.identifiability import alpha_id
 
     rho = float(df.rho.iloc[0])
     c = int(df.c.iloc[0])
@@ -216,7 +216,7 @@ def _threshold_lines(ax, table, names, outline: bool = False) -> None:
     """Measured student thresholds vs tau as lines in (tau, alpha) coordinates."""
     import matplotlib.patheffects as pe
 
-    from compare.style import THRESHOLD_COLORS, THRESHOLD_LABELS
+    from softleak.compare.style import THRESHOLD_COLORS, THRESHOLD_LABELS
 
     effects = [pe.Stroke(linewidth=3.2, foreground="white"), pe.Normal()] if outline else None
     for name in names:
@@ -248,8 +248,8 @@ def _threshold_lines(ax, table, names, outline: bool = False) -> None:
 def _threshold_figure(table, phases, out, stem, rho, c, d) -> list[str]:
     from matplotlib.patches import Patch
 
-    from compare import RULES
-    from compare.style import PHASE_COLORS, new_figure
+    from softleak.compare import RULES
+    from softleak.compare.style import PHASE_COLORS, new_figure
 
     fig, axes = new_figure(ncols=2, panel=(5.0, 4.0))
     table.plot(ax=axes[0], x="tau")
@@ -275,7 +275,7 @@ def _threshold_figure(table, phases, out, stem, rho, c, d) -> list[str]:
 
 
 def _heatmaps(phases, shuffled, table, out, stem, c) -> list[str]:
-    from compare.style import new_figure
+    from softleak.compare.style import new_figure
 
     rows = [("", phases, {"student_train_acc": "alpha_label_S", "student_test_acc": "alpha_id_S"})]
     if shuffled is not None:
@@ -307,7 +307,7 @@ def _test_curves(curves, out, stem, theory, c, d, rho) -> list[str]:
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import LogNorm
 
-    from compare.style import new_figure
+    from softleak.compare.style import new_figure
 
     fig, axes = new_figure(ncols=2, panel=(4.4, 3.4))
     taus = np.sort(curves.tau.unique())

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from compare.style import log_ticks
-from paper_figs.common import clean, save, threshold_entry, write_data
-from paper_figs.registry import Preset, Recipe
-from simulate.spec import SweepSpec
+from softleak.compare.style import log_ticks
+from softleak.paper_figs.common import clean, save, threshold_entry, write_data
+from softleak.paper_figs.registry import Preset, Recipe
+from softleak.simulate.spec import SweepSpec
 
 RHO = 0.55
 TAU = 10.0
@@ -75,7 +75,7 @@ PAPER = {f"c{c}": _spec(c, 1000, 20, 5, 10_000, 1e-4, False) for c in PAPER_CLAS
 
 
 def make(tables: dict, out: Path, preset: str) -> dict:
-    from compare import class_collapse
+    from softleak.compare import class_collapse
 
     df = pd.concat(list(tables.values()), ignore_index=True)
     result = class_collapse(df, where={"rho": RHO, "tau": TAU})
@@ -144,8 +144,8 @@ def _figure(result, frame):
     from matplotlib.figure import Figure
     from matplotlib.ticker import NullLocator
 
-    from compare import RULES
-    from compare.style import THRESHOLD_COLORS, THRESHOLD_LABELS
+    from softleak.compare import RULES
+    from softleak.compare.style import THRESHOLD_COLORS, THRESHOLD_LABELS
 
     fig = Figure(figsize=(13.0, 7.6), layout="constrained")
     grid = fig.add_gridspec(2, 6)

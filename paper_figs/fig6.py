@@ -7,8 +7,8 @@ once the student identifies the teacher. See ``paper_figs.mlp_figs``.
 
 from __future__ import annotations
 
-from paper_figs.mlp_figs import fig6_sweeps, make_fig6, presets
-from paper_figs.registry import Recipe
+from softleak.paper_figs.mlp_figs import fig6_sweeps, make_fig6, presets
+from softleak.paper_figs.registry import Recipe
 
 RECIPE = Recipe(
     name="fig6",

@@ -8,9 +8,9 @@ See ``paper_figs.mlp_figs``.
 
 from __future__ import annotations
 
-from paper_figs.mlp_figs import QUICK, curves_sweep, grid_sweep, make_fig7, presets
-from paper_figs.mlp_scale import PAPER
-from paper_figs.registry import Recipe
+from softleak.paper_figs.mlp_figs import QUICK, curves_sweep, grid_sweep, make_fig7, presets
+from softleak.paper_figs.mlp_scale import PAPER
+from softleak.paper_figs.registry import Recipe
 
 
 def sweeps(preset: str) -> dict:

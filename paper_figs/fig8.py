@@ -8,8 +8,8 @@ accuracy. Presets and drawing: ``paper_figs.toy2d_figs``.
 
 from __future__ import annotations
 
-from paper_figs.toy2d_figs import recipe
-from simulate.toy2d import Toy2DSpec
+from softleak.paper_figs.toy2d_figs import recipe
+from softleak.simulate.toy2d import Toy2DSpec
 
 #: The reference code's settings (REFERENCE.md "2D toy examples"); the presets set the seeds.
 SPEC = Toy2DSpec(

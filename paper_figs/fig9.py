@@ -27,9 +27,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from paper_figs.common import clean, save, write_data
-from paper_figs.registry import Preset, Recipe
-from simulate.gpt2 import GPT2Spec
+from softleak.paper_figs.common import clean, save, write_data
+from softleak.paper_figs.registry import Preset, Recipe
+from softleak.simulate.gpt2 import GPT2Spec
 
 NAME = "gpt2"  # the sweep's name (OUT/data/gpt2)
 PRETRAINED_ENV = "SOFTLEAK_GPT2_DIR"  # a local folder with pretrained GPT-2 weights + tokenizer
@@ -77,7 +77,7 @@ COLUMNS = (
 def make(tables: dict, out: Path, preset: str) -> dict:
     """Accuracies against rho (mean over student seeds and taus), chance 1/c; fig9.png/pdf and
     fig9_runs.csv."""
-    from compare.style import METRIC_COLORS, METRIC_LABELS, new_figure
+    from softleak.compare.style import METRIC_COLORS, METRIC_LABELS, new_figure
 
     table = tables[NAME]
     c = int(table["c"].iloc[0])

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from paper_figs.common import clean, save, write_data
-from paper_figs.registry import Preset, Recipe
-from simulate.spec import SweepSpec
+from softleak.paper_figs.common import clean, save, write_data
+from softleak.paper_figs.registry import Preset, Recipe
+from softleak.simulate.spec import SweepSpec
 
 RHO = 0.8
 
@@ -62,7 +62,7 @@ THEORY = {"alpha_label_T": 2.0, "alpha_id_S": 1 / RHO}
 
 
 def make(tables: dict, out: Path, preset: str) -> dict:
-    from compare import collapse, fit_thresholds_by_d, mean_curves, thresholds_by_d
+    from softleak.compare import collapse, fit_thresholds_by_d, mean_curves, thresholds_by_d
 
     df = pd.concat(list(tables.values()), ignore_index=True)
     df = df[np.isclose(df.rho.astype(float), RHO) & ~df.shuffle.astype(bool)]
@@ -143,8 +143,13 @@ def make(tables: dict, out: Path, preset: str) -> dict:
 
 
 def _figure(fits, by_d, col, fits_all):
-    from compare.style import THRESHOLD_COLORS, THRESHOLD_LABELS, new_figure, sequence_colors
-    from theory.cover import p_separable
+    from softleak.compare.style import (
+        THRESHOLD_COLORS,
+        THRESHOLD_LABELS,
+        new_figure,
+        sequence_colors,
+    )
+    from softleak.theory.cover import p_separable
 
     fig, axes = new_figure(ncols=2, nrows=2, panel=(4.8, 3.7))
     for ax, (name, tag) in zip(axes, (("alpha_label_T", "A"), ("alpha_id_S", "B")), strict=False):

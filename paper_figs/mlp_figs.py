@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from paper_figs.common import clean, data_dir, linear_grid, save, write_data
-from paper_figs.mlp_scale import PAPER, PAPER_N, MLPScale
-from paper_figs.mlp_scale import QUICK_PAPER_TRAINING as QUICK
+from softleak.paper_figs.common import clean, data_dir, linear_grid, save, write_data
+from softleak.paper_figs.mlp_scale import PAPER, PAPER_N, MLPScale
+from softleak.paper_figs.mlp_scale import QUICK_PAPER_TRAINING as QUICK
 
 CURVE_RHO = 0.65  # Figs. 7C, 16, 17
 CURVE_N_PAPER = (15_000, 50_000, 100_000, 200_000)  # Figs. 16 / 17: n = 10^3 x {15, 50, 100, 200}
@@ -70,7 +70,7 @@ def fig6_sweeps(preset: str) -> dict:
 
 def presets(sweeps) -> dict:
     """Quick and paper ``Preset``s from ``sweeps(preset) -> {name: spec}``."""
-    from paper_figs.registry import Preset
+    from softleak.paper_figs.registry import Preset
 
     return {
         "quick": Preset(
@@ -124,7 +124,7 @@ def dip_and_jump(x: np.ndarray, test: np.ndarray) -> dict:
 
 def counting_estimates(d: int, p: int, c: int) -> dict:
     """Parameter-counting estimates (theory.capacity; heuristic) as sample counts."""
-    from theory.capacity import mlp_identifiability_rho_n, mlp_memorization_n
+    from softleak.theory.capacity import mlp_identifiability_rho_n, mlp_memorization_n
 
     ident = mlp_identifiability_rho_n(d, p, c)
     memo = mlp_memorization_n(d, p, c)
@@ -146,7 +146,7 @@ def scale_of(df: pd.DataFrame) -> tuple[int, int, int]:
 # figures
 # ---------------------------------------------------------------------------------------------
 def make_fig6(tables: dict, out: Path, preset: str) -> dict:
-    from compare.style import METRIC_COLORS, METRIC_LABELS, new_figure
+    from softleak.compare.style import METRIC_COLORS, METRIC_LABELS, new_figure
 
     df = next(iter(tables.values()))
     d, p, c = scale_of(df)
@@ -225,9 +225,9 @@ def make_fig6(tables: dict, out: Path, preset: str) -> dict:
 
 
 def make_fig7(tables: dict, out: Path, preset: str) -> dict:
-    from compare import phase_diagram
-    from compare.curves import learning_curves, read_curves
-    from compare.phases import TheoryLine
+    from softleak.compare import phase_diagram
+    from softleak.compare.curves import learning_curves, read_curves
+    from softleak.compare.phases import TheoryLine
 
     grid = tables["mlp-grid"]
     d, p, c = scale_of(grid)
@@ -343,8 +343,8 @@ def make_fig17(tables: dict, out: Path, preset: str) -> dict:
 
 
 def _curves_figure(tables, out, *, name, metrics, ylabel) -> dict:
-    from compare.curves import learning_curves, read_curves
-    from compare.style import new_figure
+    from softleak.compare.curves import learning_curves, read_curves
+    from softleak.compare.style import new_figure
 
     res = tables["mlp-curves"]
     curves = read_curves(data_dir(tables, "mlp-curves", out))

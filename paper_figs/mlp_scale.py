@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulate.spec import SweepSpec
+from softleak.simulate.spec import SweepSpec
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from paper_figs.common import clean, data_dir, save, write_data
-from paper_figs.registry import Preset, Recipe
-from simulate.modadd import ModAddSpec
+from softleak.paper_figs.common import clean, data_dir, save, write_data
+from softleak.paper_figs.registry import Preset, Recipe
+from softleak.simulate.modadd import ModAddSpec
 
 TRANSFORMER_SWEEP = "modadd-transformer"
 MLP_SWEEP = "modadd-mlp"
@@ -120,7 +120,7 @@ def rho_curves(results: pd.DataFrame) -> pd.DataFrame:
 
 def transition_rho(rho: np.ndarray, acc: np.ndarray, level: float = TRANSITION_LEVEL) -> float:
     """The first rho where the (piecewise linear) accuracy curve reaches ``level`` (NaN: never)."""
-    from compare.curves import first_crossing
+    from softleak.compare.curves import first_crossing
 
     return first_crossing(np.asarray(rho, float), np.asarray(acc, float), level)
 
@@ -325,7 +325,7 @@ def curve_cases(results: pd.DataFrame, checkpoint: str) -> list[tuple[float, flo
     student ends with val acc >= 0.9 (fast generalization; the paper's rho = 0.3 at p = 113, n =
     3,830; the rho nearest 0.3 when none does), and the largest rho at the smallest tau (grokking).
     """
-    from paper_figs.common import nearest
+    from softleak.paper_figs.common import nearest
 
     rows = results[results.checkpoint == checkpoint]
     taus = sorted(rows["tau"].unique())
@@ -336,7 +336,7 @@ def curve_cases(results: pd.DataFrame, checkpoint: str) -> list[tuple[float, flo
 
 
 def _curve_jumps(lc, group) -> dict:
-    from compare.curves import first_crossing
+    from softleak.compare.curves import first_crossing
 
     out = {}
     for metric in CURVE_STYLE:
@@ -355,8 +355,8 @@ def _curve_jumps(lc, group) -> dict:
 def make_curves_figure(name: str, sweep: str, tables: dict, out: Path, paper: dict) -> dict:
     """Fig. 10: learning curves of students of the grokked teacher (last checkpoint), next to
     the teacher's own curves."""
-    from compare.curves import first_crossing, learning_curves, read_curves
-    from compare.style import new_figure
+    from softleak.compare.curves import first_crossing, learning_curves, read_curves
+    from softleak.compare.style import new_figure
 
     results, teacher, ckpts = read_run(tables, sweep, out)
     last = ckpts[-1]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulate.experiments import Spec
+from softleak.simulate.experiments import Spec
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,9 @@ def load_recipes() -> dict[str, Recipe]:
     recipes = {}
     for module in MODULES:
         try:
-            recipe = importlib.import_module(f"paper_figs.{module}").RECIPE
+            recipe = importlib.import_module(f"softleak.paper_figs.{module}").RECIPE
         except ModuleNotFoundError as err:
-            if err.name != f"paper_figs.{module}":
+            if err.name != f"softleak.paper_figs.{module}":
                 raise
             continue
         recipes[recipe.name] = recipe
@@ -75,7 +75,7 @@ def load_recipes() -> dict[str, Recipe]:
 
 def work_of(spec) -> dict:
     """Counted work of a sweep (``simulate.experiments.work_of``)."""
-    from simulate.experiments import work_of as count
+    from softleak.simulate.experiments import work_of as count
 
     return count(spec)
 
@@ -103,9 +103,9 @@ def run_recipe(
     """
     import dataclasses
 
-    from compare.style import write_text_atomic
-    from simulate.experiments import run_experiment
-    from simulate.rundir import resolve_out
+    from softleak.compare.style import write_text_atomic
+    from softleak.simulate.experiments import run_experiment
+    from softleak.simulate.rundir import resolve_out
 
     out = resolve_out(out)
     t0 = time.perf_counter()

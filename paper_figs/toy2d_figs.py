@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paper_figs.common import clean, data_dir, save, write_data
-from paper_figs.registry import Preset, Recipe
-from simulate.toy2d import Toy2DSpec
+from softleak.paper_figs.common import clean, data_dir, save, write_data
+from softleak.paper_figs.registry import Preset, Recipe
+from softleak.simulate.toy2d import Toy2DSpec
 
 #: Per-student columns written to the CSV.
 RUN_COLUMNS = (
@@ -74,7 +74,7 @@ def make_figure(name: str, tables: dict, out: Path, paper: dict) -> dict:
     """Draw ``name``.png/pdf from the preset's run and return the summary."""
     from matplotlib.figure import Figure
 
-    from compare import decision_maps
+    from softleak.compare import decision_maps
 
     (key,) = tables  # one run per preset, named toy2d-c<C>
     maps = decision_maps(data_dir(tables, key, out))

@@ -35,8 +35,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from paper_figs.mlp_scale import MLPScale
-from simulate.spec import SweepSpec
+from softleak.paper_figs.mlp_scale import MLPScale
+from softleak.simulate.spec import SweepSpec
 
 RHO = 0.45  # Figs. 19 and 20
 #: The paper's teacher set sizes in Figs. 19 and 20: n = d x {12.5, 25, 50, ..., 200}, d = 1000.
@@ -140,7 +140,7 @@ def width_curves(
 ) -> pd.DataFrame:
     """Seed-mean and SEM per (by..., alpha) of ``metrics`` (``compare.overlay.mean_curves``),
     with ``n`` and ``alpha_per_p`` = alpha / p_S added (needs ``p_S`` in ``by``)."""
-    from compare.overlay import mean_curves
+    from softleak.compare.overlay import mean_curves
 
     curves = mean_curves(df, list(metrics), by=list(by))
     d, c = int(df["d"].iloc[0]), int(df["c"].iloc[0])
@@ -163,7 +163,7 @@ def first_reach(x, y, level: float = LEVEL, direction: str = "up") -> dict:
     <= ``bound`` = x[0]) or "above" (never crossed: > ``bound`` = x[-1]); ``direction`` "up" for a
     rise to >= level, "down" for a fall below it. Unsorted x is sorted; NaN points are dropped.
     """
-    from compare.thresholds import crossings
+    from softleak.compare.thresholds import crossings
 
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -212,7 +212,7 @@ def spread(values: Iterable[float | None]) -> dict:
 def id_alpha(d: int, c: int, p: int, rho: float) -> float:
     """alpha = n/(d c) at which rho n (c - 1) equals the free parameters of a width-p net
     (``theory.capacity.mlp_identifiability_rho_n``)."""
-    from theory.capacity import mlp_identifiability_rho_n
+    from softleak.theory.capacity import mlp_identifiability_rho_n
 
     return mlp_identifiability_rho_n(d, p, c).value / rho / (d * c)
 
@@ -220,7 +220,7 @@ def id_alpha(d: int, c: int, p: int, rho: float) -> float:
 def mem_alpha(d: int, c: int, p: int) -> float:
     """alpha = n/(d c) up to which a width-p teacher memorizes random labels, by counting
     (``theory.capacity.mlp_memorization_n``)."""
-    from theory.capacity import mlp_memorization_n
+    from softleak.theory.capacity import mlp_memorization_n
 
     return mlp_memorization_n(d, p, c).value / (d * c)
 
@@ -229,7 +229,7 @@ def widest_identifiable(d: int, c: int, rho_n: float) -> float:
     """The width p at which a student's free parameters equal its rho n (c - 1) equations
     (inverts ``mlp_identifiability_rho_n``, which is affine in p); wider students are
     under-determined by their soft labels. May be below 1 (no width is)."""
-    from theory.capacity import mlp_identifiability_rho_n
+    from softleak.theory.capacity import mlp_identifiability_rho_n
 
     at1 = mlp_identifiability_rho_n(d, 1, c).value
     slope = mlp_identifiability_rho_n(d, 2, c).value - at1
@@ -243,7 +243,7 @@ def widest_identifiable(d: int, c: int, rho_n: float) -> float:
 
 def width_colors(widths: Sequence[int]) -> dict[int, tuple]:
     """One colour per width, darker for wider nets."""
-    from compare.style import class_colors
+    from softleak.compare.style import class_colors
 
     return {int(k): v for k, v in class_colors(sorted(set(int(w) for w in widths))).items()}
 
@@ -316,7 +316,7 @@ def legend_handles(
 
 def theory_vline(ax, x: float, label: str | None = None, ls: str = "--", text: str | None = None):
     """A black theory line at ``x`` (skipped when not finite), with optional rotated ``text``."""
-    from compare.style import THEORY_STYLE
+    from softleak.compare.style import THEORY_STYLE
 
     if x is None or not math.isfinite(x):
         return

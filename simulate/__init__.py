@@ -12,6 +12,6 @@ def audit(data, spec=None, **kwargs):
     ``spec`` a ``simulate.leakage_audit.AuditSpec``; returns one row per trained student, to be
     summarised by ``compare.audit_report``.
     """
-    from simulate.leakage_audit import audit as run
+    from softleak.simulate.leakage_audit import audit as run
 
     return run(data, spec, **kwargs)

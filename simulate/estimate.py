@@ -3,7 +3,7 @@
 The work of a sweep is split into *parts*, each a sequence of optimizer steps that run one after
 the other on one device (``parts_of``): a teacher batch (per-replica inputs through ``bmm``, or one
 shared input matrix with nested data), a student batch (every student of a batch reads the same
-rows; ``simulate.sweep.student_batches``), or a pseudo-inverse group (float64 on the host). Per part:
+rows; ``simulate.chunks.student_batches``), or a pseudo-inverse group (float64 on the host). Per part:
 
 - ``flops``: matrix-multiply FLOPs (``step_flops``: forward, weight gradients, and the gradients
   through every layer above the first -- no gradient w.r.t. the inputs);
@@ -123,8 +123,8 @@ class Part:
 def parts_of(spec, *, free_bytes: float = CPU_FREE_BYTES, device: str = "cpu") -> list[Part]:
     """The parts of a ``SweepSpec``, ``Toy2DSpec`` or ``ModAddSpec`` as the engine runs them on
     ``device`` with ``free_bytes`` of memory (which sets the student batch sizes)."""
-    from simulate.modadd import ModAddSpec
-    from simulate.toy2d import Toy2DSpec
+    from softleak.simulate.modadd import ModAddSpec
+    from softleak.simulate.toy2d import Toy2DSpec
 
     if isinstance(spec, Toy2DSpec):
         return _toy2d_parts(spec)
@@ -170,7 +170,7 @@ def _modadd_parts(spec, *, device: str = "cpu") -> list[Part]:
     padded to the batch's largest rho; evaluated on all p^2 pairs every ``curve_every`` epochs).
     FLOPs as ``ModAddSpec.work``; the transformer runs at its own measured rate, the MLP variant
     as an MLP with per-replica one-hot inputs."""
-    from simulate.modadd import student_batches, student_runs
+    from softleak.simulate.modadd import student_batches, student_runs
 
     if str(device).startswith("cuda") and spec.batch_by != "checkpoint":
         spec = _replace(spec, batch_by="checkpoint")  # what a GPU run would choose
@@ -208,9 +208,9 @@ def _replace(spec, **changes):
 
 
 def _sweep_parts(spec, *, free_bytes: float, device: str) -> list[Part]:
-    from simulate import protocol
-    from simulate.memory import BUDGET_FRACTION, shared_bytes, student_bytes
-    from simulate.sweep import ROW_SHARING_WIDTH, student_width
+    from softleak.simulate import protocol
+    from softleak.simulate.chunks import ROW_SHARING_WIDTH, student_width
+    from softleak.simulate.memory import BUDGET_FRACTION, shared_bytes, student_bytes
 
     b = DTYPE_BYTES[spec.dtype]
     k_t = 1 if spec.single_logit else None
@@ -248,7 +248,7 @@ def _sweep_parts(spec, *, free_bytes: float, device: str) -> list[Part]:
                 flops = pinv_flops(m, d, len(group), n + spec.n_val)
                 parts.append(Part("pinv", "pinv", flops, steps=1, models=len(group)))
             continue
-        wide = student_width(spec, c) >= ROW_SHARING_WIDTH  # as simulate.sweep.student_batches
+        wide = student_width(spec, c) >= ROW_SHARING_WIDTH  # as simulate.chunks.student_batches
         groups = [[r for r in runs if r.rho == rho] for rho in spec.rho] if wide else [runs]
         # simulate.memory.replicas_that_fit, without its warning when one student does not fit.
         budget = BUDGET_FRACTION[kind] * free_bytes - shared_bytes(spec, d, c, n)
@@ -310,7 +310,7 @@ def estimate(spec) -> dict:
     """Estimated wall time of one sweep: ``{"cpu_s": this CPU, "h200_s": one H200}`` in seconds.
 
     Pseudo-inverse students run on the host CPU in both (float64 SciPy)."""
-    from simulate.gpt2 import GPT2Spec
+    from softleak.simulate.gpt2 import GPT2Spec
 
     if isinstance(spec, GPT2Spec):
         return _gpt2_estimate(spec)

@@ -31,7 +31,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 
-from simulate.spec import SweepSpec
+from softleak.simulate.spec import SweepSpec
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,9 @@ def compute_chunk(
 
     Returns a list of ``simulate.sweep.UnitResult`` (rows, curves, new teacher weights on CPU).
     """
-    from simulate.device import thread_count
-    from simulate.precision import matmul_precision
-    from simulate.sweep import chunk_units
+    from softleak.simulate.chunks import chunk_units
+    from softleak.simulate.device import thread_count
+    from softleak.simulate.precision import matmul_precision
 
     threads = threads or 1
     with thread_count(threads), matmul_precision(allow_tf32):
@@ -155,7 +155,7 @@ def _quiet_dask_logs(level: int = logging.WARNING):
 def remote_device(client, device: str) -> str:
     """Resolve ``--device`` (auto, cpu, cuda) on a worker of the cluster, not on the client: a
     Slurm login node often has no GPU while the workers do."""
-    from simulate.device import resolve_device
+    from softleak.simulate.device import resolve_device
 
     return client.submit(resolve_device, device, pure=False).result()
 
@@ -163,6 +163,6 @@ def remote_device(client, device: str) -> str:
 def remote_free_bytes(client, device: str) -> int:
     """Free memory of ``device`` on a worker of the cluster (what a chunk will have there), for
     the size check before a distributed sweep starts."""
-    from simulate.memory import free_bytes
+    from softleak.simulate.memory import free_bytes
 
     return int(client.submit(free_bytes, device, pure=False).result())

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from simulate.gpt2 import GPT2Spec, run_gpt2
-from simulate.modadd import ModAddSpec, run_modadd
-from simulate.spec import SweepSpec
-from simulate.toy2d import Toy2DSpec, run_toy2d
+from softleak.simulate.gpt2 import GPT2Spec, run_gpt2
+from softleak.simulate.modadd import ModAddSpec, run_modadd
+from softleak.simulate.spec import SweepSpec
+from softleak.simulate.toy2d import Toy2DSpec, run_toy2d
 
 Spec = SweepSpec | Toy2DSpec | ModAddSpec | GPT2Spec
 
@@ -33,6 +33,7 @@ def run_experiment(
     """Run or resume ``spec`` into ``out``; returns its results table. Every family's directory
     follows ``simulate.rundir``'s contract (``restart`` clears its records first). ``kwargs`` go
     to the family's runner (e.g. ``client=``, ``allow_tf32=`` for sweeps)."""
+    preflight(spec)
     common = {"threads": threads, "progress": progress, "restart": restart}
     if isinstance(spec, Toy2DSpec):
         return run_toy2d(spec, out, **common, **kwargs)
@@ -41,10 +42,22 @@ def run_experiment(
     if isinstance(spec, GPT2Spec):
         return run_gpt2(spec, out, **common, **kwargs)
     if isinstance(spec, SweepSpec):
-        from simulate.sweep import run_sweep
+        from softleak.simulate.sweep import run_sweep
 
         return run_sweep(spec, out, **common, **kwargs)
     raise TypeError(f"no runner for {type(spec).__name__}")
+
+
+def preflight(spec: Spec) -> None:
+    """Before a run starts: log its work and estimated time on its device when that is over
+    ``simulate.rundir.ANNOUNCE_S`` (the runners refuse one that cannot fit in memory)."""
+    from softleak.simulate.estimate import estimate
+    from softleak.simulate.rundir import announce
+
+    work = work_of(spec)
+    seconds = estimate(spec)["h200_s" if spec.device.startswith("cuda") else "cpu_s"]
+    what = f"{work['teachers']} teachers and {work['students']} students"
+    announce(seconds, f"{what} ({work['flops'] / 1e12:.3g} TFLOP)", spec.device)
 
 
 def work_of(spec: Spec) -> dict:
@@ -52,7 +65,7 @@ def work_of(spec: Spec) -> dict:
     and backward, full batch)."""
     if isinstance(spec, (Toy2DSpec, ModAddSpec, GPT2Spec)):
         return spec.work()
-    from simulate.sweep import students_per_teacher
+    from softleak.simulate.chunks import students_per_teacher
 
     sizes = spec.teacher_sizes()
     teachers = len(sizes) * spec.seeds

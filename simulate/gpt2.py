@@ -53,11 +53,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from simulate.device import thread_count, threads_for
-from simulate.minibatch import MinibatchConfig, fit_minibatch, predict_logits
-from simulate.progress import student_bar
-from simulate.seeds import derive_seed
-from simulate.softlabels import soft_targets
+from softleak.simulate.device import thread_count, threads_for
+from softleak.simulate.minibatch import MinibatchConfig, fit_minibatch, predict_logits
+from softleak.simulate.progress import student_bar
+from softleak.simulate.seeds import derive_seed
+from softleak.simulate.softlabels import soft_targets
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ class GPT2Spec:
 
     def run_id(self) -> str:
         """What determines the numbers (device, evaluation batch and extras excluded)."""
-        from simulate.rundir import digest
+        from softleak.simulate.rundir import digest
 
         return digest(self._settings())
 
@@ -498,7 +498,7 @@ def model_summary(model) -> dict:
 
 def save_state(path: Path, state: dict) -> None:
     """Atomically write a state_dict (``torch.save``)."""
-    from simulate.store import atomic_write_bytes
+    from softleak.simulate.store import atomic_write_bytes
 
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in state.items()}, buf)
@@ -678,21 +678,14 @@ def run_gpt2(
     holds no run of other settings (``simulate.rundir.IdentityMismatch``, unless ``restart``,
     which clears its records).
     """
-    from simulate.estimate import estimate
-    from simulate.rundir import announce, check_fits, claim, resolve_out, spec_from_dict
-    from simulate.store import atomic_write_bytes, atomic_write_parquet, set_aside
-    from simulate.sweep import sweep_config
+    from softleak.simulate.rundir import check_fits, claim, resolve_out, run_config, spec_from_dict
+    from softleak.simulate.store import atomic_write_bytes, atomic_write_parquet, set_aside
 
     _transformers()
     if spec.pretrained is not None:
         check_pretrained(spec.pretrained)
     out = resolve_out(out)
     check_fits(spec.peak_bytes(), spec.device, f"a GPT-2 of {spec.weights():,} weights")
-    announce(
-        estimate(spec)["h200_s" if spec.device.startswith("cuda") else "cpu_s"],
-        f"a GPT-2 teacher and {len(spec.students())} students",
-        spec.device,
-    )
     with claim(
         out,
         experiment="gpt2",
@@ -724,7 +717,7 @@ def run_gpt2(
                 model = None
         runs = spec.students()
         names = [student_id(*r) for r in runs]
-        config = sweep_config(spec, threads)
+        config = run_config(spec, threads)
         config["run_id"] = spec.run_id()
         config["work"] = spec.work()
         config["units"] = names

@@ -43,16 +43,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from simulate.audit_data import AuditData
-from simulate.device import thread_count, threads_for
-from simulate.losses import Objective
-from simulate.models import ReplicaMLP
-from simulate.optim import AdamConfig
-from simulate.progress import student_bar
-from simulate.protocol import lbfgs
-from simulate.release import Release, default_settings, parse_release, release_soft_labels
-from simulate.seeds import derive_seed
-from simulate.train import fit
+from softleak.simulate.audit_data import AuditData
+from softleak.simulate.device import thread_count, threads_for
+from softleak.simulate.losses import Objective
+from softleak.simulate.models import ReplicaMLP
+from softleak.simulate.optim import AdamConfig
+from softleak.simulate.progress import student_bar
+from softleak.simulate.protocol import lbfgs
+from softleak.simulate.release import Release, default_settings, parse_release, release_soft_labels
+from softleak.simulate.seeds import derive_seed
+from softleak.simulate.train import fit
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class AuditSpec:
 
     def run_id(self, fingerprint: str) -> str:
         """What determines the numbers: every field but the device, plus the input data."""
-        from simulate.rundir import digest
+        from softleak.simulate.rundir import digest
 
         settings = {k: v for k, v in self.to_dict().items() if k != "device"}
         return digest({"spec": settings, "data": fingerprint})
@@ -277,7 +277,7 @@ def audit(
             frames.append(pd.DataFrame(rows))
         table = pd.concat(frames, ignore_index=True)
         return _finish(table, config)
-    from simulate.rundir import check_fits, claim, resolve_out
+    from softleak.simulate.rundir import check_fits, claim, resolve_out
 
     out = resolve_out(out)
     n_holdout = 0 if data.holdout_labels is None else len(data.holdout_labels)
@@ -326,7 +326,7 @@ def _finish(table: pd.DataFrame, config: dict) -> pd.DataFrame:
 
 def _legacy_identity(old: dict, fp: str) -> dict | None:
     """An audit folder written before identities: its spec, if it audited the same data."""
-    from simulate.rundir import spec_from_dict
+    from softleak.simulate.rundir import spec_from_dict
 
     if (old.get("data") or {}).get("fingerprint") != fp:
         return {"data": (old.get("data") or {}).get("fingerprint")}
@@ -508,7 +508,7 @@ def _certify(
     (``released`` (R, n, c), as the student sees them). NaN where no such student exists (a zero
     released probability, or training rows no linear model reproduces).
     """
-    from theory.certified import certified_leakage, minimum_bound
+    from softleak.theory.certified import certified_leakage, minimum_bound
 
     def features(X: np.ndarray) -> np.ndarray:
         return np.hstack([X, np.ones((X.shape[0], 1))]) if spec.has_bias else X

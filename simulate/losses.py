@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from simulate.models import softmax_classes
+from softleak.simulate.models import softmax_classes
 
 
 def normalized_weights(mask: torch.Tensor) -> torch.Tensor:

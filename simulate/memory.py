@@ -20,8 +20,10 @@ from __future__ import annotations
 import logging
 import math
 import sys
+from typing import TYPE_CHECKING
 
-from simulate.spec import SweepSpec
+if TYPE_CHECKING:  # annotations only: the spec module imports nothing from here
+    from softleak.simulate.spec import SweepSpec
 
 log = logging.getLogger(__name__)
 

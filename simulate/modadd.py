@@ -57,16 +57,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from simulate.device import thread_count, threads_for
-from simulate.losses import Objective, normalized_weights
-from simulate.models import ReplicaMLP
-from simulate.optim import AdamConfig
-from simulate.progress import student_bar
-from simulate.seeds import derive_seed
-from simulate.softlabels import soft_targets
-from simulate.train import fit
-from simulate.transformer import ReplicaTransformer
-from simulate.transformer import flops_per_sample as transformer_flops
+from softleak.simulate.device import thread_count, threads_for
+from softleak.simulate.losses import Objective, normalized_weights
+from softleak.simulate.models import ReplicaMLP
+from softleak.simulate.optim import AdamConfig
+from softleak.simulate.progress import student_bar
+from softleak.simulate.seeds import derive_seed
+from softleak.simulate.softlabels import soft_targets
+from softleak.simulate.train import fit
+from softleak.simulate.transformer import ReplicaTransformer
+from softleak.simulate.transformer import flops_per_sample as transformer_flops
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ class ModAddSpec:
         return {k: v for k, v in self.to_dict().items() if k not in skip}
 
     def run_id(self) -> str:
-        from simulate.rundir import digest
+        from softleak.simulate.rundir import digest
 
         return digest(self.identity())
 
@@ -297,7 +297,7 @@ class ModAddSpec:
         """Rough peak memory of the smallest unit (the teacher, or one student, training on its
         rows, with the token table and the evaluation chunks): parameters with gradients and
         AdamW state, and ~4 activations of every layer per training row."""
-        from simulate.memory import DTYPE_BYTES
+        from softleak.simulate.memory import DTYPE_BYTES
 
         b = DTYPE_BYTES[self.dtype]
         if self.model == "transformer":
@@ -817,7 +817,7 @@ OUTPUTS = (
 
 def save_state(path: Path, state: dict) -> None:
     """Atomically write a teacher's weights (a dict of tensors)."""
-    from simulate.store import atomic_write_bytes
+    from softleak.simulate.store import atomic_write_bytes
 
     buf = io.BytesIO()
     torch.save(state, buf)
@@ -851,7 +851,7 @@ def load_checkpoints(out: str | Path, with_states: bool = True, store=None):
     except (TypeError, AttributeError):
         if store is None:
             raise
-        from simulate.store import set_aside
+        from softleak.simulate.store import set_aside
 
         set_aside(store.root, meta, "not a list of checkpoints")
         return None
@@ -880,19 +880,11 @@ def run_modadd(
     restart: start over, clearing the directory's records (a directory holding a run of other
         settings is refused without it: ``simulate.rundir.IdentityMismatch``).
     """
-    from simulate.estimate import estimate
-    from simulate.rundir import announce, check_fits, claim, resolve_out, spec_from_dict
-    from simulate.store import atomic_write_bytes, atomic_write_parquet
-    from simulate.sweep import sweep_config
+    from softleak.simulate.rundir import check_fits, claim, resolve_out, run_config, spec_from_dict
+    from softleak.simulate.store import atomic_write_bytes, atomic_write_parquet
 
     out = resolve_out(out)
     check_fits(spec.peak_bytes(), spec.device, f"a modadd {spec.model} at p = {spec.p}")
-    work = spec.work()
-    announce(
-        estimate(spec)["h200_s" if spec.device.startswith("cuda") else "cpu_s"],
-        f"a modadd teacher and {work['students']} students",
-        spec.device,
-    )
     with claim(
         out,
         experiment="modadd",
@@ -901,9 +893,9 @@ def run_modadd(
         legacy=lambda old: spec_from_dict(ModAddSpec, old["spec"]).identity(),
         outputs=OUTPUTS,
     ) as store:
-        config = sweep_config(spec, threads)
+        config = run_config(spec, threads)
         config["run_id"] = spec.run_id()
-        config["work"] = work
+        config["work"] = spec.work()
         store.write_config(config)
         for tmp in (out / "checkpoints").glob(".*.tmp"):
             tmp.unlink(missing_ok=True)

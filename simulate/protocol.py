@@ -16,19 +16,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from simulate.data import TeacherSet, make_teacher_set, make_validation, student_split
-from simulate.device import thread_count, threads_for
-from simulate.losses import Objective, normalized_weights
-from simulate.models import ReplicaMLP
-from simulate.optim import AdamConfig
-from simulate.softlabels import (
+from softleak.simulate.data import TeacherSet, make_teacher_set, make_validation, student_split
+from softleak.simulate.device import thread_count, threads_for
+from softleak.simulate.losses import Objective, normalized_weights
+from softleak.simulate.models import ReplicaMLP
+from softleak.simulate.optim import AdamConfig
+from softleak.simulate.softlabels import (
     apply_ablation,
     focus_class,
     soft_targets,
     within_class_permutation,
 )
-from simulate.spec import SweepSpec
-from simulate.train import fit
+from softleak.simulate.spec import SweepSpec
+from softleak.simulate.train import fit
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ def pinv_students(spec: SweepSpec, teacher: Teacher, threads: int | None = None)
 
 
 def _pinv_students(spec: SweepSpec, teacher: Teacher) -> list[dict]:
-    from theory.pinv import pinv_student
+    from softleak.theory.pinv import pinv_student
 
     X, y, z = teacher.data.X, teacher.data.y, teacher.logits[:, 0]
     d, c, n, rep = teacher.key

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulate.softlabels import within_class_derangement
+from softleak.simulate.softlabels import within_class_derangement
 
 __all__ = [
     "DEFAULT_SETTINGS",

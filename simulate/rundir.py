@@ -151,6 +151,26 @@ def refuse_repeats(**grids) -> None:
             raise ValueError(f"{name} repeats {rep[0]!r}: give each grid value once")
 
 
+def run_config(spec, threads: int | None) -> dict:
+    """What every run directory's ``config.json`` records besides its identity: the resolved spec,
+    versions, platform, device and threads (each runner adds its units and family facts)."""
+    import platform
+    import sys
+
+    from softleak import __version__
+
+    torch = sys.modules.get("torch")
+    return {
+        "spec": spec.to_dict(),
+        "softleak_version": __version__,
+        "torch_version": getattr(torch, "__version__", None),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "device": spec.device,
+        "threads": threads,
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # paths
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +215,7 @@ def check_fits(need_bytes: float, device: str, what: str, free: int | None = Non
     """Refuse (:class:`TooLarge`) a run whose smallest unit needs more than the free memory of
     ``device`` (``free`` bytes when given, e.g. measured on a cluster's worker). ``what`` names
     the unit in the message."""
-    from simulate.memory import free_bytes
+    from softleak.simulate.memory import free_bytes
 
     free = free_bytes(device) if free is None else free
     if need_bytes > free:
@@ -294,7 +314,7 @@ def claim(
         recorded (None when it cannot be rebuilt: the folder is then refused as another run).
     Raises :class:`RunDirError` (bad path, busy, other identity) before writing any record.
     """
-    from simulate.store import Store, set_aside
+    from softleak.simulate.store import Store, set_aside
 
     root = resolve_out(out)
     make_dir(root)

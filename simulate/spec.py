@@ -12,9 +12,9 @@ import functools
 import math
 from dataclasses import dataclass, field
 
-from simulate.rundir import digest as _digest
-from simulate.rundir import refuse_repeats
-from simulate.seeds import derive_seed
+from softleak.simulate.rundir import digest as _digest
+from softleak.simulate.rundir import refuse_repeats
+from softleak.simulate.seeds import derive_seed
 
 EXPERIMENTS = ("logistic-pinv", "multinomial", "mlp")
 
@@ -101,7 +101,7 @@ class SweepSpec:
                 raise ValueError(f"{name} must be >= 1")
         if self.teacher_lr <= 0 or self.student_lr <= 0:
             raise ValueError("learning rates must be > 0")
-        from simulate.softlabels import parse_ablation
+        from softleak.simulate.softlabels import parse_ablation
 
         for a in self.ablation:
             name, arg = parse_ablation(a)

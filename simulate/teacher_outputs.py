@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from simulate import protocol
-from simulate.data import make_validation
-from simulate.device import thread_count, threads_for
-from simulate.spec import SweepSpec
-from simulate.store import Store, atomic_write_bytes
+from softleak.simulate import protocol
+from softleak.simulate.data import make_validation
+from softleak.simulate.device import thread_count, threads_for
+from softleak.simulate.spec import SweepSpec
+from softleak.simulate.store import Store, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def export_teacher_outputs(
         )
     if n_holdout is not None and n_holdout < 1:
         raise ValueError(f"n_holdout must be >= 1, got {n_holdout}")
-    from simulate.rundir import claim, resolve_out
+    from softleak.simulate.rundir import claim, resolve_out
 
     out = resolve_out(out_dir)
     store = Store(root)

@@ -29,13 +29,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from simulate.device import thread_count
-from simulate.losses import Objective
-from simulate.models import ReplicaMLP
-from simulate.optim import AdamConfig
-from simulate.seeds import derive_seed
-from simulate.softlabels import soft_targets
-from simulate.train import fit
+from softleak.simulate.device import thread_count
+from softleak.simulate.losses import Objective
+from softleak.simulate.models import ReplicaMLP
+from softleak.simulate.optim import AdamConfig
+from softleak.simulate.seeds import derive_seed
+from softleak.simulate.softlabels import soft_targets
+from softleak.simulate.train import fit
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class Toy2DSpec:
 
     def run_id(self) -> str:
         """What determines the numbers (device and extras excluded)."""
-        from simulate.rundir import digest
+        from softleak.simulate.rundir import digest
 
         return digest(self.identity())
 
@@ -351,9 +351,8 @@ def run_toy2d(
     """Run (or find finished) ``spec`` in directory ``out``; returns the results table. The
     directory follows ``simulate.rundir``'s contract (another spec is refused unless
     ``restart``)."""
-    from simulate.rundir import claim, resolve_out, spec_from_dict
-    from simulate.store import atomic_write_parquet
-    from simulate.sweep import sweep_config
+    from softleak.simulate.rundir import claim, resolve_out, run_config, spec_from_dict
+    from softleak.simulate.store import atomic_write_parquet
 
     out = resolve_out(out)
     with claim(
@@ -369,7 +368,7 @@ def run_toy2d(
         maps = [store.read_table(out / name) for name in OUTPUTS]
         if done is not None and len(done) == rows and all(m is not None for m in maps):
             return done
-        config = sweep_config(spec, threads)
+        config = run_config(spec, threads)
         config["run_id"] = spec.run_id()
         config["units"] = ["toy2d"]
         store.write_config(config)

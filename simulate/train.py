@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from simulate.optim import Adam, AdamConfig
+from softleak.simulate.optim import Adam, AdamConfig
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    from simulate.rundir import RunDirError
+    from softleak.simulate.rundir import RunDirError
 
     try:
         return int(args.handler(args) or 0)

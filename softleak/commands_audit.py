@@ -135,7 +135,7 @@ def register(groups) -> None:
 
 
 def _data(args: argparse.Namespace):
-    from simulate.audit_data import AuditData
+    from softleak.simulate.audit_data import AuditData
 
     members = [args.logits, args.labels, args.inputs]
     if args.members is not None:
@@ -158,7 +158,7 @@ def _data(args: argparse.Namespace):
 
 
 def _spec(args: argparse.Namespace, c: int):
-    from simulate.leakage_audit import AuditSpec, releases_for
+    from softleak.simulate.leakage_audit import AuditSpec, releases_for
 
     try:
         spec = AuditSpec(
@@ -185,15 +185,15 @@ def _spec(args: argparse.Namespace, c: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    from compare.audit_report import audit_report
-    from simulate.leakage_audit import audit
-    from simulate.rundir import RunDirError, resolve_out
+    from softleak.compare.audit_report import audit_report
+    from softleak.simulate.leakage_audit import audit
+    from softleak.simulate.rundir import RunDirError, resolve_out
 
     out = resolve_out(args.out)
     data = _data(args)
     spec = _spec(args, data.c)
     if spec.device != "cpu":
-        from simulate.device import resolve_device
+        from softleak.simulate.device import resolve_device
 
         try:
             resolve_device(spec.device)

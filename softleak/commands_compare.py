@@ -198,7 +198,7 @@ METRICS = ("teacher_train_acc", "student_train_acc", "student_test_acc")
 
 
 def _load(path: str):
-    from compare.table import load_sweep
+    from softleak.compare.table import load_sweep
 
     try:
         return load_sweep(path)
@@ -207,7 +207,7 @@ def _load(path: str):
 
 
 def _save(fig: Any, path: Path) -> Path:
-    from compare.style import save_figure
+    from softleak.compare.style import save_figure
 
     try:
         return save_figure(fig, path)
@@ -222,8 +222,8 @@ def _agg() -> None:
 
 
 def _thresholds(args: argparse.Namespace) -> int:
-    from compare.table import require_columns
-    from compare.thresholds import find_thresholds, format_table
+    from softleak.compare.table import require_columns
+    from softleak.compare.thresholds import find_thresholds, format_table
 
     df, _ = _load(args.dir)
     try:
@@ -245,8 +245,8 @@ def _phase(args: argparse.Namespace) -> int:
     if args.x == args.y:
         raise UsageError(f"--x and --y must differ, both are {args.x!r}")
     _agg()
-    from compare.phases import phase_diagram
-    from compare.style import new_figure
+    from softleak.compare.phases import phase_diagram
+    from softleak.compare.style import new_figure
 
     df, _ = _load(args.dir)
     try:
@@ -272,8 +272,8 @@ def _phase(args: argparse.Namespace) -> int:
 
 def _overlay(args: argparse.Namespace) -> int:
     _agg()
-    from compare.overlay import overlay
-    from compare.style import new_figure
+    from softleak.compare.overlay import overlay
+    from softleak.compare.style import new_figure
 
     df, _ = _load(args.dir)
     try:
@@ -304,7 +304,7 @@ def _overlay(args: argparse.Namespace) -> int:
     path = _save(fig, args.out)
     gaps = result.gaps
     if args.json:
-        from compare.table import jsonable
+        from softleak.compare.table import jsonable
 
         print(json.dumps(jsonable(gaps.to_dict(orient="records")), indent=2, allow_nan=False))
     else:
@@ -322,10 +322,10 @@ def _fss(args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
 
-    from compare.fss import collapse, fit_thresholds_by_d, thresholds_by_d
-    from compare.style import new_figure, sequence_colors
-    from compare.table import jsonable, seed_matrix, select
-    from compare.thresholds import RULES
+    from softleak.compare.fss import collapse, fit_thresholds_by_d, thresholds_by_d
+    from softleak.compare.style import new_figure, sequence_colors
+    from softleak.compare.table import jsonable, seed_matrix, select
+    from softleak.compare.thresholds import RULES
 
     frames = [_load(path).frame for path in args.dirs]
     try:

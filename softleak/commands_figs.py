@@ -44,7 +44,7 @@ def register(groups) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from paper_figs.registry import load_recipes
+    from softleak.paper_figs.registry import load_recipes
 
     recipes = load_recipes()
     if args.figure == "list":
@@ -53,14 +53,14 @@ def run(args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in recipes]
     if unknown:
         raise UsageError(f"unknown figure {unknown[0]!r}; 'softleak figs list' shows the figures")
-    from simulate.device import resolve_device
+    from softleak.simulate.device import resolve_device
 
     try:
         device = resolve_device(args.device)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    from paper_figs.registry import run_recipe
-    from simulate.rundir import resolve_out
+    from softleak.paper_figs.registry import run_recipe
+    from softleak.simulate.rundir import resolve_out
 
     for text in (args.out, args.data):
         if text is not None:
@@ -92,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(recipes) -> int:
-    from paper_figs.registry import work_of
-    from simulate.estimate import estimate, hours
+    from softleak.paper_figs.registry import work_of
+    from softleak.simulate.estimate import estimate, hours
 
     print(
         f"{'figure':8s} {'preset':7s} {'teachers':>9s} {'students':>9s} {'TFLOP':>9s} "

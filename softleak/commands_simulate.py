@@ -112,8 +112,8 @@ def _register_export_teacher(commands) -> None:
 def run_export_teacher(args: argparse.Namespace) -> int:
     import json
 
-    from simulate.rundir import RunDirError
-    from simulate.teacher_outputs import export_teacher_outputs
+    from softleak.simulate.rundir import RunDirError
+    from softleak.simulate.teacher_outputs import export_teacher_outputs
 
     try:
         info = export_teacher_outputs(
@@ -194,9 +194,9 @@ def _register_toy2d(commands) -> None:
 
 
 def run_toy2d(args: argparse.Namespace) -> int:
-    from simulate.device import resolve_device
-    from simulate.experiments import run_experiment
-    from simulate.toy2d import Toy2DSpec
+    from softleak.simulate.device import resolve_device
+    from softleak.simulate.experiments import run_experiment
+    from softleak.simulate.toy2d import Toy2DSpec
 
     try:
         spec = Toy2DSpec(
@@ -388,8 +388,8 @@ def _add_run_directory_options(r) -> None:
 
 def modadd_spec_from_args(args: argparse.Namespace):
     """The validated ``ModAddSpec`` of the command line (UsageError on bad input)."""
-    from simulate.device import resolve_device
-    from simulate.modadd import ModAddSpec
+    from softleak.simulate.device import resolve_device
+    from softleak.simulate.modadd import ModAddSpec
 
     try:
         return ModAddSpec(
@@ -426,7 +426,7 @@ def modadd_spec_from_args(args: argparse.Namespace):
 
 
 def run_modadd(args: argparse.Namespace) -> int:
-    from simulate.experiments import run_experiment
+    from softleak.simulate.experiments import run_experiment
 
     spec = modadd_spec_from_args(args)
     t0 = time.perf_counter()
@@ -556,8 +556,8 @@ def _register_gpt2(commands) -> None:
 
 def gpt2_spec_from_args(args: argparse.Namespace):
     """The validated ``GPT2Spec`` of the command line (UsageError on bad input)."""
-    from simulate.device import resolve_device
-    from simulate.gpt2 import GPT2Spec
+    from softleak.simulate.device import resolve_device
+    from softleak.simulate.gpt2 import GPT2Spec
 
     if args.pretrained is not None and any(
         v is not None for v in (args.n_layer, args.n_embd, args.n_head)
@@ -599,8 +599,8 @@ def gpt2_spec_from_args(args: argparse.Namespace):
 
 
 def run_gpt2(args: argparse.Namespace) -> int:
-    from simulate.experiments import run_experiment
-    from simulate.gpt2 import GPT2Error, check_pretrained
+    from softleak.simulate.experiments import run_experiment
+    from softleak.simulate.gpt2 import GPT2Error, check_pretrained
 
     spec = gpt2_spec_from_args(args)
     try:
@@ -796,8 +796,8 @@ def _add_restart(r) -> None:
 
 def spec_from_args(args: argparse.Namespace, device: str | None = None):
     """The validated spec of the command line. ``device``: already resolved (else resolved here)."""
-    from simulate.device import resolve_device
-    from simulate.spec import SweepSpec
+    from softleak.simulate.device import resolve_device
+    from softleak.simulate.spec import SweepSpec
 
     single = args.experiment == "logistic-pinv"
     alpha = args.alpha
@@ -843,16 +843,15 @@ def spec_from_args(args: argparse.Namespace, device: str | None = None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulate.rundir import resolve_out
+    from softleak.simulate.rundir import resolve_out
 
     resolve_out(args.out)  # before a cluster starts: an unusable --out is one line, nothing written
     if args.scheduler is not None or args.workers is not None:
         return _run_on_cluster(args)
     spec = spec_from_args(args)
-    from simulate.sweep import run_sweep
 
     t0 = time.perf_counter()
-    table = _sweep(run_sweep, spec, args)
+    table = _sweep(spec, args)
     _report(spec, table, args, time.perf_counter() - t0)
     return 0
 
@@ -874,8 +873,7 @@ def _run_on_cluster(args: argparse.Namespace) -> int:
         ) from None
     import dataclasses
 
-    from simulate.executors import dask_client, remote_device
-    from simulate.sweep import run_sweep
+    from softleak.simulate.executors import dask_client, remote_device
 
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -894,13 +892,15 @@ def _run_on_cluster(args: argparse.Namespace) -> int:
             except ValueError as err:
                 raise UsageError(f"on the cluster's workers: {err}") from None
             spec = dataclasses.replace(spec, device=device)
-        table = _sweep(run_sweep, spec, args, client=client)
+        table = _sweep(spec, args, client=client)
     _report(spec, table, args, time.perf_counter() - t0)
     return 0
 
 
-def _sweep(run_sweep, spec, args, client=None):
-    return run_sweep(
+def _sweep(spec, args, client=None):
+    from softleak.simulate.experiments import run_experiment
+
+    return run_experiment(
         spec,
         args.out,
         threads=args.threads,
@@ -912,7 +912,7 @@ def _sweep(run_sweep, spec, args, client=None):
 
 
 def _report(spec, table, args, wall: float) -> None:
-    from simulate.sweep import units_of
+    from softleak.simulate.sweep import units_of
 
     print(
         f"{len(table)} student runs from {len(units_of(spec))} teachers in "

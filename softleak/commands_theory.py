@@ -183,7 +183,7 @@ def _stdout_to_stderr():
 
 
 def _cover(args: argparse.Namespace) -> int:
-    from theory import cover
+    from softleak.theory import cover
 
     d = args.d
     if args.n is not None:
@@ -223,7 +223,7 @@ def _cover(args: argparse.Namespace) -> int:
 
 
 def _thresholds(args: argparse.Namespace) -> int:
-    from theory import capacity, identifiability
+    from softleak.theory import capacity, identifiability
 
     c = args.c
     if args.softmax and c != 2:
@@ -252,7 +252,7 @@ def _thresholds(args: argparse.Namespace) -> int:
     }
     latex = None
     if args.latex:
-        from theory import symbolic
+        from softleak.theory import symbolic
 
         latex = {name: symbolic.latex(name) for name in ("alpha_id", "alpha_label_T")}
         record["latex"] = latex
@@ -282,7 +282,7 @@ def _separable(args: argparse.Namespace) -> int:
         raise UsageError(f"instance too large: n * d = {n * d} > {_MAX_ENTRIES}")
     import numpy as np
 
-    from theory import feasibility
+    from softleak.theory import feasibility
 
     X, y = feasibility.random_instance(n, d, c=c, seed=args.seed)
     with _stdout_to_stderr():
@@ -303,7 +303,7 @@ def _separable(args: argparse.Namespace) -> int:
         "solve_s": float(result.solve_s),
     }
     if c == 2:
-        from theory import cover
+        from softleak.theory import cover
 
         record["p_separable_cover"] = float(cover.p_separable(n, d, bias=args.bias))
     if args.json:

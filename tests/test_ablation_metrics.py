@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from simulate.data import student_split
-from simulate.experiments import run_experiment
-from simulate.protocol import gradient_students, student_runs, teacher_data, train_teachers
-from simulate.spec import SweepSpec
+from softleak.simulate.data import student_split
+from softleak.simulate.experiments import run_experiment
+from softleak.simulate.protocol import gradient_students, student_runs, teacher_data, train_teachers
+from softleak.simulate.spec import SweepSpec
 
 #: Float slack for an identity between float64 means of 0/1 values (a few ulps).
 MIX_TOL = 1e-12

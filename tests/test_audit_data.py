@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import torch
 
-from simulate.audit_data import AuditData, load_array, outputs_of_model
+from softleak.simulate.audit_data import AuditData, load_array, outputs_of_model
 
 
 class _Trap:

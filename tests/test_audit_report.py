@@ -12,7 +12,7 @@ import pytest
 from matplotlib.axes import Axes
 from scipy import stats
 
-from compare.audit_report import (
+from softleak.compare.audit_report import (
     JSON_KEYS,
     LEAKAGE_LABEL,
     UTILITY_LABEL,

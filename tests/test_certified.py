@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from scipy.special import log_softmax
 
-from theory.certified import CertifiedLeakage, certified_leakage, minimum_bound
-from theory.pinv import factorize
+from softleak.theory.certified import CertifiedLeakage, certified_leakage, minimum_bound
+from softleak.theory.pinv import factorize
 
 MARGIN_ATOL = 1e-10
 SOCP_RTOL = 1e-4

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from theory.class_scaling import LAWS, fit_class_scaling
+from softleak.theory.class_scaling import LAWS, fit_class_scaling
 
 C_GRID = np.array([2, 5, 10, 20, 30, 40, 50], dtype=float)  # the paper's c values (REFERENCE.md)
 # Exact data: the fit is a 2-column least-squares problem with condition number < 1e3, so the

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from softleak.cli import main
-from theory import cover
+from softleak.theory import cover
 
 COVER_KEYS = {
     "d",
@@ -121,7 +121,7 @@ def test_thresholds_multiclass_and_latex(capsys):
 
 
 def test_separable(capsys):
-    pytest.importorskip("theory.feasibility")
+    pytest.importorskip("softleak.theory.feasibility")
     # n <= d: separable for every seed (P = 1); n = 60 in d = 10: P = 2.6e-8, never separable in
     # practice; 300 points of 3 classes in the plane: never separable.
     rec = run_json(["theory", "separable", "--n", "10", "--d", "10", "--seed", "3"], capsys)

@@ -168,7 +168,7 @@ def test_missing_columns_exit_2(tmp_path, capsys):
 
 def test_compare_is_torch_free():
     code = (
-        "import sys, compare, compare.style, softleak.commands_compare; "
+        "import sys, softleak.compare, softleak.compare.style, softleak.commands_compare; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

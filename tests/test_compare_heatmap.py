@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from test_compare_phases import pinv_like_table
 
-from compare.phases import phase_diagram
+from softleak.compare.phases import phase_diagram
 
 
 def test_plot_metric_draws_the_cell_means_on_log_tau_edges(tmp_path):
     from matplotlib.collections import QuadMesh
 
-    from compare.style import new_figure, save_figure
+    from softleak.compare.style import new_figure, save_figure
 
     df = pinv_like_table(taus=(1.0, 10.0, 100.0))
     diagram = phase_diagram(df, x="tau", y="alpha", where={"rho": 0.9})

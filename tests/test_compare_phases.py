@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from compare.phases import (
+from softleak.compare.phases import (
     FULL,
     MATCH,
     NEITHER,
@@ -144,7 +144,7 @@ def test_phase_diagram_needs_one_condition():
 
 
 def test_phase_diagram_plot_writes_a_figure(tmp_path):
-    from compare.style import new_figure, save_figure
+    from softleak.compare.style import new_figure, save_figure
 
     diagram = phase_diagram(pinv_like_table())
     fig, (ax,) = new_figure(panel=(6.5, 4.0))

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from compare.thresholds import (
+from softleak.compare.thresholds import (
     RULES,
     crossings,
     find_thresholds,
@@ -252,7 +252,7 @@ def test_bootstrap_interval_covers_the_truth_across_independent_experiments():
 
 
 def test_table_plot_and_frame(tmp_path):
-    from compare.style import new_figure, save_figure
+    from softleak.compare.style import new_figure, save_figure
 
     tab = find_thresholds(clean_table(), n_boot=20)
     frame = tab.to_frame()
@@ -292,8 +292,8 @@ def class_table() -> pd.DataFrame:
 
 
 def test_class_collapse_recovers_the_scaling_laws(tmp_path):
-    from compare.class_collapse import class_collapse
-    from compare.style import new_figure, save_figure
+    from softleak.compare.class_collapse import class_collapse
+    from softleak.compare.style import new_figure, save_figure
 
     result = class_collapse(class_table(), n_boot=0)
     vs_c = result.thresholds_vs_c()
@@ -311,8 +311,8 @@ def test_class_collapse_recovers_the_scaling_laws(tmp_path):
 
 
 def test_overlay_gaps_and_cover_curve(tmp_path):
-    from compare.overlay import overlay
-    from compare.style import new_figure, save_figure
+    from softleak.compare.overlay import overlay
+    from softleak.compare.style import new_figure, save_figure
 
     result = overlay(clean_table(), n_boot=20)
     gaps = result.gaps.set_index(["name", "rho"], drop=False)
@@ -336,7 +336,7 @@ def test_overlay_gaps_and_cover_curve(tmp_path):
 def test_mse_identification_rule_finds_the_known_crossing():
     """log10 MSE falls linearly in alpha through -6 at alpha = 1.3: the rule, which reads the
     derived -log10(test MSE) column, must interpolate to exactly 1.3; exact zeros stay finite."""
-    from compare.thresholds import find_thresholds
+    from softleak.compare.thresholds import find_thresholds
 
     alphas = np.round(np.arange(0.5, 2.01, 0.1), 10)
     rows = []

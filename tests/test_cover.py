@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special
 
-from theory import cover
+from softleak.theory import cover
 
 # Relative tolerance for float64 results against exact or 40-digit references: the computation is a
 # handful of log/exp/lgamma evaluations and a continued fraction, each good to a few ulps, so 1e-12

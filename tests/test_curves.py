@@ -1,10 +1,10 @@
-"""compare.curves: joining results and curves, group means, and locating the jump."""
+"""softleak.compare.curves: joining results and curves, group means, and locating the jump."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from compare.curves import first_crossing, learning_curves
+from softleak.compare.curves import first_crossing, learning_curves
 
 
 def test_first_crossing_interpolates_inside_the_segment():

@@ -8,12 +8,12 @@ import re
 
 import pytest
 
-from paper_figs.registry import load_recipes, work_of
-from simulate import estimate as E
-from simulate import protocol
-from simulate.spec import SweepSpec
-from simulate.sweep import student_batches
-from simulate.toy2d import Toy2DSpec
+from softleak.paper_figs.registry import load_recipes, work_of
+from softleak.simulate import estimate as E
+from softleak.simulate import protocol
+from softleak.simulate.chunks import student_batches
+from softleak.simulate.spec import SweepSpec
+from softleak.simulate.toy2d import Toy2DSpec
 
 RECIPES = load_recipes()
 UNIT_S = {"s": 1, "min": 60, "h": 3600, "days": 86400}

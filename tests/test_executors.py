@@ -26,8 +26,8 @@ from sweep_fixtures import (  # noqa: E402
     table,
 )
 
-from simulate.sweep import run_sweep, units_of  # noqa: E402
 from softleak.cli import main  # noqa: E402
+from softleak.simulate.sweep import run_sweep, units_of  # noqa: E402
 
 ARGS = sweep_args(teacher_epochs=400, student_epochs=1000)
 SPEC = sweep_spec(teacher_epochs=400, student_epochs=1000)
@@ -145,7 +145,7 @@ def test_sigkilled_client_resumes_to_the_same_table(tmp_path, reference, cluster
 
 def test_scheduler_resolves_the_device_on_a_worker(tmp_path, cluster, capsys):
     local, client = cluster
-    from simulate.executors import remote_device
+    from softleak.simulate.executors import remote_device
 
     assert remote_device(client, "auto") in ("cpu", "cuda")
     if client.submit(_has_cuda, pure=False).result():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from theory import feasibility as feas
-from theory.feasibility import (
+from softleak.theory import feasibility as feas
+from softleak.theory.feasibility import (
     FeasibilityResult,
     available_solvers,
     linearly_separable,

@@ -15,14 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from compare.fss import (
+from softleak.compare.fss import (
     collapse,
     fit_threshold_scaling,
     fit_thresholds_by_d,
     quality,
     thresholds_by_d,
 )
-from compare.thresholds import crossings
+from softleak.compare.thresholds import crossings
 
 SIZES = np.array([50, 100, 200, 400, 800, 1600], dtype=float)
 GRID_STEP = 0.02  # alpha grid of the "measurements" below
@@ -31,7 +31,7 @@ GRID_STEP = 0.02  # alpha grid of the "measurements" below
 def p_separable(n: np.ndarray, d: float) -> np.ndarray:
     """Cover's P(n, d), from ``theory.cover`` (continuous in n), else the regularized beta."""
     try:
-        from theory.cover import p_separable as exact
+        from softleak.theory.cover import p_separable as exact
     except ImportError:  # pragma: no cover - theory not built yet
         from scipy.special import betainc
 
@@ -109,7 +109,7 @@ def test_collapse_of_cover_curves_gives_alpha_two_nu_two(cover_collapse):
 
 
 def test_quality_prefers_the_true_scaling():
-    from compare.fss import _prepare
+    from softleak.compare.fss import _prepare
 
     prepared = _prepare(cover_curves(), 1e-3)
     best, n_best = quality(prepared, 2.0, 2.0)
@@ -150,7 +150,7 @@ def test_thresholds_by_d_from_tables():
 
 
 def test_plots_draw(tmp_path, cover_collapse):
-    from compare.style import new_figure, save_figure
+    from softleak.compare.style import new_figure, save_figure
 
     fit = fit_threshold_scaling(SIZES, measured_thresholds(0.99), np.full(6, GRID_STEP / 2))
     fig, axes = new_figure(ncols=2)

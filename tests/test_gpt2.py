@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 import torch
 
-from simulate.rundir import IdentityMismatch
+from softleak.simulate.rundir import IdentityMismatch
 
 pytest.importorskip("transformers")
 
-from simulate import gpt2  # noqa: E402
-from simulate.gpt2 import (  # noqa: E402
+from softleak.simulate import gpt2  # noqa: E402
+from softleak.simulate.gpt2 import (  # noqa: E402
     GPT2Error,
     GPT2Spec,
     check_pretrained,
@@ -25,7 +25,7 @@ from simulate.gpt2 import (  # noqa: E402
     run_gpt2,
     sequence_tokenizer,
 )
-from simulate.minibatch import MinibatchConfig, fit_minibatch  # noqa: E402
+from softleak.simulate.minibatch import MinibatchConfig, fit_minibatch  # noqa: E402
 
 #: 60 sequences, 4 classes, a 1-layer width-16 GPT-2 at a large lr: memorizes in ~40 epochs.
 TINY = GPT2Spec(

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from theory import capacity, cover, identifiability
+from softleak.theory import capacity, cover, identifiability
 
 # Relative margin around a float limit when probing it numerically: the gap is rescaled by 1 -/+ 1e-3,
 # which moves exp(-gap/tau) by >= 1.6% (gap/tau >= 16 here), far more than the few-ulp rounding of

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from conftest import _default_seed
 
-import simulate
-from compare.audit_report import audit_report
-from simulate.audit_data import AuditData
-from simulate.leakage_audit import AuditSpec, audit
-from simulate.rundir import IdentityMismatch
+from softleak import simulate
 from softleak.cli import main
+from softleak.compare.audit_report import audit_report
+from softleak.simulate.audit_data import AuditData
+from softleak.simulate.leakage_audit import AuditSpec, audit
+from softleak.simulate.rundir import IdentityMismatch
 
 D, C, N, N_VAL = 40, 4, 60, 400
 # Held-out members per seed at rho = 0.75: 15; over 5 seeds the member accuracy of a student

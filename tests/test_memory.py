@@ -7,12 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
-from simulate import memory, protocol, sweep
-from simulate.memory import replicas_that_fit, shared_bytes, student_bytes
-from simulate.precision import matmul_precision
-from simulate.rundir import IdentityMismatch
-from simulate.spec import SweepSpec
-from simulate.sweep import run_sweep, student_batches
+from softleak.simulate import memory, protocol, sweep
+from softleak.simulate.chunks import student_batches
+from softleak.simulate.memory import replicas_that_fit, shared_bytes, student_bytes
+from softleak.simulate.precision import matmul_precision
+from softleak.simulate.rundir import IdentityMismatch
+from softleak.simulate.spec import SweepSpec
+from softleak.simulate.sweep import run_sweep
 
 GB = 2**30
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from paper_figs.mlp_figs import cell_means, counting_estimates, dip_and_jump
-from paper_figs.mlp_scale import PAPER, QUICK
+from softleak.paper_figs.mlp_figs import cell_means, counting_estimates, dip_and_jump
+from softleak.paper_figs.mlp_scale import PAPER, QUICK
 
 
 def test_dip_and_jump_on_a_known_curve():

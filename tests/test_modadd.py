@@ -18,8 +18,9 @@ import pandas as pd
 import pytest
 import torch
 
-import simulate.modadd as modadd
-from simulate.modadd import (
+import softleak.simulate.modadd as modadd
+from softleak.cli import main
+from softleak.simulate.modadd import (
     ModAddSpec,
     all_pairs,
     load_state,
@@ -36,9 +37,8 @@ from simulate.modadd import (
     train_students,
     train_teacher,
 )
-from simulate.rundir import IdentityMismatch
-from simulate.transformer import ReplicaTransformer
-from softleak.cli import main
+from softleak.simulate.rundir import IdentityMismatch
+from softleak.simulate.transformer import ReplicaTransformer
 
 #: The shortcut and the full forward do the same float64 arithmetic in another order (measured
 #: difference ~1e-15).

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from theory.pinv import (
+from softleak.theory.pinv import (
     GRAM_RCOND_MIN,
     factorize,
     nullspace_component,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy.special import softmax as scipy_softmax
 
-from simulate.release import (
+from softleak.simulate.release import (
     DEFAULT_SETTINGS,
     MAX_DECIMALS,
     Release,
@@ -23,7 +23,7 @@ from simulate.release import (
     release_soft_labels,
     softmax,
 )
-from simulate.softlabels import within_class_derangement
+from softleak.simulate.softlabels import within_class_derangement
 
 
 def _logits(seed: int, n: int = 40, c: int = 7, scale: float = 3.0) -> np.ndarray:

@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulate.rundir import COMMON_OUTPUTS, RunDirError, claim, resolve_out
-from simulate.store import read_results
 from softleak.cli import main
+from softleak.simulate.rundir import COMMON_OUTPUTS, RunDirError, claim, resolve_out
+from softleak.simulate.store import read_results
 
 FAST = ["--threads", "1", "--no-progress"]
 SWEEP = ["simulate", "multinomial", "--d", "6", "--c", "2", "--n", "8,12", "--rho", "0.5",
@@ -228,7 +228,7 @@ def test_another_experiment_in_a_sweep_folder_is_refused(other, tmp_path, capsys
 
 
 def test_a_grown_grid_keeps_finished_units_and_the_table_is_the_grid(tmp_path, monkeypatch):
-    from simulate import protocol
+    from softleak.simulate import protocol
 
     out = tmp_path / "run"
     assert run([*SWEEP, "--out", str(out)]) == 0
@@ -255,7 +255,7 @@ def test_a_grown_grid_keeps_finished_units_and_the_table_is_the_grid(tmp_path, m
 def test_a_folder_written_before_the_contract_is_adopted(tmp_path, monkeypatch, capsys):
     """A config without identity or fingerprint (an older version), no manifest, parts without
     metadata: the same command adopts it without training; other settings are refused."""
-    from simulate import protocol
+    from softleak.simulate import protocol
 
     out = tmp_path / "run"
     assert run([*SWEEP, "--out", str(out)]) == 0
@@ -374,7 +374,7 @@ def test_a_damaged_record_is_set_aside_and_recomputed(family, damage, tmp_path, 
 
 
 def test_finished_work_that_reads_fine_is_never_redone(tmp_path, monkeypatch):
-    from simulate import protocol
+    from softleak.simulate import protocol
 
     out = tmp_path / "run"
     assert run([*SWEEP, "--out", str(out)]) == 0
@@ -495,7 +495,7 @@ def test_audit_file_problems_are_one_line(members, tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------
 def test_recipe_sweeps_of_one_name_are_one_spec():
     """``figs all`` shares one data folder: a sweep name two recipes declare must be one spec."""
-    from paper_figs.registry import load_recipes
+    from softleak.paper_figs.registry import load_recipes
 
     seen: dict = {}
     for name, recipe in load_recipes().items():
@@ -567,12 +567,12 @@ def test_compare_names_missing_metric_columns(tmp_path, capsys):
 def test_an_unexpected_error_is_one_line_with_a_hint_and_the_traceback_under_v(
     tmp_path, monkeypatch, capsys
 ):
-    from simulate import sweep
+    from softleak.simulate import experiments
 
     def bug(*args, **kwargs):
         raise TypeError("a bug\nwith a second line")
 
-    monkeypatch.setattr(sweep, "run_sweep", bug)
+    monkeypatch.setattr(experiments, "run_experiment", bug)
     assert run([*SWEEP, "--out", str(tmp_path / "x")]) == 1
     line = one_line_error(capsys)
     assert "unexpected TypeError: a bug" in line and "softleak -v" in line
@@ -581,7 +581,7 @@ def test_an_unexpected_error_is_one_line_with_a_hint_and_the_traceback_under_v(
 
 
 def test_an_os_error_on_the_output_is_one_line(tmp_path, monkeypatch, capsys):
-    from simulate import store
+    from softleak.simulate import store
 
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device", str(tmp_path / "x" / "parts"))
@@ -670,7 +670,7 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_table(tmp_path):
 def test_recording_does_not_grow_with_the_square_of_the_units(tmp_path, monkeypatch):
     """results.parquet is written once per run, not after every unit; each unit appends one
     manifest line."""
-    from simulate import store as store_module
+    from softleak.simulate import store as store_module
 
     writes = []
     real = store_module.atomic_write_parquet

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from simulate.data import balanced_labels, make_teacher_set, make_validation, student_split
-from simulate.softlabels import (
+from softleak.simulate.data import balanced_labels, make_teacher_set, make_validation, student_split
+from softleak.simulate.softlabels import (
     apply_ablation,
     keep_top_k,
     parse_ablation,

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from simulate import protocol
-from simulate.spec import SweepSpec
-from simulate.sweep import run_sweep
+from softleak.simulate import protocol
+from softleak.simulate.spec import SweepSpec
+from softleak.simulate.sweep import run_sweep
 
 
 def _spec(**kw):
@@ -145,8 +145,8 @@ def test_lbfgs_student_converges_to_the_projection_of_the_teacher(global_seed):
     teacher = protocol.train_teachers(spec, [(20, 3, 24, 0)])[0]
     runs = protocol.student_runs(spec, teacher.key)
     _, _, model = protocol.gradient_students(spec, teacher, runs)
-    from simulate.data import student_split
-    from theory.pinv import project_rowspace
+    from softleak.simulate.data import student_split
+    from softleak.theory.pinv import project_rowspace
 
     train, _ = student_split(teacher.data.y, 0.5, 3)
     W_T = teacher.model.params[0][0].double().numpy()  # (c, d)

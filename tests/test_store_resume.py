@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from sweep_fixtures import KEY, STUDENTS_PER_TEACHER, TEACHERS, sweep_args, table
 
-from simulate import protocol
-from simulate.spec import SweepSpec
-from simulate.sweep import run_sweep
 from softleak.cli import main
+from softleak.simulate import protocol
+from softleak.simulate.spec import SweepSpec
+from softleak.simulate.sweep import run_sweep
 
 ARGS = [*sweep_args(teacher_epochs=300, student_epochs=600), "--threads", "1"]
 _table = table

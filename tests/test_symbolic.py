@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory import class_scaling, cover, identifiability, symbolic
-from theory.symbolic import SYMBOLS, substitute
+from softleak.theory import class_scaling, cover, identifiability, symbolic
+from softleak.theory.symbolic import SYMBOLS, substitute
 
 # sympy evaluates to 30 digits; the numeric side is float64 good to a few ulps.
 RTOL = 1e-12

@@ -17,13 +17,13 @@ import pytest
 import torch
 from conftest import _default_seed
 
-from simulate import protocol
-from simulate.data import make_validation
-from simulate.models import ReplicaMLP
-from simulate.spec import SweepSpec
-from simulate.store import Store
-from simulate.teacher_outputs import load_sweep_spec
 from softleak.cli import main
+from softleak.simulate import protocol
+from softleak.simulate.data import make_validation
+from softleak.simulate.models import ReplicaMLP
+from softleak.simulate.spec import SweepSpec
+from softleak.simulate.store import Store
+from softleak.simulate.teacher_outputs import load_sweep_spec
 
 # The exported logits and a fresh forward pass of the saved float32 weights run the same float32
 # operations on the same inputs; allow float32 rounding in case the two take different kernels.

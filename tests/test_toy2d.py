@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulate.rundir import IdentityMismatch
-from simulate.toy2d import Toy2DSpec, grid_axis, make_points, run_toy2d, train_toy2d
+from softleak.simulate.rundir import IdentityMismatch
+from softleak.simulate.toy2d import Toy2DSpec, grid_axis, make_points, run_toy2d, train_toy2d
 
 #: Batched vs one-at-a-time in float64: the replicas' products are computed independently, so the
 #: two agree to round-off (measured: bit for bit); 200 Adam steps amplify round-off far below this.
@@ -95,7 +95,7 @@ def test_make_points_is_reproducible_and_splits_round_rho_n(global_seed, n, rho)
 
 
 def test_grid_axes_agree_and_are_cell_centres():
-    from compare.boundaries import grid_axis as compare_axis
+    from softleak.compare.boundaries import grid_axis as compare_axis
 
     for g in (2, 7, 150):
         axis = grid_axis(g)
@@ -216,7 +216,7 @@ def test_train_ce_obeys_gibbs(tiny_run):
 
 
 def test_finished_directory_is_not_retrained(tiny_run, monkeypatch):
-    import simulate.toy2d as engine
+    import softleak.simulate.toy2d as engine
 
     spec, table, out = tiny_run
     files = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
@@ -292,7 +292,7 @@ def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, bad):
 
 # compare.boundaries ---------------------------------------------------------------------------
 def test_decision_maps_load_the_run(tiny_run):
-    from compare import decision_maps
+    from softleak.compare import decision_maps
 
     spec, table, out = tiny_run
     maps = decision_maps(out)
@@ -325,8 +325,8 @@ def test_decision_maps_load_the_run(tiny_run):
 
 
 def test_decision_maps_plot_draws_four_panels(tiny_run, tmp_path):
-    from compare import decision_maps
-    from compare.style import new_figure, save_figure
+    from softleak.compare import decision_maps
+    from softleak.compare.style import new_figure, save_figure
 
     _, _, out = tiny_run
     maps = decision_maps(out)
@@ -347,7 +347,7 @@ def test_decision_maps_plot_draws_four_panels(tiny_run, tmp_path):
 
 
 def test_decision_maps_missing_files_are_one_line_errors(tiny_run, tmp_path):
-    from compare import decision_maps
+    from softleak.compare import decision_maps
 
     with pytest.raises(ValueError, match="does not exist"):
         decision_maps(tmp_path / "nowhere")

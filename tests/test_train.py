@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from simulate.losses import Objective, normalized_weights
-from simulate.models import ReplicaMLP
-from simulate.optim import Adam, AdamConfig
-from simulate.train import fit
+from softleak.simulate.losses import Objective, normalized_weights
+from softleak.simulate.models import ReplicaMLP
+from softleak.simulate.optim import Adam, AdamConfig
+from softleak.simulate.train import fit
 
 # float64 throughout: the comparisons below are between different summation orders of the same
 # arithmetic, so they agree to ~1e-12; 1e-9 leaves room for accumulation over many steps.

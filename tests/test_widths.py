@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from paper_figs import widths as W
-from paper_figs.mlp_scale import PAPER, QUICK
-from theory.capacity import mlp_identifiability_rho_n
+from softleak.paper_figs import widths as W
+from softleak.paper_figs.mlp_scale import PAPER, QUICK
+from softleak.theory.capacity import mlp_identifiability_rho_n
 
 
 # --- first_reach ------------------------------------------------------------------------------
@@ -122,7 +122,7 @@ def test_balanced_n_picks_the_best_split_in_its_window(n_paper, rho):
 def test_quick_presets_keep_the_nominal_split():
     """Every quick sweep of Figs. 19-21 has >= 5 samples per class and a floor split within 0.07
     of its nominal rho (Fig. 21's rho values are realised exactly)."""
-    from paper_figs import fig19, fig20, fig21
+    from softleak.paper_figs import fig19, fig20, fig21
 
     for recipe, tol in ((fig19.RECIPE, 0.07), (fig20.RECIPE, 0.07), (fig21.RECIPE, 1e-12)):
         for spec in recipe.presets["quick"].sweeps.values():
@@ -134,7 +134,7 @@ def test_quick_presets_keep_the_nominal_split():
 
 
 def test_quick_fig19_runs_every_width_at_comparable_alpha_over_p():
-    from paper_figs import fig19
+    from softleak.paper_figs import fig19
 
     grids = {}
     for spec in fig19.RECIPE.presets["quick"].sweeps.values():

@@ -22,10 +22,10 @@ _LAZY = {
             "mlp_memorization_n",
             "mlp_param_count",
         ],
-        "theory.capacity",
+        "softleak.theory.capacity",
     ),
     **dict.fromkeys(
-        ["ClassScalingFit", "ScalingModel", "fit_class_scaling"], "theory.class_scaling"
+        ["ClassScalingFit", "ScalingModel", "fit_class_scaling"], "softleak.theory.class_scaling"
     ),
     **dict.fromkeys(
         [
@@ -39,23 +39,25 @@ _LAZY = {
             "p_separable_normal",
             "transition_width",
         ],
-        "theory.cover",
+        "softleak.theory.cover",
     ),
     **dict.fromkeys(
-        ["SoftmaxLimits", "alpha_id", "alpha_scale", "softmax_limits"], "theory.identifiability"
+        ["SoftmaxLimits", "alpha_id", "alpha_scale", "softmax_limits"],
+        "softleak.theory.identifiability",
     ),
     **dict.fromkeys(
-        ["factorize", "nullspace_component", "pinv_student", "project_rowspace"], "theory.pinv"
+        ["factorize", "nullspace_component", "pinv_student", "project_rowspace"],
+        "softleak.theory.pinv",
     ),
-    "FeasibilityResult": "theory.feasibility",
-    "available_solvers": "theory.feasibility",
-    "random_instance": "theory.feasibility",
-    "linearly_separable": "theory.feasibility",
-    "multiclass_separable": "theory.feasibility",
-    "softlabel_consistent": "theory.feasibility",
-    "CertifiedLeakage": "theory.certified",
-    "certified_leakage": "theory.certified",
-    "latex": "theory.symbolic",
+    "FeasibilityResult": "softleak.theory.feasibility",
+    "available_solvers": "softleak.theory.feasibility",
+    "random_instance": "softleak.theory.feasibility",
+    "linearly_separable": "softleak.theory.feasibility",
+    "multiclass_separable": "softleak.theory.feasibility",
+    "softlabel_consistent": "softleak.theory.feasibility",
+    "CertifiedLeakage": "softleak.theory.certified",
+    "certified_leakage": "softleak.theory.certified",
+    "latex": "softleak.theory.symbolic",
 }
 
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory.cover import alpha_half
-from theory.identifiability import _check_c, _single_logit, alpha_id
+from softleak.theory.cover import alpha_half
+from softleak.theory.identifiability import _check_c, _single_logit, alpha_id
 
 __all__ = [
     "Bound",

@@ -47,8 +47,8 @@ from typing import Literal
 import cvxpy as cp
 import numpy as np
 
-from theory.feasibility import binary_signs
-from theory.pinv import LeastSquaresFactor, factorize
+from softleak.theory.feasibility import binary_signs
+from softleak.theory.pinv import LeastSquaresFactor, factorize
 
 __all__ = [
     "BOUND_RTOL",

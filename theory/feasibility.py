@@ -33,7 +33,7 @@ import cvxpy.settings as cps
 import numpy as np
 import scipy.sparse as sp
 
-from theory.pinv import factorize
+from softleak.theory.pinv import factorize
 
 __all__ = [
     "EXACT_RESIDUAL_RTOL",
