@@ -64,7 +64,7 @@ _LAZY = {
 def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'theory' has no attribute {name!r}")
+    raise AttributeError(f"module 'softleak.theory' has no attribute {name!r}")
 
 
 __all__ = sorted(_LAZY)
