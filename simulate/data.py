@@ -103,3 +103,12 @@ def make_validation(
     else:
         raise ValueError(f"unknown validation kind {kind!r}")
     return X, rng.integers(0, c, n)
+
+
+def permutation_split(n: int, rho: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) positions of range(n): the first round(rho n) of one seeded permutation and
+    the rest, each sorted. One seed's training sets are nested across rho (modular addition and
+    GPT-2 students; the random-data sweeps use the class-stratified ``student_split``)."""
+    order = np.random.default_rng(seed).permutation(n)
+    m = round(rho * n)
+    return np.sort(order[:m]), np.sort(order[m:])

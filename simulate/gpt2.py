@@ -40,7 +40,6 @@ recomputed.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import logging
 import math
@@ -53,11 +52,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from softleak.simulate.data import permutation_split
 from softleak.simulate.device import thread_count, threads_for
 from softleak.simulate.minibatch import MinibatchConfig, fit_minibatch, predict_logits
 from softleak.simulate.progress import student_bar
 from softleak.simulate.seeds import derive_seed
 from softleak.simulate.softlabels import soft_targets
+from softleak.simulate.store import load_state, save_state
 
 log = logging.getLogger(__name__)
 
@@ -496,20 +497,6 @@ def model_summary(model) -> dict:
     }
 
 
-def save_state(path: Path, state: dict) -> None:
-    """Atomically write a state_dict (``torch.save``)."""
-    from softleak.simulate.store import atomic_write_bytes
-
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in state.items()}, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_state(path: Path) -> dict:
-    """A saved state_dict, loaded with ``weights_only=True`` (no code runs)."""
-    return torch.load(path, weights_only=True, map_location="cpu")
-
-
 # ---------------------------------------------------------------------------------------------
 # training
 # ---------------------------------------------------------------------------------------------
@@ -568,13 +555,6 @@ def train_teacher(spec: GPT2Spec, data: SequenceData, tokenizer, threads: int | 
     return model, metrics
 
 
-def student_split(n: int, rho: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) indices: the first round(rho n) of a seeded permutation of range(n), sorted."""
-    order = np.random.default_rng(seed).permutation(n)
-    m = round(rho * n)
-    return np.sort(order[:m]), np.sort(order[m:])
-
-
 def train_student(
     spec: GPT2Spec,
     data: SequenceData,
@@ -589,7 +569,7 @@ def train_student(
     """Train one student on the soft labels of D_train^S; returns its results row."""
     t0 = time.perf_counter()
     seed = spec.student_seed(rho, tau, rep)
-    train, test = student_split(spec.n, rho, spec.split_seed(rep))
+    train, test = permutation_split(spec.n, rho, spec.split_seed(rep))
     with thread_count(_threads(spec, threads)):
         X = encode(tokenizer, data.texts, spec.max_length, spec.device)
         X_val = encode(tokenizer, data.val_texts, spec.max_length, spec.device)

@@ -48,6 +48,7 @@ from softleak.simulate.device import thread_count, threads_for
 from softleak.simulate.losses import Objective
 from softleak.simulate.models import ReplicaMLP
 from softleak.simulate.optim import AdamConfig
+from softleak.simulate.precision import DTYPES
 from softleak.simulate.progress import student_bar
 from softleak.simulate.protocol import lbfgs
 from softleak.simulate.release import Release, default_settings, parse_release, release_soft_labels
@@ -60,7 +61,6 @@ __all__ = ["AuditSpec", "audit", "releases_for", "split_members"]
 
 STUDENTS = ("linear", "mlp")
 SOLVERS = ("adam", "lbfgs")
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 OUTPUTS = ("report",)  # besides the records every run directory holds
 GRID = ("rho", "seeds")  # may grow or shrink in one directory: each (seed, rho) is a unit
 

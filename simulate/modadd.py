@@ -42,7 +42,6 @@ one checkpoint.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import logging
 import math
@@ -57,13 +56,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from softleak.simulate.data import permutation_split
 from softleak.simulate.device import thread_count, threads_for
 from softleak.simulate.losses import Objective, normalized_weights
+from softleak.simulate.metrics import masked_mean
 from softleak.simulate.models import ReplicaMLP
 from softleak.simulate.optim import AdamConfig
+from softleak.simulate.precision import DTYPES
 from softleak.simulate.progress import student_bar
 from softleak.simulate.seeds import derive_seed
 from softleak.simulate.softlabels import soft_targets
+from softleak.simulate.store import load_state, save_state
 from softleak.simulate.train import fit
 from softleak.simulate.transformer import ReplicaTransformer
 from softleak.simulate.transformer import flops_per_sample as transformer_flops
@@ -72,7 +75,6 @@ log = logging.getLogger(__name__)
 
 MODELS = ("transformer", "mlp")
 BATCH_BY = ("rho", "checkpoint")
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 #: The paper's teacher checkpoints (REFERENCE.md): epochs of teachers 1, 2, 3 per model.
 PAPER_CHECKPOINTS = {"transformer": (2_500, 5_000, 10_000), "mlp": (5_000, 10_000, 20_000)}
@@ -402,14 +404,6 @@ def make_data(spec: ModAddSpec) -> ModAddData:
     return ModAddData(spec.p, tokens, labels, np.sort(order[: spec.n]), np.sort(order[spec.n :]))
 
 
-def student_split(n: int, rho: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (into D_*^T) of D_train^S (round(rho n)) and D_test^S: the first round(rho n)
-    of one seeded permutation, so one seed's training sets are nested across rho."""
-    order = np.random.default_rng(seed).permutation(n)
-    m = round(rho * n)
-    return np.sort(order[:m]), np.sort(order[m:])
-
-
 # ---------------------------------------------------------------------------------------------
 # models
 # ---------------------------------------------------------------------------------------------
@@ -621,12 +615,6 @@ def student_batches(spec: ModAddSpec, runs: list[StudentRun]) -> list[list[Stude
     return [g[i : i + size] for g in parts for i in range(0, len(g), size)]
 
 
-def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of values (R, N) over mask (R, N) or (N,) per replica."""
-    mask = mask.expand_as(values).to(values.dtype)
-    return (values * mask).sum(-1) / mask.sum(-1).clamp_min(1)
-
-
 class _StudentEval:
     """Student metrics on all p^2 pairs: accuracy against the true labels on D_train^S, D_test^S
     and D_val, agreement with the teacher's predictions, and the cross-entropy against the tau
@@ -655,17 +643,17 @@ class _StudentEval:
             ce[:, s:e] = -(soft * torch.log_softmax(z, -1)).sum(-1)
         acc = correct.double()
         out = {
-            "student_train_acc": _masked_mean(acc, self.train),
-            "student_test_acc": _masked_mean(acc, self.test),
-            "student_val_acc": _masked_mean(acc, self.val),
-            "train_ce": _masked_mean(ce, self.train),
-            "test_ce": _masked_mean(ce, self.test),
+            "student_train_acc": masked_mean(acc, self.train),
+            "student_test_acc": masked_mean(acc, self.test),
+            "student_val_acc": masked_mean(acc, self.val),
+            "train_ce": masked_mean(ce, self.train),
+            "test_ce": masked_mean(ce, self.test),
         }
         if full:
             agree = match.double()
-            out["match_teacher_train_acc"] = _masked_mean(agree, self.train)
-            out["match_teacher_test_acc"] = _masked_mean(agree, self.test)
-            out["match_teacher_val_acc"] = _masked_mean(agree, self.val)
+            out["match_teacher_train_acc"] = masked_mean(agree, self.train)
+            out["match_teacher_test_acc"] = masked_mean(agree, self.test)
+            out["match_teacher_val_acc"] = masked_mean(agree, self.val)
         return out
 
 
@@ -687,7 +675,7 @@ def train_students(
     R, n, P = len(runs), spec.n, spec.p**2
     train_rows = []
     for run in runs:
-        train_pos, _ = student_split(n, run.rho, run.split_seed)
+        train_pos, _ = permutation_split(n, run.rho, run.split_seed)
         train_rows.append(data.teacher[train_pos])
     m = max(len(r) for r in train_rows)
     idx = np.zeros((R, m), dtype=np.int64)
@@ -813,20 +801,6 @@ OUTPUTS = (
     "parts",
     "curve_parts",
 )
-
-
-def save_state(path: Path, state: dict) -> None:
-    """Atomically write a teacher's weights (a dict of tensors)."""
-    from softleak.simulate.store import atomic_write_bytes
-
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_state(path: Path) -> dict:
-    """A saved teacher's weights, loaded with ``weights_only=True`` (no code runs)."""
-    return torch.load(path, weights_only=True, map_location="cpu")
 
 
 def load_checkpoints(out: str | Path, with_states: bool = True, store=None):

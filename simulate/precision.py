@@ -35,6 +35,9 @@ from __future__ import annotations
 
 import torch
 
+#: The arithmetic a spec names (``dtype``) -> torch dtype: the one table every family uses.
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
 
 class matmul_precision:
     """Context manager: run a block with TF32 GEMMs on CUDA allowed or not (default: not).

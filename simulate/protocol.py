@@ -19,8 +19,10 @@ import torch
 from softleak.simulate.data import TeacherSet, make_teacher_set, make_validation, student_split
 from softleak.simulate.device import thread_count, threads_for
 from softleak.simulate.losses import Objective, normalized_weights
+from softleak.simulate.metrics import masked_mean
 from softleak.simulate.models import ReplicaMLP
 from softleak.simulate.optim import AdamConfig
+from softleak.simulate.precision import DTYPES
 from softleak.simulate.softlabels import (
     apply_ablation,
     focus_class,
@@ -31,8 +33,6 @@ from softleak.simulate.spec import SweepSpec
 from softleak.simulate.train import fit
 
 log = logging.getLogger(__name__)
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 @dataclass
@@ -395,17 +395,6 @@ def _run_id(key: tuple, run: StudentRun) -> str:
     )
 
 
-def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of values (R, n) over mask (R, n) per replica; nan where the mask is empty."""
-    mask = mask.to(values.dtype)
-    count = mask.sum(-1)
-    return torch.where(
-        count > 0,
-        (values * mask).sum(-1) / count.clamp_min(1),
-        torch.full_like(count, float("nan")),
-    )
-
-
 def _student_metrics(
     z,
     z_val,
@@ -431,10 +420,10 @@ def _student_metrics(
     match = (pred == z_teacher.argmax(-1)).double()
     ce = -(targets * torch.log_softmax(z, -1)).sum(-1)  # (R, n)
     out = {
-        "student_train_acc": _masked_mean(correct, train_masks),
-        "student_test_acc": _masked_mean(correct, test_masks),
-        "train_ce": _masked_mean(ce, train_masks),
-        "test_ce": _masked_mean(ce, test_masks),
+        "student_train_acc": masked_mean(correct, train_masks),
+        "student_test_acc": masked_mean(correct, test_masks),
+        "train_ce": masked_mean(ce, train_masks),
+        "test_ce": masked_mean(ce, test_masks),
     }
     if with_mse:
         # A softmax student matches z_T / tau up to a per-sample shift: compare centred logits.
@@ -443,17 +432,17 @@ def _student_metrics(
         se = (diff**2).mean(-1)
         out.update(
             student_val_acc=(z_val.double().argmax(-1) == y_val).double().mean(-1),
-            match_teacher_train_acc=_masked_mean(match, train_masks),
-            match_teacher_test_acc=_masked_mean(match, test_masks),
-            train_mse=_masked_mean(se, train_masks),
-            test_mse=_masked_mean(se, test_masks),
+            match_teacher_train_acc=masked_mean(match, train_masks),
+            match_teacher_test_acc=masked_mean(match, test_masks),
+            train_mse=masked_mean(se, train_masks),
+            test_mse=masked_mean(se, test_masks),
         )
     if focus is not None:
         in_focus = y.unsqueeze(0) == focus.view(-1, 1)  # (R, n)
-        out["student_test_acc_focus"] = _masked_mean(correct, test_masks & in_focus)
-        out["student_test_acc_rest"] = _masked_mean(correct, test_masks & ~in_focus)
+        out["student_test_acc_focus"] = masked_mean(correct, test_masks & in_focus)
+        out["student_test_acc_rest"] = masked_mean(correct, test_masks & ~in_focus)
     else:
-        out["match_teacher_test_acc"] = _masked_mean(match, test_masks)
+        out["match_teacher_test_acc"] = masked_mean(match, test_masks)
     return out
 
 

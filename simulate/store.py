@@ -87,6 +87,25 @@ def atomic_write_parquet(path: Path, frame: pd.DataFrame, meta: dict | None = No
         raise
 
 
+def save_state(path: Path, state: dict) -> None:
+    """Atomically write a dict of tensors (``torch.save``; detached, on the CPU)."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in state.items()}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_state(path: Path) -> dict:
+    """Saved weights, loaded with ``weights_only=True`` (no code runs). Unchecked: a run's own
+    records go through ``Store.load_state``, which sets a damaged file aside."""
+    import torch
+
+    return torch.load(path, weights_only=True, map_location="cpu")
+
+
 def read_parquet_checked(path: Path) -> tuple[pd.DataFrame, dict]:
     """A parquet file and its softleak metadata ({} when it has none); ValueError (one line) when
     it does not parse."""
@@ -259,10 +278,8 @@ class Store:
         path = Path(path)
         if not path.exists():
             return None
-        import torch
-
         try:
-            state = torch.load(path, weights_only=True, map_location="cpu")
+            state = load_state(path)
         except Exception as err:  # truncated zip, unpickling refused, ... (torch raises many)
             set_aside(self.root, path, f"{type(err).__name__}: {err}".splitlines()[0][:120])
             return None

@@ -12,18 +12,16 @@ teachers, so a killed sweep (SIGKILL included) loses at most the chunks in progr
 
 from __future__ import annotations
 
-import io
 import logging
 
 import pandas as pd
-import torch
 
 from softleak.simulate import protocol
 from softleak.simulate.chunks import UnitResult, chunk_units, students_per_teacher
 from softleak.simulate.precision import matmul_precision
 from softleak.simulate.progress import student_bar
 from softleak.simulate.spec import SweepSpec
-from softleak.simulate.store import Store, atomic_write_bytes
+from softleak.simulate.store import Store, save_state
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +175,7 @@ def _record(spec: SweepSpec, store: Store, uid: str, unit: UnitResult) -> None:
 
 
 def _save_teacher_state(spec: SweepSpec, store: Store, key: tuple, state: dict) -> None:
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(store.teacher_path(spec.teacher_id(*key)), buf.getvalue())
+    save_state(store.teacher_path(spec.teacher_id(*key)), state)
 
 
 def _load_teachers(spec: SweepSpec, store: Store, keys) -> dict:

@@ -30,6 +30,7 @@ import torch
 from softleak.simulate import protocol
 from softleak.simulate.data import make_validation
 from softleak.simulate.device import thread_count, threads_for
+from softleak.simulate.precision import DTYPES
 from softleak.simulate.spec import SweepSpec
 from softleak.simulate.store import Store, atomic_write_bytes
 
@@ -152,7 +153,7 @@ def _export(spec, key, states, m, root: Path, out: Path, threads) -> dict:
         (teacher,) = protocol.train_teachers(spec, [key], threads=threads, states=states)
         X_out, y_out = make_validation(m, dd, cc, spec.val_seed(*key), spec.val_kind)
         with torch.no_grad():
-            z_out = teacher.model.forward(torch.as_tensor(X_out, dtype=protocol.DTYPES[spec.dtype]))
+            z_out = teacher.model.forward(torch.as_tensor(X_out, dtype=DTYPES[spec.dtype]))
     z_out = z_out[0].double().numpy()  # (m, c)
     val_acc = float(np.mean(z_out.argmax(-1) == y_out))
     facts = {

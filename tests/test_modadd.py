@@ -20,6 +20,7 @@ import torch
 
 import softleak.simulate.modadd as modadd
 from softleak.cli import main
+from softleak.simulate.data import permutation_split
 from softleak.simulate.modadd import (
     ModAddSpec,
     all_pairs,
@@ -32,7 +33,6 @@ from softleak.simulate.modadd import (
     run_modadd,
     save_state,
     student_runs,
-    student_split,
     teacher_logits,
     train_students,
     train_teacher,
@@ -122,7 +122,7 @@ def test_student_splits_are_nested_partitions(global_seed):
     n = 200
     previous = np.array([], dtype=int)
     for rho in (0.1, 0.35, 0.7, 0.9):
-        train, test = student_split(n, rho, global_seed)
+        train, test = permutation_split(n, rho, global_seed)
         assert len(train) == round(rho * n)
         assert np.array_equal(np.sort(np.concatenate([train, test])), np.arange(n))
         assert np.isin(previous, train).all()  # one seed's training sets grow with rho

@@ -21,6 +21,7 @@ from softleak.cli import main
 from softleak.simulate import protocol
 from softleak.simulate.data import make_validation
 from softleak.simulate.models import ReplicaMLP
+from softleak.simulate.precision import DTYPES
 from softleak.simulate.spec import SweepSpec
 from softleak.simulate.store import Store
 from softleak.simulate.teacher_outputs import load_sweep_spec
@@ -74,7 +75,7 @@ def _saved_forward(sweep, spec: SweepSpec, key: tuple, X: np.ndarray) -> np.ndar
     state = torch.load(path, weights_only=True, map_location="cpu")
     model = ReplicaMLP.from_state(state, spec.has_bias)
     with torch.no_grad():
-        z = model.forward(torch.as_tensor(X, dtype=protocol.DTYPES[spec.dtype]))
+        z = model.forward(torch.as_tensor(X, dtype=DTYPES[spec.dtype]))
     return z[0].double().numpy()
 
 
