@@ -607,8 +607,8 @@ class AuditReport:
                 ax.errorbar(utility[i], leak[i], yerr=err[:, i : i + 1], **style)
             else:
                 ax.errorbar(leak[i], positions[i], xerr=err[:, i : i + 1], **style)
-        line = {"color": "black", "linestyle": "--", "linewidth": 1.1}
-        zero = {"color": "0.5", "linestyle": "-", "linewidth": 0.8}
+        line: dict[str, Any] = {"color": "black", "linestyle": "--", "linewidth": 1.1}
+        zero: dict[str, Any] = {"color": "0.5", "linestyle": "-", "linewidth": 0.8}
         if scatter:
             _label_points(ax, utility, leak, [str(s) for s in settings["setting"]])
             ax.axhline(self.tolerance, label=f"tolerance {self.tolerance:.3g}", **line)

@@ -11,7 +11,7 @@ for the shuffled student), and keeps the seed-mean accuracy curves so that
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
@@ -129,7 +129,10 @@ class ClassCollapse:
 
 def _fit_dict(fit: Any) -> dict[str, Any]:
     """A ``ClassScalingFit`` as a dict: every model's parameters and the best model's name."""
-    models = [asdict(m) if is_dataclass(m) else dict(vars(m)) for m in getattr(fit, "models", ())]
+    models = [
+        asdict(m) if is_dataclass(m) and not isinstance(m, type) else dict(vars(m))
+        for m in getattr(fit, "models", ())
+    ]
     best = getattr(fit, "best", None)
     return {"models": models, "best": getattr(best, "name", None)}
 
@@ -167,6 +170,7 @@ def class_collapse(
     curves = mean_curves(df[~df["shuffle"]], metrics, by=("c",))
     fits: dict[str, Any] = {}
     notes: list[str] = []
+    fit_class_scaling: Callable[..., Any] | None
     try:
         from softleak.theory.class_scaling import fit_class_scaling
     except ImportError as err:

@@ -263,9 +263,9 @@ def _fit(
     """One least-squares fit; returns (params, covariance, model)."""
     if nu is None:
 
-        def model(x, ai, a, th, *b):
-            u = x ** (-th)
-            return ai + a * u + (b[0] * u**2 if b else 0.0)
+        def model(x, ai, a, *rest):  # rest: theta, then the correction
+            u = x ** (-rest[0])
+            return ai + a * u + (rest[1] * u**2 if len(rest) > 1 else 0.0)
 
         theta0 = 1.0 / nu0
     else:

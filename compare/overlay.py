@@ -122,10 +122,8 @@ class Overlay:
 
         ax = axes_or_new(ax)
         rhos = self.rhos
-        if rho is None:
-            rho = min(rhos, key=lambda r: abs(r - 0.8)) if rhos else math.nan
-        else:
-            rho = min(rhos, key=lambda r: abs(r - rho)) if rhos else math.nan
+        target = 0.8 if rho is None else float(rho)
+        rho = min(rhos, key=lambda r: abs(r - target)) if rhos else math.nan
         sub = self.curves[np.isclose(self.curves["rho"].astype(float), rho)]
         for metric in (*CURVE_METRICS, CERTIFIED):
             part = sub[sub["metric"] == metric].sort_values("alpha")

@@ -494,7 +494,7 @@ def _theory_lines(
         grid = np.linspace(max(lo - pad, 1e-3), min(hi + pad, 1 - 1e-3), 200)
         preds = [predict_alpha_id(float(r), c, experiment) for r in grid]
         if all(p is not None for p in preds):
-            alpha = np.array([p.value for p in preds])
+            alpha = np.array([p.value for p in preds if p is not None])
             lines.append(_line("alpha_id", x, alpha, grid, _id_label(experiment)))
     elif rho is not None and not math.isnan(float(rho)):
         p = predict_alpha_id(float(rho), c, experiment)

@@ -409,9 +409,9 @@ class ThresholdTable:
             for k, (_, series) in enumerate(_series(rows, x).items()):
                 xs = np.array([getattr(r, x) for r in series])
                 vs = np.array([r.value for r in series])
-                lo = np.array([r.ci_low for r in series])
-                hi = np.array([r.ci_high for r in series])
-                err = np.vstack([vs - lo, hi - vs])
+                los = np.array([r.ci_low for r in series])
+                his = np.array([r.ci_high for r in series])
+                err = np.vstack([vs - los, his - vs])
                 err = np.where(np.isfinite(err), err, 0.0)
                 ax.errorbar(
                     xs,
@@ -720,6 +720,7 @@ def predictions_for(rows: Iterable[Threshold]) -> list[Prediction]:
     out: list[Prediction] = []
     seen: set[tuple] = set()
     for r in rows:
+        key: tuple
         if r.c is None:
             continue
         if r.name == "alpha_id_S":

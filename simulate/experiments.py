@@ -10,6 +10,7 @@ recipes and the command line go through here, so a new family needs one entry in
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -34,7 +35,7 @@ def run_experiment(
     follows ``simulate.rundir``'s contract (``restart`` clears its records first). ``kwargs`` go
     to the family's runner (e.g. ``client=``, ``allow_tf32=`` for sweeps)."""
     preflight(spec)
-    common = {"threads": threads, "progress": progress, "restart": restart}
+    common: dict[str, Any] = {"threads": threads, "progress": progress, "restart": restart}
     if isinstance(spec, Toy2DSpec):
         return run_toy2d(spec, out, **common, **kwargs)
     if isinstance(spec, ModAddSpec):

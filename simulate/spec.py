@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from softleak.simulate.rundir import digest as _digest
 from softleak.simulate.rundir import refuse_repeats
@@ -109,9 +110,9 @@ class SweepSpec:
                 raise ValueError(f"ablation {a}: class {arg} does not exist for c = {min(self.c)}")
             if name in ("zero_smallest", "top_k") and any(arg >= c for c in self.c):
                 raise ValueError(f"ablation {a}: k must be below c = {min(self.c)}")
-        for n in self.teacher_sizes():
-            if n[2] < n[1]:
-                raise ValueError(f"alpha too small: n = {n[2]} < c = {n[1]}")
+        for _, c_, n_ in self.teacher_sizes():
+            if n_ < c_:
+                raise ValueError(f"alpha too small: n = {n_} < c = {c_}")
 
     # ---------------------------------------------------------------------------------------
     @property
@@ -140,7 +141,9 @@ class SweepSpec:
         out: list[tuple[int, int, int]] = []
         for d in self.d:
             for c in self.c:
-                ns = self.n if self.n is not None else [self.n_of(a, d, c) for a in self.alpha]
+                ns = (
+                    self.n if self.n is not None else [self.n_of(a, d, c) for a in self.alpha or ()]
+                )
                 for n in ns:
                     if (d, c, n) not in out:
                         out.append((d, c, n))
@@ -167,7 +170,9 @@ class SweepSpec:
             raise ValueError(f"not SweepSpec fields: {', '.join(unknown)}")
         if "experiment" not in data:
             raise ValueError("a SweepSpec needs an experiment")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+        }
         return cls(**values)
 
     def run_settings(self) -> dict:

@@ -13,6 +13,7 @@ teachers, so a killed sweep (SIGKILL included) loses at most the chunks in progr
 from __future__ import annotations
 
 import logging
+import os
 
 import pandas as pd
 
@@ -66,7 +67,7 @@ def check_sizes(spec: SweepSpec, free: int | None = None) -> None:
 
 def run_sweep(
     spec: SweepSpec,
-    out: str,
+    out: str | os.PathLike,
     *,
     threads: int | None = None,
     progress: bool | None = None,

@@ -327,11 +327,13 @@ def _formulations(
             radius = _radius(bound, float(np.sqrt(n0sq)))
             cons.append(cp.norm(cp.vec(Um, order="F"), 2) <= radius)
         elif quad:
+            assert Bm is not None  # free_row: the free part was made above
             lhs = tol**2 * cp.sum_squares(Bm) + 2 * tol * cp.sum(cp.multiply(c0, Bm))
             if Um is not None:
                 lhs = lhs + cp.sum_squares(Um)
             cons.append(lhs <= bound**2 - n0sq)
         else:
+            assert Bm is not None
             parts = [cp.vec(c0 + tol * Bm, order="F")]
             if Um is not None:
                 parts.append(cp.vec(Um, order="F"))

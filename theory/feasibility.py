@@ -401,7 +401,15 @@ def softlabel_consistent(
     def verify(V: np.ndarray) -> bool:
         return bool(np.abs(X @ V - R).max() <= tol + slack)
 
-    feasible, name, status, V = _decide(problem, lambda: V_var.value, verify, solver)
-    W = full_W(V.T) if feasible and V is not None else None
-    residual = float(np.abs(X @ V - R).max()) if feasible and V is not None else None
-    return FeasibilityResult(feasible, name, time.perf_counter() - start, status, W, None, residual)
+    feasible, name, status, V_found = _decide(problem, lambda: V_var.value, verify, solver)
+    V = V_found if V_found is not None else np.zeros((d, R.shape[1]))
+    found = feasible and V_found is not None
+    return FeasibilityResult(
+        feasible,
+        name,
+        time.perf_counter() - start,
+        status,
+        full_W(V.T) if found else None,
+        None,
+        float(np.abs(X @ V - R).max()) if found else None,
+    )
