@@ -73,13 +73,6 @@ def load_recipes() -> dict[str, Recipe]:
     return recipes
 
 
-def work_of(spec) -> dict:
-    """Counted work of a sweep (``simulate.experiments.work_of``)."""
-    from softleak.simulate.experiments import work_of as count
-
-    return count(spec)
-
-
 def run_recipe(
     recipe: Recipe,
     preset: str,

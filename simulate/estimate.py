@@ -375,3 +375,33 @@ def hours(seconds: float) -> str:
     if seconds < 3 * 86400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} days"
+
+
+# ---------------------------------------------------------------------------------------------
+# counted work (what `softleak figs list` shows; FLOPs only, independent of any device)
+# ---------------------------------------------------------------------------------------------
+def work_of(spec) -> dict:
+    """Counted work of any spec family: ``teachers``, ``students`` and training ``flops``
+    (multiply-adds x 2, forward and backward, full batch)."""
+    if not hasattr(spec, "teacher_sizes"):  # Toy2DSpec, ModAddSpec, GPT2Spec count their own
+        return spec.work()
+    from softleak.simulate.chunks import students_per_teacher
+
+    sizes = spec.teacher_sizes()
+    teachers = len(sizes) * spec.seeds
+    per_teacher = students_per_teacher(spec)
+    flops = 0.0
+    for d, c, n in sizes:
+        k = 1 if spec.single_logit else c
+        tw = _mlp_weights(d, spec.p_teacher, k)
+        flops += spec.seeds * 3 * 2 * tw * n * spec.teacher_epochs
+        if not spec.single_logit:
+            sw = _mlp_weights(d, spec.p_student, c)
+            mean_rho = sum(spec.rho) / len(spec.rho)
+            flops += spec.seeds * per_teacher * 3 * 2 * sw * mean_rho * n * spec.student_epochs
+    return {"teachers": teachers, "students": teachers * per_teacher, "flops": flops}
+
+
+def _mlp_weights(d: int, hidden: tuple[int, ...], k: int) -> int:
+    sizes = [d, *hidden, k]
+    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))

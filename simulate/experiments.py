@@ -1,5 +1,7 @@
 """One entry point for every experiment's spec: run (or resume) it into a directory, count its work.
 
+Counted work and estimated times of every family are ``simulate.estimate``'s (one cost model).
+
 The random-data families (logistic-pinv, multinomial, mlp) are ``SweepSpec`` grids run by
 ``simulate.sweep``; the 2D examples are a ``Toy2DSpec`` run by ``simulate.toy2d``; modular addition
 is a ``ModAddSpec`` run by ``simulate.modadd``; the GPT-2 classifiers are a ``GPT2Spec`` run by
@@ -52,37 +54,10 @@ def run_experiment(
 def preflight(spec: Spec) -> None:
     """Before a run starts: log its work and estimated time on its device when that is over
     ``simulate.rundir.ANNOUNCE_S`` (the runners refuse one that cannot fit in memory)."""
-    from softleak.simulate.estimate import estimate
+    from softleak.simulate.estimate import estimate, work_of
     from softleak.simulate.rundir import announce
 
     work = work_of(spec)
     seconds = estimate(spec)["h200_s" if spec.device.startswith("cuda") else "cpu_s"]
     what = f"{work['teachers']} teachers and {work['students']} students"
     announce(seconds, f"{what} ({work['flops'] / 1e12:.3g} TFLOP)", spec.device)
-
-
-def work_of(spec: Spec) -> dict:
-    """Counted work: ``teachers``, ``students`` and training ``flops`` (multiply-adds x 2, forward
-    and backward, full batch)."""
-    if isinstance(spec, (Toy2DSpec, ModAddSpec, GPT2Spec)):
-        return spec.work()
-    from softleak.simulate.chunks import students_per_teacher
-
-    sizes = spec.teacher_sizes()
-    teachers = len(sizes) * spec.seeds
-    per_teacher = students_per_teacher(spec)
-    flops = 0.0
-    for d, c, n in sizes:
-        k = 1 if spec.single_logit else c
-        tw = _mlp_weights(d, spec.p_teacher, k)
-        flops += spec.seeds * 3 * 2 * tw * n * spec.teacher_epochs
-        if not spec.single_logit:
-            sw = _mlp_weights(d, spec.p_student, c)
-            mean_rho = sum(spec.rho) / len(spec.rho)
-            flops += spec.seeds * per_teacher * 3 * 2 * sw * mean_rho * n * spec.student_epochs
-    return {"teachers": teachers, "students": teachers * per_teacher, "flops": flops}
-
-
-def _mlp_weights(d: int, hidden: tuple[int, ...], k: int) -> int:
-    sizes = [d, *hidden, k]
-    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))

@@ -92,8 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(recipes) -> int:
-    from softleak.paper_figs.registry import work_of
-    from softleak.simulate.estimate import estimate, hours
+    from softleak.simulate.estimate import estimate, hours, work_of
 
     print(
         f"{'figure':8s} {'preset':7s} {'teachers':>9s} {'students':>9s} {'TFLOP':>9s} "

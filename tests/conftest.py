@@ -17,3 +17,15 @@ def _default_seed() -> int:
 @pytest.fixture
 def global_seed() -> int:
     return _default_seed()
+
+
+def pytest_report_header(config) -> str:
+    """The seed of this run, so a failure can be replayed (SOFTLEAK_TEST_SEED=N)."""
+    return (
+        f"softleak test seed: {_default_seed()} (replay with SOFTLEAK_TEST_SEED={_default_seed()})"
+    )
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The seed again at the end (``-q`` hides the header)."""
+    terminalreporter.write_line(f"softleak test seed: {_default_seed()}")

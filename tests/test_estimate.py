@@ -8,10 +8,11 @@ import re
 
 import pytest
 
-from softleak.paper_figs.registry import load_recipes, work_of
+from softleak.paper_figs.registry import load_recipes
 from softleak.simulate import estimate as E
 from softleak.simulate import protocol
 from softleak.simulate.chunks import student_batches
+from softleak.simulate.estimate import work_of
 from softleak.simulate.spec import SweepSpec
 from softleak.simulate.toy2d import Toy2DSpec
 

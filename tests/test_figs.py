@@ -13,7 +13,8 @@ import json
 import numpy as np
 import pytest
 
-from softleak.paper_figs.registry import MODULES, Recipe, load_recipes, run_recipe, work_of
+from softleak.paper_figs.registry import MODULES, Recipe, load_recipes, run_recipe
+from softleak.simulate.estimate import work_of
 from softleak.simulate.gpt2 import GPT2Spec
 from softleak.simulate.modadd import ModAddSpec
 from softleak.simulate.spec import SweepSpec
@@ -182,7 +183,7 @@ def test_figs_list_prints_every_figure(capsys):
 
 
 def test_work_counts_match_a_hand_count():
-    from softleak.paper_figs.registry import work_of
+    from softleak.simulate.estimate import work_of
 
     # logistic-pinv: teachers only train; one step = forward + 2 backward products of n x d x 1.
     spec = SweepSpec(
