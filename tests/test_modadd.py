@@ -18,7 +18,9 @@ import pandas as pd
 import pytest
 import torch
 
-import softleak.simulate.modadd as modadd
+import softleak.simulate.modadd.run as modadd_run
+import softleak.simulate.modadd.students as modadd_students
+import softleak.simulate.modadd.teacher as modadd_teacher
 from softleak.cli import main
 from softleak.simulate.data import permutation_split
 from softleak.simulate.modadd import (
@@ -318,13 +320,14 @@ def test_run_directory_resumes_and_refuses_other_settings(tmp_path, monkeypatch,
     def refuse(*args, **kwargs):
         raise AssertionError("trained on resume")
 
-    # A finished directory: nothing trains, same table.
-    monkeypatch.setattr(modadd, "fit", refuse)
+    # A finished directory: nothing trains, same table (``fit`` is looked up where it is called).
+    monkeypatch.setattr(modadd_teacher, "fit", refuse)
+    monkeypatch.setattr(modadd_students, "fit", refuse)
     pd.testing.assert_frame_equal(run_modadd(spec, out, threads=1), table)
     monkeypatch.undo()
     # A lost checkpoint part: its students retrain from the saved teacher, which is not retrained.
     (out / "parts" / "e30.parquet").unlink()
-    monkeypatch.setattr(modadd, "train_teacher", refuse)
+    monkeypatch.setattr(modadd_run, "train_teacher", refuse)  # run_modadd looks it up there
     again = run_modadd(spec, out, threads=1)
     pd.testing.assert_frame_equal(again.drop(columns="wall_s"), table.drop(columns="wall_s"))
     # Other settings: refused before anything is written; restart starts over.
