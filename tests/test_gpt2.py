@@ -25,6 +25,7 @@ from softleak.simulate.gpt2 import (  # noqa: E402
     run_gpt2,
     sequence_tokenizer,
 )
+from softleak.simulate.gpt2 import run as gpt2_run  # noqa: E402  (where run_gpt2 looks names up)
 from softleak.simulate.minibatch import MinibatchConfig, fit_minibatch  # noqa: E402
 
 #: 60 sequences, 4 classes, a 1-layer width-16 GPT-2 at a large lr: memorizes in ~40 epochs.
@@ -210,8 +211,8 @@ def test_tiny_run_memorizes_and_a_rerun_trains_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("a rerun must not train")
 
-    monkeypatch.setattr(gpt2, "train_teacher", boom)
-    monkeypatch.setattr(gpt2, "train_student", boom)
+    monkeypatch.setattr(gpt2_run, "train_teacher", boom)
+    monkeypatch.setattr(gpt2_run, "train_student", boom)
     again = run_gpt2(TINY, out, threads=1, progress=False)
     pd.testing.assert_frame_equal(again, table)
     # other teacher settings on the same directory: refused
@@ -219,7 +220,7 @@ def test_tiny_run_memorizes_and_a_rerun_trains_nothing(tmp_path, monkeypatch):
         run_gpt2(dataclasses.replace(TINY, teacher_epochs=3), out, threads=1, progress=False)
     # a grown student grid keeps the teacher and the finished students: only the new ones train
     trained = []
-    monkeypatch.setattr(gpt2, "train_student", lambda *a, **k: trained.append(a[5]) or boom())
+    monkeypatch.setattr(gpt2_run, "train_student", lambda *a, **k: trained.append(a[5]) or boom())
     with pytest.raises(AssertionError):
         run_gpt2(dataclasses.replace(TINY, rho=(*TINY.rho, 0.9)), out, threads=1, progress=False)
     assert trained == [0.9]
@@ -237,6 +238,6 @@ def test_saved_teacher_is_reused_by_new_students(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("the saved teacher must be reused")
 
-    monkeypatch.setattr(gpt2, "train_teacher", boom)
+    monkeypatch.setattr(gpt2_run, "train_teacher", boom)
     table = run_gpt2(spec, out, threads=1, progress=False)
     assert len(table) == 1
