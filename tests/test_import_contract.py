@@ -36,9 +36,10 @@ def modules() -> dict[str, Path]:
         if path.stem != "__init__":
             out[f"softleak.{path.stem}"] = path
     for part in PARTS:
-        for path in sorted((ROOT / part).glob("*.py")):
-            name = f"softleak.{part}" if path.stem == "__init__" else f"softleak.{part}.{path.stem}"
-            out[name] = path
+        for path in sorted((ROOT / part).rglob("*.py")):
+            rel = path.relative_to(ROOT / part).with_suffix("")
+            bits = [b for b in rel.parts if b != "__init__"]
+            out[".".join(["softleak", part, *bits])] = path
     return out
 
 
