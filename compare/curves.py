@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from softleak.compare.crossings import crossings
 from softleak.compare.table import jsonable, select
 
 #: Curve metrics the engine records, with plot labels.
@@ -135,15 +136,12 @@ def _x(epochs: pd.Series, log_x: bool) -> np.ndarray:
 
 def first_crossing(x: np.ndarray, y: np.ndarray, level: float) -> float:
     """The first x where the piecewise-linear curve (x, y) reaches ``level`` from below (linear
-    interpolation inside the segment); NaN when it never does."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    above = np.flatnonzero(y >= level)
-    if above.size == 0:
-        return float("nan")
-    i = int(above[0])
-    if i == 0 or y[i] == y[i - 1]:
-        return float(x[i])
-    return float(x[i - 1] + (level - y[i - 1]) * (x[i] - x[i - 1]) / (y[i] - y[i - 1]))
+    interpolation inside the segment); NaN when it never does.
+
+    ``compare.crossings.crossings`` upward with ``which="reach"`` (the first point at or above
+    ``level``, x[0] when the curve starts there), exact comparison (``tol=0``), NaN when censored.
+    """
+    return float(crossings(x, y, level, "up", which="reach", tol=0.0, censored="nan"))
 
 
 def learning_curves(

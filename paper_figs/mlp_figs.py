@@ -102,10 +102,17 @@ def cell_means(df: pd.DataFrame, keys=("n", "rho")) -> pd.DataFrame:
 
 def dip_and_jump(x: np.ndarray, test: np.ndarray) -> dict:
     """Along a curve of held-out accuracy: where it first reaches LEVEL (the jump), and how far it
-    fell before that from its earlier maximum (the dip; 0 when it never fell)."""
+    fell before that from its earlier maximum (the dip; 0 when it never fell).
+
+    The jump is the first grid point with ``test >= LEVEL`` (``compare.crossings.crossing_index``
+    upward with ``which="reach"``, float slack 1e-12), not interpolated.
+    """
+    from softleak.compare.crossings import crossing_index
+
     x, test = np.asarray(x, dtype=float), np.asarray(test, dtype=float)
-    hit = np.flatnonzero(test >= LEVEL - 1e-12)
-    j = int(hit[0]) if hit.size else len(test)
+    hit = int(crossing_index(test, LEVEL, "up", which="reach", tol=1e-12))
+    reached = hit >= 0
+    j = hit if reached else len(test)
     before = test[:j]
     dip = 0.0
     dip_at = None
@@ -115,7 +122,7 @@ def dip_and_jump(x: np.ndarray, test: np.ndarray) -> dict:
         k = int(np.argmax(drops))
         dip, dip_at = float(drops[k]), float(x[k])
     return {
-        "jump_at": clean(x[j]) if hit.size else None,
+        "jump_at": clean(x[j]) if reached else None,
         "before_jump_min": clean(before.min()) if before.size else None,
         "dip": clean(dip),
         "dip_at": clean(dip_at),

@@ -155,15 +155,15 @@ def width_curves(
 
 
 def first_reach(x, y, level: float = LEVEL, direction: str = "up") -> dict:
-    """Where a curve first reaches ``level`` (``compare.thresholds.crossings``, linear
-    interpolation between grid points), as a JSON-friendly entry.
+    """Where a curve first reaches ``level`` (``compare.crossings.crossings``: the first crossing in
+    ``direction``, linear interpolation between grid points), as a JSON-friendly entry.
 
     Returns ``{"value", "censored", "bound", "note"}``: ``value`` the crossing (None when censored);
     ``censored`` None, "below" (already past ``level`` at the first grid point: the crossing is
     <= ``bound`` = x[0]) or "above" (never crossed: > ``bound`` = x[-1]); ``direction`` "up" for a
     rise to >= level, "down" for a fall below it. Unsorted x is sorted; NaN points are dropped.
     """
-    from softleak.compare.thresholds import crossings
+    from softleak.compare.crossings import crossings
 
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
