@@ -307,6 +307,9 @@ def make_fig7(tables: dict, out: Path, preset: str) -> dict:
                 ax.set_title(f"(C) n = {int(n):,}, rho = {CURVE_RHO}", fontsize="medium")
             curve_axes[0].legend(fontsize="xx-small", frameon=False)
             curve_summary = _jump_summary(lc)
+    for ax in curve_axes:  # fewer curves than cells (a small grid): no empty frames
+        if not ax.has_data():
+            ax.set_axis_off()
     files = save(fig, out, "fig7")
     write_data(phases.to_frame(), out, "fig7_phases")
     text = [f"phases (cells): {phases.counts()}"]

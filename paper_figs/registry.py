@@ -59,6 +59,19 @@ class Recipe:
     make: Callable  # make(tables: dict[str, DataFrame], out: Path, preset: str) -> dict
     paper: dict = field(default_factory=dict)  # the paper's reported numbers, for the summary
 
+    def preset(self, name: str) -> Preset:
+        """A declared preset, or ``tiny`` (internal, for tests) derived from the quick one by
+        ``paper_figs.tiny.shrink`` when the recipe declares none."""
+        if name in self.presets:
+            return self.presets[name]
+        if name == "tiny":
+            from softleak.paper_figs.tiny import shrink
+
+            quick = self.presets["quick"]
+            sweeps = {k: shrink(s) for k, s in quick.sweeps.items()}
+            return Preset(sweeps, "seconds-sized quick sweeps, for tests")
+        raise KeyError(f"{self.name} has no preset {name!r}")
+
 
 def load_recipes() -> dict[str, Recipe]:
     recipes = {}
@@ -103,7 +116,7 @@ def run_recipe(
     out = resolve_out(out)
     t0 = time.perf_counter()
     tables = {}
-    for name, spec in recipe.presets[preset].sweeps.items():
+    for name, spec in recipe.preset(preset).sweeps.items():
         spec = dataclasses.replace(spec, device=device)
         where = Path(data_root or out / "data") / name
         table = run_experiment(spec, where, threads=threads, progress=progress, restart=restart)

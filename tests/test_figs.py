@@ -1,19 +1,15 @@
-"""Figure recipes: presets that validate, ``make`` on tiny simulated sweeps, ``softleak figs list``.
-
-The tiny sweeps keep each recipe's structure (experiment, sweeps, c, rho, shuffle) but shrink d,
-the grids, the seeds and the epochs (with larger learning rates so that small teachers still
-memorize), so that every ``make`` runs end to end through ``run_recipe`` in a few seconds.
-"""
+"""Figure recipes: presets that validate, ``make`` on each recipe's tiny preset (its quick sweeps
+shrunk to seconds, ``paper_figs.tiny``), ``softleak figs list``."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
-import numpy as np
 import pytest
 
-from softleak.paper_figs.registry import MODULES, Recipe, load_recipes, run_recipe
+from softleak.paper_figs.registry import MODULES, load_recipes, run_recipe
 from softleak.simulate.estimate import work_of
 from softleak.simulate.gpt2 import GPT2Spec
 from softleak.simulate.modadd import ModAddSpec
@@ -21,106 +17,6 @@ from softleak.simulate.spec import SweepSpec
 from softleak.simulate.toy2d import Toy2DSpec
 
 RECIPES = load_recipes()
-
-
-def thin(values, keep: int) -> tuple:
-    """``keep`` values spread over ``values`` (first and last included)."""
-    values = tuple(values)
-    if len(values) <= keep:
-        return values
-    idx = np.unique(np.linspace(0, len(values) - 1, keep).round().astype(int))
-    return tuple(values[i] for i in idx)
-
-
-# Two seeds, short training with large learning rates (small teachers still memorize).
-SHORT_TRAINING = dict(
-    seeds=2, teacher_epochs=150, teacher_lr=0.05, student_epochs=60, student_lr=0.05
-)
-
-
-def tiny(spec):
-    """A seconds-sized version of ``spec``: small d, thinned grids, 2 seeds, short training."""
-    if isinstance(spec, Toy2DSpec):
-        return dataclasses.replace(
-            spec, seeds=2, teacher_epochs=150, student_epochs=100, grid=16, teacher_lr=0.01
-        )
-    if isinstance(spec, GPT2Spec):
-        # 60 sequences, 4 classes, a 1-layer width-16 GPT-2: the teacher memorizes in 40 epochs.
-        pytest.importorskip("transformers")
-        return dataclasses.replace(
-            spec,
-            n=60,
-            vocab=20,
-            c=4,
-            n_val=20,
-            pretrained=None,
-            config="tiny",
-            n_layer=1,
-            n_embd=16,
-            n_head=2,
-            dropout=0.0,
-            teacher_epochs=40,
-            teacher_lr=1e-2,
-            teacher_batch=16,
-            student_epochs=10,
-            student_lr=1e-2,
-            student_batch=16,
-        )
-    if isinstance(spec, ModAddSpec):
-        # p = 13, a 16-wide transformer (or MLP [16]), two fixed checkpoints, 2 rho x 2 tau.
-        return dataclasses.replace(
-            spec,
-            p=13,
-            train_frac=0.5,
-            d_model=16,
-            n_heads=2,
-            d_head=8,
-            d_mlp=32,
-            hidden=(16,),
-            checkpoints=(20, 60),
-            stop_rules=(),
-            teacher_epochs=60,
-            teacher_lr=1e-2,
-            rho=thin(spec.rho, 2),
-            tau=thin(spec.tau, 2),
-            student_epochs=40,
-            student_seeds=2,
-            student_lr=1e-2,
-            curve_every=10,
-        )
-    if spec.n is not None and spec.p_student:
-        # MLP grids: keep the smallest sizes (every n has >= 2 per class at rho >= 0.2), d = 12.
-        return dataclasses.replace(
-            spec,
-            d=(12,),
-            n=thin(sorted(spec.n)[:4], 3),
-            rho=thin([r for r in spec.rho if r >= 0.2] or spec.rho, 3),
-            tau=thin(spec.tau, 3),
-            curve_every=min(spec.curve_every, 20),
-            **SHORT_TRAINING,
-        )
-    d0 = spec.d[0]
-    d = max(8, d0 // 10) if spec.single_logit else 12
-    c = spec.c[0]
-    alphas = (
-        spec.alpha
-        if spec.alpha is not None
-        else tuple(sorted({spec.alpha_of(n, d0, c) for n in spec.n}))
-    )
-    rhos = thin([r for r in spec.rho if r >= 0.2] or spec.rho, 3)
-    # Keep alphas whose student split has at least 2 samples per class at the smallest rho.
-    per_class = [a * d * (1 if not spec.single_logit else 0.5) for a in alphas]
-    alphas = tuple(a for a, m in zip(alphas, per_class, strict=True) if m * min(rhos) >= 2)
-    assert alphas, "tiny(): no alpha left"
-    return dataclasses.replace(
-        spec,
-        d=(d,),
-        alpha=thin(alphas, 6),
-        n=None,
-        rho=rhos,
-        tau=thin(spec.tau, 3),
-        **SHORT_TRAINING,
-    )
 
 
 def test_every_module_has_a_recipe():
@@ -147,24 +43,53 @@ def test_presets_validate_and_have_work(name):
     assert paper > quick
 
 
+def drawn(ax) -> int:
+    """How many data points an axes shows: line vertices, scatter/errorbar offsets, image pixels,
+    bars and filled areas."""
+    count = sum(len(line.get_xdata()) for line in ax.get_lines())
+    for coll in ax.collections:
+        offsets = coll.get_offsets()
+        count += len(offsets) if len(offsets) else len(coll.get_paths())
+    count += sum(im.get_array().size for im in ax.get_images())
+    count += len(ax.patches)
+    return count
+
+
 @pytest.mark.parametrize("name", list(RECIPES))
-def test_make_runs_on_a_tiny_sweep(name, tmp_path):
+def test_make_runs_on_the_tiny_preset(name, tmp_path, monkeypatch):
+    """Every figure the recipe saves shows data in every panel that has axes drawn, with labelled
+    axes; the data behind it is written beside it, and summary.json holds its numbers."""
+    from softleak.compare import style
+
     recipe = RECIPES[name]
-    sweeps = {k: tiny(s) for k, s in recipe.presets["quick"].sweeps.items()}
-    small = dataclasses.replace(
-        recipe, presets={"quick": dataclasses.replace(recipe.presets["quick"], sweeps=sweeps)}
-    )
-    assert isinstance(small, Recipe)
-    summary = run_recipe(small, "quick", tmp_path, threads=1, progress=False)
-    assert summary["figure"] == name and summary["preset"] == "quick"
+    tiny = recipe.preset("tiny")
+    if any(isinstance(s, GPT2Spec) for s in tiny.sweeps.values()):
+        pytest.importorskip("transformers")
+    figures = {}
+    real = style.save_figure
+
+    def capture(fig, path, **kwargs):
+        figures[Path(path).stem] = fig
+        return real(fig, path, **kwargs)
+
+    monkeypatch.setattr(style, "save_figure", capture)
+    summary = run_recipe(recipe, "tiny", tmp_path, threads=1, progress=False)
+    assert summary["figure"] == name and summary["preset"] == "tiny"
     assert isinstance(summary.get("text"), str) and summary["text"]
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["figure"] == name
-    pngs = sorted(tmp_path.glob("*.png"))
-    assert pngs, "no figure written"
-    for png in pngs:
-        assert png.stat().st_size > 5000
-        assert png.with_suffix(".pdf").is_file()
+    assert figures, "no figure drawn"
+    for stem, fig in figures.items():
+        panels = [ax for ax in fig.get_axes() if ax.axison and ax.get_label() != "<colorbar>"]
+        assert panels, f"{stem}: no panel"
+        for ax in panels:
+            if ax.get_legend() is not None and not ax.get_xticks().size + drawn(ax):
+                continue  # a cell that holds a legend only
+            if ax.get_legend() is not None and drawn(ax) == 0 and not ax.get_xlabel():
+                continue
+            assert drawn(ax) > 0, f"{stem}: an empty panel ({ax.get_title()!r})"
+            assert ax.get_xlabel() or ax.get_ylabel() or ax.get_title(), f"{stem}: unlabelled"
+        assert (tmp_path / f"{stem}.png").is_file() and (tmp_path / f"{stem}.pdf").is_file()
     assert list(tmp_path.glob("*.csv")), "no figure data written"
     assert not list(tmp_path.glob(".*.png")), "temporary file left behind"
 
