@@ -13,44 +13,204 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from softleak.simulate.params import param
 from softleak.simulate.rundir import digest as _digest
 from softleak.simulate.rundir import refuse_repeats
 from softleak.simulate.seeds import derive_seed
 
 EXPERIMENTS = ("logistic-pinv", "multinomial", "mlp")
 
+#: Per sweep experiment: its one-line description, the fields it leaves off the command line
+#: (with the values it runs them at, when those are not the spec's defaults) and the defaults it
+#: changes -- the one place these live (the command line reads them; see ``for_experiment``).
+EXPERIMENT_OPTIONS: dict[str, dict] = {
+    "logistic-pinv": {
+        "help": "binary logistic teacher (single logit, no bias, standardised features) and "
+        "pseudo-inverse students from its raw logits (paper Fig. 4); alpha = n/d",
+        "hidden": {
+            "c": (2,),
+            "tau": (1.0,),
+            "ablation": ("none",),
+            "student_seeds": 1,
+            "student_epochs": 1,
+            "student_lr": 1e-4,
+            "solver": "adam",
+            "student_init": "default",
+            "curve_every": 0,
+            "p_teacher": (),
+            "p_student": (),
+        },
+        "defaults": {"alpha": (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5)},
+    },
+    "multinomial": {
+        "help": "multinomial logistic teacher and students (c logits, no bias) trained on soft "
+        "labels at temperature tau (paper Fig. 5, 13-15); alpha = n/(d c)",
+        "hidden": {"p_teacher": (), "p_student": ()},
+        "defaults": {"alpha": (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5)},
+    },
+    "mlp": {
+        "help": "ReLU MLP teacher and students with biases (widths --p-teacher, --p-student) "
+        "trained on soft labels at temperature tau (paper sec. 5.2, Figs. 6, 7, 16-22); "
+        "alpha = n/(d c)",
+        "hidden": {},
+        # The reference's MLP settings (REFERENCE.md): teacher 2,000 epochs, tau = 20, p = 500;
+        # the students' widths default to the teacher's (p_student None here).
+        "defaults": {
+            "alpha": (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5),
+            "teacher_epochs": 2_000,
+            "tau": (20.0,),
+            "p_teacher": (500,),
+            "p_student": None,
+        },
+    },
+}
+
+
+GRID = "a list 'a,b', a range 'start:stop:num' (inclusive) or 'log:start:stop:num'"
+
 
 @dataclass(frozen=True)
 class SweepSpec:
+    """A grid of teachers and their soft-label students (logistic-pinv, multinomial, mlp). Every
+    field but ``experiment``, ``device`` and ``extra`` is a command-line option of
+    ``softleak simulate EXPERIMENT`` (``simulate.params``); ``EXPERIMENT_OPTIONS`` says which each
+    experiment shows and the defaults it changes."""
+
     experiment: str  # logistic-pinv (single logit, pinv student), multinomial, mlp
-    d: tuple[int, ...] = (200,)  # input dimensions
-    c: tuple[int, ...] = (2,)  # numbers of classes
-    alpha: tuple[float, ...] | None = None  # sample complexities (n/d single logit, n/(d c) else)
-    n: tuple[int, ...] | None = None  # or explicit teacher set sizes (multiples of c)
-    rho: tuple[float, ...] = (0.8,)  # student training fractions
-    tau: tuple[float, ...] = (1.0,)  # soft-label temperatures (ignored by logistic-pinv)
-    seeds: int = 1  # teacher replicates (independent data and init per replicate)
-    student_seeds: int = 1  # student initialisations per (teacher, rho, tau, shuffle, ablation)
-    seed: int = 0  # base seed every run's seeds derive from
-    shuffle: str = "no"  # no | yes | both: within-class shuffle control
-    ablation: tuple[str, ...] = ("none",)  # soft-label ablations, see simulate.softlabels
-    teacher_epochs: int = 10_000  # full-batch Adam steps (reference: 10,000)
-    student_epochs: int = 10_000  # full-batch steps or L-BFGS iterations
-    teacher_lr: float = 1e-3  # reference teacher lr
-    student_lr: float = 1e-4  # reference student lr
-    solver: str = "adam"  # student solver: adam | lbfgs (linear) ; logistic-pinv always pinv
-    student_init: str = "default"  # default (PyTorch nn.Linear init) | zero
-    p_teacher: tuple[int, ...] = ()  # hidden widths of the teacher MLP ( () = linear )
-    p_student: tuple[int, ...] = ()  # hidden widths of the student MLP
+    d: tuple[int, ...] = param(
+        (200,), help=f"input dimensions ({GRID})", kind="int_grid", group="grid"
+    )
+    c: tuple[int, ...] = param((2,), help="numbers of classes", kind="int_grid", group="grid")
+    alpha: tuple[float, ...] | None = param(
+        None,
+        help="sample complexities, n/d (logistic-pinv) or n/(d c); n is rounded to a multiple of c",
+        kind="positive_grid",
+        group="grid",
+        exclusive="size",
+    )
+    n: tuple[int, ...] | None = param(
+        None,
+        help="teacher set sizes instead of --alpha",
+        kind="int_grid",
+        group="grid",
+        exclusive="size",
+    )
+    rho: tuple[float, ...] = param(
+        (0.8,), help="student training fractions in (0, 1)", kind="fraction_grid", group="grid"
+    )
+    tau: tuple[float, ...] = param(
+        (1.0,), help="soft-label temperatures > 0", kind="positive_grid", group="grid"
+    )
+    seeds: int = param(
+        1,
+        help="teacher replicates (independent data and initialisation)",
+        kind="count",
+        group="grid",
+    )
+    student_seeds: int = param(
+        1, help="student initialisations per setting", kind="count", group="training"
+    )
+    seed: int = param(
+        0, help="base seed every run's seeds derive from", kind="seed", group="execution"
+    )
+    shuffle: str = param(
+        "no",
+        help="within-class shuffle control of the soft labels",
+        kind="choice",
+        choices=("no", "yes", "both"),
+        group="grid",
+    )
+    ablation: tuple[str, ...] = param(
+        ("none",),
+        help="comma-separated soft-label ablations: none, zero_smallest:K, top_k:K, zero_class:J, "
+        "drop_class:J",
+        kind="csv",
+        group="grid",
+    )
+    teacher_epochs: int = param(
+        10_000,
+        help="full-batch Adam steps of the teacher",
+        kind="count",
+        group="training",
+    )
+    student_epochs: int = param(
+        10_000,
+        help="student full-batch Adam steps or L-BFGS iterations",
+        kind="count",
+        group="training",
+    )
+    teacher_lr: float = param(1e-3, help="teacher Adam lr", kind="positive", group="training")
+    student_lr: float = param(
+        1e-4, help="student Adam lr (reference: 1e-4)", kind="positive", group="training"
+    )
+    solver: str = param(
+        "adam",
+        help="adam: the paper's finite-time protocol; lbfgs: solve the convex student problem to "
+        "convergence (linear students)",
+        kind="choice",
+        choices=("adam", "lbfgs"),
+        group="training",
+    )
+    student_init: str = param(
+        "default",
+        help="student initialisation (zero: gradient methods converge to the projection of the "
+        "teacher)",
+        kind="choice",
+        choices=("default", "zero"),
+        group="training",
+    )
+    p_teacher: tuple[int, ...] = param(
+        (),
+        help="hidden widths of the teacher, e.g. 500 or 500,200 (() = linear)",
+        kind="widths",
+        group="models",
+    )
+    p_student: tuple[int, ...] = param(
+        (), help="hidden widths of the students", kind="widths", group="models"
+    )
     bias: bool | None = None  # None: no bias for linear models (reference), biases for MLPs
-    dtype: str = "float32"  # float32 | float64
+    dtype: str = param(
+        "float32",
+        help="arithmetic",
+        kind="choice",
+        choices=("float32", "float64"),
+        group="training",
+    )
     device: str = "cpu"  # resolved device (cpu, cuda)
-    nested_data: bool = False  # one data set per seed whose balanced prefixes serve every n
-    standardize: bool | None = None  # None: True for logistic-pinv (reference), else False
-    val_kind: str = "gaussian"  # gaussian | uniform (the reference's quirk)
-    n_val: int = 1000  # validation set size
-    curve_every: int = 0  # record learning curves every k epochs (0: none)
-    max_replicas: int = 512  # students trained in one batch at most
+    nested_data: bool = param(
+        False,
+        help="one data set per seed whose balanced prefixes serve every n (common random numbers: "
+        "teachers across alpha share one input matrix)",
+        kind="flag",
+        group="grid",
+    )
+    standardize: bool | None = param(
+        None,
+        help="per-feature standardisation of the inputs (default: on for logistic-pinv as in the "
+        "reference, off otherwise)",
+        kind="tristate",
+        group="training",
+    )
+    val_kind: str = param(
+        "gaussian",
+        help="validation inputs (uniform [0,1) reproduces the reference's quirk)",
+        kind="choice",
+        choices=("gaussian", "uniform"),
+        group="training",
+    )
+    n_val: int = param(1000, help="validation set size", kind="count", group="training")
+    curve_every: int = param(
+        0,
+        help="record student learning curves every K epochs into curves.parquet (0: none)",
+        kind="count0",
+        group="training",
+    )
+    max_replicas: int = param(
+        512,
+        help="most students trained in one batch (also capped by the device's free memory)",
+        kind="count",
+        group="execution",
+    )
     extra: dict = field(default_factory=dict)  # family-specific settings (recorded, not hashed)
 
     # ---------------------------------------------------------------------------------------

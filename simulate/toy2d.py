@@ -33,6 +33,7 @@ from softleak.simulate.device import thread_count
 from softleak.simulate.losses import Objective
 from softleak.simulate.models import ReplicaMLP
 from softleak.simulate.optim import AdamConfig
+from softleak.simulate.params import param
 from softleak.simulate.seeds import derive_seed
 from softleak.simulate.softlabels import soft_targets
 from softleak.simulate.train import fit
@@ -45,22 +46,61 @@ KINDS = ("soft", "hard")  # soft-label student, hard-label baseline
 @dataclass(frozen=True)
 class Toy2DSpec:
     experiment: str = "toy2d"  # fixed: the 2D examples
-    c: int = 3  # classes (Fig. 1: 3, Fig. 8: 20)
-    n: int = 60  # points per data set
-    hidden: tuple[int, ...] = (150,)  # hidden widths of teacher and students (reference: 150 / 300)
-    rho: float = 0.6  # student training fraction (60% / 40%)
-    tau: float = 10.0  # temperature of the soft labels (Fig. 1: 10, Fig. 8: 20)
-    seeds: int = 5  # data sets, each with its own teacher (the paper's 5 runs)
-    student_seeds: int = 1  # student initialisations per data set and kind
-    seed: int = 0  # base seed every draw derives from
-    teacher_epochs: int = 4_000  # full-batch Adam steps (the most, with teacher_stop_acc)
-    teacher_stop_acc: float | None = None  # stop a teacher once its train acc exceeds this
-    teacher_lr: float = 1e-3  # reference: 1e-3
-    student_epochs: int = 4_000  # full-batch Adam steps of both student kinds
-    student_lr: float = 1e-3  # reference: 1e-3 (c = 3), 1e-2 (c = 20)
-    n_val: int = 1_000  # fresh points with random labels (chance level)
-    grid: int = 150  # decision-map resolution per axis
-    dtype: str = "float32"  # float32 | float64
+    c: int = param(3, help="classes (Fig. 1: 3, Fig. 8: 20)", kind="count", group="experiment")
+    n: int = param(60, help="points per data set", kind="count", group="experiment")
+    hidden: tuple[int, ...] = param(
+        (150,),
+        help="hidden widths of every network (reference: 150 / 300)",
+        kind="widths",
+        group="experiment",
+    )
+    rho: float = param(0.6, help="student training fraction", kind="fraction", group="experiment")
+    tau: float = param(
+        10.0,
+        help="soft-label temperature (Fig. 1: 10, Fig. 8: 20)",
+        kind="positive",
+        group="experiment",
+    )
+    seeds: int = param(
+        5,
+        help="data sets, each with its own teacher (the paper's 5 runs)",
+        kind="count",
+        group="experiment",
+    )
+    student_seeds: int = param(
+        1, help="students per data set and kind", kind="count", group="experiment"
+    )
+    seed: int = param(0, help="base seed every draw derives from", kind="seed", group="execution")
+    teacher_epochs: int = param(
+        4_000, help="most teacher epochs (full-batch Adam)", kind="count", group="training"
+    )
+    teacher_stop_acc: float | None = param(
+        None,
+        help="stop each teacher once its train accuracy exceeds this (default: fixed epochs)",
+        kind="fraction",
+        group="training",
+    )
+    teacher_lr: float = param(1e-3, help="teacher Adam lr", kind="positive", group="training")
+    student_epochs: int = param(
+        4_000, help="full-batch Adam steps of both student kinds", kind="count", group="training"
+    )
+    student_lr: float = param(
+        1e-3,
+        help="student Adam lr (reference: 1e-3 at c = 3, 1e-2 at c = 20)",
+        kind="positive",
+        group="training",
+    )
+    n_val: int = param(
+        1_000, help="fresh points with random labels (chance level)", kind="count", group="training"
+    )
+    grid: int = param(150, help="decision-map resolution per axis", kind="count", group="training")
+    dtype: str = param(
+        "float32",
+        help="arithmetic",
+        kind="choice",
+        choices=("float32", "float64"),
+        group="training",
+    )
     device: str = "cpu"  # resolved device
     extra: dict = field(default_factory=dict)  # recorded, not part of the identity
 

@@ -21,8 +21,21 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> Parser:
-    from softleak import commands_theory
+# Command groups in the order --help lists them: their modules import nothing heavy at import time.
+GROUPS = {
+    "theory": "commands_theory",
+    "simulate": "commands_simulate",
+    "compare": "commands_compare",
+    "figs": "commands_figs",
+    "audit": "commands_audit",
+}
+
+
+def build_parser(group: str | None = None) -> Parser:
+    """The command line. ``group``: register only that command group's options (the others are
+    listed by name and help): its specs import torch, which ``softleak theory ...`` must not
+    load. None registers every group."""
+    import importlib
 
     parser = Parser(
         prog="softleak",
@@ -37,20 +50,27 @@ def build_parser() -> Parser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     groups = parser.add_subparsers(dest="group", metavar="{theory,...}", parser_class=Parser)
     groups.required = True
-    commands_theory.register(groups)
-    for name in ("commands_simulate", "commands_compare", "commands_figs", "commands_audit"):
-        try:
-            module = __import__(f"softleak.{name}", fromlist=["register"])
-        except ModuleNotFoundError as err:  # a command group not built yet
-            if err.name != f"softleak.{name}":
-                raise
-            continue
-        module.register(groups)
+    for name, module_name in GROUPS.items():
+        module = importlib.import_module(f"softleak.{module_name}")
+        if group is None or name == group:
+            module.register(groups)
+        else:
+            groups.add_parser(name, help=module.HELP)
     return parser
 
 
+def _group_of(argv: list[str]) -> str:
+    """The command group ``argv`` names ('' when none: then every group is listed)."""
+    for token in argv:
+        if not token.startswith("-"):
+            return token if token in GROUPS else ""
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    group = _group_of(argv)
+    parser = build_parser(group or None) if group else build_parser("")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

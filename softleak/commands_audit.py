@@ -31,10 +31,14 @@ SETTINGS_HELP = (
 )
 
 
+#: The one-line help of ``softleak audit`` (the top-level --help lists it).
+HELP = "measure how much a teacher's soft labels leak its training data"
+
+
 def register(groups) -> None:
     p = groups.add_parser(
         "audit",
-        help="measure how much a teacher's soft labels leak its training data",
+        help=HELP,
         description=DESCRIPTION,
     )
     data = p.add_argument_group("teacher outputs (members: its training set)")

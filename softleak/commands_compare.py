@@ -69,11 +69,15 @@ def _figure_path(text: str) -> Path:
     return path
 
 
+#: The one-line help of ``softleak compare`` (the top-level --help lists it).
+HELP = "thresholds, phase diagrams, finite-size scaling and theory overlays of a sweep"
+
+
 def register(groups: Any) -> None:
     """Add the ``compare`` group and its commands to the top-level subparsers."""
     group = groups.add_parser(
         "compare",
-        help="thresholds, phase diagrams, finite-size scaling and theory overlays of a sweep",
+        help=HELP,
         description=(
             "Analyse sweep directories written by 'softleak simulate' (results.parquet + "
             "config.json): measured thresholds with bootstrap intervals against the closed-form "

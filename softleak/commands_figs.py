@@ -8,11 +8,14 @@ import json
 from softleak import args as A
 from softleak.errors import UsageError
 
+#: The one-line help of ``softleak figs`` (the top-level --help lists it).
+HELP = "regenerate the paper's figures (presets quick and paper)"
+
 
 def register(groups) -> None:
     p = groups.add_parser(
         "figs",
-        help="regenerate the paper's figures (presets quick and paper)",
+        help=HELP,
         description="Run a figure's sweeps (resuming), draw it (PNG and PDF), and write "
         "OUT/summary.json with its headline numbers. 'softleak figs list' shows the figures, "
         "their presets and an estimate of the work.",

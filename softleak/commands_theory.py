@@ -31,11 +31,15 @@ def _class_count(text: str) -> int:
     return value
 
 
+#: The one-line help of ``softleak theory`` (the top-level --help lists it).
+HELP = "closed-form thresholds and exact checks (no training)"
+
+
 def register(groups) -> None:
     """Add the ``theory`` group and its commands to the top-level subparsers ``groups``."""
     theory = groups.add_parser(
         "theory",
-        help="closed-form thresholds and exact checks (no training)",
+        help=HELP,
         description=(
             "Closed-form thresholds and exact checks, no training: Cover's separability probability "
             "(cover), the identifiability and teacher-capacity thresholds for a student fraction "

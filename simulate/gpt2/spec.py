@@ -7,6 +7,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from softleak.simulate.params import param
 from softleak.simulate.seeds import derive_seed
 
 #: Model shapes built from a config (``config=``): GPT-2 124M and a CPU-sized one.
@@ -23,36 +24,116 @@ GRID = ("rho", "tau", "student_seeds")  # the student grid: may grow or shrink i
 @dataclass(frozen=True)
 class GPT2Spec:
     experiment: str = "gpt2"  # fixed
-    n: int = 6_000  # teacher sequences |D_*^T| (paper: 6,000)
-    vocab: int = 1_000  # V: the numbers are uniform in 1..V (paper: 1,000)
-    c: int = 1_000  # classes (paper: 1,000)
-    n_val: int = 1_000  # fresh random sequences with random classes (chance level)
-    rho: tuple[float, ...] = (0.2, 0.5, 0.8)  # student training fractions (paper)
-    tau: tuple[float, ...] = (20.0,)  # soft-label temperatures (paper: 20)
-    student_seeds: int = 1  # repetitions: own D_train^S split and initialisation
-    pretrained: str | None = None  # local Hugging Face folder (weights + tokenizer); None: config
-    config: str = "small"  # model shape without ``pretrained``: small (GPT-2 124M) | tiny
-    n_layer: int | None = None  # overrides the config's layers (None: the config's)
-    n_embd: int | None = None  # overrides its width
-    n_head: int | None = None  # overrides its heads
-    dropout: float | None = None  # resid/embd/attn dropout (None: the model's, GPT-2: 0.1)
+    n: int = param(6_000, help="teacher sequences (paper: 6,000)", kind="count", group="data")
+    vocab: int = param(
+        1_000, help="the numbers are uniform in 1..V (paper: 1,000)", kind="count", group="data"
+    )
+    c: int = param(1_000, help="classes (paper: 1,000)", kind="count", group="data")
+    n_val: int = param(
+        1_000,
+        help="fresh random sequences with random classes (chance)",
+        kind="count",
+        group="data",
+    )
+    rho: tuple[float, ...] = param(
+        (0.2, 0.5, 0.8),
+        help="student training fractions (paper)",
+        kind="fraction_grid",
+        group="students",
+    )
+    tau: tuple[float, ...] = param(
+        (20.0,), help="soft-label temperatures (paper: 20)", kind="positive_grid", group="students"
+    )
+    student_seeds: int = param(
+        1,
+        help="repetitions, each with its own split and initialisation",
+        kind="count",
+        group="students",
+    )
+    pretrained: str | None = param(
+        None,
+        help="local Hugging Face folder with a GPT-2 model and its tokenizer (save_pretrained "
+        "layout); default: a model built from --config",
+        kind="text",
+        metavar="DIR",
+        group="model",
+    )
+    config: str = param(
+        "small",
+        help="shape without --pretrained: small = GPT-2 124M (12 x 768, 12 heads), tiny = 2 x 128, "
+        "4 heads",
+        kind="choice",
+        choices=("small", "tiny"),
+        group="model",
+    )
+    n_layer: int | None = param(None, help="override: layers", kind="count", group="model")
+    n_embd: int | None = param(None, help="override: width", kind="count", group="model")
+    n_head: int | None = param(None, help="override: heads", kind="count", group="model")
+    dropout: float | None = param(
+        None,
+        help="dropout of every layer (default: the model's, 0.1 for GPT-2)",
+        kind="nonnegative",
+        group="model",
+    )
     # without ``pretrained``: draw the transformer body of teacher and students from one seed (as
     # pretrained weights are shared) and only the head from each model's seed; False: every model
     # its own full random init
-    shared_init: bool = True
-    max_length: int = 10  # tokens per sequence, longer ones truncated (reference: 10)
-    teacher_epochs: int = 100  # (paper: 100)
-    student_epochs: int = 200  # (paper: 200)
-    teacher_lr: float = 5e-4  # AdamW (paper)
-    student_lr: float = 5e-4  # AdamW (paper)
-    teacher_batch: int = 64  # (reference)
-    student_batch: int = 32  # (reference)
-    weight_decay: float = 0.01  # AdamW's default (the reference does not set it)
-    clip: float = 1.0  # gradient-norm clip of teacher and students (reference)
+    shared_init: bool = param(
+        True,
+        help="without --pretrained: every model gets its own random init (default: teacher and "
+        "students share one random body, as pretrained weights would, and differ in the head)",
+        kind="flag",
+        flag="--independent-init",
+        group="model",
+    )
+    max_length: int = param(
+        10,
+        help="tokens per sequence, longer ones truncated (reference: 10)",
+        kind="count",
+        group="model",
+    )
+    teacher_epochs: int = param(
+        100, help="teacher epochs (paper: 100)", kind="count", group="training"
+    )
+    student_epochs: int = param(
+        200, help="student epochs (paper: 200)", kind="count", group="training"
+    )
+    teacher_lr: float = param(
+        5e-4, help="teacher AdamW lr (paper)", kind="positive", group="training"
+    )
+    student_lr: float = param(
+        5e-4, help="student AdamW lr (paper)", kind="positive", group="training"
+    )
+    teacher_batch: int = param(
+        64, help="teacher batch size (reference)", kind="count", group="training"
+    )
+    student_batch: int = param(
+        32, help="student batch size (reference)", kind="count", group="training"
+    )
+    weight_decay: float = param(
+        0.01,
+        help="AdamW weight decay (AdamW's default; the reference does not set it)",
+        kind="nonnegative",
+        group="training",
+    )
+    clip: float = param(
+        1.0,
+        help="grad-norm clip of teacher and students (reference)",
+        kind="positive",
+        group="training",
+    )
     split: str = "random"  # D_train^S: a seeded random rho share of D_*^T (nested across rho)
-    seed: int = 0  # base seed every draw derives from
-    amp: bool = True  # bfloat16 autocast for the training forward on CUDA (never on CPU)
-    eval_batch: int = 512  # examples per evaluation forward
+    seed: int = param(0, help="base seed every draw derives from", kind="seed", group="execution")
+    amp: bool = param(
+        True,
+        help="no bfloat16 autocast on CUDA (float32 throughout; autocast never runs on a CPU)",
+        kind="flag",
+        flag="--no-amp",
+        group="execution",
+    )
+    eval_batch: int = param(
+        512, help="examples per evaluation forward", kind="count", group="execution"
+    )
     device: str = "cpu"  # resolved device (cpu, cuda)
     extra: dict = field(default_factory=dict)  # recorded, not part of the identity
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from softleak.simulate.modadd.rules import StopRule, parse_rule
 from softleak.simulate.optim import AdamConfig
+from softleak.simulate.params import param
 from softleak.simulate.precision import DTYPES
 from softleak.simulate.seeds import derive_seed
 from softleak.simulate.transformer import flops_per_sample as transformer_flops
@@ -23,38 +24,125 @@ PAPER_CHECKPOINTS = {"transformer": (2_500, 5_000, 10_000), "mlp": (5_000, 10_00
 @dataclass(frozen=True)
 class ModAddSpec:
     experiment: str = "modadd"  # fixed
-    model: str = "transformer"  # transformer (Fig. 3) | mlp (Fig. 11)
-    p: int = 113  # modulus: tokens 0..p-1, "=" = p, p classes (the paper: 113)
-    train_frac: float = 0.3  # teacher's share of the p^2 pairs (paper: 30%, n = 3,830)
-    teacher_epochs: int | None = None  # most teacher epochs (None: the last fixed checkpoint)
+    model: str = param(
+        "transformer",
+        help="the 1-layer transformer (Fig. 3) or the [200, 200] ReLU MLP (Fig. 11)",
+        kind="choice",
+        choices=MODELS,
+        group="task and models",
+    )
+    p: int = param(
+        113, help="modulus: tokens 0..p-1 and '=', p classes", kind="count", group="task and models"
+    )
+    train_frac: float = param(
+        0.3,
+        help="teacher's share of the p^2 pairs; the rest is validation (paper: 30%%, n = 3,830)",
+        kind="fraction",
+        group="task and models",
+    )
+    teacher_epochs: int | None = param(
+        None,
+        help="most teacher epochs (default: the last checkpoint); it stops earlier once every "
+        "checkpoint is taken",
+        kind="count",
+        group="teacher",
+    )
     # epochs at which the teacher is saved (None: the paper's for the model, see PAPER_CHECKPOINTS,
     # or none when stop_rules are given); named "e<epoch>"
-    checkpoints: tuple[int, ...] | None = None
-    stop_rules: tuple[str, ...] = ()  # rules saved at the first epoch they hold (RULE_PRESETS)
-    rho: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9)  # paper's grid
-    tau: tuple[float, ...] = (0.1, 1.0, 10.0)  # soft-label temperatures (paper's grid)
-    student_epochs: int = 40_000  # full-batch steps per student (paper: 40,000)
-    student_seeds: int = 3  # repetitions: own D_train^S split and initialisation (paper: 3)
-    teacher_lr: float = 1e-3  # AdamW lr (paper, Nanda et al.)
-    student_lr: float = 1e-3  # AdamW lr of the students (paper)
-    teacher_weight_decay: float = 1.0  # decoupled weight decay (paper, Nanda et al.)
-    student_weight_decay: float = 1.0  # (paper)
+    checkpoints: tuple[int, ...] | None = param(
+        None,
+        help="epochs at which the teacher is saved (default: the paper's, 2500,5000,10000 for the "
+        "transformer, 5000,10000,20000 for the MLP; none when --stop-rule is given)",
+        kind="int_grid",
+        group="teacher",
+    )
+    stop_rules: tuple[str, ...] = param(
+        (),
+        help="also save the teacher at the first evaluated epoch where RULE holds: memorized "
+        "(train acc 1, val acc < 0.05), grokked (val acc > 0.99) or NAME:COND&COND with "
+        "conditions on epoch, train_acc, val_acc, train_loss, val_loss (e.g. half:val_acc>=0.5); "
+        "repeatable",
+        kind="texts",
+        flag="--stop-rule",
+        metavar="RULE",
+        group="teacher",
+    )
+    rho: tuple[float, ...] = param(
+        (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9),
+        help="student training fractions of the teacher's data (the paper's grid)",
+        kind="fraction_grid",
+        group="students",
+    )
+    tau: tuple[float, ...] = param(
+        (0.1, 1.0, 10.0), help="soft-label temperatures", kind="positive_grid", group="students"
+    )
+    student_epochs: int = param(
+        40_000, help="full-batch steps per student (paper: 40,000)", kind="count", group="students"
+    )
+    student_seeds: int = param(
+        3,
+        help="repetitions, each with its own data split and initialisation (paper: 3)",
+        kind="count",
+        group="students",
+    )
+    teacher_lr: float = param(
+        1e-3, help="teacher AdamW lr (paper, Nanda et al.)", kind="positive", group="teacher"
+    )
+    student_lr: float = param(1e-3, help="student AdamW lr", kind="positive", group="students")
+    teacher_weight_decay: float = param(
+        1.0, help="teacher weight decay", kind="nonnegative", flag="--weight-decay", group="teacher"
+    )
+    student_weight_decay: float = param(
+        1.0, help="student weight decay", kind="nonnegative", group="students"
+    )
     betas: tuple[float, float] = (0.9, 0.98)  # Nanda et al.
-    warmup: int = 10  # linear warm-up steps (Nanda et al.)
-    d_model: int = 128  # transformer width (Nanda et al.)
-    n_heads: int = 4  # attention heads
-    d_head: int = 32  # width per head
-    d_mlp: int = 512  # transformer MLP width (4 d_model)
-    hidden: tuple[int, ...] = (200, 200)  # MLP variant's hidden widths (Fig. 11)
-    teacher_curve_every: int = 10  # teacher metrics (and stop-rule checks) every K epochs
-    curve_every: int = 100  # student learning curves every K epochs (0: none)
-    seed: int = 0  # base seed every draw derives from
-    dtype: str = "float32"  # float32 | float64 (soft labels and metrics use float64)
+    warmup: int = param(
+        10, help="linear warm-up steps (Nanda et al.)", kind="count0", group="execution"
+    )
+    d_model: int = param(
+        128, help="transformer width (Nanda et al.)", kind="count", group="task and models"
+    )
+    n_heads: int = param(4, help="attention heads", kind="count", group="task and models")
+    d_head: int = param(32, help="width per head", kind="count", group="task and models")
+    d_mlp: int = param(
+        512, help="transformer MLP width (4 d_model)", kind="count", group="task and models"
+    )
+    hidden: tuple[int, ...] = param(
+        (200, 200), help="MLP hidden widths (Fig. 11)", kind="widths", group="task and models"
+    )
+    teacher_curve_every: int = param(
+        10,
+        help="record the teacher's train/val loss and accuracy (and check stop rules) every K "
+        "epochs",
+        kind="count",
+        group="teacher",
+    )
+    curve_every: int = param(
+        100,
+        help="record student learning curves every K epochs into curves.parquet (0: none)",
+        kind="count0",
+        group="students",
+    )
+    seed: int = param(0, help="base seed every draw derives from", kind="seed", group="execution")
+    dtype: str = param(
+        "float32",
+        help="arithmetic (soft labels and metrics use float64)",
+        kind="choice",
+        choices=("float32", "float64"),
+        group="execution",
+    )
     device: str = "cpu"  # resolved device (cpu, cuda)
-    batch_by: str = "rho"  # students per replica batch: "rho" (one batch per rho: no padded
-    #   rows, least work) or "checkpoint" (all of a checkpoint's students at once: rows padded to
-    #   the largest rho; fewer, larger steps for a GPU)
-    max_replicas: int = 512  # most students in one replica batch
+    batch_by: str = param(
+        "rho",
+        help="replica batches: one per rho (no padded rows; least work) or all students of a "
+        "checkpoint at once (rows padded to the largest rho; fewer, larger steps for a GPU)",
+        kind="choice",
+        choices=BATCH_BY,
+        group="students",
+    )
+    max_replicas: int = param(
+        512, help="most students in one replica batch", kind="count", group="students"
+    )
     extra: dict = field(default_factory=dict)  # recorded, not part of the identity
 
     def __post_init__(self) -> None:
