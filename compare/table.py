@@ -297,3 +297,19 @@ def jsonable(value: Any) -> Any:
         value = float(value)
         return value if math.isfinite(value) else None
     return value
+
+
+def cell_means(df: pd.DataFrame, keys=("n", "rho")) -> pd.DataFrame:
+    """Seed means and SEMs of the accuracies per cell of ``keys`` (unshuffled, unablated runs):
+    columns ``<metric>``, ``<metric>_sem``, ``n_seeds`` and ``alpha = n / (d c)``."""
+    df = df[(~df["shuffle"]) & (df["ablation"] == "none")]
+    metrics = ["teacher_train_acc", "student_train_acc", "student_test_acc", "student_val_acc"]
+    per_seed = df.groupby([*keys, "seed"])[metrics].mean()
+    g = per_seed.groupby(level=list(range(len(keys))))
+    out = g.mean().add_suffix("")
+    sem = (g.std(ddof=1) / np.sqrt(g.size().to_numpy()[:, None])).add_suffix("_sem")
+    out = pd.concat([out, sem], axis=1).reset_index()
+    out["n_seeds"] = g.size().to_numpy()
+    first = df.iloc[0]
+    out["alpha"] = out["n"] / (int(first["d"]) * int(first["c"]))
+    return out

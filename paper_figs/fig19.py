@@ -29,6 +29,7 @@ from softleak.paper_figs import widths as W
 from softleak.paper_figs.common import clean, save, write_data
 from softleak.paper_figs.mlp_scale import PAPER, QUICK
 from softleak.paper_figs.registry import Preset, Recipe
+from softleak.theory.capacity import mlp_identifiability_alpha, mlp_memorization_alpha
 
 PAPER_WIDTHS = (100, 250, 350, 650)
 #: Quick: alpha / p values (paper units) every width is run at; measured at the quick scale
@@ -80,8 +81,8 @@ def make(tables: dict, out: Path, preset: str) -> dict:
                 "student_test_reach_alpha": W.clean_entry(W.scaled_reach(reach, p)),
                 "teacher_drop_alpha_per_p": W.clean_entry(drop),
                 "teacher_drop_alpha": W.clean_entry(W.scaled_reach(drop, p)),
-                "theory_id_alpha_per_p": W.num(W.id_alpha(d, c, p, rho) / p),
-                "theory_mem_alpha_per_p": W.num(W.mem_alpha(d, c, int(p)) / p),
+                "theory_id_alpha_per_p": W.num(mlp_identifiability_alpha(d, c, p, rho) / p),
+                "theory_mem_alpha_per_p": W.num(mlp_memorization_alpha(d, c, int(p)) / p),
             }
         )
 

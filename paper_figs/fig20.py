@@ -28,6 +28,7 @@ from softleak.paper_figs import widths as W
 from softleak.paper_figs.common import clean, save, write_data
 from softleak.paper_figs.mlp_scale import PAPER, QUICK
 from softleak.paper_figs.registry import Preset, Recipe
+from softleak.theory.capacity import mlp_identifiability_alpha, mlp_memorization_alpha
 
 P_TEACHER = 500  # paper units
 PAPER_STUDENTS = (100, 250, 500, 1000, 2000)
@@ -90,7 +91,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
                 "student_test_acc": {
                     str(int(n)): clean(v) for n, v in zip(test["n"], test["mean"], strict=True)
                 },
-                "theory_id_alpha": W.num(W.id_alpha(d, c, p, rho)),
+                "theory_id_alpha": W.num(mlp_identifiability_alpha(d, c, p, rho)),
             }
         )
     teacher = curves[(curves["metric"] == "teacher_train_acc") & (curves["p_S"] == students[0])]
@@ -106,7 +107,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
     lines = [
         f"p_T = {pt}, rho = {rho:g}, d = {d}, c = {c}: held-out accuracy first >= {W.LEVEL:g}; "
         f"teacher train acc first < {W.LEVEL:g} at alpha {W.fmt_reach(drop)} "
-        f"(counting: {W.fmt(W.mem_alpha(d, c, pt))})",
+        f"(counting: {W.fmt(mlp_memorization_alpha(d, c, pt))})",
         f"{'p_S':>5s} {'alpha':>9s} {'alpha/p_S':>10s} {'count id alpha':>15s} "
         f"{'train@max n':>12s} {'test@max n':>11s}",
     ]
@@ -130,7 +131,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
         "level": W.LEVEL,
         "students": entries,
         "teacher_drop_alpha": W.clean_entry(drop),
-        "theory_mem_alpha_teacher": W.num(W.mem_alpha(d, c, pt)),
+        "theory_mem_alpha_teacher": W.num(mlp_memorization_alpha(d, c, pt)),
         "spread": {"alpha": spread_alpha, "alpha_per_pS": spread_per_p},
         "files": files,
         "text": "\n".join(lines),
@@ -155,7 +156,7 @@ def _figure(curves, entries, labels, d, c, rho, pt):
             text = f"$p_S$={p}" if x == "alpha" else None
             W.theory_vline(ax, e["theory_id_alpha"] * factor, ls="--", text=text)
         if x == "alpha":
-            W.theory_vline(ax, W.mem_alpha(d, c, pt), ls=":", text=f"teacher $p_T$={pt}")
+            W.theory_vline(ax, mlp_memorization_alpha(d, c, pt), ls=":", text=f"teacher $p_T$={pt}")
         ax.set_xscale("log")
         log_ticks(ax.xaxis)
     axes[0].set_xlabel(r"$\alpha = n / (d\,c)$")

@@ -7,7 +7,7 @@ memorized data (acc_test^S > acc_val^S); a smaller student is best for every rho
 falls with p_S non-linearly (at rho = 0.3, p_S = 250 is as good as p_S = 1000). The reference line
 is the validation accuracy (fresh random data: chance) of the p_S = p_T students.
 
-Theory (black, parameter counting, ``paper_figs.widths.widest_identifiable``): the dashed lines
+Theory (black, parameter counting, ``theory.capacity.mlp_widest_identifiable``): the dashed lines
 mark, per rho, the widest student whose free parameters its rho n (c - 1) soft-label equations can
 still pin down; the dotted line p_S = p_T, the narrowest student that can represent the teacher.
 
@@ -30,6 +30,7 @@ from softleak.paper_figs import widths as W
 from softleak.paper_figs.common import clean, save, write_data
 from softleak.paper_figs.mlp_scale import PAPER, QUICK
 from softleak.paper_figs.registry import Preset, Recipe
+from softleak.theory.capacity import mlp_widest_identifiable
 
 P_TEACHER = 500  # paper units
 PAPER_STUDENTS = (100, 200, 250, 300, 400, 500, 600, 750, 1000, 2000)
@@ -72,7 +73,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
     val = curves[(curves["metric"] == "student_val_acc") & (curves["p_S"] == ref_p)]
     val_ref = float(val["mean"].mean()) if len(val) else float("nan")
     per_class = n // c
-    widest = {r: W.widest_identifiable(d, c, int(r * per_class) * c) for r in rhos}
+    widest = {r: mlp_widest_identifiable(d, c, int(r * per_class) * c) for r in rhos}
 
     table, best = {}, {}
     for r in rhos:

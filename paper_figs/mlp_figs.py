@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from softleak.compare.table import cell_means
 from softleak.paper_figs.common import clean, data_dir, linear_grid, save, write_data
 from softleak.paper_figs.mlp_scale import PAPER, PAPER_N, MLPScale
 from softleak.paper_figs.mlp_scale import QUICK_PAPER_TRAINING as QUICK
@@ -85,21 +86,6 @@ def presets(sweeps) -> dict:
 # ---------------------------------------------------------------------------------------------
 # numbers
 # ---------------------------------------------------------------------------------------------
-def cell_means(df: pd.DataFrame, keys=("n", "rho")) -> pd.DataFrame:
-    """Seed means and SEMs of the accuracies per cell (unshuffled, unablated runs)."""
-    df = df[(~df["shuffle"]) & (df["ablation"] == "none")]
-    metrics = ["teacher_train_acc", "student_train_acc", "student_test_acc", "student_val_acc"]
-    per_seed = df.groupby([*keys, "seed"])[metrics].mean()
-    g = per_seed.groupby(level=list(range(len(keys))))
-    out = g.mean().add_suffix("")
-    sem = (g.std(ddof=1) / np.sqrt(g.size().to_numpy()[:, None])).add_suffix("_sem")
-    out = pd.concat([out, sem], axis=1).reset_index()
-    out["n_seeds"] = g.size().to_numpy()
-    first = df.iloc[0]
-    out["alpha"] = out["n"] / (int(first["d"]) * int(first["c"]))
-    return out
-
-
 def dip_and_jump(x: np.ndarray, test: np.ndarray) -> dict:
     """Along a curve of held-out accuracy: where it first reaches LEVEL (the jump), and how far it
     fell before that from its earlier maximum (the dip; 0 when it never fell).

@@ -209,33 +209,6 @@ def spread(values: Iterable[float | None]) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def id_alpha(d: int, c: int, p: int, rho: float) -> float:
-    """alpha = n/(d c) at which rho n (c - 1) equals the free parameters of a width-p net
-    (``theory.capacity.mlp_identifiability_rho_n``)."""
-    from softleak.theory.capacity import mlp_identifiability_rho_n
-
-    return mlp_identifiability_rho_n(d, p, c).value / rho / (d * c)
-
-
-def mem_alpha(d: int, c: int, p: int) -> float:
-    """alpha = n/(d c) up to which a width-p teacher memorizes random labels, by counting
-    (``theory.capacity.mlp_memorization_n``)."""
-    from softleak.theory.capacity import mlp_memorization_n
-
-    return mlp_memorization_n(d, p, c).value / (d * c)
-
-
-def widest_identifiable(d: int, c: int, rho_n: float) -> float:
-    """The width p at which a student's free parameters equal its rho n (c - 1) equations
-    (inverts ``mlp_identifiability_rho_n``, which is affine in p); wider students are
-    under-determined by their soft labels. May be below 1 (no width is)."""
-    from softleak.theory.capacity import mlp_identifiability_rho_n
-
-    at1 = mlp_identifiability_rho_n(d, 1, c).value
-    slope = mlp_identifiability_rho_n(d, 2, c).value - at1
-    return 1.0 + (rho_n - at1) / slope
-
-
 # ---------------------------------------------------------------------------------------------
 # Drawing
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from softleak.paper_figs.mlp_figs import cell_means, counting_estimates, dip_and_jump
+from softleak.compare.table import cell_means
+from softleak.paper_figs.mlp_figs import counting_estimates, dip_and_jump
 from softleak.paper_figs.mlp_scale import PAPER, QUICK
 
 

@@ -11,7 +11,12 @@ import pytest
 
 from softleak.paper_figs import widths as W
 from softleak.paper_figs.mlp_scale import PAPER, QUICK
-from softleak.theory.capacity import mlp_identifiability_rho_n
+from softleak.theory.capacity import (
+    mlp_identifiability_alpha,
+    mlp_identifiability_rho_n,
+    mlp_memorization_alpha,
+    mlp_widest_identifiable,
+)
 
 
 # --- first_reach ------------------------------------------------------------------------------
@@ -76,23 +81,23 @@ def test_spread_of_known_values():
 @pytest.mark.parametrize(("d", "c", "p"), [(100, 100, 50), (1000, 100, 500), (12, 3, 7)])
 def test_widest_identifiable_inverts_the_count(d, c, p):
     rho_n = mlp_identifiability_rho_n(d, p, c).value
-    assert W.widest_identifiable(d, c, rho_n) == pytest.approx(p)
+    assert mlp_widest_identifiable(d, c, rho_n) == pytest.approx(p)
 
 
 @pytest.mark.parametrize(("d", "c", "rho"), [(1000, 100, 0.45), (100, 100, 0.45), (50, 10, 0.8)])
 def test_identifiability_is_a_constant_in_alpha_over_p(d, c, rho):
     """rho n (c - 1) = p (d + c) + c - 1: alpha / p tends to (d + c) / (rho (c - 1) d c)."""
     for p in (10, 100, 1000):
-        alpha = W.id_alpha(d, c, p, rho)
+        alpha = mlp_identifiability_alpha(d, c, p, rho)
         n = alpha * d * c
         assert rho * n * (c - 1) == pytest.approx(p * (d + c) + c - 1)
     limit = (d + c) / (rho * (c - 1) * d * c)
-    assert W.id_alpha(d, c, 10**6, rho) / 10**6 == pytest.approx(limit, rel=1e-5)
+    assert mlp_identifiability_alpha(d, c, 10**6, rho) / 10**6 == pytest.approx(limit, rel=1e-5)
 
 
 def test_memorization_is_proportional_to_width_in_alpha_over_p():
     d, c = 100, 100
-    per_p = [W.mem_alpha(d, c, p) / p for p in (10, 100, 1000)]
+    per_p = [mlp_memorization_alpha(d, c, p) / p for p in (10, 100, 1000)]
     assert per_p[0] > per_p[1] > per_p[2]  # the output bias adds c/p, then it flattens
     assert per_p[2] == pytest.approx((d + c + 1) / (2 * math.log(c) * d * c), rel=1e-3)
 

@@ -230,3 +230,24 @@ def mlp_identifiability_rho_n(
         formula="rho n = (#params - shift) / (c - 1)",
         note=f"parameter counting: #params = {p}, {p - free} fixed by the softmax shift",
     )
+
+
+def mlp_identifiability_alpha(d: int, c: int, p: int, rho: float) -> float:
+    """alpha = n/(d c) at which rho n (c - 1) soft-label equations equal the free parameters of a
+    width-p student (``mlp_identifiability_rho_n``; the width studies' dashed lines)."""
+    return mlp_identifiability_rho_n(d, p, c).value / rho / (d * c)
+
+
+def mlp_memorization_alpha(d: int, c: int, p: int) -> float:
+    """alpha = n/(d c) up to which a width-p teacher memorizes random labels, by counting
+    (``mlp_memorization_n``)."""
+    return mlp_memorization_n(d, p, c).value / (d * c)
+
+
+def mlp_widest_identifiable(d: int, c: int, rho_n: float) -> float:
+    """The width p at which a student's free parameters equal its rho n (c - 1) equations
+    (inverts ``mlp_identifiability_rho_n``, which is affine in p); wider students are
+    under-determined by their soft labels. May be below 1 (no width is)."""
+    at1 = mlp_identifiability_rho_n(d, 1, c).value
+    slope = mlp_identifiability_rho_n(d, 2, c).value - at1
+    return 1.0 + (rho_n - at1) / slope
