@@ -151,6 +151,13 @@ def test_phase_diagram_plot_writes_a_figure(tmp_path):
     diagram.plot(ax=ax, hatch=True)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert FULL in labels and any("alpha" in lab for lab in labels)
+    # the mesh drawn is the diagram: each cell's colour index is its phase's position in PHASES
+    from matplotlib.collections import QuadMesh
+
+    (mesh,) = [c for c in ax.collections if isinstance(c, QuadMesh)]
+    codes = np.ma.filled(mesh.get_array().astype(float), np.nan).reshape(diagram.labels.shape)
+    for k, phase in enumerate(PHASES):
+        assert np.all(codes[diagram.labels == phase] == k), phase
     path = save_figure(fig, tmp_path / "phase.png")
-    assert path.stat().st_size > 2000
+    assert path.is_file()
     assert not list(tmp_path.glob(".phase*"))  # no temporary file left behind

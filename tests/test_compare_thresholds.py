@@ -251,16 +251,35 @@ def test_bootstrap_interval_covers_the_truth_across_independent_experiments():
     assert np.median(widths) < 0.1
 
 
-def test_table_plot_and_frame(tmp_path):
-    from softleak.compare.style import new_figure, save_figure
+def test_table_plot_draws_the_table(tmp_path):
+    """What ThresholdTable.plot draws is the table: one marker per finite student threshold at
+    (rho, value), the teacher's capacity as a horizontal line, theory's alpha_id = 1/rho."""
+    from softleak.compare.style import new_figure
 
     tab = find_thresholds(clean_table(), n_boot=20)
     frame = tab.to_frame()
     assert {"name", "value", "ci_low", "ci_high", "midpoint", "rho", "tau"} <= set(frame.columns)
     fig, (ax,) = new_figure()
     tab.plot(ax=ax)
-    out = save_figure(fig, tmp_path / "thr.png")
-    assert out.stat().st_size > 1000
+    lines = ax.get_lines()
+    points = {
+        (round(float(x), 9), round(float(y), 9))
+        for line in lines
+        if line.get_marker() == "o"
+        for x, y in zip(line.get_xdata(), line.get_ydata(), strict=True)
+        if np.isfinite(y)
+    }
+    students = {
+        (round(r.rho, 9), round(r.value, 9))
+        for r in tab.rows
+        if r.name != "alpha_label_T" and math.isfinite(r.value)
+    }
+    assert students and points == students
+    flat = {round(float(line.get_ydata()[0]), 9) for line in lines if line.get_marker() == "None"}
+    teacher = [r.value for r in tab.rows if r.name == "alpha_label_T" and math.isfinite(r.value)]
+    assert teacher and {round(v, 9) for v in teacher} <= flat
+    (theory,) = [line for line in lines if str(line.get_label()) == r"theory $\alpha_{\rm id}$"]
+    np.testing.assert_allclose(theory.get_ydata(), 1 / np.asarray(theory.get_xdata()))
     assert json.dumps(tab.to_dict(), allow_nan=False)
 
 
@@ -307,7 +326,9 @@ def test_class_collapse_recovers_the_scaling_laws(tmp_path):
     assert json.dumps(result.to_dict(), allow_nan=False)
     fig, axes = new_figure(ncols=3)
     result.plot(axes=axes)
-    assert save_figure(fig, tmp_path / "classes.png").stat().st_size > 1000
+    for ax in axes:  # every panel shows data and says what
+        assert ax.has_data() and (ax.get_xlabel() or ax.get_title())
+    assert save_figure(fig, tmp_path / "classes.png").is_file()
 
 
 def test_overlay_gaps_and_cover_curve(tmp_path):
@@ -330,7 +351,13 @@ def test_overlay_gaps_and_cover_curve(tmp_path):
     assert (curves["n_seeds"] == 3).all()
     fig, (ax,) = new_figure()
     result.plot(ax=ax, rho=0.8)
-    assert save_figure(fig, tmp_path / "overlay.png").stat().st_size > 1000
+    # the panel draws the rho = 0.8 curves: their means are among the drawn lines
+    drawn = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()]
+    at = curves[np.isclose(curves["rho"].astype(float), 0.8)]
+    for metric in ("student_test_acc", "student_train_acc"):
+        mean = at[at["metric"] == metric].sort_values("alpha")["mean"].to_numpy()
+        assert any(len(y) == len(mean) and np.allclose(y, mean) for y in drawn), metric
+    assert save_figure(fig, tmp_path / "overlay.png").is_file()
 
 
 def test_mse_identification_rule_finds_the_known_crossing():
