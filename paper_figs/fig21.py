@@ -129,13 +129,31 @@ def make(tables: dict, out: Path, preset: str) -> dict:
 
 
 def _figure(curves, rhos, students, labels, widest, val_ref, ref_p, d, c, n, pt):
-    from matplotlib.lines import Line2D
-
     from softleak.compare.style import new_figure, sequence_colors
 
     fig, axes = new_figure(ncols=2, panel=(5.6, 4.8))
     colors = dict(zip(rhos, sequence_colors(len(rhos)), strict=True))
     lo, hi = min(students) / 1.3, max(students) * 1.3
+    _width_panels(axes, curves, rhos, students, labels, colors, (lo, hi), pt, c)
+    _reference_lines(axes, curves, widest, val_ref, (lo, hi))
+    fig.legend(
+        handles=_legend_handles(rhos, colors, ref_p, c),
+        loc="outside lower center",
+        ncol=5,
+        fontsize="x-small",
+        frameon=False,
+    )
+    fig.suptitle(
+        rf"Fig. 21: $p_T = {pt}$, $n = {n}$ ({n // c} per class), $d = {d}$, $c = {c}$, "
+        "mean $\\pm$ SEM over repeats",
+        fontsize="medium",
+    )
+    return fig
+
+
+def _width_panels(axes, curves, rhos, students, labels, colors, xlim, pt, c) -> None:
+    """(A) held-out and (B) student train accuracy against p_S, one errorbar line per rho, with
+    p_S = p_T and chance."""
     for ax, metric, title in (
         (axes[0], "student_test_acc", r"(A) held-out ${\rm acc}^S_{\rm test}$"),
         (axes[1], "student_train_acc", r"(B) student train ${\rm acc}^S_{\rm train}$, teacher"),
@@ -158,11 +176,17 @@ def _figure(curves, rhos, students, labels, widest, val_ref, ref_p, d, c, n, pt)
         ax.set_xscale("log")
         ax.set_xticks(students, [labels[p] for p in students], fontsize="x-small")
         ax.minorticks_off()
-        ax.set_xlim(lo, hi)
+        ax.set_xlim(*xlim)
         ax.set_xlabel("student hidden width $p_S$ (paper scale in brackets)")
         ax.set_ylabel("accuracy")
         ax.set_title(title, fontsize="medium")
         ax.grid(alpha=0.25, lw=0.5)
+
+
+def _reference_lines(axes, curves, widest, val_ref, xlim) -> None:
+    """The teacher's train accuracy (B), the reference val accuracy and the counting widths (A),
+    and both panels' y ranges."""
+    lo, hi = xlim
     teacher = curves[curves["metric"] == "teacher_train_acc"]
     teacher = teacher.groupby("p_S", as_index=False)["mean"].mean().sort_values("p_S")
     axes[1].plot(teacher["p_S"], teacher["mean"], color="#228833", marker="^", ms=4, lw=1.2)
@@ -183,6 +207,12 @@ def _figure(curves, rhos, students, labels, widest, val_ref, ref_p, d, c, n, pt)
     top = curves.loc[curves["metric"] == "student_test_acc", "mean"].max()
     axes[0].set_ylim(0, max(0.05, 1.15 * float(top if np.isfinite(top) else 0.05)))
     axes[1].set_ylim(-0.02, 1.04)
+
+
+def _legend_handles(rhos, colors, ref_p, c) -> list:
+    """The figure legend: one entry per rho, then the teacher and the reference lines."""
+    from matplotlib.lines import Line2D
+
     handles = [
         Line2D([], [], color=colors[r], marker="o", ms=4, lw=1.3, label=rf"$\rho = {r:g}$")
         for r in rhos
@@ -208,15 +238,7 @@ def _figure(curves, rhos, students, labels, widest, val_ref, ref_p, d, c, n, pt)
             label=r"counting: widest $p_S$ its $\rho n$ soft labels pin",
         ),
     ]
-    fig.legend(
-        handles=handles, loc="outside lower center", ncol=5, fontsize="x-small", frameon=False
-    )
-    fig.suptitle(
-        rf"Fig. 21: $p_T = {pt}$, $n = {n}$ ({n // c} per class), $d = {d}$, $c = {c}$, "
-        "mean $\\pm$ SEM over repeats",
-        fontsize="medium",
-    )
-    return fig
+    return handles
 
 
 RECIPE = Recipe(

@@ -218,15 +218,41 @@ def make_fig6(tables: dict, out: Path, preset: str) -> dict:
 
 
 def make_fig7(tables: dict, out: Path, preset: str) -> dict:
-    from softleak.compare import phase_diagram
-    from softleak.compare.curves import learning_curves, read_curves
-    from softleak.compare.phases import TheoryLine
+    from matplotlib.figure import Figure
 
     grid = tables["mlp-grid"]
     d, p, c = scale_of(grid)
     grid = grid[(~grid["shuffle"]) & (grid["ablation"] == "none")]
-    phases = phase_diagram(grid, x="alpha", y="rho", theory=False)
     est = counting_estimates(d, p, c)
+    phases = _fig7_phases(grid, d, c, est)
+    fig = Figure(figsize=(15.0, 11.5), layout="constrained")
+    gs = fig.add_gridspec(3, 12)
+    _fig7_phase_panel(fig, gs, phases)
+    _fig7_metric_panels(fig, gs, phases)
+    curve_axes = [fig.add_subplot(gs[2, 3 * k : 3 * k + 3]) for k in range(4)]
+    dips = _fig7_dips(grid)
+    curve_summary = _fig7_curve_panels(curve_axes, tables, out)
+    for ax in curve_axes:  # fewer curves than cells (a small grid): no empty frames
+        if not ax.has_data():
+            ax.set_axis_off()
+    files = save(fig, out, "fig7")
+    write_data(phases.to_frame(), out, "fig7_phases")
+    return {
+        "phase_counts": phases.counts(),
+        "by_rho": dips,
+        "curves_rho_0.65": curve_summary,
+        "counting": est,
+        "files": files,
+        "text": _fig7_text(phases, dips, curve_summary),
+    }
+
+
+def _fig7_phases(grid: pd.DataFrame, d: int, c: int, est: dict):
+    """Fig. 7A's phase diagram over (alpha, rho), with the parameter-counting lines as theory."""
+    from softleak.compare import phase_diagram
+    from softleak.compare.phases import TheoryLine
+
+    phases = phase_diagram(grid, x="alpha", y="rho", theory=False)
     alphas = np.geomspace(phases.x.min(), phases.x.max(), 200)
     rho_id = est["identify_rho_n"] / (alphas * d * c)
     keep = rho_id <= 1
@@ -245,11 +271,11 @@ def make_fig7(tables: dict, out: Path, preset: str) -> dict:
             ":",
         ),
     ]
-    phases = dataclasses.replace(phases, theory_lines=tuple(lines))
-    from matplotlib.figure import Figure
+    return dataclasses.replace(phases, theory_lines=tuple(lines))
 
-    fig = Figure(figsize=(15.0, 11.5), layout="constrained")
-    gs = fig.add_gridspec(3, 12)
+
+def _fig7_phase_panel(fig, gs, phases) -> None:
+    """(A): the phase diagram in the first row, its legend in the cell beside it."""
     ax_phase = fig.add_subplot(gs[0, 0:7])
     phases.plot(ax=ax_phase, legend=True)
     ax_phase.set_title("(A) phases", fontsize="medium")
@@ -260,6 +286,10 @@ def make_fig7(tables: dict, out: Path, preset: str) -> dict:
     ax_legend = fig.add_subplot(gs[0, 7:12])
     ax_legend.axis("off")
     ax_legend.legend(handles, labels, loc="center left", fontsize="small", frameon=False)
+
+
+def _fig7_metric_panels(fig, gs, phases) -> None:
+    """(B.1-3): teacher train, student train and student test accuracy over the grid."""
     for k, (metric, title) in enumerate(
         (
             ("teacher_train_acc", r"(B.1) ${\rm acc}^T_*$"),
@@ -270,7 +300,10 @@ def make_fig7(tables: dict, out: Path, preset: str) -> dict:
         ax = fig.add_subplot(gs[1, 4 * k : 4 * k + 4])
         phases.plot_metric(metric, ax=ax, colorbar=metric == "student_test_acc", label="accuracy")
         ax.set_title(title, fontsize="medium")
-    curve_axes = [fig.add_subplot(gs[2, 3 * k : 3 * k + 3]) for k in range(4)]
+
+
+def _fig7_dips(grid: pd.DataFrame) -> dict:
+    """Per rho: the jump of the student's test accuracy along alpha and the fall before it."""
     cells = cell_means(grid)
     dips = {}
     for rho, rows in cells.groupby("rho"):
@@ -278,26 +311,34 @@ def make_fig7(tables: dict, out: Path, preset: str) -> dict:
         dips[f"{rho:g}"] = dip_and_jump(
             rows["alpha"].to_numpy(), rows["student_test_acc"].to_numpy()
         )
-    curve_summary = {}
-    if "mlp-curves" in tables:
-        res = tables["mlp-curves"]
-        curves = read_curves(data_dir(tables, "mlp-curves", out))
-        if not curves.empty:
-            lc = learning_curves(res[~res["shuffle"]], curves, by=("n",))
-            final = lc.final.set_index("n")
-            for ax, (n,) in zip(curve_axes, sorted(lc.groups()), strict=False):
-                lc.plot(ax, group=(n,), log_x=False)
-                ax.axhline(final.loc[n, "teacher_train_acc"], color="#228833", lw=1, ls="-")
-                ax.axhline(final.loc[n, "student_val_acc"], color="0.5", lw=1, ls=":")
-                ax.set_ylim(-0.02, 1.02)
-                ax.set_title(f"(C) n = {int(n):,}, rho = {CURVE_RHO}", fontsize="medium")
-            curve_axes[0].legend(fontsize="xx-small", frameon=False)
-            curve_summary = _jump_summary(lc)
-    for ax in curve_axes:  # fewer curves than cells (a small grid): no empty frames
-        if not ax.has_data():
-            ax.set_axis_off()
-    files = save(fig, out, "fig7")
-    write_data(phases.to_frame(), out, "fig7_phases")
+    return dips
+
+
+def _fig7_curve_panels(curve_axes: list, tables: dict, out: Path) -> dict:
+    """(C): the learning curves at rho = 0.65 per n (when the ``mlp-curves`` sweep is there);
+    returns their jump summary (empty without curves)."""
+    from softleak.compare.curves import learning_curves, read_curves
+
+    if "mlp-curves" not in tables:
+        return {}
+    res = tables["mlp-curves"]
+    curves = read_curves(data_dir(tables, "mlp-curves", out))
+    if curves.empty:
+        return {}
+    lc = learning_curves(res[~res["shuffle"]], curves, by=("n",))
+    final = lc.final.set_index("n")
+    for ax, (n,) in zip(curve_axes, sorted(lc.groups()), strict=False):
+        lc.plot(ax, group=(n,), log_x=False)
+        ax.axhline(final.loc[n, "teacher_train_acc"], color="#228833", lw=1, ls="-")
+        ax.axhline(final.loc[n, "student_val_acc"], color="0.5", lw=1, ls=":")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"(C) n = {int(n):,}, rho = {CURVE_RHO}", fontsize="medium")
+    curve_axes[0].legend(fontsize="xx-small", frameon=False)
+    return _jump_summary(lc)
+
+
+def _fig7_text(phases, dips: dict, curve_summary: dict) -> str:
+    """Fig. 7's printed summary: phase counts, the jump per rho, the rise per n."""
     text = [f"phases (cells): {phases.counts()}"]
     text.append(f"{'rho':>6s} {'jump alpha':>11s} {'fall before':>12s} {'at alpha':>9s}")
     for rho, e in dips.items():
@@ -310,14 +351,7 @@ def make_fig7(tables: dict, out: Path, preset: str) -> dict:
             "between "
             f"epochs {_s(e['epoch_10'])} and {_s(e['epoch_90'])}"
         )
-    return {
-        "phase_counts": phases.counts(),
-        "by_rho": dips,
-        "curves_rho_0.65": curve_summary,
-        "counting": est,
-        "files": files,
-        "text": "\n".join(text),
-    }
+    return "\n".join(text)
 
 
 def make_fig16(tables: dict, out: Path, preset: str) -> dict:

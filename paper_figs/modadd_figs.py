@@ -368,25 +368,52 @@ def make_curves_figure(name: str, sweep: str, tables: dict, out: Path, paper: di
     chance = 1.0 / int(results["p"].iloc[0])
     panels = {}
     for k, (ax, (rho, tau)) in enumerate(zip(axes, cases, strict=False)):
-        for metric, (color, ls, label) in CURVE_STYLE.items():
-            one = lc.runs[(lc.runs.metric == metric) & (lc.runs.rho == rho) & (lc.runs.tau == tau)]
-            for _, run in one.groupby("run_id"):
-                run = run.sort_values("epoch")
-                ax.plot(run["epoch"] + 1, run["value"], color=color, lw=0.5, alpha=0.35)
-            m = lc.mean((rho, tau), metric)
-            ax.plot(m["epoch"] + 1, m["mean"], color=color, ls=ls, lw=2, label=label)
-        ax.axhline(
-            last["val_acc"], color="#228833", lw=1, alpha=0.6, label=r"${\rm acc}^T_{\rm val}$"
-        )
-        ax.axhline(chance, color="black", ls=":", lw=1)
-        ax.set_xscale("log")
-        ax.set_xlabel("student epoch + 1")
-        ax.set_ylim(-0.03, 1.03)
+        _student_curves_panel(ax, lc, rho, tau, last["val_acc"], chance)
         ax.set_title(f"({'AB'[k]}) rho = {rho:g}, tau = {tau:g}")
         panels[f"rho{rho:g}_tau{tau:g}"] = {"rho": rho, "tau": tau, **_curve_jumps(lc, (rho, tau))}
     axes[0].set_ylabel(f"student accuracy (teacher {len(ckpts)}, epoch {last['epoch']:,})")
     axes[0].legend(fontsize="x-small", loc="center right")
-    ax = axes[2]
+    _teacher_curves_panel(axes[2], teacher, ckpts, chance)
+    files = save(fig, out, name)
+
+    speed = _speed_table(lc)
+    write_data(speed, out, f"{name}_speed")
+    write_data(lc.frame, out, f"{name}_curves")
+    t_val = first_crossing(
+        teacher["epoch"].to_numpy(float), teacher["val_acc"].to_numpy(float), 0.9
+    )
+    summary = {
+        "checkpoint": last["name"],
+        "teacher_epoch": int(last["epoch"]),
+        "teacher_val_acc": clean(last["val_acc"]),
+        "teacher_epoch_to_val_0.9": clean(t_val),
+        "panels": panels,
+        "speed": [{k: clean(v) for k, v in r.items()} for r in speed.to_dict("records")],
+        "files": files,
+    }
+    summary["text"] = _curves_text(speed, last, len(ckpts), t_val)
+    return summary
+
+
+def _student_curves_panel(ax, lc, rho, tau, teacher_val: float, chance: float) -> None:
+    """One student's (rho, tau) learning curves: every run thin, the mean thick, with the
+    teacher's val accuracy and chance."""
+    for metric, (color, ls, label) in CURVE_STYLE.items():
+        one = lc.runs[(lc.runs.metric == metric) & (lc.runs.rho == rho) & (lc.runs.tau == tau)]
+        for _, run in one.groupby("run_id"):
+            run = run.sort_values("epoch")
+            ax.plot(run["epoch"] + 1, run["value"], color=color, lw=0.5, alpha=0.35)
+        m = lc.mean((rho, tau), metric)
+        ax.plot(m["epoch"] + 1, m["mean"], color=color, ls=ls, lw=2, label=label)
+    ax.axhline(teacher_val, color="#228833", lw=1, alpha=0.6, label=r"${\rm acc}^T_{\rm val}$")
+    ax.axhline(chance, color="black", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("student epoch + 1")
+    ax.set_ylim(-0.03, 1.03)
+
+
+def _teacher_curves_panel(ax, teacher: pd.DataFrame, ckpts: list, chance: float) -> None:
+    """(C): the teacher's own train and val accuracy, its checkpoints marked."""
     e = teacher["epoch"].to_numpy(float) + 1
     ax.plot(e, teacher["train_acc"], color="#555555", label=r"${\rm acc}^T_*$")
     ax.plot(e, teacher["val_acc"], color="#228833", ls="--", label=r"${\rm acc}^T_{\rm val}$")
@@ -406,9 +433,12 @@ def make_curves_figure(name: str, sweep: str, tables: dict, out: Path, paper: di
     ax.set_ylim(-0.03, 1.03)
     ax.set_title("(C) the teacher itself (for comparison)")
     ax.legend(fontsize="x-small", loc="center left")
-    files = save(fig, out, name)
 
-    # every student of the grokked teacher: epochs to reach 0.9 train / val accuracy
+
+def _speed_table(lc) -> pd.DataFrame:
+    """Every student of the grokked teacher: final train / val accuracy and the epochs to 0.9."""
+    from softleak.compare.curves import first_crossing
+
     table = []
     for rho, tau in lc.groups():
         rec = {"rho": rho, "tau": tau}
@@ -418,23 +448,13 @@ def make_curves_figure(name: str, sweep: str, tables: dict, out: Path, paper: di
             rec[f"{short}_final"] = v[-1]
             rec[f"{short}_epoch_to_0.9"] = first_crossing(e, v, 0.9)
         table.append(rec)
-    speed = pd.DataFrame(table).sort_values(["tau", "rho"])
-    write_data(speed, out, f"{name}_speed")
-    write_data(lc.frame, out, f"{name}_curves")
-    t_val = first_crossing(
-        teacher["epoch"].to_numpy(float), teacher["val_acc"].to_numpy(float), 0.9
-    )
-    summary = {
-        "checkpoint": last["name"],
-        "teacher_epoch": int(last["epoch"]),
-        "teacher_val_acc": clean(last["val_acc"]),
-        "teacher_epoch_to_val_0.9": clean(t_val),
-        "panels": panels,
-        "speed": [{k: clean(v) for k, v in r.items()} for r in speed.to_dict("records")],
-        "files": files,
-    }
+    return pd.DataFrame(table).sort_values(["tau", "rho"])
+
+
+def _curves_text(speed: pd.DataFrame, last: dict, n_ckpts: int, t_val: float) -> str:
+    """Fig. 10's printed summary: the teacher, then one line per student."""
     lines = [
-        f"students of teacher {len(ckpts)} ({last['name']}, epoch {last['epoch']}, val acc "
+        f"students of teacher {n_ckpts} ({last['name']}, epoch {last['epoch']}, val acc "
         f"{last['val_acc']:.3f}); the teacher reached val acc 0.9 at epoch {_ep(t_val)}",
         f"{'rho':>5s} {'tau':>5s} {'train@end':>9s} {'val@end':>8s} {'ep(train.9)':>11s} "
         f"{'ep(val.9)':>9s}",
@@ -444,8 +464,7 @@ def make_curves_figure(name: str, sweep: str, tables: dict, out: Path, paper: di
             f"{r['rho']:5.2f} {r['tau']:5g} {r['train_final']:9.3f} {r['val_final']:8.3f} "
             f"{_ep(r['train_epoch_to_0.9']):>11s} {_ep(r['val_epoch_to_0.9']):>9s}"
         )
-    summary["text"] = "\n".join(lines)
-    return summary
+    return "\n".join(lines)
 
 
 def _ep(x: float) -> str:

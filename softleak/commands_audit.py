@@ -41,6 +41,15 @@ def register(groups) -> None:
         help=HELP,
         description=DESCRIPTION,
     )
+    _add_data_args(p)
+    _add_release_args(p)
+    _add_student_args(p)
+    _add_report_args(p)
+    p.set_defaults(handler=run)
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    """The teacher's outputs on members and (optionally) non-members."""
     data = p.add_argument_group("teacher outputs (members: its training set)")
     data.add_argument("--logits", metavar="FILE", help="logits on the members, (n, c)")
     data.add_argument("--labels", metavar="FILE", help="the members' labels, (n,) in 0..c-1")
@@ -57,6 +66,10 @@ def register(groups) -> None:
     data.add_argument(
         "--holdout", metavar="FILE", help="one .npz with logits, labels, inputs of non-members"
     )
+
+
+def _add_release_args(p: argparse.ArgumentParser) -> None:
+    """The release settings to audit."""
     rel = p.add_argument_group("release")
     rel.add_argument(
         "--tau",
@@ -65,6 +78,10 @@ def register(groups) -> None:
         help="temperature of the released soft labels (default 1)",
     )
     rel.add_argument("--settings", default=None, help=SETTINGS_HELP)
+
+
+def _add_student_args(p: argparse.ArgumentParser) -> None:
+    """The students that learn the released labels."""
     st = p.add_argument_group("students")
     st.add_argument(
         "--student", choices=("linear", "mlp"), default="linear", help="student family (linear)"
@@ -106,6 +123,10 @@ def register(groups) -> None:
         "--no-certify", action="store_true", help="skip the certified fractions (linear only)"
     )
     st.add_argument("--seed", type=A.nonnegative_int, default=0, help="base seed (default 0)")
+
+
+def _add_report_args(p: argparse.ArgumentParser) -> None:
+    """The report (tolerance, coverage) and the run (directory, threads, device, output)."""
     rep = p.add_argument_group("report and run")
     rep.add_argument(
         "--tolerance",
@@ -135,7 +156,6 @@ def register(groups) -> None:
         help="print one JSON object {settings: [{setting, leakage, leakage_ci_low, "
         "leakage_ci_high, utility, ...}], verdict} instead of the Markdown report",
     )
-    p.set_defaults(handler=run)
 
 
 def _data(args: argparse.Namespace):

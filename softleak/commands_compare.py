@@ -86,7 +86,14 @@ def register(groups: Any) -> None:
     )
     sub = group.add_subparsers(dest="command", metavar="{thresholds,phase,overlay,fss}")
     sub.required = True
+    _add_thresholds(sub)
+    _add_phase(sub)
+    _add_overlay(sub)
+    _add_fss(sub)
 
+
+def _add_thresholds(sub: Any) -> None:
+    """``compare thresholds``: measured thresholds with intervals, and the predictions."""
     p = sub.add_parser(
         "thresholds",
         help="measured thresholds with confidence intervals, and the theory's predictions",
@@ -102,6 +109,9 @@ def register(groups: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the JSON report instead of a table")
     p.set_defaults(handler=_thresholds)
 
+
+def _add_phase(sub: Any) -> None:
+    """``compare phase``: the phase diagram over two of alpha, rho, tau."""
     p = sub.add_parser(
         "phase",
         help="phase diagram (full recovery, weak leakage, ...) over (alpha, rho) or (alpha, tau)",
@@ -130,6 +140,9 @@ def register(groups: Any) -> None:
     _where_arg(p)
     p.set_defaults(handler=_phase)
 
+
+def _add_overlay(sub: Any) -> None:
+    """``compare overlay``: accuracy curves vs alpha with theory on top."""
     p = sub.add_parser(
         "overlay",
         help="accuracy curves vs alpha with theory drawn on top, and the gaps as numbers",
@@ -153,6 +166,9 @@ def register(groups: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the gaps as JSON")
     p.set_defaults(handler=_overlay)
 
+
+def _add_fss(sub: Any) -> None:
+    """``compare fss``: finite-size scaling over several d, and a curve collapse."""
     p = sub.add_parser(
         "fss",
         help="finite-size scaling of a threshold over several d, and a curve collapse",
@@ -323,13 +339,37 @@ def _overlay(args: argparse.Namespace) -> int:
 
 def _fss(args: argparse.Namespace) -> int:
     _agg()
-    import numpy as np
+    from softleak.compare.fss import fit_thresholds_by_d
+    from softleak.compare.table import jsonable
+    from softleak.compare.thresholds import RULES
+
+    frames, df, by_d = _fss_thresholds(args)
+    fits = fit_thresholds_by_d(by_d, nu=args.nu, level=args.level)
+    rule = RULES[args.rule]
+    coll = _fss_collapse(df, by_d, fits, rule)
+    path = _save(_fss_figure(by_d, fits, coll, rule), args.out)
+    report = {
+        "rule": args.rule,
+        "thresholds": by_d.to_dict(orient="records"),
+        "fits": [{"condition": cond, **fit.to_dict()} for cond, fit in fits],
+        "collapse": None if coll is None else coll.to_dict(),
+        "figure": str(path),
+        "complete": all(f.attrs.get("complete") is not False for f in frames),
+    }
+    if args.json:
+        print(json.dumps(jsonable(report), indent=2, allow_nan=False))
+    else:
+        _print_fss(path, fits, coll)
+    return 0
+
+
+def _fss_thresholds(args: argparse.Namespace):
+    """The sweeps' tables, their concatenated (``--where``-selected) rows and the rule's
+    thresholds per d; a usage error unless the rule is found at two or more d."""
     import pandas as pd
 
-    from softleak.compare.fss import collapse, fit_thresholds_by_d, thresholds_by_d
-    from softleak.compare.style import new_figure, sequence_colors
-    from softleak.compare.table import jsonable, seed_matrix, select
-    from softleak.compare.thresholds import RULES
+    from softleak.compare.fss import thresholds_by_d
+    from softleak.compare.table import select
 
     frames = [_load(path).frame for path in args.dirs]
     try:
@@ -349,28 +389,41 @@ def _fss(args: argparse.Namespace) -> int:
             f"finite-size scaling needs {args.rule} at two or more d; found d in "
             f"{sorted(set(df['d'].tolist()))}"
         )
-    fits = fit_thresholds_by_d(by_d, nu=args.nu, level=args.level)
+    return frames, df, by_d
 
-    # Collapse the rule's accuracy curves across d when the sweep has one condition.
-    rule = RULES[args.rule]
-    coll = None
+
+def _fss_collapse(df, by_d, fits, rule):
+    """Collapse the rule's accuracy curves across d when the sweep has one condition (else, or
+    when the collapse fails, None)."""
+    import numpy as np
+
+    from softleak.compare.fss import collapse
+    from softleak.compare.table import seed_matrix
+
     conditions = by_d.drop_duplicates([c for c in ("rho", "tau", "c") if c in by_d.columns])
-    if len(conditions) == 1:
-        rows = df if rule.shuffle is None else df[df["shuffle"] == rule.shuffle]
-        curves = {}
-        for d, group in rows.groupby("d"):
-            x, _, m = seed_matrix(group, rule.metric)
-            if x.size >= 2:
-                curves[float(d)] = (x, np.nanmean(m, axis=1))
-        start = fits[0][1] if fits else None
-        try:
-            coll = collapse(
-                curves,
-                alpha_c0=start.alpha_inf if start else float(by_d["value"].median()),
-                nu0=start.nu if start and math.isfinite(start.nu) else 2.0,
-            )
-        except ValueError:
-            coll = None
+    if len(conditions) != 1:
+        return None
+    rows = df if rule.shuffle is None else df[df["shuffle"] == rule.shuffle]
+    curves = {}
+    for d, group in rows.groupby("d"):
+        x, _, m = seed_matrix(group, rule.metric)
+        if x.size >= 2:
+            curves[float(d)] = (x, np.nanmean(m, axis=1))
+    start = fits[0][1] if fits else None
+    try:
+        return collapse(
+            curves,
+            alpha_c0=start.alpha_inf if start else float(by_d["value"].median()),
+            nu0=start.nu if start and math.isfinite(start.nu) else 2.0,
+        )
+    except ValueError:
+        return None
+
+
+def _fss_figure(by_d, fits, coll, rule):
+    """The scaling fits (or the bare thresholds when there are none) and, beside them, the
+    collapse."""
+    from softleak.compare.style import new_figure, sequence_colors
 
     fig, axes = new_figure(ncols=2 if coll is not None else 1, panel=(5.0, 3.8))
     colors = sequence_colors(max(len(fits), 1))
@@ -388,28 +441,20 @@ def _fss(args: argparse.Namespace) -> int:
         axes[0].set_title("too few sizes for a scaling fit", fontsize="small")
     if coll is not None:
         coll.plot(ax=axes[1], ylabel=rule.metric.replace("_", " "))
-    path = _save(fig, args.out)
-    report = {
-        "rule": args.rule,
-        "thresholds": by_d.to_dict(orient="records"),
-        "fits": [{"condition": cond, **fit.to_dict()} for cond, fit in fits],
-        "collapse": None if coll is None else coll.to_dict(),
-        "figure": str(path),
-        "complete": all(f.attrs.get("complete") is not False for f in frames),
-    }
-    if args.json:
-        print(json.dumps(jsonable(report), indent=2, allow_nan=False))
-    else:
-        print(f"wrote {path}")
-        for cond, fit in fits:
-            print(
-                f"{cond}: alpha_inf = {fit.alpha_inf:.4g} "
-                f"[{fit.ci_low:.4g}, {fit.ci_high:.4g}], nu = {fit.nu:.3g}"
-            )
-        if coll is not None:
-            print(
-                f"collapse: alpha_c = {coll.alpha_c:.4g} +- {coll.alpha_c_err:.2g}, "
-                f"nu = {coll.nu:.3g} +- {coll.nu_err:.2g}"
-                + ("" if coll.success else " (no finite-size scaling found)")
-            )
-    return 0
+    return fig
+
+
+def _print_fss(path: Path, fits, coll) -> None:
+    """The plain-text report of ``compare fss``."""
+    print(f"wrote {path}")
+    for cond, fit in fits:
+        print(
+            f"{cond}: alpha_inf = {fit.alpha_inf:.4g} "
+            f"[{fit.ci_low:.4g}, {fit.ci_high:.4g}], nu = {fit.nu:.3g}"
+        )
+    if coll is not None:
+        print(
+            f"collapse: alpha_c = {coll.alpha_c:.4g} +- {coll.alpha_c_err:.2g}, "
+            f"nu = {coll.nu:.3g} +- {coll.nu_err:.2g}"
+            + ("" if coll.success else " (no finite-size scaling found)")
+        )

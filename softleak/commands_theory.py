@@ -48,7 +48,13 @@ def register(groups) -> None:
         ),
     )
     commands = theory.add_subparsers(dest="theory_cmd", metavar="COMMAND", required=True)
+    _add_cover(commands)
+    _add_thresholds(commands)
+    _add_separable(commands)
 
+
+def _add_cover(commands) -> None:
+    """``theory cover``: Cover's separability probability at one size."""
     cover = commands.add_parser(
         "cover",
         help="Cover's probability that n random labels in d dimensions are linearly separable",
@@ -72,6 +78,9 @@ def register(groups) -> None:
     cover.add_argument("--json", action="store_true", help="print one JSON object")
     cover.set_defaults(handler=_cover)
 
+
+def _add_thresholds(commands) -> None:
+    """``theory thresholds``: alpha_id and alpha_label^T for a student fraction rho."""
     thresholds = commands.add_parser(
         "thresholds",
         help="identifiability and teacher-capacity thresholds for a student fraction rho",
@@ -104,6 +113,9 @@ def register(groups) -> None:
     thresholds.add_argument("--json", action="store_true", help="print one JSON object")
     thresholds.set_defaults(handler=_thresholds)
 
+
+def _add_separable(commands) -> None:
+    """``theory separable``: an exact LP check of one random instance."""
     separable = commands.add_parser(
         "separable",
         help="exact LP check: is one random instance linearly separable?",
