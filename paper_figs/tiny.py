@@ -41,47 +41,10 @@ def shrink(spec):
             spec, seeds=2, teacher_epochs=150, student_epochs=100, grid=16, teacher_lr=0.01
         )
     if isinstance(spec, GPT2Spec):
-        # 60 sequences, 4 classes, a 1-layer width-16 GPT-2: the teacher memorizes in 40 epochs.
-        return dataclasses.replace(
-            spec,
-            n=60,
-            vocab=20,
-            c=4,
-            n_val=20,
-            pretrained=None,
-            config="tiny",
-            n_layer=1,
-            n_embd=16,
-            n_head=2,
-            dropout=0.0,
-            teacher_epochs=40,
-            teacher_lr=1e-2,
-            teacher_batch=16,
-            student_epochs=10,
-            student_lr=1e-2,
-            student_batch=16,
-        )
+        return dataclasses.replace(spec, **TINY_GPT2)
     if isinstance(spec, ModAddSpec):
-        # p = 13, a 16-wide transformer (or MLP [16]), two fixed checkpoints, 2 rho x 2 tau.
         return dataclasses.replace(
-            spec,
-            p=13,
-            train_frac=0.5,
-            d_model=16,
-            n_heads=2,
-            d_head=8,
-            d_mlp=32,
-            hidden=(16,),
-            checkpoints=(20, 60),
-            stop_rules=(),
-            teacher_epochs=60,
-            teacher_lr=1e-2,
-            rho=thin(spec.rho, 2),
-            tau=thin(spec.tau, 2),
-            student_epochs=40,
-            student_seeds=2,
-            student_lr=1e-2,
-            curve_every=10,
+            spec, rho=thin(spec.rho, 2), tau=thin(spec.tau, 2), **TINY_MODADD
         )
     if spec.n is not None and spec.p_student:
         # MLP grids: keep the smallest sizes (every n has >= 2 per class at rho >= 0.2), d = 12.
@@ -94,6 +57,50 @@ def shrink(spec):
             curve_every=min(spec.curve_every, 20),
             **SHORT_TRAINING,
         )
+    return _shrink_linear(spec)
+
+
+# 60 sequences, 4 classes, a 1-layer width-16 GPT-2: the teacher memorizes in 40 epochs.
+TINY_GPT2 = dict(
+    n=60,
+    vocab=20,
+    c=4,
+    n_val=20,
+    pretrained=None,
+    config="tiny",
+    n_layer=1,
+    n_embd=16,
+    n_head=2,
+    dropout=0.0,
+    teacher_epochs=40,
+    teacher_lr=1e-2,
+    teacher_batch=16,
+    student_epochs=10,
+    student_lr=1e-2,
+    student_batch=16,
+)
+
+# p = 13, a 16-wide transformer (or MLP [16]), two fixed checkpoints (2 rho x 2 tau students).
+TINY_MODADD = dict(
+    p=13,
+    train_frac=0.5,
+    d_model=16,
+    n_heads=2,
+    d_head=8,
+    d_mlp=32,
+    hidden=(16,),
+    checkpoints=(20, 60),
+    stop_rules=(),
+    teacher_epochs=60,
+    teacher_lr=1e-2,
+    student_epochs=40,
+    student_seeds=2,
+    student_lr=1e-2,
+    curve_every=10,
+)
+
+
+def _shrink_linear(spec):
     d0 = spec.d[0]
     d = max(8, d0 // 10) if spec.single_logit else 12
     c = spec.c[0]
