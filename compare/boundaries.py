@@ -1,5 +1,9 @@
 """Decision maps of the 2D examples (paper Fig. 1, c = 3; Fig. 8, c = 20): load and draw.
 
+Kept as one module (~520 lines, over the house's ~500): it is one concern (one toy2d run directory,
+loaded and drawn), the figures share the grid, colour and marker helpers with the loader, and most
+of the length is one plain drawing call per panel.
+
 A ``simulate toy2d`` run directory holds ``results.parquet`` (one row per student, ``student_kind``
 "soft" or "hard", ``seed`` = data set), ``points.parquet`` (``seed, x0, x1, y, split``) and
 ``grid.parquet`` (``seed, model, student_seed, ix, iy, pred``: the predicted class on a regular grid

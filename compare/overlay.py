@@ -112,13 +112,7 @@ class Overlay:
         Theory (black): Cover's P(n, d) dashed, alpha_label^T dotted, alpha_id(rho) dash-dotted.
         Returns the axes.
         """
-        from softleak.compare.style import (
-            METRIC_COLORS,
-            METRIC_LABELS,
-            THRESHOLD_COLORS,
-            THRESHOLD_LABELS,
-            axes_or_new,
-        )
+        from softleak.compare.style import METRIC_COLORS, METRIC_LABELS, axes_or_new
 
         ax = axes_or_new(ax)
         rhos = self.rhos
@@ -150,6 +144,26 @@ class Overlay:
                 label=rf"Cover $P(n, d={self.d})$",
                 zorder=5,
             )
+        self._threshold_lines(ax, rho)
+        if not sub.empty:  # theory lines beyond the sweep's alpha range stay off-screen
+            lo, hi = float(sub["alpha"].min()), float(sub["alpha"].max())
+            pad = 0.03 * (hi - lo) if hi > lo else 0.5
+            ax.set_xlim(lo - pad, hi + pad)
+        ax.set_xlabel(alpha_label(self.experiment))
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(-0.02, 1.04)
+        title = rf"$\rho = {rho:.3g}$, d = {self.d}, c = {self.c}"
+        if self.tau is not None:
+            title += rf", $\tau = {self.tau:g}$"
+        ax.set_title(title, fontsize="medium")
+        if legend:
+            ax.legend(fontsize="x-small", frameon=False, loc="best")
+        return ax
+
+    def _threshold_lines(self, ax: Any, rho: float) -> None:
+        """Vertical lines at ``rho``: measured thresholds in colour, theory's in black."""
+        from softleak.compare.style import THRESHOLD_COLORS, THRESHOLD_LABELS
+
         for r in self.thresholds.rows:
             if r.name != "alpha_label_T" and not np.isclose(r.rho, rho):
                 continue
@@ -180,20 +194,6 @@ class Overlay:
                     label=r"$\alpha_{\rm id}$ theory",
                     zorder=5,
                 )
-        if not sub.empty:  # theory lines beyond the sweep's alpha range stay off-screen
-            lo, hi = float(sub["alpha"].min()), float(sub["alpha"].max())
-            pad = 0.03 * (hi - lo) if hi > lo else 0.5
-            ax.set_xlim(lo - pad, hi + pad)
-        ax.set_xlabel(alpha_label(self.experiment))
-        ax.set_ylabel("accuracy")
-        ax.set_ylim(-0.02, 1.04)
-        title = rf"$\rho = {rho:.3g}$, d = {self.d}, c = {self.c}"
-        if self.tau is not None:
-            title += rf", $\tau = {self.tau:g}$"
-        ax.set_title(title, fontsize="medium")
-        if legend:
-            ax.legend(fontsize="x-small", frameon=False, loc="best")
-        return ax
 
 
 def overlay(

@@ -1,5 +1,9 @@
 """Phase diagrams: which leakage regime each (alpha, rho) or (alpha, tau) cell is in.
 
+Kept as one module (~550 lines, over the house's ~500): the phase rules, the diagram built from
+them and its two drawings share the phase labels and cell edges, so a separate drawing module
+would import them from here while :class:`PhaseDiagram`'s methods call it: an import cycle.
+
 Classification of a cell from seed-mean metrics (paper Figs. 4B and 7A; cut-offs from
 REFERENCE.md), with ``cutoff`` = 0.99 and ``weak_cutoff`` = 1/c + 0.05 (0.55 for c = 2, the
 reference's value):
@@ -399,35 +403,10 @@ def phase_diagram(
     Returns:
         A :class:`PhaseDiagram`.
     """
-    axes = ("alpha", "rho", "tau")
-    if x not in axes or y not in axes or x == y:
-        raise ValueError(f"x and y must be two different axes among {axes}, got {x!r}, {y!r}")
-    df = normalize(df, required=("student_train_acc", "student_test_acc"))
-    df = select(df, where)
-    df = df[df["shuffle"] == shuffle]
-    if df.empty:
-        raise ValueError(f"no {'shuffled' if shuffle else 'unshuffled'} runs in the table")
-    if "ablation" in df.columns and df["ablation"].nunique() > 1 and "none" in set(df["ablation"]):
-        if not where or "ablation" not in where:
-            df = df[df["ablation"] == "none"]
-    for col in present(df, CONDITION_COLUMNS):
-        if col not in (x, y):
-            single_value(df, col)  # raises when several values remain
-    for col in (x, y):
-        if df[col].isna().all():
-            raise ValueError(f"column {col!r} has no values in this table")
+    df = _diagram_runs(df, x, y, where, shuffle)
     need = [match_metric] if mse_cutoff is None else [mse_metric]
     metrics = [m for m in dict.fromkeys((*_METRICS, *need)) if m in df.columns]
-    per_seed = df.groupby([y, x, "seed"], dropna=False)[metrics].mean()
-    cells = per_seed.groupby(level=[0, 1]).mean()
-    counts = per_seed.groupby(level=[0, 1]).size()
-    xs = np.sort(df[x].dropna().unique().astype(float))
-    ys = np.sort(df[y].dropna().unique().astype(float))
-    full = pd.MultiIndex.from_product([ys, xs], names=[y, x])
-    cells = cells.reindex(full)
-    shape = (len(ys), len(xs))
-    grids = {m: cells[m].to_numpy(dtype=float).reshape(shape) for m in metrics}
-    n_seeds = counts.reindex(full).fillna(0).to_numpy(dtype=int).reshape(shape)
+    xs, ys, grids, n_seeds = _cell_grids(df, x, y, metrics)
     c = int(single_value(df, "c"))
     d_val = single_value(df, "d")
     experiment = single_value(df, "experiment")
@@ -468,6 +447,49 @@ def phase_diagram(
         },
         theory_lines=lines,
     )
+
+
+def _diagram_runs(
+    df: pd.DataFrame, x: str, y: str, where: Mapping[str, Any] | None, shuffle: bool
+) -> pd.DataFrame:
+    """The runs a diagram is drawn from; ``ValueError`` when they do not make one (bad axes, no
+    runs, several values of another condition, an empty axis)."""
+    axes = ("alpha", "rho", "tau")
+    if x not in axes or y not in axes or x == y:
+        raise ValueError(f"x and y must be two different axes among {axes}, got {x!r}, {y!r}")
+    df = normalize(df, required=("student_train_acc", "student_test_acc"))
+    df = select(df, where)
+    df = df[df["shuffle"] == shuffle]
+    if df.empty:
+        raise ValueError(f"no {'shuffled' if shuffle else 'unshuffled'} runs in the table")
+    if "ablation" in df.columns and df["ablation"].nunique() > 1 and "none" in set(df["ablation"]):
+        if not where or "ablation" not in where:
+            df = df[df["ablation"] == "none"]
+    for col in present(df, CONDITION_COLUMNS):
+        if col not in (x, y):
+            single_value(df, col)  # raises when several values remain
+    for col in (x, y):
+        if df[col].isna().all():
+            raise ValueError(f"column {col!r} has no values in this table")
+    return df
+
+
+def _cell_grids(
+    df: pd.DataFrame, x: str, y: str, metrics: list[str]
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """Sorted axis values ``xs``, ``ys``, the seed-mean grid (ny, nx) of each metric (each seed
+    counted once) and the seeds per cell."""
+    per_seed = df.groupby([y, x, "seed"], dropna=False)[metrics].mean()
+    cells = per_seed.groupby(level=[0, 1]).mean()
+    counts = per_seed.groupby(level=[0, 1]).size()
+    xs = np.sort(df[x].dropna().unique().astype(float))
+    ys = np.sort(df[y].dropna().unique().astype(float))
+    full = pd.MultiIndex.from_product([ys, xs], names=[y, x])
+    cells = cells.reindex(full)
+    shape = (len(ys), len(xs))
+    grids = {m: cells[m].to_numpy(dtype=float).reshape(shape) for m in metrics}
+    n_seeds = counts.reindex(full).fillna(0).to_numpy(dtype=int).reshape(shape)
+    return xs, ys, grids, n_seeds
 
 
 def _theory_lines(

@@ -202,12 +202,7 @@ class ThresholdTable:
         ``alpha_label_T`` (independent of rho, tau) is a horizontal line with its CI as a band;
         predictions are black dashed lines. Returns the axes.
         """
-        from softleak.compare.style import (
-            THEORY_STYLE,
-            THRESHOLD_COLORS,
-            THRESHOLD_LABELS,
-            axes_or_new,
-        )
+        from softleak.compare.style import THRESHOLD_COLORS, THRESHOLD_LABELS, axes_or_new
 
         ax = axes_or_new(ax)
         students = [r for r in self.rows if not RULES[r.name].teacher]
@@ -250,22 +245,7 @@ class ThresholdTable:
                     label=label if k == 0 else None,
                 )
         if theory:
-            preds = [p for p in self.predictions if p.name == "alpha_id"]
-            if preds and x == "rho":
-                rho = np.array(sorted({p.rho for p in preds}))
-                val = np.array([next(p.value for p in preds if p.rho == r) for r in rho])
-                ax.plot(rho, val, **THEORY_STYLE, label=r"theory $\alpha_{\rm id}$")
-            elif preds:
-                ax.axhline(preds[0].value, **THEORY_STYLE, label=r"theory $\alpha_{\rm id}$")
-            for k, p in enumerate(q for q in self.predictions if q.name == "alpha_label_T"):
-                if math.isfinite(p.value):
-                    ax.axhline(
-                        p.value,
-                        color="black",
-                        ls=":",
-                        lw=1.3,
-                        label=r"theory $\alpha^T_{\rm label}$" if k == 0 else None,
-                    )
+            self._theory_lines(ax, x)
         measured = [v for r in self.rows for v in (r.value, r.ci_high) if math.isfinite(v)]
         if measured:  # keep the data readable when a theory curve runs off (1/rho at small rho)
             top = 1.3 * max(measured)
@@ -281,6 +261,27 @@ class ThresholdTable:
         if self.rows:
             ax.legend(fontsize="small", frameon=False)
         return ax
+
+    def _theory_lines(self, ax: Any, x: str) -> None:
+        """Theory's alpha_id (dashed, against rho or flat) and alpha_label^T (dotted) in black."""
+        from softleak.compare.style import THEORY_STYLE
+
+        preds = [p for p in self.predictions if p.name == "alpha_id"]
+        if preds and x == "rho":
+            rho = np.array(sorted({p.rho for p in preds}))
+            val = np.array([next(p.value for p in preds if p.rho == r) for r in rho])
+            ax.plot(rho, val, **THEORY_STYLE, label=r"theory $\alpha_{\rm id}$")
+        elif preds:
+            ax.axhline(preds[0].value, **THEORY_STYLE, label=r"theory $\alpha_{\rm id}$")
+        for k, p in enumerate(q for q in self.predictions if q.name == "alpha_label_T"):
+            if math.isfinite(p.value):
+                ax.axhline(
+                    p.value,
+                    color="black",
+                    ls=":",
+                    lw=1.3,
+                    label=r"theory $\alpha^T_{\rm label}$" if k == 0 else None,
+                )
 
 
 def _same(a: Any, b: Any) -> bool:

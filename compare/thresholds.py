@@ -267,41 +267,55 @@ def find_thresholds(
         if sub.empty:
             log.info("no rows for %s", rule.name)
             continue
-        keys = present(sub, TEACHER_COLUMNS if rule.teacher else CONDITION_COLUMNS)
-        for key, group in sub.groupby(keys, dropna=False, sort=True):
-            cond = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
-            x, _, m = seed_matrix(group, rule.metric)
-            if x.size == 0:
-                continue
-            value, lo, hi, mid, note = threshold_of_curve(
-                x, m, rule, cut, n_boot=n_boot, rng=rng, level=level
-            )
-            extra = tuple(
-                (k, _plain(v))
-                for k, v in cond.items()
-                if k not in ("experiment", "d", "c", "rho", "tau")
-            )
-            rows.append(
-                Threshold(
-                    name=rule.name,
-                    value=value,
-                    ci_low=lo,
-                    ci_high=hi,
-                    midpoint=mid,
-                    rho=math.nan if rule.teacher else float(cond.get("rho", math.nan)),
-                    tau=math.nan if rule.teacher else float(cond.get("tau", math.nan)),
-                    cutoff=cut,
-                    n_seeds=int((~np.isnan(m)).any(axis=0).sum()),
-                    note=note,
-                    d=_int_or_none(cond.get("d")),
-                    c=_int_or_none(cond.get("c")),
-                    experiment=str(cond.get("experiment", "")),
-                    level=level,
-                    extra=extra,
-                )
-            )
+        rows += _rule_thresholds(sub, rule, cut, n_boot, rng, level)
     predictions = tuple(predictions_for(rows)) if theory else ()
     return ThresholdTable(tuple(rows), predictions)
+
+
+def _rule_thresholds(
+    sub: pd.DataFrame,
+    rule: Rule,
+    cut: float,
+    n_boot: int,
+    rng: np.random.Generator,
+    level: float,
+) -> list[Threshold]:
+    """One rule's threshold in every condition of ``sub`` (its rows with the rule's metric)."""
+    rows: list[Threshold] = []
+    keys = present(sub, TEACHER_COLUMNS if rule.teacher else CONDITION_COLUMNS)
+    for key, group in sub.groupby(keys, dropna=False, sort=True):
+        cond = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+        x, _, m = seed_matrix(group, rule.metric)
+        if x.size == 0:
+            continue
+        value, lo, hi, mid, note = threshold_of_curve(
+            x, m, rule, cut, n_boot=n_boot, rng=rng, level=level
+        )
+        extra = tuple(
+            (k, _plain(v))
+            for k, v in cond.items()
+            if k not in ("experiment", "d", "c", "rho", "tau")
+        )
+        rows.append(
+            Threshold(
+                name=rule.name,
+                value=value,
+                ci_low=lo,
+                ci_high=hi,
+                midpoint=mid,
+                rho=math.nan if rule.teacher else float(cond.get("rho", math.nan)),
+                tau=math.nan if rule.teacher else float(cond.get("tau", math.nan)),
+                cutoff=cut,
+                n_seeds=int((~np.isnan(m)).any(axis=0).sum()),
+                note=note,
+                d=_int_or_none(cond.get("d")),
+                c=_int_or_none(cond.get("c")),
+                experiment=str(cond.get("experiment", "")),
+                level=level,
+                extra=extra,
+            )
+        )
+    return rows
 
 
 def _plain(v: Any) -> Any:

@@ -1,0 +1,203 @@
+"""The leakage audit's verdict: one plain-language paragraph from the per-setting headlines.
+
+Names the settings whose leakage interval stays within the tolerance, recommends the safe one that
+keeps the most utility, and reads the shuffle control as a sanity check. Part of the audit report
+(:mod:`softleak.compare.audit_report`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Name of the unmodified soft labels at the base temperature.
+SOFT = "soft"
+
+
+def _pct(x: float) -> str:
+    return f"{100.0 * x:.1f}%"
+
+
+def _pts(x: float) -> str:
+    return f"{100.0 * x:.1f}"
+
+
+def _interval(row: pd.Series, confidence: float) -> str:
+    if not np.isfinite(row["leakage_ci_low"]):
+        return "(no interval: too few measurements)"
+    return (
+        f"({confidence:.0%} confidence interval {_pts(row['leakage_ci_low'])} to "
+        f"{_pts(row['leakage_ci_high'])})"
+    )
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _describe_reference(
+    row: pd.Series, n_rho: int, confidence: float, soft_present: bool
+) -> list[str]:
+    if soft_present:
+        lead = "With the unmodified soft labels"
+    else:
+        lead = (
+            f'The unmodified soft labels ("{SOFT}") were not audited. With the first setting, '
+            f'"{row["setting"]}"'
+        )
+    if row["baseline_kind"] == "chance":
+        against = "by always guessing the most common label"
+    else:
+        against = "on examples the teacher never saw"
+    worst = f", the worst of the {n_rho} student fractions tried" if n_rho > 1 else ""
+    text = [
+        f"{lead}, a student trained on {_pct(row['rho'])} of the members (the teacher's own "
+        f"training examples) gets {_pct(row['member_acc'])} of the other, held-out members right, "
+        f"against {_pct(row['baseline'])} {against}: a leakage of {_pts(row['leakage'])} "
+        f"percentage points {_interval(row, confidence)}{worst}."
+    ]
+    if _finite(row["certified_leaked"]) and _finite(row["certified_hidden"]):
+        text.append(
+            f"Certified for linear students: {_pct(row['certified_leaked'])} of the held-out "
+            f"members are classified right by every linear student that reproduces these soft "
+            f"labels exactly (and is no larger than the smallest linear fit of all members' soft "
+            f"labels), {_pct(row['certified_hidden'])} by none."
+        )
+        if row["certified_leaked"] > row["member_acc"] + 0.05:
+            text.append(
+                "The trained student got fewer right than that certificate guarantees: it is "
+                "under-trained, so its leakage understates what a student can recover (train "
+                "longer)."
+            )
+    return text
+
+
+def _verdict(settings: pd.DataFrame, tolerance: float, confidence: float, n_rho: int) -> str:
+    releases = settings[~settings["control"]]
+    controls = settings[settings["control"]]
+    soft_present = bool((releases["setting"] == SOFT).any())
+    if soft_present:
+        reference = releases[releases["setting"] == SOFT].iloc[0]
+    elif not releases.empty:
+        reference = releases.iloc[0]
+    else:
+        reference = None
+    text: list[str] = []
+    if reference is not None:
+        text += _describe_reference(reference, n_rho, confidence, soft_present)
+    else:
+        text.append("Only control settings were audited, so there is no release to judge.")
+    text += _judge_releases(releases, reference, soft_present, tolerance)
+    text += _check_controls(controls, tolerance, confidence)
+    return " ".join(text)
+
+
+def _judge_releases(
+    releases: pd.DataFrame, reference: pd.Series | None, soft_present: bool, tolerance: float
+) -> list[str]:
+    """The tolerance, then the least leaking setting (none safe) or the safe ones and the pick."""
+    text: list[str] = []
+    tol = f"{_pts(tolerance)} percentage points"
+    safe = releases[releases["within_tolerance"]]
+    utility_known = bool(np.isfinite(releases["utility"].to_numpy(float)).any())
+    if not releases.empty:
+        text.append(
+            f"A setting counts as safe when the upper end of its interval is at most the "
+            f"tolerance of {tol}."
+        )
+    if not releases.empty and safe.empty:
+        text += _least_leaking(releases, utility_known)
+    elif not safe.empty and not utility_known:
+        names = ", ".join(f'"{s}"' for s in safe["setting"])
+        text.append(
+            f"Settings within the tolerance: {names}. No non-member data were given, so "
+            "utility (how well the student agrees with the teacher on new data) could not be "
+            "measured and no setting is recommended by it; choose among these."
+        )
+    elif not safe.empty:
+        text += _recommend(safe, reference, soft_present)
+    return text
+
+
+def _least_leaking(releases: pd.DataFrame, utility_known: bool) -> list[str]:
+    """No release within the tolerance: name the least leaking one."""
+    text: list[str] = []
+    order = releases.assign(_high=releases["leakage_ci_high"].fillna(np.inf))
+    least = order.sort_values(["leakage", "_high"], kind="stable", na_position="last")
+    best = least.iloc[0]
+    utility = f", utility {_pct(best['utility'])}" if _finite(best["utility"]) else ""
+    text.append(
+        f'No setting keeps leakage within that tolerance; the least leaking is "'
+        f'{best["setting"]}" (leakage {_pts(best["leakage"])} points, up to '
+        f"{_pts(best['leakage_ci_high'])}{utility})."
+    )
+    if not utility_known:
+        text.append("No non-member data were given, so utility was not measured.")
+    return text
+
+
+def _recommend(safe: pd.DataFrame, reference: pd.Series | None, soft_present: bool) -> list[str]:
+    """The safe releases with their utilities, and the one that keeps the most utility."""
+    text: list[str] = []
+    listed = ", ".join(
+        f'"{r.setting}" (utility {_pct(r.utility) if _finite(r.utility) else "unknown"})'
+        for r in safe.itertuples()
+    )
+    text.append(
+        f"Settings within the tolerance: {listed}, where utility is the share of "
+        "non-member examples on which the student agrees with the teacher."
+    )
+    ranked = safe[np.isfinite(safe["utility"].to_numpy(float))]
+    if ranked.empty:
+        text.append("None of them has a measured utility, so none is recommended by it.")
+    else:
+        best = ranked.sort_values("utility", ascending=False, kind="stable").iloc[0]
+        if best["setting"] == SOFT:
+            text.append(
+                f'Recommended: the unmodified soft labels ("{SOFT}") themselves, which are '
+                f"already within the tolerance and keep the most utility "
+                f"({_pct(best['utility'])})."
+            )
+        else:
+            compare = ""
+            if reference is not None and _finite(reference["utility"]):
+                name = "the unmodified soft labels" if soft_present else reference["setting"]
+                compare = f" against {_pct(reference['utility'])} with {name}"
+            text.append(
+                f'Recommended: "{best["setting"]}", the safe setting that keeps the most '
+                f"utility ({_pct(best['utility'])}{compare})."
+            )
+    return text
+
+
+def _check_controls(controls: pd.DataFrame, tolerance: float, confidence: float) -> list[str]:
+    """The sanity check: each control should leak ~0 (or say that none was run)."""
+    text: list[str] = []
+    if controls.empty:
+        text.append("No shuffle control was run, so the audit has no built-in sanity check.")
+    for _, row in controls.iterrows():
+        low, high, leak = row["leakage_ci_low"], row["leakage_ci_high"], row["leakage"]
+        near_zero = (_finite(low) and low <= 0.0 <= high) or abs(leak) <= tolerance
+        what = (
+            "the soft labels shuffled within each class, which carry nothing about individual "
+            "members"
+            if row["setting"] == "shuffle"
+            else "a control that carries nothing about individual members"
+        )
+        text.append(
+            f'Sanity check: the "{row["setting"]}" control ({what}) leaks {_pts(leak)} points '
+            f"{_interval(row, confidence)}. It should be ~0; if it is not, the audit is not "
+            "trustworthy for this data. "
+            + (
+                "Here it is."
+                if near_zero
+                else "Here it is not, so treat the numbers above with suspicion."
+            )
+        )
+    return text
