@@ -32,11 +32,8 @@ finished parts, and a directory holding another audit is refused unless restarte
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +41,19 @@ import pandas as pd
 import torch
 
 from softleak.simulate.audit_data import AuditData
+
+# The spec, its settings and its units live in audit_spec; they stay importable from here.
+from softleak.simulate.audit_spec import GRID as GRID
+from softleak.simulate.audit_spec import SOLVERS as SOLVERS
+from softleak.simulate.audit_spec import STUDENTS as STUDENTS
+from softleak.simulate.audit_spec import (
+    AuditSpec,
+    _Unit,
+    fingerprint,
+    releases_for,
+    split_members,
+    units_of,
+)
 from softleak.simulate.device import thread_count, threads_for
 from softleak.simulate.losses import Objective
 from softleak.simulate.models import ReplicaMLP
@@ -51,7 +61,7 @@ from softleak.simulate.optim import AdamConfig
 from softleak.simulate.precision import DTYPES
 from softleak.simulate.progress import student_bar
 from softleak.simulate.protocol import lbfgs
-from softleak.simulate.release import Release, default_settings, parse_release, release_soft_labels
+from softleak.simulate.release import Release, release_soft_labels
 from softleak.simulate.seeds import derive_seed
 from softleak.simulate.train import fit
 
@@ -59,180 +69,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["AuditSpec", "audit", "releases_for", "split_members"]
 
-STUDENTS = ("linear", "mlp")
-SOLVERS = ("adam", "lbfgs")
 OUTPUTS = ("report",)  # besides the records every run directory holds
-GRID = ("rho", "seeds")  # may grow or shrink in one directory: each (seed, rho) is a unit
-
-
-@dataclass(frozen=True)
-class AuditSpec:
-    """What to audit and how the students train. Validated on construction."""
-
-    rho: tuple[float, ...] = (0.25, 0.5, 0.75)  # fractions of the members a student trains on
-    seeds: int = 5  # repetitions: each redraws the split, the student init and the release noise
-    student: str = "linear"  # "linear" or "mlp"
-    width: tuple[int, ...] = (256,)  # hidden widths of an MLP student (ignored when linear)
-    bias: bool | None = None  # None: the paper's students (linear without, MLP with biases)
-    tau: float = 1.0  # the temperature the soft labels are released at ("soft")
-    settings: tuple[str, ...] | None = None  # release settings (None: default_settings(tau))
-    solver: str = "auto"  # "adam" | "lbfgs" | "auto" (L-BFGS for linear students, else Adam)
-    epochs: int | None = None  # Adam steps or L-BFGS iterations (None: 2,000 Adam, 500 L-BFGS)
-    lr: float = 1e-2  # Adam learning rate
-    warm_start: bool = True  # linear students start at the log-ratio least-squares fit
-    certify: bool = True  # certified fractions for linear students (theory.certified)
-    seed: int = 0  # base seed of every draw
-    dtype: str = "float32"  # student arithmetic: float32 | float64
-    device: str = "cpu"  # torch device of the students
-
-    def __post_init__(self) -> None:
-        rho = tuple(float(r) for r in np.atleast_1d(self.rho))
-        if not rho or any(not 0 < r < 1 for r in rho):
-            raise ValueError(f"rho must lie in (0, 1), got {self.rho}")
-        object.__setattr__(self, "rho", tuple(sorted(set(rho))))
-        if int(self.seeds) < 1:
-            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
-        if self.student not in STUDENTS:
-            raise ValueError(f"student must be one of {', '.join(STUDENTS)}, got {self.student!r}")
-        width = tuple(int(w) for w in np.atleast_1d(self.width))
-        if self.student == "mlp" and (not width or min(width) < 1):
-            raise ValueError(f"an MLP student needs hidden widths >= 1, got {self.width}")
-        object.__setattr__(self, "width", width if self.student == "mlp" else ())
-        if not (np.isfinite(self.tau) and self.tau > 0):
-            raise ValueError(f"tau must be finite and > 0, got {self.tau}")
-        if self.solver == "auto":
-            object.__setattr__(self, "solver", "lbfgs" if self.student == "linear" else "adam")
-        if self.solver not in SOLVERS:
-            raise ValueError(
-                f"solver must be one of auto, {', '.join(SOLVERS)}, got {self.solver!r}"
-            )
-        if self.epochs is None:
-            object.__setattr__(self, "epochs", 500 if self.solver == "lbfgs" else 2_000)
-        if int(self.epochs) < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if not (np.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be finite and > 0, got {self.lr}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        if self.settings is None:
-            object.__setattr__(self, "settings", default_settings(self.tau))
-        names = [parse_release(s).name for s in self.settings]
-        if not names:
-            raise ValueError("give at least one release setting")
-        if len(set(names)) != len(names):
-            raise ValueError(f"release settings repeat: {', '.join(self.settings)}")
-        object.__setattr__(self, "settings", tuple(names))
-
-    @property
-    def has_bias(self) -> bool:
-        return self.student == "mlp" if self.bias is None else bool(self.bias)
-
-    @property
-    def student_name(self) -> str:
-        return "linear" if self.student == "linear" else "mlp:" + ",".join(map(str, self.width))
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def run_id(self, fingerprint: str) -> str:
-        """What determines the numbers: every field but the device, plus the input data."""
-        from softleak.simulate.rundir import digest
-
-        settings = {k: v for k, v in self.to_dict().items() if k != "device"}
-        return digest({"spec": settings, "data": fingerprint})
-
-    def identity(self, fingerprint: str) -> dict:
-        """The run directory's identity: the settings but the device and the grid (rho, seeds),
-        and the audited data's fingerprint."""
-        settings = {k: v for k, v in self.to_dict().items() if k not in ("device", *GRID)}
-        return {**settings, "data": fingerprint}
-
-    def peak_bytes(self, n: int, d: int, c: int, n_holdout: int) -> int:
-        """Rough peak memory of one (seed, rho) unit with one setting: the members' and
-        non-members' arrays on the device, and a student's parameters, Adam state and
-        activations on the members' rows."""
-        b = 8 if self.dtype == "float64" else 4
-        widths = [d, *self.width, c]
-        params = sum(a * o for a, o in zip(widths[:-1], widths[1:], strict=True))
-        acts = (n + n_holdout) * (sum(self.width) * 3 + c * 6)
-        return int(1.25 * ((n + n_holdout) * (d + c) * (8 + b) + b * (5 * params + acts)))
-
-
-@dataclass(frozen=True)
-class _Unit:
-    """One replica batch: all settings' students of one seed and one rho."""
-
-    seed: int
-    rho: float
-    train: np.ndarray = field(repr=False)  # member indices the students train on
-    test: np.ndarray = field(repr=False)  # held-out member indices
-
-    @property
-    def name(self) -> str:
-        return f"seed{self.seed}-rho{self.rho:g}"
-
-
-def releases_for(spec: AuditSpec, c: int) -> list[Release]:
-    """The spec's settings parsed for c classes; ``top_k:K`` with K >= c (= ``soft``) is dropped
-    from the defaults and rejected when given explicitly."""
-    out = []
-    for name in spec.settings:
-        kind, _, arg = name.partition(":")
-        if kind == "top_k" and int(arg) >= c:
-            if spec.settings == default_settings(spec.tau):
-                continue
-            raise ValueError(f"release setting {name}: K must be below c = {c} (K >= c is 'soft')")
-        out.append(parse_release(name, c))
-    return out
-
-
-def split_members(labels: np.ndarray, rho: tuple[float, ...], seed: int) -> dict[float, tuple]:
-    """Stratified random splits of the members, nested in rho: in each class a seeded permutation,
-    of which the first ``floor(rho * count)`` train the student. Returns {rho: (train, test)} of
-    sorted index arrays."""
-    rng = np.random.default_rng(seed)
-    orders = {cls: rng.permutation(np.flatnonzero(labels == cls)) for cls in np.unique(labels)}
-    out = {}
-    for r in rho:
-        train = np.concatenate([idx[: int(r * len(idx))] for idx in orders.values()])
-        mask = np.zeros(len(labels), dtype=bool)
-        mask[train] = True
-        out[r] = (np.flatnonzero(mask), np.flatnonzero(~mask))
-    return out
-
-
-def fingerprint(data: AuditData) -> str:
-    """A hash of the audited arrays (float64 / int64 bytes), recorded with the run."""
-    h = hashlib.sha256()
-    for name in (
-        "logits",
-        "labels",
-        "inputs",
-        "holdout_logits",
-        "holdout_labels",
-        "holdout_inputs",
-    ):
-        value = getattr(data, name)
-        h.update(name.encode())
-        if value is not None:
-            h.update(str(value.shape).encode())
-            h.update(np.ascontiguousarray(value).tobytes())
-    return h.hexdigest()[:16]
-
-
-def units_of(spec: AuditSpec, data: AuditData) -> list[_Unit]:
-    units = []
-    for s in range(spec.seeds):
-        splits = split_members(data.labels, spec.rho, derive_seed(spec.seed, "audit-split", s))
-        for r in spec.rho:
-            train, test = splits[r]
-            if len(train) == 0 or len(test) == 0:
-                raise ValueError(
-                    f"rho = {r:g} leaves {len(train)} training and {len(test)} held-out members "
-                    f"of {data.n}; choose rho so both are non-empty"
-                )
-            units.append(_Unit(s, r, train, test))
-    return units
 
 
 def audit(
@@ -382,49 +219,22 @@ def students_of_unit(
     """Train one student per setting on ``unit.train`` as one replica batch; their rows.
 
     cache: a dict kept across the units of one audit for work they share (filled here)."""
-    dtype, device = DTYPES[spec.dtype], spec.device
     t0 = time.perf_counter()
-    R, c = len(releases), data.c
+    R = len(releases)
     released = released_labels(spec, data, releases, unit)  # (R, n, c)
-    soft = released[:, unit.train]  # (R, m, c): what the students train on
     model_seed = derive_seed(spec.seed, "audit-student", unit.seed, unit.rho)
-    model = ReplicaMLP.init([model_seed] * R, data.d, c, spec.width, spec.has_bias, dtype, device)
-    X_S = torch.as_tensor(data.inputs[unit.train], dtype=dtype, device=device)  # (m, d) shared
-    m = X_S.shape[0]
-    targets = model.empty_like_logits(m, c, dtype=dtype, device=device)  # (R, m, c)
-    targets.copy_(torch.as_tensor(soft, dtype=dtype, device=device))
-    step_flops = 3 * model.flops_per_sample() * m * R
-    with thread_count(threads_for(step_flops, threads)):
-        objective = Objective("soft", targets)
-        if spec.student == "linear" and spec.warm_start:
-            warm_start(model, data.inputs[unit.train], soft)
-        if spec.solver == "lbfgs":
-            lbfgs(model, X_S, objective, spec.epochs)
-        else:
-            fit(model, X_S, objective, epochs=spec.epochs, optim=AdamConfig(lr=spec.lr))
-        with torch.no_grad():
-            pred_train = _predict(model, data.inputs[unit.train], dtype, device)  # (R, m)
-            pred_test = _predict(model, data.inputs[unit.test], dtype, device)  # (R, t)
-            pred_hold = (
-                _predict(model, data.holdout_inputs, dtype, device) if data.has_holdout else None
-            )
-    y_train, y_test = data.labels[unit.train], data.labels[unit.test]
-    member_acc = (pred_test == y_test).mean(1)  # (R,)
-    if pred_hold is not None:
-        baseline = (pred_hold == data.holdout_labels).mean(1)
-        utility = (pred_hold == data.holdout_logits.argmax(1)).mean(1)
-        kind, n_non = "non-members", int(len(data.holdout_labels))
-    else:
-        share = np.bincount(data.labels, minlength=c).max() / data.n
-        baseline = np.full(R, share)
-        utility = np.full(R, np.nan)
-        kind, n_non = "chance", 0
+    pred_train, pred_test, pred_hold = _train_and_predict(
+        spec, data, unit, released[:, unit.train], model_seed, threads
+    )
+    member_acc = (pred_test == data.labels[unit.test]).mean(1)  # (R,)
+    baseline, utility, kind, n_non = _baseline(data, pred_hold, R)
     certified = (
         _certify(spec, data, releases, unit, released, {} if cache is None else cache)
         if spec.certify and spec.student == "linear"
         else [(np.nan, np.nan)] * R
     )
     wall = (time.perf_counter() - t0) / R
+    y_train = data.labels[unit.train]
     rows = []
     for r, rel in enumerate(releases):
         rows.append(
@@ -452,6 +262,56 @@ def students_of_unit(
             }
         )
     return rows
+
+
+def _train_and_predict(
+    spec: AuditSpec,
+    data: AuditData,
+    unit: _Unit,
+    soft: np.ndarray,
+    model_seed: int,
+    threads: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Train the unit's students on their released labels ``soft`` (R, m, c) as one replica batch;
+    their class predictions (R, rows) on the training and held-out members and on the holdout
+    (None without one)."""
+    dtype, device = DTYPES[spec.dtype], spec.device
+    R, c = soft.shape[0], data.c
+    model = ReplicaMLP.init([model_seed] * R, data.d, c, spec.width, spec.has_bias, dtype, device)
+    X_S = torch.as_tensor(data.inputs[unit.train], dtype=dtype, device=device)  # (m, d) shared
+    m = X_S.shape[0]
+    targets = model.empty_like_logits(m, c, dtype=dtype, device=device)  # (R, m, c)
+    targets.copy_(torch.as_tensor(soft, dtype=dtype, device=device))
+    step_flops = 3 * model.flops_per_sample() * m * R
+    with thread_count(threads_for(step_flops, threads)):
+        objective = Objective("soft", targets)
+        if spec.student == "linear" and spec.warm_start:
+            warm_start(model, data.inputs[unit.train], soft)
+        if spec.solver == "lbfgs":
+            lbfgs(model, X_S, objective, spec.epochs)
+        else:
+            fit(model, X_S, objective, epochs=spec.epochs, optim=AdamConfig(lr=spec.lr))
+        with torch.no_grad():
+            pred_train = _predict(model, data.inputs[unit.train], dtype, device)  # (R, m)
+            pred_test = _predict(model, data.inputs[unit.test], dtype, device)  # (R, t)
+            pred_hold = (
+                _predict(model, data.holdout_inputs, dtype, device) if data.has_holdout else None
+            )
+    return pred_train, pred_test, pred_hold
+
+
+def _baseline(
+    data: AuditData, pred_hold: np.ndarray | None, R: int
+) -> tuple[np.ndarray, np.ndarray, str, int]:
+    """(baseline, utility, baseline kind, non-members) of R students: their accuracy on the
+    non-members and agreement there with the teacher, or without a holdout chance (the share of
+    the most frequent label) and NaN."""
+    if pred_hold is not None:
+        baseline = (pred_hold == data.holdout_labels).mean(1)
+        utility = (pred_hold == data.holdout_logits.argmax(1)).mean(1)
+        return baseline, utility, "non-members", int(len(data.holdout_labels))
+    share = np.bincount(data.labels, minlength=data.c).max() / data.n
+    return np.full(R, share), np.full(R, np.nan), "chance", 0
 
 
 def warm_start(model: ReplicaMLP, X: np.ndarray, soft: np.ndarray) -> None:

@@ -19,7 +19,6 @@ import torch
 from softleak.simulate.data import TeacherSet, make_teacher_set, make_validation, student_split
 from softleak.simulate.device import thread_count, threads_for
 from softleak.simulate.losses import Objective, normalized_weights
-from softleak.simulate.metrics import masked_mean
 from softleak.simulate.models import ReplicaMLP
 from softleak.simulate.optim import AdamConfig
 from softleak.simulate.precision import DTYPES
@@ -30,6 +29,7 @@ from softleak.simulate.softlabels import (
     within_class_permutation,
 )
 from softleak.simulate.spec import SweepSpec
+from softleak.simulate.student_metrics import student_metrics
 from softleak.simulate.train import fit
 
 log = logging.getLogger(__name__)
@@ -287,17 +287,14 @@ def gradient_students(
     """
     dtype, device = DTYPES[spec.dtype], spec.device
     d, c, n, rep = teacher.key
-    y_np = teacher.data.y
     R = len(runs)
     t0 = time.perf_counter()
     # Row set: the union of all students' training sets = the train set of the largest rho.
-    splits = {rho: student_split(y_np, rho, c) for rho in {r.rho for r in runs}}
+    splits = {rho: student_split(teacher.data.y, rho, c) for rho in {r.rho for r in runs}}
     rows_idx = splits[max(splits)][0]
-    pos = np.full(n, -1)
-    pos[rows_idx] = np.arange(len(rows_idx))
     X_full = torch.as_tensor(teacher.data.X, dtype=dtype, device=device)
     X_S = X_full[torch.as_tensor(rows_idx, device=device)]  # (m, d) shared by all R students
-    y_full = torch.as_tensor(y_np, device=device)
+    y_full = torch.as_tensor(teacher.data.y, device=device)
     z_full = torch.as_tensor(teacher.logits, device=device)  # float64 teacher logits (n, c)
     m = len(rows_idx)
     model = ReplicaMLP.init(
@@ -306,7 +303,67 @@ def gradient_students(
     if spec.student_init == "zero":
         for p in model.params:
             p.zero_()
-    # Targets and masks in the layout of the students' logits (elementwise ops stay contiguous).
+    t = _student_targets(spec, teacher, runs, model, splits, rows_idx, y_full, z_full)
+    objective = Objective("soft", t.targets, normalized_weights(t.mask))
+    X_val = torch.as_tensor(teacher.X_val, dtype=dtype, device=device)
+    y_val = torch.as_tensor(teacher.y_val, device=device)
+
+    def evaluate(mdl, epoch: int) -> dict:
+        z = mdl.forward(X_full)  # (R, n, c)
+        return student_metrics(
+            z, None, y_full, z_full, t.full_targets, t.train_masks, t.test_masks, with_mse=False
+        )
+
+    step_flops = 3 * model.flops_per_sample() * m * R
+    with thread_count(threads_for(step_flops, threads)):
+        curves = _fit_students(spec, model, X_S, objective, evaluate)
+        with torch.no_grad():
+            metrics = student_metrics(
+                model.forward(X_full),
+                model.forward(X_val),
+                y_full,
+                z_full,
+                t.full_targets,
+                t.train_masks,
+                t.test_masks,
+                y_val=y_val,
+                taus=torch.tensor([r.tau for r in runs], device=device),
+                focus=t.focus,
+            )
+    wall = (time.perf_counter() - t0) / R
+    rows, long = _student_records(spec, teacher, runs, metrics, t.focus, curves, wall)
+    return rows, long, model
+
+
+@dataclass
+class _StudentTargets:
+    """What a batch of gradient students trains on and is measured against."""
+
+    targets: torch.Tensor  # (R, m, c) soft labels on the shared rows, in the logits' layout
+    mask: torch.Tensor  # (R, m) 1 where a row is in that student's training set
+    train_masks: torch.Tensor  # (R, n) bool, each student's training rows (ablation applied)
+    test_masks: torch.Tensor  # (R, n) bool, its held-out rows
+    full_targets: torch.Tensor  # (R, n, c) float64 soft labels (ablated, unshuffled) on all rows
+    focus: torch.Tensor  # (R,) the focus class of each run's ablation
+
+
+def _student_targets(
+    spec: SweepSpec,
+    teacher: Teacher,
+    runs: list[StudentRun],
+    model: ReplicaMLP,
+    splits: dict,
+    rows_idx: np.ndarray,
+    y_full: torch.Tensor,
+    z_full: torch.Tensor,
+) -> _StudentTargets:
+    """Targets and masks in the layout of the students' logits (elementwise ops stay contiguous)."""
+    dtype, device = DTYPES[spec.dtype], spec.device
+    d, c, n, rep = teacher.key
+    y_np = teacher.data.y
+    R, m = len(runs), len(rows_idx)
+    pos = np.full(n, -1)
+    pos[rows_idx] = np.arange(len(rows_idx))
     targets = model.empty_like_logits(m, c, dtype=dtype, device=device)
     mask = model.empty_like_logits(m, 1, dtype=dtype, device=device)[..., 0].zero_()
     train_masks = torch.zeros(R, n, dtype=torch.bool, device=device)
@@ -326,45 +383,37 @@ def gradient_students(
         mask[r, torch.as_tensor(pos[keep], device=device)] = 1
         train_masks[r, torch.as_tensor(keep, device=device)] = True
         test_masks[r, torch.as_tensor(test, device=device)] = True
-    objective = Objective("soft", targets, normalized_weights(mask))
-    X_val = torch.as_tensor(teacher.X_val, dtype=dtype, device=device)
-    y_val = torch.as_tensor(teacher.y_val, device=device)
+    return _StudentTargets(targets, mask, train_masks, test_masks, full_targets, focus)
 
-    def evaluate(mdl, epoch: int) -> dict:
-        z = mdl.forward(X_full)  # (R, n, c)
-        return _student_metrics(
-            z, None, y_full, z_full, full_targets, train_masks, test_masks, with_mse=False
-        )
 
-    step_flops = 3 * model.flops_per_sample() * m * R
-    with thread_count(threads_for(step_flops, threads)):
-        if spec.solver == "lbfgs":
-            curves = lbfgs(model, X_S, objective, spec.student_epochs)
-        else:
-            result = fit(
-                model,
-                X_S,
-                objective,
-                epochs=spec.student_epochs,
-                optim=AdamConfig(lr=spec.student_lr),
-                curve_every=spec.curve_every,
-                evaluate=evaluate,
-            )
-            curves = result.curves
-        with torch.no_grad():
-            metrics = _student_metrics(
-                model.forward(X_full),
-                model.forward(X_val),
-                y_full,
-                z_full,
-                full_targets,
-                train_masks,
-                test_masks,
-                y_val=y_val,
-                taus=torch.tensor([r.tau for r in runs], device=device),
-                focus=focus,
-            )
-    wall = (time.perf_counter() - t0) / R
+def _fit_students(
+    spec: SweepSpec, model: ReplicaMLP, X_S: torch.Tensor, objective: Objective, evaluate
+) -> list:
+    """Train the students with the spec's solver; returns the learning-curve records."""
+    if spec.solver == "lbfgs":
+        return lbfgs(model, X_S, objective, spec.student_epochs)
+    result = fit(
+        model,
+        X_S,
+        objective,
+        epochs=spec.student_epochs,
+        optim=AdamConfig(lr=spec.student_lr),
+        curve_every=spec.curve_every,
+        evaluate=evaluate,
+    )
+    return result.curves
+
+
+def _student_records(
+    spec: SweepSpec,
+    teacher: Teacher,
+    runs: list[StudentRun],
+    metrics: dict,
+    focus: torch.Tensor,
+    curves: list,
+    wall: float,
+) -> tuple[list[dict], list[dict]]:
+    """The students' results rows and their learning curves in long form."""
     rows, long = [], []
     for r, run in enumerate(runs):
         row = _base_row(spec, teacher, run)
@@ -384,7 +433,7 @@ def gradient_students(
                             "value": float(values[r]),
                         }
                     )
-    return rows, long, model
+    return rows, long
 
 
 def _run_id(key: tuple, run: StudentRun) -> str:
@@ -393,57 +442,6 @@ def _run_id(key: tuple, run: StudentRun) -> str:
         f"d{d}-c{c}-n{n}-s{rep}-rho{run.rho:g}-tau{run.tau:g}-sh{int(run.shuffle)}-"
         f"{run.ablation}-ss{run.student_seed}"
     )
-
-
-def _student_metrics(
-    z,
-    z_val,
-    y,
-    z_teacher,
-    targets,
-    train_masks,
-    test_masks,
-    *,
-    y_val=None,
-    taus=None,
-    focus=None,
-    with_mse=True,
-) -> dict:
-    """Per-replica metrics (R,) of students with logits z (R, n, c) against the teacher.
-
-    focus (R,): a class per replica whose held-out accuracy is also reported on its own
-    (``student_test_acc_focus``) next to that of all other classes (``student_test_acc_rest``).
-    """
-    z = z.double()
-    pred = z.argmax(-1)
-    correct = (pred == y).double()
-    match = (pred == z_teacher.argmax(-1)).double()
-    ce = -(targets * torch.log_softmax(z, -1)).sum(-1)  # (R, n)
-    out = {
-        "student_train_acc": masked_mean(correct, train_masks),
-        "student_test_acc": masked_mean(correct, test_masks),
-        "train_ce": masked_mean(ce, train_masks),
-        "test_ce": masked_mean(ce, test_masks),
-    }
-    if with_mse:
-        # A softmax student matches z_T / tau up to a per-sample shift: compare centred logits.
-        zt = z_teacher.unsqueeze(0) / taus.view(-1, 1, 1).double()
-        diff = (z - z.mean(-1, keepdim=True)) - (zt - zt.mean(-1, keepdim=True))
-        se = (diff**2).mean(-1)
-        out.update(
-            student_val_acc=(z_val.double().argmax(-1) == y_val).double().mean(-1),
-            match_teacher_train_acc=masked_mean(match, train_masks),
-            match_teacher_test_acc=masked_mean(match, test_masks),
-            train_mse=masked_mean(se, train_masks),
-            test_mse=masked_mean(se, test_masks),
-        )
-    if focus is not None:
-        in_focus = y.unsqueeze(0) == focus.view(-1, 1)  # (R, n)
-        out["student_test_acc_focus"] = masked_mean(correct, test_masks & in_focus)
-        out["student_test_acc_rest"] = masked_mean(correct, test_masks & ~in_focus)
-    else:
-        out["match_teacher_test_acc"] = masked_mean(match, test_masks)
-    return out
 
 
 def lbfgs(model: ReplicaMLP, X: torch.Tensor, objective: Objective, max_iter: int) -> list:

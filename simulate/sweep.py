@@ -130,40 +130,76 @@ def run_sweep(
             spec.experiment,
             progress,
         )
-        finished = 0
         try:
             if client is not None:
-                from softleak.simulate.executors import run_chunks
-
-                chunks = [
-                    (batch, _load_teachers(spec, store, batch))
-                    for batch in protocol.teacher_batches(spec, pending)
-                ]
-                for results in run_chunks(
-                    client, spec, chunks, threads=threads, retries=retries, allow_tf32=allow_tf32
-                ):
-                    for unit in results:
-                        _record(spec, store, uid_of[unit.key], unit)
-                        bar.update(per_teacher)
-                return store.consolidate(all_uids)
-
-            def save(new: dict) -> None:
-                for key, state in new.items():
-                    _save_teacher_state(spec, store, key, state)
-
-            with matmul_precision(allow_tf32):
-                for batch in protocol.teacher_batches(spec, pending):
-                    states = _load_teachers(spec, store, batch)
-                    for unit in chunk_units(spec, batch, states, threads, on_teachers=save):
-                        unit.teacher_state = None  # saved above, before the students ran
-                        _record(spec, store, uid_of[unit.key], unit)
-                        bar.update(per_teacher)
-                        finished += 1
-                        if stop_after_units is not None and finished >= stop_after_units:
-                            return store.consolidate(all_uids)
+                _run_on_cluster(
+                    client, spec, store, pending, uid_of, bar, threads, retries, allow_tf32
+                )
+            else:
+                _run_in_process(
+                    spec, store, pending, uid_of, bar, threads, allow_tf32, stop_after_units
+                )
         finally:
             bar.close()
         return store.consolidate(all_uids)
+
+
+def _run_on_cluster(
+    client,
+    spec: SweepSpec,
+    store: Store,
+    pending: list,
+    uid_of: dict,
+    bar,
+    threads: int | None,
+    retries: int,
+    allow_tf32: bool,
+) -> None:
+    """Compute the pending units' chunks on the cluster of ``client``; record what returns."""
+    from softleak.simulate.executors import run_chunks
+
+    per_teacher = students_per_teacher(spec)
+    chunks = [
+        (batch, _load_teachers(spec, store, batch))
+        for batch in protocol.teacher_batches(spec, pending)
+    ]
+    for results in run_chunks(
+        client, spec, chunks, threads=threads, retries=retries, allow_tf32=allow_tf32
+    ):
+        for unit in results:
+            _record(spec, store, uid_of[unit.key], unit)
+            bar.update(per_teacher)
+
+
+def _run_in_process(
+    spec: SweepSpec,
+    store: Store,
+    pending: list,
+    uid_of: dict,
+    bar,
+    threads: int | None,
+    allow_tf32: bool,
+    stop_after_units: int | None,
+) -> None:
+    """Compute the pending units here, saving each teacher batch's weights before its students
+    and stopping after ``stop_after_units`` units when given."""
+    per_teacher = students_per_teacher(spec)
+
+    def save(new: dict) -> None:
+        for key, state in new.items():
+            _save_teacher_state(spec, store, key, state)
+
+    finished = 0
+    with matmul_precision(allow_tf32):
+        for batch in protocol.teacher_batches(spec, pending):
+            states = _load_teachers(spec, store, batch)
+            for unit in chunk_units(spec, batch, states, threads, on_teachers=save):
+                unit.teacher_state = None  # saved above, before the students ran
+                _record(spec, store, uid_of[unit.key], unit)
+                bar.update(per_teacher)
+                finished += 1
+                if stop_after_units is not None and finished >= stop_after_units:
+                    return
 
 
 def _record(spec: SweepSpec, store: Store, uid: str, unit: UnitResult) -> None:

@@ -210,41 +210,7 @@ def train_toy2d(
         raise ValueError(f"replicas must be distinct indices in [0, {spec.seeds})")
     data = [make_points(spec, rep) for rep in reps]  # position i holds data set reps[i]
     with thread_count(threads or 1):
-        # Teachers: one replica per data set, per-replica inputs (R, n, 2).
-        t0 = time.perf_counter()
-        X = torch.as_tensor(np.stack([d[0] for d in data]), dtype=dtype, device=device)
-        y = torch.as_tensor(np.stack([d[1] for d in data]), device=device)
-        teachers = ReplicaMLP.init(
-            [spec.teacher_seed(r) for r in reps], 2, spec.c, spec.hidden, True, dtype, device
-        )
-        stop = None
-        if spec.teacher_stop_acc is not None:
-            target = spec.teacher_stop_acc
-
-            def stop(model, epoch):
-                return _accuracy(model.forward(X), y) > target
-
-        result = fit(
-            teachers,
-            X,
-            Objective("ce", y),
-            epochs=spec.teacher_epochs,
-            optim=AdamConfig(lr=spec.teacher_lr),
-            stop=stop,
-            stop_every=1,
-        )
-        teacher_wall = (time.perf_counter() - t0) / len(reps)
-        if result.stopped_at is not None:
-            teacher_epochs = result.stopped_at.tolist()
-        else:
-            teacher_epochs = [result.epochs_run] * len(reps)
-        with torch.no_grad():
-            z_teacher = teachers.forward(X).double()  # (S, n, c)
-            X_val = torch.as_tensor(np.stack([d[4] for d in data]), dtype=dtype, device=device)
-            y_val = torch.as_tensor(np.stack([d[5] for d in data]), device=device)
-            teacher_train = _accuracy(z_teacher, y)
-            teacher_val = _accuracy(teachers.forward(X_val), y_val)
-
+        teach = _train_teachers(spec, reps, data, dtype, device)
         # Students: every (data set, kind, student seed) is one replica on its own D_train^S;
         # runs hold data-set positions i (data set reps[i]).
         runs = [
@@ -254,89 +220,176 @@ def train_toy2d(
             for s in range(spec.student_seeds)
         ]
         t0 = time.perf_counter()
-        m = spec.n_train
-        X_S = torch.stack([X[i, torch.as_tensor(data[i][2])] for i, _, _ in runs])  # (R, m, 2)
-        targets = torch.empty(len(runs), m, spec.c, dtype=dtype, device=device)
-        for j, (i, kind, _) in enumerate(runs):
-            train = torch.as_tensor(data[i][2], device=device)
-            if kind == "soft":
-                targets[j] = soft_targets(z_teacher[i, train], spec.tau).to(dtype)
-            else:
-                targets[j] = torch.nn.functional.one_hot(y[i, train], spec.c).to(dtype)
-        students = ReplicaMLP.init(
-            [spec.student_seed(reps[i], kind, s) for i, kind, s in runs],
-            2,
-            spec.c,
-            spec.hidden,
-            True,
-            dtype,
-            device,
-        )
-        fit(
-            students,
-            X_S,
-            Objective("soft", targets),
-            epochs=spec.student_epochs,
-            optim=AdamConfig(lr=spec.student_lr),
-        )
+        students = _train_students(spec, reps, data, teach, runs, dtype, device)
         student_wall = (time.perf_counter() - t0) / len(runs)
-        rows = []
         with torch.no_grad():
-            idx = torch.as_tensor([i for i, _, _ in runs], device=device)
-            z = students.forward(X[idx]).double()  # (R, n, c)
-            zv = students.forward(X_val[idx])
-            for j, (i, kind, s) in enumerate(runs):
-                r = reps[i]
-                _, yr, train, test, _, y_val_r = data[i]
-                pred = z[j].argmax(-1).cpu().numpy()
-                t_pred = z_teacher[i].argmax(-1).cpu().numpy()
-                logp = torch.log_softmax(z[j], -1)
-                soft = soft_targets(z_teacher[i], spec.tau)  # (n, c), the tau soft labels
-                ce = -(soft * logp).sum(-1).cpu().numpy()
-                entropy = -torch.special.xlogy(soft, soft).sum(-1).cpu().numpy()
-                rows.append(
-                    {
-                        "experiment": "toy2d",
-                        "d": 2,
-                        "c": spec.c,
-                        "n": spec.n,
-                        "alpha": spec.n / (2 * spec.c),
-                        "rho": spec.rho,
-                        "tau": spec.tau if kind == "soft" else float("nan"),
-                        "student_kind": kind,
-                        "p_teacher": ",".join(map(str, spec.hidden)),
-                        "p_student": ",".join(map(str, spec.hidden)),
-                        "teacher_epochs": int(teacher_epochs[i]),
-                        "student_epochs": spec.student_epochs,
-                        "teacher_lr": spec.teacher_lr,
-                        "student_lr": spec.student_lr,
-                        "shuffle": False,
-                        "ablation": "none",
-                        "solver": "adam",
-                        "seed": r,
-                        "student_seed": s,
-                        "data_seed": spec.data_seed(r),
-                        "teacher_seed": spec.teacher_seed(r),
-                        "model_seed": spec.student_seed(r, kind, s),
-                        "teacher_train_acc": float(teacher_train[i]),
-                        "teacher_val_acc": float(teacher_val[i]),
-                        "student_train_acc": float((pred[train] == yr[train]).mean()),
-                        "student_test_acc": float((pred[test] == yr[test]).mean()),
-                        "student_val_acc": float(
-                            (zv[j].argmax(-1).cpu().numpy() == y_val_r).mean()
-                        ),
-                        "match_teacher_train_acc": float((pred[train] == t_pred[train]).mean()),
-                        "match_teacher_test_acc": float((pred[test] == t_pred[test]).mean()),
-                        # CE against the tau soft labels (both kinds); minus the entropy = KL
-                        "train_ce": float(ce[train].mean()),
-                        "test_ce": float(ce[test].mean()),
-                        "train_target_entropy": float(entropy[train].mean()),
-                        "teacher_wall_s": teacher_wall,
-                        "wall_s": student_wall,
-                    }
-                )
-            grid = _decision_maps(spec, reps, teachers, students, runs, dtype, device)
-    points = pd.DataFrame(
+            rows = _student_rows(spec, reps, data, teach, students, runs, student_wall)
+            grid = _decision_maps(spec, reps, teach.model, students, runs, dtype, device)
+    return {"results": pd.DataFrame(rows), "points": _points_frame(reps, data), "grid": grid}
+
+
+@dataclass
+class _Teachers:
+    """The trained teachers of one run and what their students and rows need."""
+
+    model: ReplicaMLP  # one replica per data set (position i: data set reps[i])
+    X: torch.Tensor  # (S, n, 2) the data sets' inputs
+    y: torch.Tensor  # (S, n) their labels
+    X_val: torch.Tensor  # (S, n_val, 2)
+    logits: torch.Tensor  # (S, n, c) float64, on the data sets
+    train_acc: torch.Tensor  # (S,)
+    val_acc: torch.Tensor  # (S,)
+    epochs: list  # epochs each teacher trained
+    wall_s: float  # per teacher
+
+
+def _train_teachers(spec: Toy2DSpec, reps: list[int], data: list, dtype, device) -> _Teachers:
+    """Teachers: one replica per data set, per-replica inputs (R, n, 2)."""
+    t0 = time.perf_counter()
+    X = torch.as_tensor(np.stack([d[0] for d in data]), dtype=dtype, device=device)
+    y = torch.as_tensor(np.stack([d[1] for d in data]), device=device)
+    teachers = ReplicaMLP.init(
+        [spec.teacher_seed(r) for r in reps], 2, spec.c, spec.hidden, True, dtype, device
+    )
+    stop = None
+    if spec.teacher_stop_acc is not None:
+        target = spec.teacher_stop_acc
+
+        def stop(model, epoch):
+            return _accuracy(model.forward(X), y) > target
+
+    result = fit(
+        teachers,
+        X,
+        Objective("ce", y),
+        epochs=spec.teacher_epochs,
+        optim=AdamConfig(lr=spec.teacher_lr),
+        stop=stop,
+        stop_every=1,
+    )
+    teacher_wall = (time.perf_counter() - t0) / len(reps)
+    if result.stopped_at is not None:
+        teacher_epochs = result.stopped_at.tolist()
+    else:
+        teacher_epochs = [result.epochs_run] * len(reps)
+    with torch.no_grad():
+        z_teacher = teachers.forward(X).double()  # (S, n, c)
+        X_val = torch.as_tensor(np.stack([d[4] for d in data]), dtype=dtype, device=device)
+        y_val = torch.as_tensor(np.stack([d[5] for d in data]), device=device)
+        teacher_train = _accuracy(z_teacher, y)
+        teacher_val = _accuracy(teachers.forward(X_val), y_val)
+    return _Teachers(
+        teachers, X, y, X_val, z_teacher, teacher_train, teacher_val, teacher_epochs, teacher_wall
+    )
+
+
+def _train_students(
+    spec: Toy2DSpec, reps: list[int], data: list, teach: _Teachers, runs: list, dtype, device
+) -> ReplicaMLP:
+    """Every (data set position, kind, student seed) of ``runs`` trained as one replica batch."""
+    m = spec.n_train
+    X_S = torch.stack([teach.X[i, torch.as_tensor(data[i][2])] for i, _, _ in runs])  # (R, m, 2)
+    targets = torch.empty(len(runs), m, spec.c, dtype=dtype, device=device)
+    for j, (i, kind, _) in enumerate(runs):
+        train = torch.as_tensor(data[i][2], device=device)
+        if kind == "soft":
+            targets[j] = soft_targets(teach.logits[i, train], spec.tau).to(dtype)
+        else:
+            targets[j] = torch.nn.functional.one_hot(teach.y[i, train], spec.c).to(dtype)
+    students = ReplicaMLP.init(
+        [spec.student_seed(reps[i], kind, s) for i, kind, s in runs],
+        2,
+        spec.c,
+        spec.hidden,
+        True,
+        dtype,
+        device,
+    )
+    fit(
+        students,
+        X_S,
+        Objective("soft", targets),
+        epochs=spec.student_epochs,
+        optim=AdamConfig(lr=spec.student_lr),
+    )
+    return students
+
+
+def _student_rows(
+    spec: Toy2DSpec,
+    reps: list[int],
+    data: list,
+    teach: _Teachers,
+    students: ReplicaMLP,
+    runs: list,
+    student_wall: float,
+) -> list[dict]:
+    """One results row per student (call under ``torch.no_grad``)."""
+    idx = torch.as_tensor([i for i, _, _ in runs], device=spec.device)
+    z = students.forward(teach.X[idx]).double()  # (R, n, c)
+    zv = students.forward(teach.X_val[idx])
+    rows = []
+    for j, (i, kind, s) in enumerate(runs):
+        r = reps[i]
+        _, yr, train, test, _, y_val_r = data[i]
+        pred = z[j].argmax(-1).cpu().numpy()
+        t_pred = teach.logits[i].argmax(-1).cpu().numpy()
+        logp = torch.log_softmax(z[j], -1)
+        soft = soft_targets(teach.logits[i], spec.tau)  # (n, c), the tau soft labels
+        ce = -(soft * logp).sum(-1).cpu().numpy()
+        entropy = -torch.special.xlogy(soft, soft).sum(-1).cpu().numpy()
+        rows.append(
+            {
+                **_setting_columns(spec, kind),
+                "teacher_epochs": int(teach.epochs[i]),
+                "student_epochs": spec.student_epochs,
+                "teacher_lr": spec.teacher_lr,
+                "student_lr": spec.student_lr,
+                "shuffle": False,
+                "ablation": "none",
+                "solver": "adam",
+                "seed": r,
+                "student_seed": s,
+                "data_seed": spec.data_seed(r),
+                "teacher_seed": spec.teacher_seed(r),
+                "model_seed": spec.student_seed(r, kind, s),
+                "teacher_train_acc": float(teach.train_acc[i]),
+                "teacher_val_acc": float(teach.val_acc[i]),
+                "student_train_acc": float((pred[train] == yr[train]).mean()),
+                "student_test_acc": float((pred[test] == yr[test]).mean()),
+                "student_val_acc": float((zv[j].argmax(-1).cpu().numpy() == y_val_r).mean()),
+                "match_teacher_train_acc": float((pred[train] == t_pred[train]).mean()),
+                "match_teacher_test_acc": float((pred[test] == t_pred[test]).mean()),
+                # CE against the tau soft labels (both kinds); minus the entropy = KL
+                "train_ce": float(ce[train].mean()),
+                "test_ce": float(ce[test].mean()),
+                "train_target_entropy": float(entropy[train].mean()),
+                "teacher_wall_s": teach.wall_s,
+                "wall_s": student_wall,
+            }
+        )
+    return rows
+
+
+def _setting_columns(spec: Toy2DSpec, kind: str) -> dict:
+    """The results columns that describe the experiment's setting (the first of each row)."""
+    return {
+        "experiment": "toy2d",
+        "d": 2,
+        "c": spec.c,
+        "n": spec.n,
+        "alpha": spec.n / (2 * spec.c),
+        "rho": spec.rho,
+        "tau": spec.tau if kind == "soft" else float("nan"),
+        "student_kind": kind,
+        "p_teacher": ",".join(map(str, spec.hidden)),
+        "p_student": ",".join(map(str, spec.hidden)),
+    }
+
+
+def _points_frame(reps: list[int], data: list) -> pd.DataFrame:
+    """The data sets in long form (``seed, x0, x1, y, split``)."""
+    return pd.DataFrame(
         [
             {"seed": r, "x0": x[0], "x1": x[1], "y": int(lab), "split": split}
             for r, (X_r, y_r, train, test, _, _) in zip(reps, data, strict=True)
@@ -344,7 +397,6 @@ def train_toy2d(
             for x, lab in zip(X_r[idx], y_r[idx], strict=True)
         ]
     )
-    return {"results": pd.DataFrame(rows), "points": points, "grid": grid}
 
 
 def _decision_maps(spec, reps, teachers, students, runs, dtype, device) -> pd.DataFrame:

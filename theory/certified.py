@@ -1,5 +1,8 @@
 """Certified leakage: which held-out points does EVERY plausible linear student get right?
 
+(Over 500 lines on purpose: one public function whose two exact paths, the closed form and the
+SOCPs, share the validation, the bound's radius and the result type; a quarter is derivation.)
+
 Not in the paper; an exact companion to its pseudo-inverse student (sec. 5.1). A linear teacher is
 distilled from its outputs on the student's training inputs ``X_S`` (m, d). Among all linear
 students that reproduce those outputs and have norm at most ``bound`` (B), a held-out point x with
@@ -42,6 +45,7 @@ import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import cvxpy as cp
@@ -241,6 +245,26 @@ class _Formulation:
     direct: Callable[[np.ndarray, np.ndarray], float]
 
 
+@dataclass(frozen=True, eq=False)
+class _TolSet:
+    """The tolerance set of ``_formulations`` with the SVD pieces its models are written in."""
+
+    X: np.ndarray  # (m, d)
+    bound: float
+    tol: float
+    multiclass: bool
+    k: int  # output columns
+    u: np.ndarray  # (m, m) left singular vectors of X
+    s: np.ndarray  # singular values
+    r: int  # numerical rank
+    v_r: np.ndarray  # (r, d) row-space basis
+    null: np.ndarray  # (d, q) null-space basis
+    c0: np.ndarray  # (r, k) coordinates of the min-norm solution
+    w0: np.ndarray  # (d, k) the min-norm solution W0^T
+    rho: np.ndarray  # (m, k) its residual, ~0 when the outputs are reproducible
+    n0sq: float  # ||W0||_F^2
+
+
 def _formulations(
     X: np.ndarray, z2: np.ndarray, bound: float, tol: float, multiclass: bool
 ) -> tuple[np.ndarray, int, list[Callable[[], _Formulation]]]:
@@ -274,101 +298,109 @@ def _formulations(
     w0 = v_r.T @ c0  # (d, k)
     rho = z2 - X @ w0  # (m, k), ~0 when the outputs are reproducible
     n0sq = float(np.sum(c0**2))
-    ones = np.ones(k)
-
-    def delta(quad: bool) -> _Formulation:
-        D = cp.Variable((d, k))
-        G = cp.Parameter((d, k))
-        fit = X @ D - rho
-        cons = [fit <= tol, fit >= -tol]
-        if quad:
-            cons.append(cp.sum_squares(D) + 2 * cp.sum(cp.multiply(w0, D)) <= bound**2 - n0sq)
-        else:
-            cons.append(cp.norm(cp.vec(w0 + D, order="F"), 2) <= bound)
-        if multiclass:
-            cons.append(D @ ones == 0)
-        objective = cp.sum(cp.multiply(G, D))
-
-        def direct(x: np.ndarray, e: np.ndarray) -> float:
-            g = np.outer(x, e)
-            size = float(np.linalg.norm(g))
-            G.value = g / size if size > 0 else g
-            return size
-
-        name = "delta-quad" if quad else "delta"
-        return _Formulation(
-            name,
-            cp.Problem(cp.Minimize(objective), cons),
-            cp.Problem(cp.Maximize(objective), cons),
-            direct,
-        )
-
-    def scaled(quad: bool) -> _Formulation:
-        free_row = tol > 0 and r > 0
-        cons = []
-        objective = 0
-        Bm = Um = Pr = Pn = None
-        if free_row:
-            Bm = cp.Variable((r, k))
-            Pr = cp.Parameter((r, k))
-            fit = -rho / tol + (u[:, :r] * s[:r]) @ Bm  # (m, k), must lie in [-1, 1]
-            cons += [fit <= 1, fit >= -1]
-            objective = objective + cp.sum(cp.multiply(Pr, Bm))
-            if multiclass:
-                cons.append(Bm @ ones == 0)
-        if q > 0:
-            Um = cp.Variable((q, k))
-            Pn = cp.Parameter((q, k))
-            objective = objective + cp.sum(cp.multiply(Pn, Um))
-            if multiclass:
-                cons.append(Um @ ones == 0)
-        if not free_row:
-            assert Um is not None
-            radius = _radius(bound, float(np.sqrt(n0sq)))
-            cons.append(cp.norm(cp.vec(Um, order="F"), 2) <= radius)
-        elif quad:
-            assert Bm is not None  # free_row: the free part was made above
-            lhs = tol**2 * cp.sum_squares(Bm) + 2 * tol * cp.sum(cp.multiply(c0, Bm))
-            if Um is not None:
-                lhs = lhs + cp.sum_squares(Um)
-            cons.append(lhs <= bound**2 - n0sq)
-        else:
-            assert Bm is not None
-            parts = [cp.vec(c0 + tol * Bm, order="F")]
-            if Um is not None:
-                parts.append(cp.vec(Um, order="F"))
-            cons.append(cp.norm(cp.hstack(parts), 2) <= bound)
-
-        def direct(x: np.ndarray, e: np.ndarray) -> float:
-            gr = tol * np.outer(v_r @ x, e) if Pr is not None else np.zeros((0, k))
-            gn = np.outer(null.T @ x, e) if Pn is not None else np.zeros((0, k))
-            size = float(np.sqrt(np.sum(gr**2) + np.sum(gn**2)))
-            if Pr is not None:
-                Pr.value = gr / size if size > 0 else gr
-            if Pn is not None:
-                Pn.value = gn / size if size > 0 else gn
-            return size
-
-        name = "scaled-quad" if quad else "scaled"
-        return _Formulation(
-            name,
-            cp.Problem(cp.Minimize(objective), cons),
-            cp.Problem(cp.Maximize(objective), cons),
-            direct,
-        )
-
+    ts = _TolSet(X, bound, tol, multiclass, k, u, s, r, v_r, null, c0, w0, rho, n0sq)
     if tol == 0:
-        return w0, q, [lambda: scaled(False)]
+        return w0, q, [partial(_scaled_model, ts, False)]
     return (
         w0,
         q,
         [
-            lambda: delta(False),
-            lambda: scaled(False),
-            lambda: scaled(True),
-            lambda: delta(True),
+            partial(_delta_model, ts, False),
+            partial(_scaled_model, ts, False),
+            partial(_scaled_model, ts, True),
+            partial(_delta_model, ts, True),
         ],
     )
+
+
+def _delta_model(ts: _TolSet, quad: bool) -> _Formulation:
+    """``delta`` / ``delta-quad`` of ``_formulations``: the offset D from W0^T itself."""
+    d, k = ts.w0.shape
+    D = cp.Variable((d, k))
+    G = cp.Parameter((d, k))
+    fit = ts.X @ D - ts.rho
+    cons = [fit <= ts.tol, fit >= -ts.tol]
+    if quad:
+        cons.append(cp.sum_squares(D) + 2 * cp.sum(cp.multiply(ts.w0, D)) <= ts.bound**2 - ts.n0sq)
+    else:
+        cons.append(cp.norm(cp.vec(ts.w0 + D, order="F"), 2) <= ts.bound)
+    if ts.multiclass:
+        cons.append(D @ np.ones(k) == 0)
+    objective = cp.sum(cp.multiply(G, D))
+
+    def direct(x: np.ndarray, e: np.ndarray) -> float:
+        g = np.outer(x, e)
+        size = float(np.linalg.norm(g))
+        G.value = g / size if size > 0 else g
+        return size
+
+    name = "delta-quad" if quad else "delta"
+    return _Formulation(
+        name,
+        cp.Problem(cp.Minimize(objective), cons),
+        cp.Problem(cp.Maximize(objective), cons),
+        direct,
+    )
+
+
+def _scaled_model(ts: _TolSet, quad: bool) -> _Formulation:
+    """``scaled`` / ``scaled-quad`` of ``_formulations``: row part in units of tol, null part."""
+    tol, r, k, q = ts.tol, ts.r, ts.k, ts.null.shape[1]
+    ones = np.ones(k)
+    free_row = tol > 0 and r > 0
+    cons = []
+    objective = 0
+    Bm = Um = Pr = Pn = None
+    if free_row:
+        Bm = cp.Variable((r, k))
+        Pr = cp.Parameter((r, k))
+        fit = -ts.rho / tol + (ts.u[:, :r] * ts.s[:r]) @ Bm  # (m, k), must lie in [-1, 1]
+        cons += [fit <= 1, fit >= -1]
+        objective = objective + cp.sum(cp.multiply(Pr, Bm))
+        if ts.multiclass:
+            cons.append(Bm @ ones == 0)
+    if q > 0:
+        Um = cp.Variable((q, k))
+        Pn = cp.Parameter((q, k))
+        objective = objective + cp.sum(cp.multiply(Pn, Um))
+        if ts.multiclass:
+            cons.append(Um @ ones == 0)
+    cons.append(_scaled_cone(ts, Bm, Um, quad))
+
+    def direct(x: np.ndarray, e: np.ndarray) -> float:
+        gr = tol * np.outer(ts.v_r @ x, e) if Pr is not None else np.zeros((0, k))
+        gn = np.outer(ts.null.T @ x, e) if Pn is not None else np.zeros((0, k))
+        size = float(np.sqrt(np.sum(gr**2) + np.sum(gn**2)))
+        if Pr is not None:
+            Pr.value = gr / size if size > 0 else gr
+        if Pn is not None:
+            Pn.value = gn / size if size > 0 else gn
+        return size
+
+    name = "scaled-quad" if quad else "scaled"
+    return _Formulation(
+        name,
+        cp.Problem(cp.Minimize(objective), cons),
+        cp.Problem(cp.Maximize(objective), cons),
+        direct,
+    )
+
+
+def _scaled_cone(ts: _TolSet, Bm: cp.Variable | None, Um: cp.Variable | None, quad: bool):
+    """The norm bound of the ``scaled`` models on the free row (Bm) and null (Um) parts."""
+    if Bm is None:  # no free row part (tol == 0 or rank 0): a ball of null directions
+        assert Um is not None
+        radius = _radius(ts.bound, float(np.sqrt(ts.n0sq)))
+        return cp.norm(cp.vec(Um, order="F"), 2) <= radius
+    if quad:
+        lhs = ts.tol**2 * cp.sum_squares(Bm) + 2 * ts.tol * cp.sum(cp.multiply(ts.c0, Bm))
+        if Um is not None:
+            lhs = lhs + cp.sum_squares(Um)
+        return lhs <= ts.bound**2 - ts.n0sq
+    parts = [cp.vec(ts.c0 + ts.tol * Bm, order="F")]
+    if Um is not None:
+        parts.append(cp.vec(Um, order="F"))
+    return cp.norm(cp.hstack(parts), 2) <= ts.bound
 
 
 def _extreme(

@@ -355,15 +355,7 @@ def softlabel_consistent(
     """
     start = time.perf_counter()
     X = _check_X(X)
-    soft_in = np.asarray(soft)
-    if soft_in.ndim != 2 or soft_in.shape[0] != X.shape[0] or soft_in.shape[1] < 2:
-        raise ValueError(f"soft must have shape ({X.shape[0]}, c) with c >= 2, got {soft_in.shape}")
-    in_dtype = soft_in.dtype if np.issubdtype(soft_in.dtype, np.floating) else np.dtype(np.float64)
-    soft64 = soft_in.astype(np.float64)
-    if not np.all(np.isfinite(soft64)) or np.any(soft64 < 0):
-        raise ValueError("soft labels must be finite and non-negative")
-    if not (np.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be finite and >= 0, got {tol}")
+    soft64, in_dtype = _check_soft(soft, X.shape[0], tol)
     if np.any(soft64 == 0):
         return FeasibilityResult(
             False, "none", time.perf_counter() - start, "zero probability", None, None
@@ -371,28 +363,57 @@ def softlabel_consistent(
     logs = np.log(soft64)
     R = logs[:, 1:] - logs[:, :1]  # (m, c-1)
     scale = max(1.0, float(np.abs(R).max()))
-    d = X.shape[1]
-
-    def full_W(Vt: np.ndarray) -> np.ndarray:  # Vt (c-1, d) = rows w_j - w_0 -> centered (c, d)
-        W = np.vstack([np.zeros((1, d)), Vt])
-        return W - W.mean(axis=0, keepdims=True)
-
     if tol == 0.0:
-        V = factorize(X).solve(R)  # (d, c-1)
-        residual = float(np.abs(X @ V - R).max())
-        rtol = max(EXACT_RESIDUAL_RTOL, 1e3 * float(np.finfo(in_dtype).eps))
-        ok = residual <= rtol * scale
-        status = "residual <= rounding tolerance" if ok else "residual > rounding tolerance"
-        return FeasibilityResult(
-            ok,
-            "lstsq",
-            time.perf_counter() - start,
-            status,
-            full_W(V.T) if ok else None,
-            None,
-            residual,
-        )
+        return _exact_consistent(X, R, scale, in_dtype, start)
+    return _lp_consistent(X, R, scale, tol, solver, start)
 
+
+def _check_soft(soft: np.ndarray, m: int, tol: float) -> tuple[np.ndarray, np.dtype]:
+    """Validated soft labels (m, c) as float64, with the floating dtype they came in (float64
+    for other input); checks ``tol`` too."""
+    soft_in = np.asarray(soft)
+    if soft_in.ndim != 2 or soft_in.shape[0] != m or soft_in.shape[1] < 2:
+        raise ValueError(f"soft must have shape ({m}, c) with c >= 2, got {soft_in.shape}")
+    in_dtype = soft_in.dtype if np.issubdtype(soft_in.dtype, np.floating) else np.dtype(np.float64)
+    soft64 = soft_in.astype(np.float64)
+    if not np.all(np.isfinite(soft64)) or np.any(soft64 < 0):
+        raise ValueError("soft labels must be finite and non-negative")
+    if not (np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be finite and >= 0, got {tol}")
+    return soft64, in_dtype
+
+
+def _centered_W(Vt: np.ndarray) -> np.ndarray:
+    """Rows ``w_j - w_0`` (c-1, d) -> the centered (c, d) weights (rows summing to zero)."""
+    W = np.vstack([np.zeros((1, Vt.shape[1])), Vt])
+    return W - W.mean(axis=0, keepdims=True)
+
+
+def _exact_consistent(
+    X: np.ndarray, R: np.ndarray, scale: float, in_dtype: np.dtype, start: float
+) -> FeasibilityResult:
+    """``softlabel_consistent(tol=0)``: the log-ratios R (m, c-1) by minimum-norm least squares."""
+    V = factorize(X).solve(R)  # (d, c-1)
+    residual = float(np.abs(X @ V - R).max())
+    rtol = max(EXACT_RESIDUAL_RTOL, 1e3 * float(np.finfo(in_dtype).eps))
+    ok = residual <= rtol * scale
+    status = "residual <= rounding tolerance" if ok else "residual > rounding tolerance"
+    return FeasibilityResult(
+        ok,
+        "lstsq",
+        time.perf_counter() - start,
+        status,
+        _centered_W(V.T) if ok else None,
+        None,
+        residual,
+    )
+
+
+def _lp_consistent(
+    X: np.ndarray, R: np.ndarray, scale: float, tol: float, solver: str | None, start: float
+) -> FeasibilityResult:
+    """``softlabel_consistent(tol>0)``: LP feasibility of ``|X V - R| <= tol``, verified."""
+    d = X.shape[1]
     V_var = cp.Variable((d, R.shape[1]))
     resid = X @ V_var - R
     problem = cp.Problem(cp.Minimize(0), [resid <= tol, resid >= -tol])
@@ -409,7 +430,7 @@ def softlabel_consistent(
         name,
         time.perf_counter() - start,
         status,
-        full_W(V.T) if found else None,
+        _centered_W(V.T) if found else None,
         None,
         float(np.abs(X @ V - R).max()) if found else None,
     )

@@ -45,7 +45,7 @@ def run_gpt2(
     which clears its records).
     """
     from softleak.simulate.rundir import check_fits, claim, resolve_out, run_config, spec_from_dict
-    from softleak.simulate.store import atomic_write_bytes, atomic_write_parquet, set_aside
+    from softleak.simulate.store import atomic_write_parquet
 
     _transformers()
     if spec.pretrained is not None:
@@ -62,25 +62,8 @@ def run_gpt2(
     ) as store:
         tokenizer = load_tokenizer(spec)
         data = make_data(spec)
-        data_path = out / "data.parquet"
-        saved = store.read_table(data_path)
-        if saved is not None:
-            try:
-                pd.testing.assert_frame_equal(saved, data.frame(), check_dtype=False)
-            except AssertionError:
-                set_aside(out, data_path, "not the data this spec draws")
-        teacher_json, teacher_pt = out / "teacher.json", out / "teacher.pt"
-        model = None
-        meta = store.read_json(teacher_json)
-        state = store.load_state(teacher_pt) if meta is not None else None
-        if state is not None:
-            model = make_model(spec, tokenizer, spec.teacher_seed())
-            try:
-                model.load_state_dict(state)
-                log.info("reusing the saved teacher (train acc %.3f)", meta["teacher_train_acc"])
-            except (RuntimeError, KeyError, TypeError):
-                set_aside(out, teacher_pt, "not this model's weights")
-                model = None
+        _check_saved_data(store, out, data)
+        model, meta = _saved_teacher(spec, store, out, tokenizer)
         runs = spec.students()
         names = [student_id(*r) for r in runs]
         config = run_config(spec, threads)
@@ -91,15 +74,9 @@ def run_gpt2(
         if model is not None:
             config["model_config"] = model_summary(model)
         store.write_config(config)
-        atomic_write_parquet(data_path, data.frame())
+        atomic_write_parquet(out / "data.parquet", data.frame())
         if model is None:
-            model, meta = train_teacher(spec, data, tokenizer, threads)
-            save_state(teacher_pt, model.state_dict())
-            meta = meta | {"model_config": model_summary(model)}
-            atomic_write_bytes(teacher_json, json.dumps(meta, indent=2).encode())
-            config["model_config"] = meta["model_config"]
-            store.write_config(config)
-            model.load_state_dict(load_state(teacher_pt))  # as a resume would
+            model, meta = _new_teacher(spec, store, out, data, tokenizer, threads, config)
         with thread_count(_threads(spec, threads)):
             X = encode(tokenizer, data.texts, spec.max_length, spec.device)
             z_teacher = predict_logits(model, X, spec.eval_batch)  # (n, c) float32, eval mode
@@ -115,3 +92,52 @@ def run_gpt2(
         finally:
             bar.close()
         return store.consolidate(names)
+
+
+def _check_saved_data(store, out: Path, data) -> None:
+    """Set aside a saved ``data.parquet`` that is not the data this spec draws."""
+    from softleak.simulate.store import set_aside
+
+    data_path = out / "data.parquet"
+    saved = store.read_table(data_path)
+    if saved is not None:
+        try:
+            pd.testing.assert_frame_equal(saved, data.frame(), check_dtype=False)
+        except AssertionError:
+            set_aside(out, data_path, "not the data this spec draws")
+
+
+def _saved_teacher(spec: GPT2Spec, store, out: Path, tokenizer) -> tuple:
+    """(model, metrics) of the teacher saved in ``out``; (None, its metrics or None) when there
+    is none, or its weights do not load (those are set aside)."""
+    from softleak.simulate.store import set_aside
+
+    teacher_pt = out / "teacher.pt"
+    model = None
+    meta = store.read_json(out / "teacher.json")
+    state = store.load_state(teacher_pt) if meta is not None else None
+    if state is not None:
+        model = make_model(spec, tokenizer, spec.teacher_seed())
+        try:
+            model.load_state_dict(state)
+            log.info("reusing the saved teacher (train acc %.3f)", meta["teacher_train_acc"])
+        except (RuntimeError, KeyError, TypeError):
+            set_aside(out, teacher_pt, "not this model's weights")
+            model = None
+    return model, meta
+
+
+def _new_teacher(spec: GPT2Spec, store, out: Path, data, tokenizer, threads, config: dict):
+    """Train the teacher and save it (weights, then metrics, then the config with its model);
+    returns (model, metrics) with the weights reloaded from disk, as a resume would."""
+    from softleak.simulate.store import atomic_write_bytes
+
+    teacher_json, teacher_pt = out / "teacher.json", out / "teacher.pt"
+    model, meta = train_teacher(spec, data, tokenizer, threads)
+    save_state(teacher_pt, model.state_dict())
+    meta = meta | {"model_config": model_summary(model)}
+    atomic_write_bytes(teacher_json, json.dumps(meta, indent=2).encode())
+    config["model_config"] = meta["model_config"]
+    store.write_config(config)
+    model.load_state_dict(load_state(teacher_pt))  # as a resume would
+    return model, meta

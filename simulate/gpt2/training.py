@@ -115,8 +115,33 @@ def train_student(
         )
         z = predict_logits(model, X, spec.eval_batch)  # (n, c)
         zv = predict_logits(model, X_val, spec.eval_batch)
+    row = _student_row(spec, teacher_meta, rho, tau, rep, seed, result.epochs_run)
     pred, t_pred = z.argmax(-1), z_teacher.to(spec.device).argmax(-1)
     ce = -(soft * torch.log_softmax(z, -1)).sum(-1)  # (n,) CE against the tau soft labels
+    return row | {
+        "student_train_acc": _accuracy(pred[tr], y[tr]),
+        "student_test_acc": _accuracy(pred[te], y[te]),
+        "student_val_acc": _accuracy(zv.argmax(-1), y_val),
+        "match_teacher_train_acc": _accuracy(pred[tr], t_pred[tr]),
+        "match_teacher_test_acc": _accuracy(pred[te], t_pred[te]),
+        "train_ce": float(ce[tr].mean()),
+        "test_ce": float(ce[te].mean()) if len(te) else float("nan"),
+        "final_loss": result.epoch_loss[-1] if result.epoch_loss else float("nan"),
+        "teacher_wall_s": teacher_meta["teacher_wall_s"],
+        "wall_s": time.perf_counter() - t0,
+    }
+
+
+def _student_row(
+    spec: GPT2Spec,
+    teacher_meta: dict,
+    rho: float,
+    tau: float,
+    rep: int,
+    seed: int,
+    student_epochs: int,
+) -> dict:
+    """A student's results columns that describe its setting, seeds and teacher."""
     return {
         "experiment": "gpt2",
         "d": spec.n_embd,
@@ -130,7 +155,7 @@ def train_student(
         "p_teacher": f"{spec.n_layer}x{spec.n_embd}",
         "p_student": f"{spec.n_layer}x{spec.n_embd}",
         "teacher_epochs": teacher_meta["teacher_epochs"],
-        "student_epochs": result.epochs_run,
+        "student_epochs": student_epochs,
         "teacher_lr": spec.teacher_lr,
         "student_lr": spec.student_lr,
         "teacher_batch": spec.teacher_batch,
@@ -146,14 +171,4 @@ def train_student(
         "split_seed": spec.split_seed(rep),
         "teacher_train_acc": teacher_meta["teacher_train_acc"],
         "teacher_val_acc": teacher_meta["teacher_val_acc"],
-        "student_train_acc": _accuracy(pred[tr], y[tr]),
-        "student_test_acc": _accuracy(pred[te], y[te]),
-        "student_val_acc": _accuracy(zv.argmax(-1), y_val),
-        "match_teacher_train_acc": _accuracy(pred[tr], t_pred[tr]),
-        "match_teacher_test_acc": _accuracy(pred[te], t_pred[te]),
-        "train_ce": float(ce[tr].mean()),
-        "test_ce": float(ce[te].mean()) if len(te) else float("nan"),
-        "final_loss": result.epoch_loss[-1] if result.epoch_loss else float("nan"),
-        "teacher_wall_s": teacher_meta["teacher_wall_s"],
-        "wall_s": time.perf_counter() - t0,
     }

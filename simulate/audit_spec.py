@@ -1,0 +1,192 @@
+"""The leakage audit's specification (``simulate.leakage_audit`` runs it): the validated
+``AuditSpec``, the release settings it parses for the data's classes, and its units of work --
+the seeded, class-stratified splits of the members per (seed, rho)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from softleak.simulate.audit_data import AuditData
+from softleak.simulate.precision import DTYPES
+from softleak.simulate.release import Release, default_settings, parse_release
+from softleak.simulate.seeds import derive_seed
+
+__all__ = ["AuditSpec", "fingerprint", "releases_for", "split_members", "units_of"]
+
+STUDENTS = ("linear", "mlp")
+SOLVERS = ("adam", "lbfgs")
+GRID = ("rho", "seeds")  # may grow or shrink in one directory: each (seed, rho) is a unit
+
+
+@dataclass(frozen=True)
+class AuditSpec:
+    """What to audit and how the students train. Validated on construction."""
+
+    rho: tuple[float, ...] = (0.25, 0.5, 0.75)  # fractions of the members a student trains on
+    seeds: int = 5  # repetitions: each redraws the split, the student init and the release noise
+    student: str = "linear"  # "linear" or "mlp"
+    width: tuple[int, ...] = (256,)  # hidden widths of an MLP student (ignored when linear)
+    bias: bool | None = None  # None: the paper's students (linear without, MLP with biases)
+    tau: float = 1.0  # the temperature the soft labels are released at ("soft")
+    settings: tuple[str, ...] | None = None  # release settings (None: default_settings(tau))
+    solver: str = "auto"  # "adam" | "lbfgs" | "auto" (L-BFGS for linear students, else Adam)
+    epochs: int | None = None  # Adam steps or L-BFGS iterations (None: 2,000 Adam, 500 L-BFGS)
+    lr: float = 1e-2  # Adam learning rate
+    warm_start: bool = True  # linear students start at the log-ratio least-squares fit
+    certify: bool = True  # certified fractions for linear students (theory.certified)
+    seed: int = 0  # base seed of every draw
+    dtype: str = "float32"  # student arithmetic: float32 | float64
+    device: str = "cpu"  # torch device of the students
+
+    def __post_init__(self) -> None:
+        rho = tuple(float(r) for r in np.atleast_1d(self.rho))
+        if not rho or any(not 0 < r < 1 for r in rho):
+            raise ValueError(f"rho must lie in (0, 1), got {self.rho}")
+        object.__setattr__(self, "rho", tuple(sorted(set(rho))))
+        if int(self.seeds) < 1:
+            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+        if self.student not in STUDENTS:
+            raise ValueError(f"student must be one of {', '.join(STUDENTS)}, got {self.student!r}")
+        width = tuple(int(w) for w in np.atleast_1d(self.width))
+        if self.student == "mlp" and (not width or min(width) < 1):
+            raise ValueError(f"an MLP student needs hidden widths >= 1, got {self.width}")
+        object.__setattr__(self, "width", width if self.student == "mlp" else ())
+        if not (np.isfinite(self.tau) and self.tau > 0):
+            raise ValueError(f"tau must be finite and > 0, got {self.tau}")
+        if self.solver == "auto":
+            object.__setattr__(self, "solver", "lbfgs" if self.student == "linear" else "adam")
+        if self.solver not in SOLVERS:
+            raise ValueError(
+                f"solver must be one of auto, {', '.join(SOLVERS)}, got {self.solver!r}"
+            )
+        if self.epochs is None:
+            object.__setattr__(self, "epochs", 500 if self.solver == "lbfgs" else 2_000)
+        if int(self.epochs) < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if not (np.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be finite and > 0, got {self.lr}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.settings is None:
+            object.__setattr__(self, "settings", default_settings(self.tau))
+        names = [parse_release(s).name for s in self.settings]
+        if not names:
+            raise ValueError("give at least one release setting")
+        if len(set(names)) != len(names):
+            raise ValueError(f"release settings repeat: {', '.join(self.settings)}")
+        object.__setattr__(self, "settings", tuple(names))
+
+    @property
+    def has_bias(self) -> bool:
+        return self.student == "mlp" if self.bias is None else bool(self.bias)
+
+    @property
+    def student_name(self) -> str:
+        return "linear" if self.student == "linear" else "mlp:" + ",".join(map(str, self.width))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def run_id(self, fingerprint: str) -> str:
+        """What determines the numbers: every field but the device, plus the input data."""
+        from softleak.simulate.rundir import digest
+
+        settings = {k: v for k, v in self.to_dict().items() if k != "device"}
+        return digest({"spec": settings, "data": fingerprint})
+
+    def identity(self, fingerprint: str) -> dict:
+        """The run directory's identity: the settings but the device and the grid (rho, seeds),
+        and the audited data's fingerprint."""
+        settings = {k: v for k, v in self.to_dict().items() if k not in ("device", *GRID)}
+        return {**settings, "data": fingerprint}
+
+    def peak_bytes(self, n: int, d: int, c: int, n_holdout: int) -> int:
+        """Rough peak memory of one (seed, rho) unit with one setting: the members' and
+        non-members' arrays on the device, and a student's parameters, Adam state and
+        activations on the members' rows."""
+        b = 8 if self.dtype == "float64" else 4
+        widths = [d, *self.width, c]
+        params = sum(a * o for a, o in zip(widths[:-1], widths[1:], strict=True))
+        acts = (n + n_holdout) * (sum(self.width) * 3 + c * 6)
+        return int(1.25 * ((n + n_holdout) * (d + c) * (8 + b) + b * (5 * params + acts)))
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One replica batch: all settings' students of one seed and one rho."""
+
+    seed: int
+    rho: float
+    train: np.ndarray = field(repr=False)  # member indices the students train on
+    test: np.ndarray = field(repr=False)  # held-out member indices
+
+    @property
+    def name(self) -> str:
+        return f"seed{self.seed}-rho{self.rho:g}"
+
+
+def releases_for(spec: AuditSpec, c: int) -> list[Release]:
+    """The spec's settings parsed for c classes; ``top_k:K`` with K >= c (= ``soft``) is dropped
+    from the defaults and rejected when given explicitly."""
+    out = []
+    for name in spec.settings:
+        kind, _, arg = name.partition(":")
+        if kind == "top_k" and int(arg) >= c:
+            if spec.settings == default_settings(spec.tau):
+                continue
+            raise ValueError(f"release setting {name}: K must be below c = {c} (K >= c is 'soft')")
+        out.append(parse_release(name, c))
+    return out
+
+
+def split_members(labels: np.ndarray, rho: tuple[float, ...], seed: int) -> dict[float, tuple]:
+    """Stratified random splits of the members, nested in rho: in each class a seeded permutation,
+    of which the first ``floor(rho * count)`` train the student. Returns {rho: (train, test)} of
+    sorted index arrays."""
+    rng = np.random.default_rng(seed)
+    orders = {cls: rng.permutation(np.flatnonzero(labels == cls)) for cls in np.unique(labels)}
+    out = {}
+    for r in rho:
+        train = np.concatenate([idx[: int(r * len(idx))] for idx in orders.values()])
+        mask = np.zeros(len(labels), dtype=bool)
+        mask[train] = True
+        out[r] = (np.flatnonzero(mask), np.flatnonzero(~mask))
+    return out
+
+
+def fingerprint(data: AuditData) -> str:
+    """A hash of the audited arrays (float64 / int64 bytes), recorded with the run."""
+    h = hashlib.sha256()
+    for name in (
+        "logits",
+        "labels",
+        "inputs",
+        "holdout_logits",
+        "holdout_labels",
+        "holdout_inputs",
+    ):
+        value = getattr(data, name)
+        h.update(name.encode())
+        if value is not None:
+            h.update(str(value.shape).encode())
+            h.update(np.ascontiguousarray(value).tobytes())
+    return h.hexdigest()[:16]
+
+
+def units_of(spec: AuditSpec, data: AuditData) -> list[_Unit]:
+    units = []
+    for s in range(spec.seeds):
+        splits = split_members(data.labels, spec.rho, derive_seed(spec.seed, "audit-split", s))
+        for r in spec.rho:
+            train, test = splits[r]
+            if len(train) == 0 or len(test) == 0:
+                raise ValueError(
+                    f"rho = {r:g} leaves {len(train)} training and {len(test)} held-out members "
+                    f"of {data.n}; choose rho so both are non-empty"
+                )
+            units.append(_Unit(s, r, train, test))
+    return units
