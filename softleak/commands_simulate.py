@@ -1,4 +1,8 @@
-"""``softleak simulate EXPERIMENT ...``: run (or resume) a sweep into a results directory."""
+"""``softleak simulate EXPERIMENT ...``: run (or resume) a sweep into a results directory.
+
+The options come from the specs' declared fields (``softleak.spec_args``); what stays here is each
+experiment's description, its execution options and its one-line report (about 500 lines, most of
+them the help texts of six experiments and ``export-teacher``)."""
 
 from __future__ import annotations
 
