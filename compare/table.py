@@ -64,7 +64,7 @@ SINGLE_LOGIT_EXPERIMENTS: frozenset[str] = frozenset({"logistic-pinv"})
 
 # Defaults filled in for optional config columns (the "does not apply" value of each).
 _FILL: dict[str, Any] = {"rho": np.nan, "tau": np.nan, "shuffle": False, "ablation": "none"}
-_FILL_STR: dict[str, str] = {"solver": ""}
+_FILL_STR: dict[str, str] = {"solver": "", "precision": "fp32"}  # tables before precisions: fp32
 
 
 class Sweep(NamedTuple):
@@ -169,6 +169,7 @@ def normalize(
     for name, value in _FILL_STR.items():
         if name not in out.columns:
             out[name] = value
+    out["precision"] = out["precision"].fillna("fp32").astype(str)  # parts from before precisions
     out["shuffle"] = out["shuffle"].fillna(False).astype(bool)
     out["ablation"] = out["ablation"].fillna("none").astype(str)
     out["experiment"] = out["experiment"].astype(str)

@@ -97,6 +97,7 @@ def run_recipe(
     data_root: str | Path | None = None,
     restart: bool = False,
     restarted: set[str] | None = None,
+    precision: str | None = None,
 ) -> dict:
     """Run (resuming) every sweep of the preset, then draw the figures and write summary.json.
 
@@ -104,6 +105,7 @@ def run_recipe(
     (same name and spec) under one data root share it: the second one finds it finished. Each
     sweep folder follows ``simulate.rundir``'s contract: one holding a run of other settings (e.g.
     another preset's) is refused unless ``restart``, which clears the recipe's own sweeps first.
+    precision: every sweep's precision instead of the preset's (``--precision``).
     restarted: folders already restarted by this command (``figs all``: a sweep two figures share
     is cleared once, not again by the second figure); updated in place.
     """
@@ -111,13 +113,19 @@ def run_recipe(
 
     from softleak.compare.style import write_text_atomic
     from softleak.simulate.experiments import run_experiment
-    from softleak.simulate.rundir import resolve_out
+    from softleak.simulate.rundir import RunDirError, resolve_out
 
     out = resolve_out(out)
     t0 = time.perf_counter()
     tables = {}
     for name, spec in recipe.preset(preset).sweeps.items():
-        spec = dataclasses.replace(spec, device=device)
+        changes = (
+            {"device": device} if precision is None else {"device": device, "precision": precision}
+        )
+        try:
+            spec = dataclasses.replace(spec, **changes)
+        except ValueError as err:
+            raise RunDirError(f"{recipe.name} sweep {name}: {err}") from None
         where = Path(data_root or out / "data") / name
         table = run_experiment(spec, where, threads=threads, progress=progress, restart=restart)
         table.attrs["path"] = str(where)  # recipes find curves and other files there

@@ -41,8 +41,12 @@ class AuditSpec:
     seed: int = 0  # base seed of every draw
     dtype: str = "float32"  # student arithmetic: float32 | float64
     device: str = "cpu"  # torch device of the students
+    precision: str = "fp32"  # the students' training GEMMs (simulate.precision): fp32 | tf32 | bf16
 
     def __post_init__(self) -> None:
+        from softleak.simulate.precision import check_precision
+
+        check_precision(self.precision, self.device, self.dtype)
         rho = tuple(float(r) for r in np.atleast_1d(self.rho))
         if not rho or any(not 0 < r < 1 for r in rho):
             raise ValueError(f"rho must lie in (0, 1), got {self.rho}")
@@ -93,15 +97,17 @@ class AuditSpec:
 
     def run_id(self, fingerprint: str) -> str:
         """What determines the numbers: every field but the device, plus the input data."""
-        from softleak.simulate.rundir import digest
+        from softleak.simulate.rundir import digest, settled
 
-        settings = {k: v for k, v in self.to_dict().items() if k != "device"}
+        settings = settled({k: v for k, v in self.to_dict().items() if k != "device"})
         return digest({"spec": settings, "data": fingerprint})
 
     def identity(self, fingerprint: str) -> dict:
         """The run directory's identity: the settings but the device and the grid (rho, seeds),
         and the audited data's fingerprint."""
-        settings = {k: v for k, v in self.to_dict().items() if k not in ("device", *GRID)}
+        from softleak.simulate.rundir import settled
+
+        settings = settled({k: v for k, v in self.to_dict().items() if k not in ("device", *GRID)})
         return {**settings, "data": fingerprint}
 
     def peak_bytes(self, n: int, d: int, c: int, n_holdout: int) -> int:

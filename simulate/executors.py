@@ -45,7 +45,6 @@ def compute_chunk(
     keys: list[tuple[int, int, int, int]],
     states: dict,
     threads: int | None = None,
-    allow_tf32: bool = False,
 ) -> list:
     """Run one chunk on a worker: its teachers (reusing ``states``) and all their students.
 
@@ -53,10 +52,9 @@ def compute_chunk(
     """
     from softleak.simulate.chunks import chunk_units
     from softleak.simulate.device import thread_count
-    from softleak.simulate.precision import matmul_precision
 
-    threads = threads or 1
-    with thread_count(threads), matmul_precision(allow_tf32):
+    threads = threads or 1  # the spec's precision applies inside the trainer's steps
+    with thread_count(threads):
         return list(chunk_units(spec, keys, states, threads))
 
 
@@ -67,7 +65,6 @@ def run_chunks(
     *,
     threads: int | None = None,
     retries: int = DEFAULT_RETRIES,
-    allow_tf32: bool = False,
 ) -> Iterator[list]:
     """Submit ``chunks`` ((teacher keys, saved states) pairs) to ``client``'s cluster; yield each
     chunk's list of unit results as it completes (in completion order).
@@ -89,7 +86,6 @@ def run_chunks(
                 keys,
                 states,
                 threads,
-                allow_tf32,
                 key=f"softleak-chunk-d{d}-c{c}-n{n}-s{rep}-{i}-{tag}",
                 retries=retries,
                 pure=False,

@@ -245,6 +245,7 @@ def students_of_unit(
                 "rho": unit.rho,
                 "seed": unit.seed,
                 "student": spec.student_name,
+                "precision": spec.precision,
                 "tau": spec.tau,
                 "member_acc": float(member_acc[r]),
                 "n_member_test": int(len(unit.test)),
@@ -290,7 +291,14 @@ def _train_and_predict(
         if spec.solver == "lbfgs":
             lbfgs(model, X_S, objective, spec.epochs)
         else:
-            fit(model, X_S, objective, epochs=spec.epochs, optim=AdamConfig(lr=spec.lr))
+            fit(
+                model,
+                X_S,
+                objective,
+                epochs=spec.epochs,
+                optim=AdamConfig(lr=spec.lr),
+                precision=spec.precision,
+            )
         with torch.no_grad():
             pred_train = _predict(model, data.inputs[unit.train], dtype, device)  # (R, m)
             pred_test = _predict(model, data.inputs[unit.test], dtype, device)  # (R, t)

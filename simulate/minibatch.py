@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from softleak.simulate.precision import precision_scope
+
 log = logging.getLogger(__name__)
 
 
@@ -72,6 +74,7 @@ def fit_minibatch(
     seed: int,
     autocast_dtype: torch.dtype | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    precision: str = "fp32",
 ) -> MinibatchResult:
     """Train ``model`` in place with minibatch AdamW; returns the per-epoch mean losses.
 
@@ -82,6 +85,8 @@ def fit_minibatch(
     seed: seeds the batch order (a ``torch.Generator``) and, through a forked global RNG, dropout;
         the caller's global RNG state is left untouched.
     on_epoch: ``on_epoch(epoch, mean_loss)`` after every epoch (progress, logging).
+    precision: the matrix multiplies of each step (``simulate.precision.precision_scope``; bf16 on
+        CUDA is the autocast above).
     """
     n = targets.shape[0]
     device = targets.device
@@ -104,14 +109,15 @@ def fit_minibatch(
             total = torch.zeros((), device=device)
             for start in range(0, n, config.batch_size):
                 idx = order[start : start + config.batch_size]
-                with _autocast(device, autocast_dtype):
-                    logits = _logits(model, {k: v[idx] for k, v in inputs.items()})
-                loss = F.cross_entropy(logits.float(), targets[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-                opt.step()
+                with precision_scope(precision, device.type):
+                    with _autocast(device, autocast_dtype):
+                        logits = _logits(model, {k: v[idx] for k, v in inputs.items()})
+                    loss = F.cross_entropy(logits.float(), targets[idx])
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if config.clip is not None:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+                    opt.step()
                 total += loss.detach() * len(idx)
                 result.steps += 1
             mean = float(total) / n

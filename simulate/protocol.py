@@ -116,6 +116,7 @@ def train_teachers(
                 Objective(kind, targets, weights),
                 epochs=spec.teacher_epochs,
                 optim=AdamConfig(lr=spec.teacher_lr),
+                precision=spec.precision,
             )
         for r, i in enumerate(todo):
             for p, q in zip(model.params, sub.params, strict=True):
@@ -216,6 +217,7 @@ def _base_row(spec: SweepSpec, teacher: Teacher, run: StudentRun) -> dict:
         "teacher_seed": spec.teacher_seed(d, c, n, rep),
         "model_seed": run.model_seed,
         "nested_data": spec.nested_data,
+        "precision": spec.precision,
         "teacher_train_acc": teacher.train_acc,
         "teacher_val_acc": teacher.val_acc,
     }
@@ -398,6 +400,7 @@ def _fit_students(
         objective,
         epochs=spec.student_epochs,
         optim=AdamConfig(lr=spec.student_lr),
+        precision=spec.precision,
         curve_every=spec.curve_every,
         evaluate=evaluate,
     )

@@ -92,6 +92,15 @@ def jsonable(obj):
     return json.loads(json.dumps(obj, sort_keys=True, default=str))
 
 
+def settled(settings: Mapping) -> dict:
+    """Settings as an identity or id hashes them: ``precision`` fp32 (what every run used before
+    precisions existed) is left out, so folders and ids from before keep theirs."""
+    out = dict(settings)
+    if out.get("precision") == "fp32":
+        del out["precision"]
+    return out
+
+
 def differences(old: Mapping, new: Mapping) -> list[str]:
     """``name: OLD there, NEW here`` for every setting that differs between two identities."""
     out = []

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from softleak.simulate.params import param
+from softleak.simulate.precision import PRECISION_HELP, PRECISIONS, check_precision
 from softleak.simulate.rundir import digest as _digest
-from softleak.simulate.rundir import refuse_repeats
+from softleak.simulate.rundir import refuse_repeats, settled
 from softleak.simulate.seeds import derive_seed
 
 EXPERIMENTS = ("logistic-pinv", "multinomial", "mlp")
@@ -177,6 +178,9 @@ class SweepSpec:
         group="training",
     )
     device: str = "cpu"  # resolved device (cpu, cuda)
+    precision: str = param(
+        "fp32", help=PRECISION_HELP, kind="choice", choices=PRECISIONS, group="execution"
+    )
     nested_data: bool = param(
         False,
         help="one data set per seed whose balanced prefixes serve every n (common random numbers: "
@@ -257,6 +261,7 @@ class SweepSpec:
             raise ValueError("student_init must be default or zero")
         if self.dtype not in ("float32", "float64"):
             raise ValueError("dtype must be float32 or float64")
+        check_precision(self.precision, self.device, self.dtype)
         for name in ("seeds", "student_seeds", "teacher_epochs", "student_epochs", "n_val"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
@@ -353,7 +358,7 @@ class SweepSpec:
             "extra",
             "device",
         }
-        return {k: v for k, v in self.to_dict().items() if k not in skip}
+        return settled({k: v for k, v in self.to_dict().items() if k not in skip})
 
     @functools.cached_property
     def _id_parts(self) -> tuple[dict, dict]:
@@ -371,7 +376,7 @@ class SweepSpec:
             "experiment",
             "seed",
         ]
-        teacher = {k: as_dict[k] for k in keys}
+        teacher = settled({k: as_dict[k] for k in [*keys, "precision"]})
         students = {
             "rho": self.rho,
             "tau": self.taus(),

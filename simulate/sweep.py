@@ -19,7 +19,6 @@ import pandas as pd
 
 from softleak.simulate import protocol
 from softleak.simulate.chunks import UnitResult, chunk_units, students_per_teacher
-from softleak.simulate.precision import matmul_precision
 from softleak.simulate.progress import student_bar
 from softleak.simulate.spec import SweepSpec
 from softleak.simulate.store import Store, save_state
@@ -36,18 +35,21 @@ def units_of(spec: SweepSpec) -> list[tuple[tuple[int, int, int, int], str]]:
     ]
 
 
-def sweep_identity(spec: SweepSpec, allow_tf32: bool = False) -> dict:
+def sweep_identity(spec: SweepSpec) -> dict:
     """What a sweep directory is for: every setting that changes the numbers and is not a grid axis
     (the grid axes alpha / n, rho, tau, shuffle, ablation, seeds and student seeds may grow or
     shrink under one identity; d and c fix the data design and stay)."""
-    return {**spec.run_settings(), "d": spec.d, "c": spec.c, "allow_tf32": bool(allow_tf32)}
+    return {**spec.run_settings(), "d": spec.d, "c": spec.c}
 
 
 def legacy_identity(config: dict) -> dict:
     """The identity of a sweep folder written before identities were recorded (today's defaults
     for the spec fields it lacks)."""
-    spec = SweepSpec.from_dict(config["spec"])
-    return sweep_identity(spec, bool(config.get("allow_tf32", False)))
+    spec_dict = dict(config["spec"])
+    if config.get("allow_tf32"):  # before precisions: the TF32 switch
+        spec_dict["precision"] = "tf32"
+    spec = SweepSpec.from_dict(spec_dict)
+    return sweep_identity(spec)
 
 
 def check_sizes(spec: SweepSpec, free: int | None = None) -> None:
@@ -92,10 +94,16 @@ def run_sweep(
     client: a ``distributed.Client``: run the chunks on its cluster (``simulate.executors``).
     retries: on a cluster, how often a chunk that raised is retried (a chunk whose worker died is
         rescheduled by the scheduler in any case).
-    allow_tf32: TF32 GEMMs on CUDA (see ``simulate.precision``); part of the run's identity.
+    allow_tf32: deprecated: ``precision="tf32"`` in the spec (``simulate.precision``).
     restart: start over, clearing the directory's old records.
     """
     from softleak.simulate.rundir import claim, resolve_out, run_config
+
+    if allow_tf32:
+        import dataclasses
+
+        log.warning("allow_tf32 is deprecated: give the spec precision='tf32'")
+        spec = dataclasses.replace(spec, precision="tf32")
 
     out = resolve_out(out)
     if client is None:
@@ -109,13 +117,12 @@ def run_sweep(
     with claim(
         out,
         experiment=spec.experiment,
-        identity=sweep_identity(spec, allow_tf32),
+        identity=sweep_identity(spec),
         restart=restart,
         legacy=legacy_identity,
     ) as store:
         config = run_config(spec, threads)
         config["units"] = {uid: list(key) for key, uid in units}
-        config["allow_tf32"] = allow_tf32
         config["executor"] = _executor_info(client)
         store.write_config(config)
         per_teacher = students_per_teacher(spec)
@@ -132,13 +139,9 @@ def run_sweep(
         )
         try:
             if client is not None:
-                _run_on_cluster(
-                    client, spec, store, pending, uid_of, bar, threads, retries, allow_tf32
-                )
+                _run_on_cluster(client, spec, store, pending, uid_of, bar, threads, retries)
             else:
-                _run_in_process(
-                    spec, store, pending, uid_of, bar, threads, allow_tf32, stop_after_units
-                )
+                _run_in_process(spec, store, pending, uid_of, bar, threads, stop_after_units)
         finally:
             bar.close()
         return store.consolidate(all_uids)
@@ -153,7 +156,6 @@ def _run_on_cluster(
     bar,
     threads: int | None,
     retries: int,
-    allow_tf32: bool,
 ) -> None:
     """Compute the pending units' chunks on the cluster of ``client``; record what returns."""
     from softleak.simulate.executors import run_chunks
@@ -163,9 +165,7 @@ def _run_on_cluster(
         (batch, _load_teachers(spec, store, batch))
         for batch in protocol.teacher_batches(spec, pending)
     ]
-    for results in run_chunks(
-        client, spec, chunks, threads=threads, retries=retries, allow_tf32=allow_tf32
-    ):
+    for results in run_chunks(client, spec, chunks, threads=threads, retries=retries):
         for unit in results:
             _record(spec, store, uid_of[unit.key], unit)
             bar.update(per_teacher)
@@ -178,7 +178,6 @@ def _run_in_process(
     uid_of: dict,
     bar,
     threads: int | None,
-    allow_tf32: bool,
     stop_after_units: int | None,
 ) -> None:
     """Compute the pending units here, saving each teacher batch's weights before its students
@@ -190,16 +189,15 @@ def _run_in_process(
             _save_teacher_state(spec, store, key, state)
 
     finished = 0
-    with matmul_precision(allow_tf32):
-        for batch in protocol.teacher_batches(spec, pending):
-            states = _load_teachers(spec, store, batch)
-            for unit in chunk_units(spec, batch, states, threads, on_teachers=save):
-                unit.teacher_state = None  # saved above, before the students ran
-                _record(spec, store, uid_of[unit.key], unit)
-                bar.update(per_teacher)
-                finished += 1
-                if stop_after_units is not None and finished >= stop_after_units:
-                    return
+    for batch in protocol.teacher_batches(spec, pending):
+        states = _load_teachers(spec, store, batch)
+        for unit in chunk_units(spec, batch, states, threads, on_teachers=save):
+            unit.teacher_state = None  # saved above, before the students ran
+            _record(spec, store, uid_of[unit.key], unit)
+            bar.update(per_teacher)
+            finished += 1
+            if stop_after_units is not None and finished >= stop_after_units:
+                return
 
 
 def _record(spec: SweepSpec, store: Store, uid: str, unit: UnitResult) -> None:

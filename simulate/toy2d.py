@@ -34,6 +34,7 @@ from softleak.simulate.losses import Objective
 from softleak.simulate.models import ReplicaMLP
 from softleak.simulate.optim import AdamConfig
 from softleak.simulate.params import param
+from softleak.simulate.precision import PRECISION_HELP, PRECISIONS, check_precision
 from softleak.simulate.seeds import derive_seed
 from softleak.simulate.softlabels import soft_targets
 from softleak.simulate.train import fit
@@ -102,11 +103,15 @@ class Toy2DSpec:
         group="training",
     )
     device: str = "cpu"  # resolved device
+    precision: str = param(
+        "fp32", help=PRECISION_HELP, kind="choice", choices=PRECISIONS, group="execution"
+    )
     extra: dict = field(default_factory=dict)  # recorded, not part of the identity
 
     def __post_init__(self) -> None:
         if self.experiment != "toy2d":
             raise ValueError("Toy2DSpec is the toy2d experiment")
+        check_precision(self.precision, self.device, self.dtype)
         if self.c < 2:
             raise ValueError("c must be >= 2")
         if self.n < 2:
@@ -147,7 +152,9 @@ class Toy2DSpec:
 
     def identity(self) -> dict:
         """The run directory's identity: every field but the device and extras (one unit)."""
-        return {k: v for k, v in self.to_dict().items() if k not in ("device", "extra")}
+        from softleak.simulate.rundir import settled
+
+        return settled({k: v for k, v in self.to_dict().items() if k not in ("device", "extra")})
 
     def work(self) -> dict:
         """Counted work: teachers, students, training FLOPs (forward + backward, full batch)."""
@@ -264,6 +271,7 @@ def _train_teachers(spec: Toy2DSpec, reps: list[int], data: list, dtype, device)
         Objective("ce", y),
         epochs=spec.teacher_epochs,
         optim=AdamConfig(lr=spec.teacher_lr),
+        precision=spec.precision,
         stop=stop,
         stop_every=1,
     )
@@ -311,6 +319,7 @@ def _train_students(
         Objective("soft", targets),
         epochs=spec.student_epochs,
         optim=AdamConfig(lr=spec.student_lr),
+        precision=spec.precision,
     )
     return students
 
@@ -384,6 +393,7 @@ def _setting_columns(spec: Toy2DSpec, kind: str) -> dict:
         "student_kind": kind,
         "p_teacher": ",".join(map(str, spec.hidden)),
         "p_student": ",".join(map(str, spec.hidden)),
+        "precision": spec.precision,
     }
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from softleak.simulate.optim import Adam, AdamConfig
+from softleak.simulate.precision import precision_scope
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ def fit(
     stop: Callable[[object, int], bool] | None = None,
     stop_every: int = 100,
     autograd: bool | None = None,
+    precision: str = "fp32",
 ) -> FitResult:
     """Train ``model`` (R replicas) for ``epochs`` full-batch steps on inputs X.
 
@@ -49,6 +51,8 @@ def fit(
         ends the run. A (R,) bool tensor stops replicas one by one: a replica is frozen (parameters
         and optimiser state) from the first check where it is True, so each replica ends exactly
         as it would alone; the run ends when all are frozen (``FitResult.stopped_at``).
+    precision: the matrix multiplies of the optimizer steps (``simulate.precision``); evaluations,
+        stop checks and the final loss run in float32.
     """
     if autograd is None:
         autograd = not hasattr(model, "forward_backward")
@@ -84,18 +88,20 @@ def fit(
     epoch = 0
     if stop is not None and check(0):
         epochs = 0
+    device = X.device.type
     for epoch in range(1, epochs + 1):
-        if autograd:
-            for p in model.params:
-                p.requires_grad_(True)
-            loss = objective.value(model.forward(X))
-            grads = torch.autograd.grad(loss.sum(), model.params)
-            for p in model.params:
-                p.requires_grad_(False)
-        else:
-            with torch.no_grad():
-                _, grads = model.forward_backward(X, objective.grad)
-        opt.step(list(grads), frozen)
+        with precision_scope(precision, device):
+            if autograd:
+                for p in model.params:
+                    p.requires_grad_(True)
+                loss = objective.value(model.forward(X))
+                grads = torch.autograd.grad(loss.sum(), model.params)
+                for p in model.params:
+                    p.requires_grad_(False)
+            else:
+                with torch.no_grad():
+                    _, grads = model.forward_backward(X, objective.grad)
+            opt.step(list(grads), frozen)
         if curve_every and epoch % curve_every == 0:
             record(epoch)
         if stop is not None and epoch % stop_every == 0 and check(epoch):

@@ -150,6 +150,11 @@ def _add_report_args(p: argparse.ArgumentParser) -> None:
     rep.add_argument(
         "--device", default="cpu", help="torch device of the students: cpu, cuda (default cpu)"
     )
+    from softleak.simulate.precision import PRECISION_HELP, PRECISIONS
+
+    rep.add_argument(
+        "--precision", choices=PRECISIONS, default="fp32", help=PRECISION_HELP + " (default fp32)"
+    )
     rep.add_argument(
         "--json",
         action="store_true",
@@ -201,6 +206,7 @@ def _spec(args: argparse.Namespace, c: int):
             certify=not args.no_certify,
             seed=args.seed,
             device=args.device,
+            precision=args.precision,
         )
         releases_for(spec, c)
     except ValueError as err:

@@ -35,6 +35,15 @@ def register(groups) -> None:
     )
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--threads", type=A.positive_int, default=None, help="torch threads")
+    from softleak.simulate.precision import PRECISIONS
+
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="override every sweep's precision (default: each preset's own; fp32 unless a "
+        "preset's note says it was validated)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--restart",
@@ -83,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             data_root=data,
             restart=args.restart,
             restarted=restarted,
+            precision=args.precision,
         )
         if args.json:
             print(json.dumps(summary, indent=2))

@@ -295,6 +295,11 @@ def _register_gpt2(commands) -> None:
     )
     r = add_spec_options(p, GPT2Spec)["execution"]
     r.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    r.add_argument(
+        "--no-amp",
+        action="store_true",
+        help="deprecated: fp32 is the default now (bf16 autocast on CUDA is --precision bf16)",
+    )
     _add_run_directory_options(r)
     p.set_defaults(handler=run_gpt2)
 
@@ -311,6 +316,10 @@ def gpt2_spec_from_args(args: argparse.Namespace):
         raise UsageError(
             "--n-layer/--n-embd/--n-head shape a model built from a config, not a --pretrained one"
         )
+    if args.no_amp:
+        import logging
+
+        logging.getLogger(__name__).warning("--no-amp is deprecated: fp32 is the default")
     try:
         return GPT2Spec(**spec_values(args, GPT2Spec), device=resolve_device(args.device))
     except ValueError as err:
@@ -384,8 +393,7 @@ def _add_sweep_options(p: argparse.ArgumentParser, experiment: str) -> None:
     r.add_argument(
         "--allow-tf32",
         action="store_true",
-        help="TF32 matrix multiplies on CUDA for teacher/student GEMMs (faster; may move "
-        "thresholds, see simulate.precision; soft labels and losses stay float32)",
+        help="deprecated: --precision tf32",
     )
     where = r.add_mutually_exclusive_group()
     where.add_argument(
@@ -426,6 +434,11 @@ def spec_from_args(args: argparse.Namespace, device: str | None = None):
         values["alpha"] = options["defaults"]["alpha"]
     if values.get("p_student") is None:  # the students' widths default to the teacher's
         values["p_student"] = values.get("p_teacher", ())
+    if getattr(args, "allow_tf32", False):
+        import logging
+
+        logging.getLogger(__name__).warning("--allow-tf32 is deprecated: use --precision tf32")
+        values["precision"] = "tf32"
     try:
         if device is None:
             device = resolve_device(args.device)
@@ -498,7 +511,6 @@ def _sweep(spec, args, client=None):
         threads=args.threads,
         progress=False if args.no_progress else None,
         client=client,
-        allow_tf32=args.allow_tf32,
         restart=args.restart,
     )
 

@@ -10,8 +10,6 @@ import torch
 from softleak.simulate import memory, protocol, sweep
 from softleak.simulate.chunks import student_batches
 from softleak.simulate.memory import replicas_that_fit, shared_bytes, student_bytes
-from softleak.simulate.precision import matmul_precision
-from softleak.simulate.rundir import IdentityMismatch
 from softleak.simulate.spec import SweepSpec
 from softleak.simulate.sweep import run_sweep
 
@@ -136,16 +134,3 @@ def test_run_sweep_batches_by_free_memory_and_the_table_does_not_change(
     split = run_sweep(spec, tmp_path / "split").drop(columns="wall_s")
     assert sizes == [3, 3, 2]
     pd.testing.assert_frame_equal(whole, split, rtol=1e-9, atol=1e-12)
-
-
-def test_tf32_switch_restores_and_resume_refuses_the_other_setting(tmp_path):
-    before = torch.backends.cuda.matmul.allow_tf32
-    with matmul_precision(True):
-        assert torch.backends.cuda.matmul.allow_tf32 is True
-    assert torch.backends.cuda.matmul.allow_tf32 == before
-    spec = SweepSpec(
-        "multinomial", d=(6,), c=(2,), n=(8,), teacher_epochs=5, student_epochs=5, tau=(1.0,)
-    )
-    run_sweep(spec, tmp_path)
-    with pytest.raises(IdentityMismatch, match="allow_tf32"):
-        run_sweep(spec, tmp_path, allow_tf32=True)

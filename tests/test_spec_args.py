@@ -80,8 +80,10 @@ def test_values_round_trip_into_the_spec():
     )  # fmt: skip
     assert m.stop_rules == ("grokked", "memorized") and m.teacher_weight_decay == 0.5
     assert m.hidden == (16,) and m.checkpoints == ()
-    g = gpt2_spec_from_args(parse(["gpt2", "--independent-init", "--no-amp", "--n-layer", "2"]))
-    assert g.shared_init is False and g.amp is False and g.n_layer == 2
+    g = gpt2_spec_from_args(
+        parse(["gpt2", "--independent-init", "--precision", "bf16", "--n-layer", "2"])
+    )
+    assert g.shared_init is False and g.precision == "bf16" and g.n_layer == 2
 
 
 @pytest.mark.parametrize(

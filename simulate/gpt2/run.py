@@ -44,7 +44,7 @@ def run_gpt2(
     holds no run of other settings (``simulate.rundir.IdentityMismatch``, unless ``restart``,
     which clears its records).
     """
-    from softleak.simulate.rundir import check_fits, claim, resolve_out, run_config, spec_from_dict
+    from softleak.simulate.rundir import check_fits, claim, resolve_out, run_config
     from softleak.simulate.store import atomic_write_parquet
 
     _transformers()
@@ -57,7 +57,7 @@ def run_gpt2(
         experiment="gpt2",
         identity=spec.identity(),
         restart=restart,
-        legacy=lambda old: spec_from_dict(GPT2Spec, old["spec"]).identity(),
+        legacy=_legacy_identity,
         outputs=OUTPUTS,
     ) as store:
         tokenizer = load_tokenizer(spec)
@@ -141,3 +141,16 @@ def _new_teacher(spec: GPT2Spec, store, out: Path, data, tokenizer, threads, con
     store.write_config(config)
     model.load_state_dict(load_state(teacher_pt))  # as a resume would
     return model, meta
+
+
+def _legacy_identity(old: dict) -> dict:
+    """A gpt2 folder written before identities: its spec, ``amp`` (bf16 autocast, on CUDA only)
+    read as its precision."""
+    from softleak.simulate.rundir import spec_from_dict
+
+    values = dict(old["spec"])
+    amp = values.pop("amp", False)
+    values.setdefault(
+        "precision", "bf16" if amp and str(values.get("device")).startswith("cuda") else "fp32"
+    )
+    return spec_from_dict(GPT2Spec, values).identity()

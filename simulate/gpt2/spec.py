@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, field
 
 from softleak.simulate.params import param
+from softleak.simulate.precision import PRECISION_HELP, PRECISIONS, check_precision
 from softleak.simulate.seeds import derive_seed
 
 #: Model shapes built from a config (``config=``): GPT-2 124M and a CPU-sized one.
@@ -124,12 +125,10 @@ class GPT2Spec:
     )
     split: str = "random"  # D_train^S: a seeded random rho share of D_*^T (nested across rho)
     seed: int = param(0, help="base seed every draw derives from", kind="seed", group="execution")
-    amp: bool = param(
-        True,
-        help="no bfloat16 autocast on CUDA (float32 throughout; autocast never runs on a CPU)",
-        kind="flag",
-        flag="--no-amp",
-        group="execution",
+    # bf16: on CUDA the training forward under bfloat16 autocast (before precisions: ``amp``, on
+    # by default), on a CPU bf16 matrix products (simulate.precision)
+    precision: str = param(
+        "fp32", help=PRECISION_HELP, kind="choice", choices=PRECISIONS, group="execution"
     )
     eval_batch: int = param(
         512, help="examples per evaluation forward", kind="count", group="execution"
@@ -143,6 +142,7 @@ class GPT2Spec:
 
         put("rho", tuple(float(v) for v in self.rho))
         put("tau", tuple(float(v) for v in self.tau))
+        check_precision(self.precision, self.device, cuda_bf16=True)
         if self.pretrained is not None:
             put("pretrained", str(self.pretrained))
         if self.experiment != "gpt2":
@@ -217,11 +217,13 @@ class GPT2Spec:
 
     def _settings(self) -> dict:
         skip = ("device", "extra", "eval_batch")
+        from softleak.simulate.rundir import settled
+
         settings = {k: v for k, v in self.to_dict().items() if k not in skip}
         if self.pretrained is not None:  # the folder's model decides the shape
             for name in ("config", "n_layer", "n_embd", "n_head", "shared_init"):
                 settings.pop(name)
-        return settings
+        return settled(settings)
 
     def identity(self) -> dict:
         """The run directory's identity: the settings of ``run_id`` but the student grid (rho,

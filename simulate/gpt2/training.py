@@ -20,7 +20,11 @@ log = logging.getLogger(__name__)
 
 
 def _autocast_dtype(spec: GPT2Spec) -> torch.dtype | None:
-    return torch.bfloat16 if spec.amp and str(spec.device).startswith("cuda") else None
+    """bf16 on CUDA: the training forward under autocast (on a CPU: bf16 products, see
+    ``simulate.minibatch.fit_minibatch``'s precision)."""
+    return (
+        torch.bfloat16 if spec.precision == "bf16" and str(spec.device).startswith("cuda") else None
+    )
 
 
 def _threads(spec: GPT2Spec, threads: int | None) -> int:
@@ -56,6 +60,7 @@ def train_teacher(spec: GPT2Spec, data: SequenceData, tokenizer, threads: int | 
             config,
             seed=spec.teacher_seed(),
             autocast_dtype=_autocast_dtype(spec),
+            precision=spec.precision,
             on_epoch=report,
         )
         wall = time.perf_counter() - t0
@@ -112,6 +117,7 @@ def train_student(
             config,
             seed=seed,
             autocast_dtype=_autocast_dtype(spec),
+            precision=spec.precision,
         )
         z = predict_logits(model, X, spec.eval_batch)  # (n, c)
         zv = predict_logits(model, X_val, spec.eval_batch)
@@ -163,6 +169,7 @@ def _student_row(
         "shuffle": False,
         "ablation": "none",
         "solver": "adamw",
+        "precision": spec.precision,
         "seed": spec.seed,
         "student_seed": rep,
         "data_seed": spec.data_seed(),

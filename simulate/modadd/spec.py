@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from softleak.simulate.modadd.rules import StopRule, parse_rule
 from softleak.simulate.optim import AdamConfig
 from softleak.simulate.params import param
-from softleak.simulate.precision import DTYPES
+from softleak.simulate.precision import DTYPES, PRECISION_HELP, PRECISIONS, check_precision
 from softleak.simulate.seeds import derive_seed
 from softleak.simulate.transformer import flops_per_sample as transformer_flops
 
@@ -132,6 +132,9 @@ class ModAddSpec:
         group="execution",
     )
     device: str = "cpu"  # resolved device (cpu, cuda)
+    precision: str = param(
+        "fp32", help=PRECISION_HELP, kind="choice", choices=PRECISIONS, group="execution"
+    )
     batch_by: str = param(
         "rho",
         help="replica batches: one per rho (no padded rows; least work) or all students of a "
@@ -223,6 +226,7 @@ class ModAddSpec:
             raise ValueError("betas must be two numbers in [0, 1)")
         if self.dtype not in DTYPES:
             raise ValueError("dtype must be float32 or float64")
+        check_precision(self.precision, self.device, self.dtype)
         if self.batch_by not in BATCH_BY:
             raise ValueError(f"batch_by must be one of {', '.join(BATCH_BY)}")
 
@@ -249,8 +253,10 @@ class ModAddSpec:
     def identity(self) -> dict:
         """What determines the numbers (device, batching and extras excluded: they change results
         by round-off only): the run directory's identity."""
+        from softleak.simulate.rundir import settled
+
         skip = ("device", "extra", "batch_by", "max_replicas")
-        return {k: v for k, v in self.to_dict().items() if k not in skip}
+        return settled({k: v for k, v in self.to_dict().items() if k not in skip})
 
     def run_id(self) -> str:
         from softleak.simulate.rundir import digest

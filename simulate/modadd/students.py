@@ -130,6 +130,7 @@ def train_students(
             objective,
             epochs=spec.student_epochs,
             optim=spec.student_optim(),
+            precision=spec.precision,
             curve_every=spec.curve_every,
             evaluate=evaluate,
         )
@@ -171,6 +172,7 @@ def _row(spec: ModAddSpec, ckpt: Checkpoint, run: StudentRun, metrics: dict) -> 
         "student_lr": spec.student_lr,
         "student_weight_decay": spec.student_weight_decay,
         "seed": spec.seed,
+        "precision": spec.precision,
         "student_seed": run.rep,
         "model_seed": run.model_seed,
         "split_seed": run.split_seed,

@@ -120,6 +120,7 @@ def train_teacher(
             Objective("ce", y),
             epochs=spec.teacher_epochs,
             optim=spec.teacher_optim(),
+            precision=spec.precision,
             curve_every=spec.teacher_curve_every,
             evaluate=monitor.evaluate,
             stop=monitor.stop,
