@@ -151,7 +151,6 @@ def _register_toy2d(commands) -> None:
 
 def run_toy2d(args: argparse.Namespace) -> int:
     from softleak.simulate.device import resolve_device
-    from softleak.simulate.experiments import run_experiment
     from softleak.simulate.toy2d import Toy2DSpec
     from softleak.spec_args import spec_values
 
@@ -160,13 +159,7 @@ def run_toy2d(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from None
     t0 = time.perf_counter()
-    table = run_experiment(
-        spec,
-        args.out,
-        threads=args.threads,
-        progress=False if args.no_progress else None,
-        restart=args.restart,
-    )
+    table = _run_spec(spec, args)
     acc = table.groupby("student_kind")["student_test_acc"].agg(["mean", "sem"])
     teacher = table.drop_duplicates("seed")["teacher_train_acc"].mean()
     print(
@@ -237,17 +230,10 @@ def modadd_spec_from_args(args: argparse.Namespace):
 
 
 def run_modadd(args: argparse.Namespace) -> int:
-    from softleak.simulate.experiments import run_experiment
 
     spec = modadd_spec_from_args(args)
     t0 = time.perf_counter()
-    table = run_experiment(
-        spec,
-        args.out,
-        threads=args.threads,
-        progress=False if args.no_progress else None,
-        restart=args.restart,
-    )
+    table = _run_spec(spec, args)
     if len(table):
         summary = table.groupby("checkpoint", sort=False).agg(
             epoch=("teacher_epoch", "first"),
@@ -503,6 +489,11 @@ def _run_on_cluster(args: argparse.Namespace) -> int:
 
 
 def _sweep(spec, args, client=None):
+    return _run_spec(spec, args, client=client)
+
+
+def _run_spec(spec, args: argparse.Namespace, **kwargs):
+    """Run ``spec`` into ``--out`` with the command's threads, progress and restart options."""
     from softleak.simulate.experiments import run_experiment
 
     return run_experiment(
@@ -510,8 +501,8 @@ def _sweep(spec, args, client=None):
         args.out,
         threads=args.threads,
         progress=False if args.no_progress else None,
-        client=client,
         restart=args.restart,
+        **kwargs,
     )
 
 
