@@ -313,7 +313,6 @@ def gpt2_spec_from_args(args: argparse.Namespace):
 
 
 def run_gpt2(args: argparse.Namespace) -> int:
-    from softleak.simulate.experiments import run_experiment
     from softleak.simulate.gpt2 import GPT2Error, check_pretrained
 
     spec = gpt2_spec_from_args(args)
@@ -321,13 +320,7 @@ def run_gpt2(args: argparse.Namespace) -> int:
         if spec.pretrained is not None:
             check_pretrained(spec.pretrained)
         t0 = time.perf_counter()
-        table = run_experiment(
-            spec,
-            args.out,
-            threads=args.threads,
-            progress=False if args.no_progress else None,
-            restart=args.restart,
-        )
+        table = _run_spec(spec, args)
     except GPT2Error as err:
         raise UsageError(str(err)) from None
     row = table.iloc[0]
