@@ -8,8 +8,9 @@ targets, full batch). Both in FLOP/s of the matrix multiplies they do (``step_fl
 a fraction of a large float32 GEMM timed in the same run on the same threads.
 
 Times per epoch are the difference of a long and a short run divided by the epochs between them
-(set-up -- data, soft labels, the final evaluation -- cancels), median of 3; the engine's and the
-loop's runs alternate, so that load from other processes hits both alike.
+(set-up -- data, soft labels, the final evaluation -- cancels), from medians of 3 timings of >= 0.5
+s each, the difference itself >= 0.5 s (``benchmarks.common.per_epoch``; the long run grows until
+it is, else the row is unmeasurable: NaN, never a clamped 1e-9).
 
 Configurations: the quick MLP scale (``paper_figs.mlp_scale.QUICK``: d = 100, p = 50, c = 100,
 1,000 student rows, R = 8 / 16 / 32) and a paper-like slice (d = 1000, p = 500, c = 100, 16,100
@@ -27,16 +28,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import platform
-import statistics
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from benchmarks.common import gemm_flops, reference_loop
+from benchmarks.common import gemm_flops, per_epoch, reference_loop
 from softleak.simulate import protocol
 from softleak.simulate.data import student_split
 from softleak.simulate.device import thread_count
@@ -136,14 +137,9 @@ def student_spec(cfg: Config, students: int, epochs: int) -> SweepSpec:
     )
 
 
-def _timed(fn, epochs: int) -> float:
-    t0 = time.perf_counter()
-    fn(epochs)
-    return time.perf_counter() - t0
-
-
 def bench_config(cfg: Config, threads: int, repeats: int = 3) -> list[Result]:
-    """Time ``cfg`` through the engine for every R, alternating with the one-at-a-time loop."""
+    """Time ``cfg`` through the engine for every R, and the one-at-a-time loop (NaN where a time
+    is unmeasurable)."""
     spec = student_spec(cfg, max(cfg.students), 1)
     teacher = protocol.train_teachers(spec, [(cfg.d, cfg.c, cfg.n, 0)], threads=threads)[0]
     train, _ = student_split(teacher.data.y, cfg.rho, cfg.c)
@@ -166,18 +162,14 @@ def bench_config(cfg: Config, threads: int, repeats: int = 3) -> list[Result]:
                 dataclasses.replace(spec, student_epochs=epochs), teacher, runs, threads
             )
 
-        if cfg.warm_up:
-            engine(cfg.short)  # allocator, first calls
-            if cfg.ref_students:
-                ref(cfg.ref_short)  # autograd's lazy initialisation (~2 s in a fresh process)
-        eng, loop = [], []
-        for _ in range(repeats):
-            eng.append(
-                (_timed(engine, cfg.long) - _timed(engine, cfg.short)) / (cfg.long - cfg.short)
-            )
-            if cfg.ref_students:
-                diff = _timed(ref, cfg.ref_long) - _timed(ref, cfg.ref_short)
-                loop.append(diff / (cfg.ref_long - cfg.ref_short) / cfg.ref_students)
+        # Honest times (benchmarks.common.per_epoch): timings of >= 0.5 s, medians of
+        # ``repeats``, and a long-minus-short difference of >= 0.5 s or no number at all.
+        eng = per_epoch(engine, cfg.short, cfg.long, timings=repeats)
+        loop = (
+            per_epoch(ref, cfg.ref_short, cfg.ref_long, timings=repeats)
+            if cfg.ref_students
+            else None
+        )
         out.append(
             Result(
                 cfg,
@@ -185,8 +177,8 @@ def bench_config(cfg: Config, threads: int, repeats: int = 3) -> list[Result]:
                 rows,
                 R * step_flops(cfg.d, cfg.hidden, cfg.c, rows),
                 R * rows * (cfg.p + cfg.c),
-                max(statistics.median(eng), 1e-9),
-                max(statistics.median(loop), 1e-9) if loop else float("nan"),
+                eng.seconds if eng.ok else float("nan"),
+                loop.seconds / cfg.ref_students if loop is not None and loop.ok else float("nan"),
             )
         )
     return out
@@ -201,7 +193,8 @@ def fit_constants(results: list[Result], gemm: float) -> dict[str, dict[str, flo
 
     out = {}
     for family in ("linear", "mlp"):
-        rows = [r for r in results if r.config.family == family]
+        # unmeasurable rows (NaN, benchmarks.common.per_epoch) fit nothing
+        rows = [r for r in results if r.config.family == family and math.isfinite(r.engine_step_s)]
         tiny = [r.engine_step_s for r in rows if r.config.tiny]
         big = [r for r in rows if not r.config.tiny]
         if not tiny or len(big) < 2:

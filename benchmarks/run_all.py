@@ -1,177 +1,284 @@
 """The benchmark suite: throughput of the engine's workloads, against a one-model-at-a-time loop that
 follows the reference's protocol, and projected times of the paper's grids.
 
-Usage: ``python -m benchmarks.run_all [--quick] [--threads N]``
+Usage: ``python -m benchmarks.run_all [--quick] [--threads N] [--json FILE] [--only WORKLOAD]``
 
-For each workload slice (logistic-pinv: teachers + pseudo-inverse students; multinomial temperature
-grid: teachers + 80 students on one teacher; MLP teachers and students through the engine; MLP
-students of the quick scale on one input matrix, from ``benchmarks.bench_mlp``) it prints the work in
-FLOPs (matrix multiplies, counted as in ``benchmarks.workloads``), the FLOP/s achieved, that rate as
-a fraction of a large float32 GEMM measured in the same run on the same threads, and the speed-up
-against ``benchmarks.common.reference_loop`` (nn.Linear / nn.Sequential + torch.optim.Adam +
-F.cross_entropy, one model at a time; ``np.linalg.pinv`` per student for the pinv students) on the
-same slice. Engine times per epoch are differences of a long and a one-epoch run, so set-up
-(data, soft labels, final evaluation) cancels; it is amortized over 10,000 epochs in the real grids.
+Workload slices (their ids are those of the rates file below):
 
-From those rates it projects each paper grid on this CPU (one process at the measured rates) and on
-a GPU. The GPU figures are ASSUMPTIONS, not measurements (no GPU here): an H200 float32 GEMM rate
-(no TF32) times an efficiency, the HBM bandwidth for memory-bound steps, and a fixed kernel-launch
-cost per optimizer step; the pinv students stay on the host CPU (they are float64 SciPy).
+- ``logistic-pinv``: 5 binary teachers (d = 1600, n = 2400, per-replica inputs through ``bmm``) and
+  the pseudo-inverse students of one teacher (float64, every rho x 2 shuffles);
+- ``multinomial-tau``: 5 teachers (d = 1000, c = 2, n = 2500) and the 80 students of one teacher
+  (40 tau x 2 shuffles, rho 0.8) -- the Fig. 5A workload;
+- ``mlp-paper-slice``: MLP teachers (d = 1000, p = 500, c = 100, n = 2500) and students of one
+  teacher on 16,100 rows (n = 17,000, rho 0.95), fp32 and bf16;
+- ``mlp-quick-scale``: R MLP students (d = 100, p = 50, c = 100, 1,000 rows) on one input matrix;
+- ``modadd-transformer``: the modular-addition transformer (p = 113), its teacher and 4 students.
+
+For each it prints the work per step in FLOPs (matrix multiplies, counted as in
+``simulate.estimate``), the FLOP/s achieved, that rate as a fraction of the same-precision GEMM
+peak (2048^3, the operands the engine uses: float64, float32, and float32 under
+``precision_scope("bf16")``; bf16 tensors for reference) measured in the same run on the same
+threads, and the speed-up against the float32 ``benchmarks.common.reference_loop``
+(nn.Linear / nn.Sequential + torch.optim.Adam + F.cross_entropy, one model at a time;
+``np.linalg.pinv`` per student for the pinv students).
+
+Timing (``benchmarks.common``): every timing lasts >= 0.5 s (a call is repeated until it does), rates
+are medians of 3 timings, and a per-epoch time is the difference of a long and a short run (set-up
+cancels) only when that difference itself lasts >= 0.5 s -- else it is reported as unmeasurable. A
+rate above its precision's GEMM peak is a measurement error: printed so, and used nowhere.
+
+The rates go to a JSON file (``--json FILE``, and always ``simulate.estimate.default_rates_path()``,
+which ``softleak figs list`` reads): ``{"gemm": {...}, "workloads": [...]}``. From them the paper
+grids are projected on this CPU with ``simulate.estimate`` (its model scaled to the measured
+rates, as ``softleak figs list``) and on an H200 (ASSUMED rates, no GPU here; ``python -m
+benchmarks.gpu_check`` measures them on one).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
+import json
 import os
 import platform
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from benchmarks.common import gemm_flops, reference_loop
-from benchmarks.workloads import (
-    paper_grids,
-    pinv_flops,
-    rows_of,
-    step_flops,
-    sweep_work,
+from benchmarks.common import (
+    MEASUREMENT_ERROR,
+    MIN_TIMING_S,
+    OK,
+    TIMINGS,
+    Timing,
+    gemm_timing,
+    judge,
+    per_epoch,
+    reference_loop,
+    time_call,
 )
+from benchmarks.workloads import paper_grids
 from softleak.simulate import estimate, protocol
 from softleak.simulate.chunks import train_students
 from softleak.simulate.data import student_split
 from softleak.simulate.device import thread_count
-from softleak.simulate.estimate import hours
-from softleak.simulate.memory import free_bytes
+from softleak.simulate.estimate import hours, pinv_flops, rows_of, step_flops
 from softleak.simulate.spec import SweepSpec
 
 TAUS_5A = tuple(float(f"{t:.6g}") for t in np.logspace(-0.5, 3.5, 40))
+RATES_FORMAT = 1
+#: The precisions whose GEMM peaks form the "gemm" table (the engine's operands).
+PEAK_PRECISIONS = ("fp64", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
 class Sizes:
-    """Epochs and reference-loop sizes of one suite run."""
+    """Slice sizes and initial epoch spans (per_epoch grows a span that is too short)."""
 
     logistic_rho: int  # rho values of the pinv slice (the paper: 50)
-    logistic_teacher_epochs: int
-    logistic_ref_teachers: int
+    logistic_span: int  # teacher epochs between the short and the long run
     pinv_ref_rho: tuple[float, ...]  # rho of the one-at-a-time pinv students (x 2 shuffles)
-    multi_teacher_epochs: int
-    multi_student_epochs: int
-    multi_ref_teachers: int
+    multi_teacher_span: int
+    multi_student_span: int
     multi_ref_students: int
     mlp_teachers: int
-    mlp_teacher_epochs: int
-    mlp_student_epochs: int
-    mlp_ref_students: int
-    gemm_size: int
-    repeats: int
+    mlp_teacher_span: int
+    paper_students: int  # R of the paper slice
+    quick_students: int  # R of the quick-scale slice
+    quick_span: int
+    modadd_students: int
+    gemm_size: int = 2048
 
 
-QUICK = Sizes(10, 20, 1, (0.35, 0.65), 20, 60, 1, 2, 2, 3, 3, 3, 2048, 2)
-FULL = Sizes(50, 100, 2, (0.15, 0.35, 0.65, 0.85), 100, 300, 2, 4, 5, 8, 8, 10, 4096, 2)
+QUICK = Sizes(6, 120, (0.35, 0.65), 160, 120, 2, 2, 4, 2, 8, 60, 4)
+FULL = Sizes(50, 120, (0.15, 0.35, 0.65, 0.85), 160, 120, 4, 5, 4, 4, 32, 120, 8)
 
 
 @dataclass
 class Row:
+    """One timed slice: the engine on ``unit_flops`` of work per ``engine`` second, and the fp32
+    one-at-a-time loop (where timed) on ``loop_flops`` per ``loop`` second."""
+
     workload: str
     part: str
-    models: int  # models in the slice
-    flops: float  # work of the timed engine run
-    engine_rate: float  # FLOP/s
-    ref_rate: float  # FLOP/s of the one-at-a-time loop on the same kind of work
+    precision: str
+    models: int
+    unit_flops: float  # FLOPs of one timed unit (an epoch of the batch, or one call)
+    engine: Timing  # seconds per unit
+    slice: dict  # the unit's geometry for simulate.estimate (family, flops, entries, ...)
+    loop: Timing | None = None
+    loop_flops: float = 0.0
+    loop_kind: str = ""
+    loop_precision: str = "fp32"
     note: str = ""
+    fused: bool = False
 
     @property
-    def speedup(self) -> float:
-        return self.engine_rate / self.ref_rate
+    def rate(self) -> float | None:
+        return self.unit_flops / self.engine.seconds if self.engine.ok else None
+
+    @property
+    def loop_rate(self) -> float | None:
+        if self.loop is None or not self.loop.ok:
+            return None
+        return self.loop_flops / self.loop.seconds
 
 
-# ---------------------------------------------------------------------------------------------
-# timing helpers
-# ---------------------------------------------------------------------------------------------
-def best_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+@dataclass
+class Bench:
+    """How this run times: threads, the minimum timing and the number of timings."""
 
+    threads: int = 1
+    min_s: float = MIN_TIMING_S
+    timings: int = TIMINGS
+    log: Callable[[str], None] = print
+    rows: list[Row] = field(default_factory=list)
 
-def per_epoch(run, epochs: int, repeats: int) -> float:
-    """Seconds per epoch of ``run(epochs)``: (t(epochs) - t(1)) / (epochs - 1), set-up cancelled."""
-    t1 = best_time(lambda: run(1), repeats)
-    tn = best_time(lambda: run(epochs), repeats)
-    return max(tn - t1, 1e-9) / (epochs - 1)
+    def epoch(self, run, span: int, short: int = 1) -> Timing:
+        return per_epoch(run, short, short + span, min_s=self.min_s, timings=self.timings)
+
+    def call(self, fn, warm_up: bool = True) -> Timing:
+        return time_call(fn, min_s=self.min_s, timings=self.timings, warm_up=warm_up)
 
 
 def _f32(a) -> torch.Tensor:
     return torch.as_tensor(np.asarray(a), dtype=torch.float32)
 
 
+def linear_slice(models: int, d: int, k: int, rows: int, shared: bool, hidden=()) -> dict:
+    """One step's geometry (``simulate.estimate.Part`` fields) of ``models`` d -> hidden -> k
+    models on ``rows`` rows each (float32 inputs)."""
+    family = "mlp" if hidden else "linear"
+    return {
+        "family": family,
+        "flops": models * step_flops(d, tuple(hidden), k, rows),
+        "entries": models * rows * (sum(hidden) + k),
+        "bytes": (1 if shared else models) * 2 * rows * d * 4,
+        "steps": 1,
+        "shared": shared,
+        "d": d,
+        "hidden": list(hidden),
+        "k": k,
+        "rows": rows,
+        "models": models,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# the hook for fused (torch.compile'd) steps
+# ---------------------------------------------------------------------------------------------
+#: Spec fields that switch compiled (fused) training steps on or off, in the order looked for
+#: (``bool | None``: None lets the engine decide by step size).
+FUSED_FIELDS = ("compile", "fused", "torch_compile")
+
+
+def _fused_field(spec) -> str | None:
+    fields = {f.name: f for f in dataclasses.fields(spec)}
+    for name in FUSED_FIELDS:
+        f = fields.get(name)
+        if f is not None and (f.default is None or isinstance(f.default, bool)):
+            return name
+    return None
+
+
+def fused_variant(spec):
+    """HOOK for fused steps: ``spec`` with torch.compile'd steps switched on, or None while
+    ``softleak.simulate`` offers no such switch (a ``bool | None`` spec field named in
+    ``FUSED_FIELDS``). The suite times ``"fused": true`` rows only where this returns a spec."""
+    name = _fused_field(spec)
+    return dataclasses.replace(spec, **{name: True}) if name else None
+
+
+def eager(spec):
+    """``spec`` with compiled steps off where it has the switch: ``"fused": false`` rows time the
+    eager steps, whatever the engine's default would choose for their size."""
+    name = _fused_field(spec)
+    return dataclasses.replace(spec, **{name: False}) if name else spec
+
+
+def _eager_fit_kwargs(fit) -> dict:
+    import inspect
+
+    return {"compile": False} if "compile" in inspect.signature(fit).parameters else {}
+
+
 # ---------------------------------------------------------------------------------------------
 # workloads
 # ---------------------------------------------------------------------------------------------
-def bench_logistic(sz: Sizes, threads: int) -> tuple[list[Row], dict]:
+def bench_logistic(sz: Sizes, b: Bench) -> None:
     d, n, seeds = 1600, 2400, 5  # alpha = 1.5 at the paper's d; 5 seeds batch together
     rho = tuple(float(f"{v:.6g}") for v in np.linspace(0.05, 0.95, sz.logistic_rho))
-    spec = SweepSpec("logistic-pinv", d=(d,), n=(n,), rho=rho, seeds=seeds, shuffle="both")
+    spec = eager(SweepSpec("logistic-pinv", d=(d,), n=(n,), rho=rho, seeds=seeds, shuffle="both"))
     keys = [(d, 2, n, r) for r in range(seeds)]
-    teachers = []
+    teachers = protocol.train_teachers(dataclasses.replace(spec, teacher_epochs=1), keys, 1)
 
     def run(e):
-        teachers[:] = protocol.train_teachers(
-            dataclasses.replace(spec, teacher_epochs=e), keys, threads=threads
+        protocol.train_teachers(
+            dataclasses.replace(spec, teacher_epochs=e), keys, threads=b.threads
         )
 
-    epoch_s = per_epoch(run, sz.logistic_teacher_epochs, sz.repeats)
-    fl = seeds * step_flops(d, (), 1, n)
-    t = teachers[0]
-    X = [_f32(tt.data.X) for tt in teachers[: sz.logistic_ref_teachers]]
-    y = [_f32(tt.data.y) for tt in teachers[: sz.logistic_ref_teachers]]
-    e_ref = max(10, sz.logistic_teacher_epochs // 2)
-    ref_s = reference_loop(X, y, e_ref, lr=1e-3) / (len(X) * e_ref)
-    rows = [
+    geo = linear_slice(seeds, d, 1, n, shared=False)
+    engine = b.epoch(run, sz.logistic_span)
+    X, y = _f32(teachers[0].data.X), _f32(teachers[0].data.y)
+    loop = b.epoch(lambda e: reference_loop([X], [y], e, lr=1e-3), 10 * sz.logistic_span)
+    b.rows.append(
         Row(
             "logistic-pinv",
             "teachers",
+            "fp32",
             seeds,
-            fl * sz.logistic_teacher_epochs,
-            fl / epoch_s,
-            step_flops(d, (), 1, n) / ref_s,
-            f"d={d} n={n}, {seeds} teachers (bmm)",
-        )
-    ]
-    # Pseudo-inverse students: all rho x shuffle of one teacher, against np.linalg.pinv per student.
-    pinv_s = best_time(lambda: protocol.pinv_students(spec, t, threads), sz.repeats)
-    work = sum(pinv_flops(rows_of(n, 2, r), d, 2, n + spec.n_val) for r in rho)
-    z = t.logits[:, 0]
-    t0 = time.perf_counter()
-    for r in sz.pinv_ref_rho:
-        train, _ = student_split(t.data.y, r, 2)
-        for _shuffle in range(2):
-            w = np.linalg.pinv(t.data.X[train]) @ z[train]
-            _ = t.data.X @ w, t.X_val @ w
-    ref_time = time.perf_counter() - t0
-    ref_work = sum(pinv_flops(rows_of(n, 2, r), d, 2, n + spec.n_val) for r in sz.pinv_ref_rho)
-    rows.append(
-        Row(
-            "logistic-pinv",
-            "pinv students",
-            2 * len(rho),
-            work,
-            work / pinv_s,
-            ref_work / ref_time,
-            f"{len(rho)} rho x 2 shuffles, float64",
+            geo["flops"],
+            engine,
+            geo,
+            loop,
+            step_flops(d, (), 1, n),
+            "nn.Linear + Adam + BCE, one teacher",
+            note=f"d={d} n={n}, {seeds} teachers (bmm, own inputs)",
         )
     )
-    return rows, {"teachers": rows[0].engine_rate, "pinv": rows[1].engine_rate}
+    b.log(f"  logistic-pinv teachers: {_timing_text(engine)}")
+    # Pseudo-inverse students: all rho x shuffle of one teacher, against np.linalg.pinv per student.
+    t = teachers[0]
+    work = sum(pinv_flops(rows_of(n, 2, r), d, 2, n + spec.n_val) for r in rho)
+    engine = b.call(lambda: protocol.pinv_students(spec, t, b.threads))
+    z = t.logits[:, 0]
+
+    def ref():
+        for r in sz.pinv_ref_rho:
+            train, _ = student_split(t.data.y, r, 2)
+            for _shuffle in range(2):
+                w = np.linalg.pinv(t.data.X[train]) @ z[train]
+                _ = t.data.X @ w, t.X_val @ w
+
+    with thread_count(b.threads):
+        loop = b.call(ref, warm_up=False)  # NumPy: nothing to initialise
+    ref_work = sum(pinv_flops(rows_of(n, 2, r), d, 2, n + spec.n_val) for r in sz.pinv_ref_rho)
+    geo = {"family": "pinv", "flops": work, "steps": len(rho), "shared": True}
+    b.rows.append(
+        Row(
+            "logistic-pinv",
+            "students",
+            "fp64",
+            2 * len(rho),
+            work,
+            engine,
+            geo,
+            loop,
+            ref_work,
+            "np.linalg.pinv per student",
+            "fp64",
+            f"pinv students: {len(rho)} rho x 2 shuffles of one teacher, float64",
+        )
+    )
+    b.log(f"  logistic-pinv pinv students: {_timing_text(engine)}")
 
 
-def bench_multinomial(sz: Sizes, threads: int) -> tuple[list[Row], dict]:
+def bench_multinomial(sz: Sizes, b: Bench, precisions=("fp32", "bf16")) -> None:
     d, c, n, seeds = 1000, 2, 2500, 5
     spec = SweepSpec(
         "multinomial",
@@ -183,190 +290,392 @@ def bench_multinomial(sz: Sizes, threads: int) -> tuple[list[Row], dict]:
         seeds=seeds,
         shuffle="both",
     )
+    spec = eager(spec)
     keys = [(d, c, n, r) for r in range(seeds)]
-    teachers = []
+    teachers = protocol.train_teachers(dataclasses.replace(spec, teacher_epochs=1), keys, 1)
 
     def run_t(e):
-        teachers[:] = protocol.train_teachers(
-            dataclasses.replace(spec, teacher_epochs=e), keys, threads=threads
+        protocol.train_teachers(
+            dataclasses.replace(spec, teacher_epochs=e), keys, threads=b.threads
         )
 
-    t_epoch = per_epoch(run_t, sz.multi_teacher_epochs, sz.repeats)
-    fl_t = seeds * step_flops(d, (), c, n)
-    X = [_f32(t.data.X) for t in teachers[: sz.multi_ref_teachers]]
-    y = [torch.as_tensor(t.data.y) for t in teachers[: sz.multi_ref_teachers]]
-    ref_t = reference_loop(X, y, sz.multi_teacher_epochs, lr=1e-3) / (
-        len(X) * sz.multi_teacher_epochs
+    geo = linear_slice(seeds, d, c, n, shared=False)
+    engine = b.epoch(run_t, sz.multi_teacher_span)
+    X, y = _f32(teachers[0].data.X), torch.as_tensor(teachers[0].data.y)
+    loop = b.epoch(lambda e: reference_loop([X], [y], e, lr=1e-3), 10 * sz.multi_teacher_span)
+    b.rows.append(
+        Row(
+            "multinomial-tau",
+            "teachers",
+            "fp32",
+            seeds,
+            geo["flops"],
+            engine,
+            geo,
+            loop,
+            step_flops(d, (), c, n),
+            "nn.Linear + Adam + CE, one teacher",
+            note=f"d={d} c={c} n={n}, {seeds} teachers (bmm, own inputs)",
+        )
     )
+    b.log(f"  multinomial-tau teachers: {_timing_text(engine)}")
     teacher = teachers[0]
     runs = protocol.student_runs(spec, teacher.key)
-    s_epoch = per_epoch(
-        lambda e: train_students(dataclasses.replace(spec, student_epochs=e), teacher, threads),
-        sz.multi_student_epochs,
-        sz.repeats,
-    )
     m = rows_of(n, c, 0.8)
-    fl_s = len(runs) * step_flops(d, (), c, m)
+    geo = linear_slice(len(runs), d, c, m, shared=True)
     train, _ = student_split(teacher.data.y, 0.8, c)
     X_S = _f32(teacher.data.X[train])
     z = torch.as_tensor(teacher.logits[train])
     taus = TAUS_5A[:: max(1, len(TAUS_5A) // sz.multi_ref_students)][: sz.multi_ref_students]
     soft = [torch.softmax(z / tau, -1).float() for tau in taus]
-    e_ref = sz.multi_student_epochs
-    reference_loop([X_S], soft[:1], 2)  # warm-up
-    ref_s = reference_loop([X_S] * len(soft), soft, e_ref) / (len(soft) * e_ref)
-    rows = [
-        Row(
-            "multinomial tau",
-            "teachers",
-            seeds,
-            fl_t * sz.multi_teacher_epochs,
-            fl_t / t_epoch,
-            step_flops(d, (), c, n) / ref_t,
-            f"d={d} c={c} n={n}, {seeds} teachers (bmm)",
-        ),
-        Row(
-            "multinomial tau",
-            "students",
-            len(runs),
-            fl_s * sz.multi_student_epochs,
-            fl_s / s_epoch,
-            step_flops(d, (), c, m) / ref_s,
-            f"40 tau x 2 shuffles on one teacher, n_S={m}",
-        ),
-    ]
-    return rows, {"teachers": rows[0].engine_rate, "students": rows[1].engine_rate}
+    k = len(soft)
+    loop = b.epoch(lambda e: reference_loop([X_S] * k, soft, e), 4 * sz.multi_student_span)
+    for precision in precisions:
+        s = dataclasses.replace(spec, precision=precision)
 
+        def run_s(e, s=s):
+            train_students(dataclasses.replace(s, student_epochs=e), teacher, b.threads)
 
-def bench_mlp(sz: Sizes, threads: int) -> tuple[list[Row], dict]:
-    d, c, p, n = 1000, 100, 500, 2500
-    rho = tuple(float(f"{v:.6g}") for v in np.linspace(0.05, 0.95, 10))
-    spec = SweepSpec(
-        "multinomial",
-        d=(d,),
-        c=(c,),
-        n=(n,),
-        rho=rho,
-        tau=(20.0,),
-        seeds=sz.mlp_teachers,
-        p_teacher=(p,),
-        p_student=(p,),
-    )
-    keys = [(d, c, n, r) for r in range(sz.mlp_teachers)]
-    teachers = []
-
-    def run_t(e):
-        teachers[:] = protocol.train_teachers(
-            dataclasses.replace(spec, teacher_epochs=e), keys, threads=threads
+        span = sz.multi_student_span * (1 if precision == "fp32" else 2)
+        engine = b.epoch(run_s, span)
+        b.rows.append(
+            Row(
+                "multinomial-tau",
+                "students",
+                precision,
+                len(runs),
+                geo["flops"],
+                engine,
+                geo,
+                loop if precision == "fp32" else None,
+                k * step_flops(d, (), c, m),
+                f"nn.Linear + Adam + soft CE, {k} students one after another",
+                note=f"40 tau x 2 shuffles on one teacher, n_S={m}",
+            )
         )
-
-    t_epoch = per_epoch(run_t, sz.mlp_teacher_epochs, sz.repeats)
-    fl_t = len(keys) * step_flops(d, (p,), c, n)
-    X = [_f32(teachers[0].data.X)]
-    y = [torch.as_tensor(teachers[0].data.y)]
-    reference_loop(X, y, 1, lr=1e-3, hidden=p)  # warm-up
-    ref_t = reference_loop(X, y, sz.mlp_teacher_epochs, lr=1e-3, hidden=p) / sz.mlp_teacher_epochs
-    teacher = teachers[0]
-    s_epoch = per_epoch(
-        lambda e: train_students(dataclasses.replace(spec, student_epochs=e), teacher, threads),
-        sz.mlp_student_epochs,
-        sz.repeats,
-    )
-    fl_s = sum(step_flops(d, (p,), c, rows_of(n, c, r)) for r in rho)
-    ref_rho = rho[:: max(1, len(rho) // sz.mlp_ref_students)][: sz.mlp_ref_students]
-    z = torch.as_tensor(teacher.logits)
-    X_list, soft, work = [], [], 0.0
-    for r in ref_rho:
-        train, _ = student_split(teacher.data.y, r, c)
-        X_list.append(_f32(teacher.data.X[train]))
-        soft.append(torch.softmax(z[train] / 20.0, -1).float())
-        work += step_flops(d, (p,), c, len(train))
-    e_ref = sz.mlp_student_epochs
-    ref_time = reference_loop(X_list, soft, e_ref, hidden=p) / e_ref
-    rows = [
-        Row(
-            "mlp (engine)",
-            "teachers",
-            len(keys),
-            fl_t * sz.mlp_teacher_epochs,
-            fl_t / t_epoch,
-            step_flops(d, (p,), c, n) / ref_t,
-            f"d={d} c={c} p={p} n={n}, {len(keys)} teachers (bmm)",
-        ),
-        Row(
-            "mlp (engine)",
-            "students",
-            len(rho),
-            fl_s * sz.mlp_student_epochs,
-            fl_s / s_epoch,
-            work / ref_time,
-            "10 rho in 0.05..0.95, tau=20, one batch per rho",
-        ),
-    ]
-    return rows, {"teachers": rows[0].engine_rate, "students": rows[1].engine_rate}
+        b.log(f"  multinomial-tau students {precision}: {_timing_text(engine)}")
 
 
-def bench_mlp_shared(sz: Sizes, threads: int) -> tuple[list[Row], dict]:
-    """The quick MLP scale (d = 100, p = 50, c = 100, 1,000 rows): R students on one input matrix
-    against the same students one at a time (``benchmarks.bench_mlp``, which also times the
-    paper-like slice and fits the CPU constants of ``simulate.estimate``)."""
+def _mlp_students(b: Bench, cfg, R: int, precision: str, span: int, fused: bool = False):
+    """(Row or None, teacher, rows) for R MLP students of ``bench_mlp``'s config ``cfg``."""
     from benchmarks import bench_mlp
 
-    R = 8 if sz is QUICK else 32
-    cfg = dataclasses.replace(bench_mlp.QUICK_SCALE, students=(R,))
-    (r,) = bench_mlp.bench_config(cfg, threads, repeats=sz.repeats)
-    row = Row(
-        "mlp (quick scale)",
-        "students",
-        R,
-        r.step_flops * (cfg.long - cfg.short),
-        r.engine_rate,
-        r.ref_rate,
-        f"d={cfg.d} p={cfg.p} c={cfg.c}, {r.rows} rows, {R} students on one X",
+    spec = dataclasses.replace(bench_mlp.student_spec(cfg, R, 1), precision=precision)
+    spec = fused_variant(spec) if fused else eager(spec)
+    if spec is None:
+        return None
+    teacher = protocol.train_teachers(spec, [(cfg.d, cfg.c, cfg.n, 0)], threads=b.threads)[0]
+    runs = protocol.student_runs(spec, teacher.key)
+
+    def run(e):
+        protocol.gradient_students(
+            dataclasses.replace(spec, student_epochs=e), teacher, runs, b.threads
+        )
+
+    rows = len(student_split(teacher.data.y, cfg.rho, cfg.c)[0])
+    geo = linear_slice(R, cfg.d, cfg.c, rows, shared=True, hidden=cfg.hidden)
+    engine = b.epoch(run, span)
+    return geo, engine, teacher, rows
+
+
+def _mlp_loop(b: Bench, cfg, teacher, k: int, span: int) -> tuple[Timing, float]:
+    train, _ = student_split(teacher.data.y, cfg.rho, cfg.c)
+    X_S = _f32(teacher.data.X[train])
+    soft = torch.softmax(torch.as_tensor(teacher.logits[train]) / 20.0, -1).float()
+    with thread_count(b.threads):
+        loop = b.epoch(
+            lambda e: reference_loop([X_S] * k, [soft] * k, e, lr=1e-3, hidden=cfg.p), span
+        )
+    return loop, k * step_flops(cfg.d, cfg.hidden, cfg.c, len(train))
+
+
+def bench_mlp_paper(sz: Sizes, b: Bench, precisions=("fp32", "bf16")) -> None:
+    """MLP teachers at the paper's d, p, c (n = 2500, own inputs) and the paper slice's students
+    (``bench_mlp.PAPER_SLICE``: 16,100 rows; a step of one student is ~37 GFLOP)."""
+    from benchmarks import bench_mlp
+
+    d, c, p, n = 1000, 100, 500, 2500
+    spec = SweepSpec(
+        "mlp", d=(d,), c=(c,), n=(n,), rho=(0.5,), seeds=sz.mlp_teachers, p_teacher=(p,)
     )
-    return [row], {"students": r.engine_rate}
+    spec = eager(dataclasses.replace(spec, p_student=(p,)))
+    keys = [(d, c, n, r) for r in range(sz.mlp_teachers)]
+    teacher = protocol.train_teachers(dataclasses.replace(spec, teacher_epochs=1), keys[:1], 1)[0]
+
+    def run_t(e):
+        protocol.train_teachers(
+            dataclasses.replace(spec, teacher_epochs=e), keys, threads=b.threads
+        )
+
+    geo = linear_slice(len(keys), d, c, n, shared=False, hidden=(p,))
+    engine = b.epoch(run_t, sz.mlp_teacher_span)
+    X, y = _f32(teacher.data.X), torch.as_tensor(teacher.data.y)
+    with thread_count(b.threads):
+        loop = b.epoch(
+            lambda e: reference_loop([X], [y], e, lr=1e-3, hidden=p), sz.mlp_teacher_span
+        )
+    b.rows.append(
+        Row(
+            "mlp-paper-slice",
+            "teachers",
+            "fp32",
+            len(keys),
+            geo["flops"],
+            engine,
+            geo,
+            loop,
+            step_flops(d, (p,), c, n),
+            "nn.Sequential + Adam + CE, one teacher",
+            note=f"d={d} p={p} c={c} n={n}, {len(keys)} teachers (bmm, own inputs)",
+        )
+    )
+    b.log(f"  mlp-paper-slice teachers: {_timing_text(engine)}")
+    cfg = bench_mlp.PAPER_SLICE
+    R = sz.paper_students
+    loop = loop_flops = None
+    for precision in precisions:
+        span = 1 if precision == "fp32" else 3
+        geo, engine, teacher, rows = _mlp_students(b, cfg, R, precision, span)
+        if loop is None:
+            loop, loop_flops = _mlp_loop(b, cfg, teacher, 1, 3)
+        b.rows.append(
+            Row(
+                "mlp-paper-slice",
+                "students",
+                precision,
+                R,
+                geo["flops"],
+                engine,
+                geo,
+                loop if precision == "fp32" else None,
+                loop_flops,
+                "nn.Sequential + Adam + soft CE, one student",
+                note=f"d={cfg.d} p={cfg.p} c={cfg.c}, {rows} rows, {R} students on one X",
+            )
+        )
+        b.log(f"  mlp-paper-slice students {precision}: {_timing_text(engine)}")
+
+
+def bench_mlp_quick(sz: Sizes, b: Bench, precisions=("fp32", "bf16")) -> None:
+    """The quick MLP scale (d = 100, p = 50, c = 100, 1,000 rows): R students on one input matrix;
+    ``"fused": true`` rows only where ``fused_variant`` finds compiled steps."""
+    from benchmarks import bench_mlp
+
+    cfg, R = bench_mlp.QUICK_SCALE, sz.quick_students
+    loop = loop_flops = None
+    for fused in (False, True):
+        # fused: fp32 only (each compiled graph costs seconds to build)
+        for precision in precisions if not fused else precisions[:1]:
+            got = _mlp_students(b, cfg, R, precision, sz.quick_span, fused=fused)
+            if got is None:
+                b.log(f"  mlp-quick-scale fused {precision}: no compiled steps (fused_variant)")
+                continue
+            geo, engine, teacher, rows = got
+            if loop is None:
+                loop, loop_flops = _mlp_loop(b, cfg, teacher, 2, 2 * sz.quick_span)
+            b.rows.append(
+                Row(
+                    "mlp-quick-scale",
+                    "students",
+                    precision,
+                    R,
+                    geo["flops"],
+                    engine,
+                    geo,
+                    loop if precision == "fp32" and not fused else None,
+                    loop_flops,
+                    "nn.Sequential + Adam + soft CE, 2 students one after another",
+                    note=f"d={cfg.d} p={cfg.p} c={cfg.c}, {rows} rows, {R} students on one X",
+                    fused=fused,
+                )
+            )
+            b.log(f"  mlp-quick-scale students {precision} fused={fused}: {_timing_text(engine)}")
+
+
+def bench_modadd(sz: Sizes, b: Bench, precisions=("fp32",)) -> None:
+    """The modular-addition transformer at p = 113: the teacher's steps (``simulate.train.fit``
+    on the model the engine builds) and a replica batch of students at rho 0.5."""
+    from softleak.simulate.losses import Objective
+    from softleak.simulate.modadd import ModAddSpec
+    from softleak.simulate.modadd.data import make_data
+    from softleak.simulate.modadd.models import make_model, model_inputs
+    from softleak.simulate.modadd.spec import student_runs
+    from softleak.simulate.modadd.students import train_students as modadd_students
+    from softleak.simulate.train import fit
+
+    for precision in precisions:
+        spec = ModAddSpec(
+            rho=(0.5,),
+            tau=(1.0,),
+            student_seeds=sz.modadd_students,
+            checkpoints=(1,),
+            teacher_epochs=1,
+            curve_every=0,
+            precision=precision,
+        )
+        spec = eager(spec)
+        data = make_data(spec)
+        rows = torch.as_tensor(data.teacher)
+        X = model_inputs(spec, torch.as_tensor(data.tokens)[rows])
+        y = torch.as_tensor(data.labels)[rows]
+        fps = spec.flops_per_sample()
+
+        def run_t(e, spec=spec, X=X, y=y):
+            model = make_model(spec, [spec.teacher_seed()])
+            with thread_count(b.threads):
+                fit(
+                    model,
+                    X,
+                    Objective("ce", y),
+                    epochs=e,
+                    optim=spec.teacher_optim(),
+                    precision=spec.precision,
+                    **_eager_fit_kwargs(fit),
+                )
+
+        geo = {"family": "transformer", "flops": 3.0 * fps * spec.n, "steps": 1, "shared": True}
+        engine = b.epoch(run_t, 6)
+        b.rows.append(
+            Row(
+                "modadd-transformer",
+                "teachers",
+                precision,
+                1,
+                geo["flops"],
+                engine,
+                geo,
+                note=f"p={spec.p}, {spec.n} pairs, d_model={spec.d_model}",
+            )
+        )
+        b.log(f"  modadd-transformer teacher {precision}: {_timing_text(engine)}")
+        runs = student_runs(spec)
+        z = torch.randn(
+            spec.p**2, spec.p, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+        )
+
+        def run_s(e, spec=spec, data=data, runs=runs, z=z):
+            s = dataclasses.replace(spec, student_epochs=e)
+            modadd_students(s, data, 3 * z, runs, b.threads)
+
+        m = spec.n_train(0.5)
+        R = len(runs)
+        geo = {"family": "transformer", "flops": 3.0 * fps * m * R, "steps": 1, "shared": True}
+        engine = b.epoch(run_s, 3)
+        b.rows.append(
+            Row(
+                "modadd-transformer",
+                "students",
+                precision,
+                R,
+                geo["flops"],
+                engine,
+                geo,
+                note=f"p={spec.p}, {R} students at rho 0.5 ({m} pairs each)",
+            )
+        )
+        b.log(f"  modadd-transformer students {precision}: {_timing_text(engine)}")
+
+
+WORKLOADS = {
+    "logistic-pinv": bench_logistic,
+    "multinomial-tau": bench_multinomial,
+    "mlp-paper-slice": bench_mlp_paper,
+    "mlp-quick-scale": bench_mlp_quick,
+    "modadd-transformer": bench_modadd,
+}
 
 
 # ---------------------------------------------------------------------------------------------
-# projections and report
+# peaks, rows of the rates file, projections
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class GpuAssumptions:
-    """ASSUMED H200 rates (no GPU here): ``simulate.estimate``'s constants, so that these
-    projections and ``softleak figs list`` agree."""
+def measure_peaks(size: int, b: Bench, device: str = "cpu", precisions=None) -> dict:
+    """FLOP/s of a ``size``^3 GEMM per precision (None: unmeasurable), on ``b``'s threads."""
+    out = {}
+    with thread_count(b.threads):
+        for precision in precisions or (*PEAK_PRECISIONS, "bf16-tensors"):
+            out[precision], _ = gemm_timing(
+                precision, size, device, min_s=b.min_s, timings=b.timings
+            )
+    return out
 
-    gemm: float = estimate.H200_GEMM  # dense float32 GEMM, no TF32
-    efficiency: float = estimate.H200_EFFICIENCY  # fraction of that the engine's GEMMs reach
-    bandwidth: float = estimate.H200_BANDWIDTH  # achievable HBM3e bandwidth
-    op_s: float = estimate.H200_OP_S  # per torch op of an optimizer step (dispatch + launch)
-    memory: float = estimate.H200_FREE_BYTES  # device memory, for replica batch sizes
+
+def best_peaks(*runs: dict) -> dict:
+    """The larger of each precision's peaks over several measurements (None if all failed)."""
+    keys = {k for r in runs for k in r}
+    return {k: max((r[k] for r in runs if r.get(k)), default=None) for k in sorted(keys)}
 
 
-def project(rates: dict, gpu: GpuAssumptions) -> list[tuple]:
-    """(grid, CPU seconds, GPU seconds, reference cost, work) per paper grid."""
-    kinds = {
-        "Fig. 4": ("logistic", None),
-        "Fig. 5A": ("multinomial", "multinomial"),
-        "Figs. 6/7": ("mlp", "mlp"),
-    }
+def _timing_text(t: Timing) -> str:
+    return f"{t.seconds * 1e3:.4g} ms per unit ({t.note})" if t.ok else f"unmeasurable: {t.note}"
+
+
+def workload_rows(rows: list[Row], gemm: dict) -> list[dict]:
+    """The rates file's rows, with the honesty rules applied: a rate above its precision's GEMM
+    peak is a measurement error (``gflop_per_s`` null, the raw value kept as
+    ``measured_gflop_per_s``), one without a peak to check against is ``unverified``; speed-ups
+    are against the fp32 loop of the same slice (null where none was timed or it was measured
+    wrong)."""
+    loops = {}
+    for r in rows:
+        if r.loop is not None and not r.fused:
+            status = judge(r.loop_rate, gemm.get(r.loop_precision))
+            loops[(r.workload, r.part)] = (r.loop_rate if status == OK else None, r, status)
     out = []
-    cpu_free = free_bytes("cpu")
+    for r in rows:
+        peak = gemm.get(r.precision)
+        status = judge(r.rate, peak)
+        if status == OK and peak is None:
+            status = f"unverified: no {r.precision} GEMM peak"
+        good = status == OK
+        loop_rate, loop_row, loop_status = loops.get((r.workload, r.part), (None, None, None))
+        out.append(
+            {
+                "workload": r.workload,
+                "part": r.part,
+                "precision": r.precision,
+                "fused": r.fused,
+                "gflop_per_s": r.rate / 1e9 if good else None,
+                "fraction_of_gemm": r.rate / peak if good else None,
+                "speedup_vs_loop": r.rate / loop_rate if good and loop_rate else None,
+                "status": status,
+                "measured_gflop_per_s": r.rate / 1e9 if r.rate else None,
+                "models": r.models,
+                "gflop_per_unit": r.unit_flops / 1e9,
+                "unit_s": r.engine.seconds,
+                "timing": r.engine.note,
+                "loop": loop_row.loop_kind if loop_row else None,
+                "loop_gflop_per_s": loop_rate / 1e9 if loop_rate else None,
+                "loop_status": loop_status,
+                "note": r.note,
+                "slice": r.slice,
+            }
+        )
+    return out
+
+
+def rates_document(
+    rows: list[Row], gemm: dict, reference: dict, *, meta: dict | None = None
+) -> dict:
+    """The rates file: run facts, the "gemm" peaks (GFLOP/s), the reference peaks, the rows."""
+    gemm_g = {k: (v / 1e9 if v else None) for k, v in gemm.items()}
+    table = workload_rows(rows, gemm)
+    return {
+        "format": RATES_FORMAT,
+        **(meta or {}),
+        "gemm": {k: v for k, v in gemm_g.items() if v is not None},
+        "gemm_unmeasurable": sorted(k for k, v in gemm_g.items() if v is None),
+        "gemm_reference": {k: (v / 1e9 if v else None) for k, v in reference.items()},
+        "workloads": table,
+    }
+
+
+def project(rates) -> list[tuple]:
+    """(grid, CPU seconds, GPU seconds, reference cost, counted work) per paper grid, from
+    ``simulate.estimate`` with the measured rates (CPU) and the assumed H200."""
+    out = []
     for name, (spec, ref_cost) in paper_grids().items():
-        teach_kind, stud_kind = next(v for k, v in kinds.items() if name.startswith(k))
-        w_cpu = sweep_work(spec, free_bytes=cpu_free, device="cpu")
-        cpu = w_cpu.teachers.flops / rates[teach_kind]["teachers"]
-        if w_cpu.students.flops:
-            cpu += w_cpu.students.flops / rates[stud_kind]["students"]
-        pinv_s = w_cpu.pinv.flops / rates["logistic"]["pinv"] if w_cpu.pinv.flops else 0.0
-        cpu += pinv_s
-        w_gpu = sweep_work(spec, free_bytes=gpu.memory, device="cuda")
-        gpu_s = pinv_s  # float64 SciPy on the host
-        for part, hidden in ((w_gpu.teachers, spec.p_teacher), (w_gpu.students, spec.p_student)):
-            if part.steps:
-                family = "mlp" if hidden else "linear"
-                gpu_s += estimate.h200_part_seconds(part.flops, part.bytes, part.steps, family)
-        flops = w_cpu.teachers.flops + w_cpu.students.flops + w_cpu.pinv.flops
-        out.append((name, cpu, gpu_s, ref_cost, flops, w_cpu))
+        e = estimate.estimate(spec, rates=rates)
+        out.append((name, e["cpu_s"], e["h200_s"], ref_cost, estimate.work_of(spec)))
     return out
 
 
@@ -388,94 +697,202 @@ def _fmt_flops(x: float) -> str:
     return f"{x:.3g} "
 
 
+def _g(x) -> str:
+    return f"{x:.1f}" if x is not None else "-"
+
+
+def print_rows(table: list[dict]) -> None:
+    head = (
+        f"{'workload':<19} {'part':<9} {'precision':<10} {'models':>6} {'work/unit':>10} "
+        f"{'GFLOP/s':>8} {'of GEMM':>8} {'1-at-a-time':>11} {'speed-up':>9}  slice"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in table:
+        prec = r["precision"] + ("+fused" if r["fused"] else "")
+        work = _fmt_flops(r["gflop_per_unit"] * 1e9) + "FLOP"
+        if r["status"] == OK:
+            rate = f"{r['gflop_per_s']:>8.1f} {r['fraction_of_gemm']:>8.0%}"
+        elif r["status"] == MEASUREMENT_ERROR:
+            rate = f"{'measurement error':>17}"
+        else:
+            rate = f"{r['status'][:17]:>17}"
+        loop = f"{_g(r['loop_gflop_per_s']):>8} GF" if r["loop"] else f"{'-':>11}"
+        speed = f"{r['speedup_vs_loop']:>8.1f}x" if r["speedup_vs_loop"] else f"{'-':>9}"
+        print(
+            f"{r['workload']:<19} {r['part']:<9} {prec:<10} {r['models']:>6} {work:>10} "
+            f"{rate} {loop} {speed}  {r['note']}"
+        )
+        if r["status"] == MEASUREMENT_ERROR:
+            print(
+                f"{'':<19} ^ {r['measured_gflop_per_s']:.4g} GFLOP/s is above the "
+                f"{r['precision']} GEMM peak: a measurement error, used in no projection"
+            )
+
+
+def write_rates(doc: dict, paths: list[Path]) -> None:
+    text = json.dumps(doc, indent=1)
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="short runs (about 1-2 minutes)")
+    ap.add_argument("--quick", action="store_true", help="small slices (a few minutes)")
     ap.add_argument(
         "--threads",
         type=int,
         default=None,
         help="torch/BLAS threads for the engine, the reference loop and the GEMM (default 1)",
     )
+    ap.add_argument(
+        "--json",
+        metavar="FILE",
+        help="also write the measured rates here (always written to "
+        f"{estimate.default_rates_path()})",
+    )
+    ap.add_argument(
+        "--only",
+        metavar="WORKLOAD",
+        action="append",
+        choices=list(WORKLOADS),
+        help="time only these workloads (repeatable; default all); such a partial run writes "
+        "--json only, not the cache figs list reads",
+    )
     args = ap.parse_args(argv)
     threads = args.threads or 1
     sz = QUICK if args.quick else FULL
-    gpu = GpuAssumptions()
     start = time.perf_counter()
+    b = Bench(
+        threads=threads,
+        log=lambda text: print(f"[{time.perf_counter() - start:4.0f} s]{text}", flush=True),
+    )
+    load0 = os.getloadavg()[0]
     print(
         f"softleak benchmark suite ({'quick' if args.quick else 'full'}): torch "
         f"{torch.__version__}, {platform.machine()}, {os.cpu_count()} cores, "
-        f"load average {os.getloadavg()[0]:.1f} at start"
+        f"load average {load0:.1f} at start"
     )
     print(
         f"threads: {threads} torch/BLAS thread(s) for the engine, the one-at-a-time loop and the "
         "GEMM" + (" (default; --threads N to change)" if args.threads is None else "")
     )
+    print(f"timings: medians of {b.timings} timings of >= {b.min_s:g} s each")
     with thread_count(threads):
         _warm_up()
-        gemm0 = gemm_flops(sz.gemm_size, threads=threads)
-        rows, rates = [], {}
-        for key, bench in (
-            ("logistic", bench_logistic),
-            ("multinomial", bench_multinomial),
-            ("mlp", bench_mlp),
-            ("mlp-quick", bench_mlp_shared),
-        ):
-            r, rate = bench(sz, threads)
-            rows += r
-            rates[key] = rate
-        gemm1 = gemm_flops(sz.gemm_size, threads=threads)
-    gemm = max(gemm0, gemm1)
-    print(
-        f"\nlarge float32 GEMM ({sz.gemm_size}^3): {gemm0 / 1e9:.1f} GFLOP/s before, "
-        f"{gemm1 / 1e9:.1f} after; the best, {gemm / 1e9:.1f}, is the reference rate below\n"
-    )
-    head = (
-        f"{'workload':<16} {'part':<14} {'models':>6} {'work':>10} {'GFLOP/s':>8} "
-        f"{'of GEMM':>8} {'1-at-a-time':>11} {'speed-up':>9}  slice"
-    )
-    print(head)
-    print("-" * len(head))
-    for r in rows:
+        peaks0 = measure_peaks(sz.gemm_size, b)
+        b.log(" GEMM peaks measured")
+        for name, bench in WORKLOADS.items():
+            if args.only and name not in args.only:
+                continue
+            bench(sz, b)
+        peaks1 = measure_peaks(sz.gemm_size, b)
+    peaks = best_peaks(peaks0, peaks1)
+    print(f"\nGEMM peaks ({sz.gemm_size}^3, GFLOP/s; before / after the workloads, the best used):")
+    for k in (*PEAK_PRECISIONS, "bf16-tensors"):
+        extra = " (bf16 tensors, for reference)" if k == "bf16-tensors" else ""
         print(
-            f"{r.workload:<16} {r.part:<14} {r.models:>6} {_fmt_flops(r.flops) + 'FLOP':>10} "
-            f"{r.engine_rate / 1e9:>8.1f} {r.engine_rate / gemm:>8.0%} "
-            f"{r.ref_rate / 1e9:>8.1f} GF {r.speedup:>8.1f}x  {r.note}"
+            f"  {k:<13} {_g(_div(peaks0[k]))} / {_g(_div(peaks1[k]))} -> {_g(_div(peaks[k]))}{extra}"
         )
+    gemm = {k: peaks[k] for k in PEAK_PRECISIONS}
+    reference = {"bf16-tensors": peaks["bf16-tensors"]}
+    meta = {
+        "device": "cpu",
+        "device_name": _cpu_name(),
+        "torch": torch.__version__,
+        "threads": threads,
+        "quick": args.quick,
+        "written": datetime.datetime.now().isoformat(timespec="seconds"),
+        "load_average": [round(load0, 2), round(os.getloadavg()[0], 2)],
+        "min_timing_s": b.min_s,
+        "timings": b.timings,
+        "gemm_size": sz.gemm_size,
+    }
+    doc = rates_document(b.rows, gemm, reference, meta=meta)
+    print()
+    print_rows(doc["workloads"])
     print(
-        "\nwork: matrix-multiply FLOPs of the timed engine run (per-epoch rates from a long minus "
-        "a one-epoch run); 1-at-a-time: the reference's protocol (nn.Linear/nn.Sequential + "
-        "Adam + F.cross_entropy, or np.linalg.pinv per student), one model after another, on "
-        "the same slice, in FLOP/s of the same work."
+        "\nwork/unit: matrix-multiply FLOPs of one step of the whole batch (the pinv row: one "
+        "call); GFLOP/s: per-epoch times from the difference of a long and a short run "
+        f"(>= {b.min_s:g} s apart), medians of {b.timings}; of GEMM: against the same "
+        "precision's peak; 1-at-a-time: the reference's protocol (nn.Linear/nn.Sequential + "
+        "Adam + F.cross_entropy in float32, or np.linalg.pinv per student), one model after "
+        "another, on the same slice; speed-up: engine FLOP/s over that loop's."
+    )
+    # A run of some workloads only (--only) leaves the last complete run's cache alone.
+    paths = [] if args.only else [estimate.default_rates_path()]
+    if args.json:
+        paths.insert(0, Path(args.json))
+    write_rates(doc, paths)
+    if paths:
+        print(f"\nrates written to {', '.join(map(str, paths))}")
+    _report_projections(doc, threads)
+    print(
+        f"\nLoad average {os.getloadavg()[0]:.1f} at the end; {time.perf_counter() - start:.0f} s."
+    )
+    return 0
+
+
+def _div(x):
+    return x / 1e9 if x else None
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _find(table: list[dict], workload: str, part: str, precision: str = "fp32") -> dict | None:
+    return next(
+        (
+            r
+            for r in table
+            if (r["workload"], r["part"], r["precision"]) == (workload, part, precision)
+            and not r["fused"]
+        ),
+        None,
     )
 
+
+def _report_projections(doc: dict, threads: int) -> None:
+    rates = estimate.rates_from_dict(doc, "this run")
     print(
-        f"\nprojected paper grids: CPU = this machine, 1 process x {threads} thread(s), at the "
-        "rates above (teachers, students, pinv each at its slice's rate); GPU = ASSUMED H200 "
-        f"(no GPU here): {gpu.gemm / 1e12:.0f} TFLOP/s fp32 GEMM without TF32 x "
-        f"{gpu.efficiency:.0%} efficiency, {gpu.bandwidth / 1e12:.1f} TB/s, "
-        f"{gpu.op_s * 1e6:.0f} us per torch op x {estimate.OPS_PER_STEP['linear']} (linear) or "
-        f"{estimate.OPS_PER_STEP['mlp']} (MLP) ops per step, pinv students on the host CPU "
-        "(simulate.estimate)"
+        f"\nprojected paper grids: CPU = this machine, 1 process x {threads} thread(s): "
+        "simulate.estimate scaled to the rates above (" + rates.summary() + "); GPU = ASSUMED "
+        f"H200 (no GPU here): {estimate.H200_GEMM / 1e12:.0f} TFLOP/s fp32 GEMM without TF32 x "
+        f"{estimate.H200_EFFICIENCY:.0%} efficiency, {estimate.H200_BANDWIDTH / 1e12:.1f} TB/s, "
+        f"{estimate.H200_OP_S * 1e6:.0f} us per torch op, pinv students on the host CPU"
     )
-    proj = project(rates, gpu)
+    for why in rates.rejected:
+        print(f"  not used: {why}")
+    proj = project(rates)
     print(
         f"{'grid':<34} {'teachers':>8} {'students':>9} {'work':>11} {'this CPU':>10} "
         f"{'GPU (assumed)':>13}  reference"
     )
-    for name, cpu_s, gpu_s, ref_cost, flops, w in proj:
-        students = w.students.models + w.pinv.models
+    for name, cpu_s, gpu_s, ref_cost, w in proj:
         print(
-            f"{name:<34} {w.teachers.models:>8} {students:>9} {_fmt_flops(flops) + 'FLOP':>11} "
-            f"{hours(cpu_s):>10} {hours(gpu_s):>13}  {ref_cost}"
+            f"{name:<34} {w['teachers']:>8} {w['students']:>9} "
+            f"{_fmt_flops(w['flops']) + 'FLOP':>11} {hours(cpu_s):>10} {hours(gpu_s):>13}  "
+            f"{ref_cost}"
         )
     by = {name.split(" (")[0]: (cpu_s, gpu_s) for name, cpu_s, gpu_s, *_ in proj}
-    multi = next(r for r in rows if r.workload.startswith("multinomial") and r.part == "students")
+    table = doc["workloads"]
+    multi = _find(table, "multinomial-tau", "students") or {}
+    speed, frac = multi.get("speedup_vs_loop"), multi.get("fraction_of_gemm")
     targets = [
-        ("multinomial students >= 30x the one-at-a-time loop", multi.speedup >= 30,
-         f"{multi.speedup:.1f}x"),
-        ("multinomial students >= 40% of the GEMM rate", multi.engine_rate / gemm >= 0.4,
-         f"{multi.engine_rate / gemm:.0%}"),
+        ("multinomial students >= 30x the one-at-a-time loop", speed is not None and speed >= 30,
+         f"{speed:.1f}x" if speed else "not measured"),
+        ("multinomial students >= 40% of the GEMM rate", frac is not None and frac >= 0.4,
+         f"{frac:.0%}" if frac else "not measured"),
         ("Fig. 5A grid < 8 h on this CPU (projected)", by["Fig. 5A"][0] < 8 * 3600,
          hours(by["Fig. 5A"][0])),
         ("Fig. 5A grid < 10 min on a GPU (projected, assumed GPU)", by["Fig. 5A"][1] < 600,
@@ -486,22 +903,30 @@ def main(argv: list[str] | None = None) -> int:
     print("\ntargets")
     for text, ok, value in targets:
         print(f"  {'met    ' if ok else 'NOT met'}  {text}: {value}")
-    mlp_flops = next(f for name, _, _, _, f, _ in proj if name.startswith("Figs. 6/7"))
+    mlp_flops = next(w["flops"] for name, _, _, _, w in proj if name.startswith("Figs. 6/7"))
     print(
         f"  (the MLP grid is {_fmt_flops(mlp_flops)}FLOP: 3 h needs "
         f"{mlp_flops / 3 / 3600 / 1e12:.0f} TFLOP/s sustained, above an H200's float32 peak; "
         "only TF32/bf16 tensor cores reach it, and simulate.precision says what must be checked "
         "before their thresholds are trusted)"
     )
-    bound = gemm / multi.ref_rate
-    print(
-        f"\nnotes: the speed-up of any batched program over the one-at-a-time loop is bounded by "
-        f"GEMM rate / loop rate = {bound:.1f}x here (the loop's X_S fits in cache, so one small "
-        "model is not far from compute bound on this CPU). --workers N runs N such processes; "
-        "on an idle machine with N cores the CPU projections divide by up to N. "
-        f"Load average {os.getloadavg()[0]:.1f} at the end; {time.perf_counter() - start:.0f} s."
-    )
-    return 0
+    paper = {p: _find(table, "mlp-paper-slice", "students", p) for p in ("fp32", "bf16")}
+    if all(r and r["gflop_per_s"] for r in paper.values()):
+        ratio = paper["bf16"]["gflop_per_s"] / paper["fp32"]["gflop_per_s"]
+        print(
+            f"  mlp paper slice students: bf16 / fp32 = {ratio:.2f}x "
+            f"({paper['fp32']['fraction_of_gemm']:.0%} of the fp32 GEMM, "
+            f"{paper['bf16']['fraction_of_gemm']:.0%} of the bf16 one)"
+        )
+    loop = (multi.get("loop_gflop_per_s") or 0) * 1e9
+    if loop and doc["gemm"].get("fp32"):
+        print(
+            f"\nnotes: the speed-up of any batched program over the one-at-a-time loop is bounded "
+            f"by GEMM rate / loop rate = {doc['gemm']['fp32'] * 1e9 / loop:.1f}x here (the loop's "
+            "X_S fits in cache, so one small model is not far from compute bound on this CPU). "
+            "--workers N runs N such processes; on an idle machine with N cores the CPU "
+            "projections divide by up to N."
+        )
 
 
 if __name__ == "__main__":

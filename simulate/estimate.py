@@ -17,17 +17,30 @@ This CPU (one process, one torch thread, the measured rates below):
 less than ``bytes / CPU_BANDWIDTH`` for per-replica inputs; a pinv group costs
 ``flops / CPU_PINV_RATE + CPU_PINV_GROUP_S``.
 An H200 (ASSUMED rates, none measured): ``max(flops / (H200_GEMM * H200_EFFICIENCY),
-bytes / H200_BANDWIDTH) + steps * step_s``, pinv groups on the host CPU -- the model of
-``benchmarks.run_all``'s projections, which import these constants and ``h200_part_seconds``.
+bytes / H200_BANDWIDTH) + steps * step_s``, pinv groups on the host CPU. ``benchmarks.run_all``
+projects the paper grids through ``estimate`` too, so its numbers and ``softleak figs list`` agree.
 
 Estimates ignore data generation, teacher outputs, the final evaluation and the store (seconds per
 unit), and early stopping (an upper bound where a spec stops early).
+
+Measured rates (``load_rates``): a rates file -- written by ``python -m benchmarks.run_all`` (this
+CPU; also to ``default_rates_path()``, which ``softleak figs list`` reads by default) or by
+``python -m benchmarks.gpu_check`` (a CUDA device) -- holds the FLOP/s measured on workload slices
+and each slice's geometry. ``estimate(spec, rates=...)`` then divides every part's modelled time by
+``measured rate / modelled rate`` at the slice of the part's kind (``CALIBRATION``): the model keeps
+its shape (GEMMs, elementwise entries, fixed cost per step), the measured machine sets its speed;
+where a kind has several measured slices, a part takes the one nearest to it in FLOPs per step and
+model.
+Without a file the constants below are used unchanged.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 
 # --- this CPU: the 2-core development machine, 1 process x 1 torch thread (MEASURED) ---------
 # Fitted by ``python -m benchmarks.bench_mlp`` (it prints them) to the time per step of the
@@ -278,8 +291,16 @@ def _sweep_parts(spec, *, free_bytes: float, device: str) -> list[Part]:
 
 
 # --- timing -----------------------------------------------------------------------------------
-def cpu_part_seconds(part: Part) -> float:
-    """Seconds of ``part`` on this CPU (1 process, 1 thread) at the measured rates."""
+def cpu_part_seconds(part: Part, rates: Rates | None = None, precision: str = "fp32") -> float:
+    """Seconds of ``part`` on this CPU (1 process, 1 thread) at the measured rates (the constants
+    above, or scaled by a CPU rates file: see ``Rates.speed``)."""
+    seconds = _cpu_model_seconds(part)
+    if rates is not None and rates.device == "cpu":
+        seconds /= rates.speed(calibration_key(part), precision, part_size(part))
+    return seconds
+
+
+def _cpu_model_seconds(part: Part) -> float:
     if part.family == "pinv":
         return part.flops / CPU_PINV_RATE + part.steps * CPU_PINV_GROUP_S
     if part.family == "transformer":
@@ -306,22 +327,222 @@ def h200_part_seconds(flops: float, bytes_: float, steps: int, family: str = "ml
     return max(compute, bytes_ / H200_BANDWIDTH) + steps * h200_step_s(family)
 
 
-def estimate(spec) -> dict:
+def estimate(spec, rates: Rates | list[Rates] | None = None) -> dict:
     """Estimated wall time of one sweep: ``{"cpu_s": this CPU, "h200_s": one H200}`` in seconds.
 
-    Pseudo-inverse students run on the host CPU in both (float64 SciPy)."""
+    Pseudo-inverse students run on the host CPU in both (float64 SciPy). ``rates``: measured rates
+    (``load_rates``; a CPU file scales the CPU column and the pinv parts, a CUDA file the GPU
+    column); GPT-2 specs keep their own constants."""
     from softleak.simulate.gpt2 import GPT2Spec
 
     if isinstance(spec, GPT2Spec):
         return _gpt2_estimate(spec)
-    cpu = sum(cpu_part_seconds(p) for p in parts_of(spec, free_bytes=CPU_FREE_BYTES, device="cpu"))
+    cpu_rates, gpu_rates = _by_device(rates)
+    precision = getattr(spec, "precision", "fp32")
+    cpu = sum(
+        cpu_part_seconds(p, cpu_rates, precision)
+        for p in parts_of(spec, free_bytes=CPU_FREE_BYTES, device="cpu")
+    )
     gpu = 0.0
     for p in parts_of(spec, free_bytes=H200_FREE_BYTES, device="cuda"):
         if p.family == "pinv":
-            gpu += cpu_part_seconds(p)
+            gpu += cpu_part_seconds(p, cpu_rates, precision)
         else:
-            gpu += h200_part_seconds(p.flops, p.bytes, p.steps, p.family)
+            seconds = h200_part_seconds(p.flops, p.bytes, p.steps, p.family)
+            if gpu_rates is not None:
+                seconds /= gpu_rates.speed(calibration_key(p), precision, part_size(p))
+            gpu += seconds
     return {"cpu_s": cpu, "h200_s": gpu}
+
+
+# --- measured rates ---------------------------------------------------------------------------
+#: Which measured slice calibrates which kind of part (the first one in the file that is usable):
+#: a part's kind is its family, with "-own-inputs" for linear/MLP parts whose replicas read their
+#: own inputs (teachers without nested data, toy2d, the modadd MLP) -- memory traffic, not GEMMs.
+CALIBRATION = {
+    "linear": ("multinomial-tau/students",),
+    "linear-own-inputs": ("logistic-pinv/teachers", "multinomial-tau/teachers"),
+    "mlp": ("mlp-paper-slice/students", "mlp-quick-scale/students"),
+    "mlp-own-inputs": ("mlp-paper-slice/teachers",),
+    "transformer": ("modadd-transformer/students", "modadd-transformer/teachers"),
+    "pinv": ("logistic-pinv/students",),
+}
+#: The precision a part falls back to when its spec's precision was not measured.
+BASE_PRECISION = {"pinv": "fp64"}
+
+
+class RatesError(ValueError):
+    """A rates file that cannot be used (missing, not JSON, not in the rates format): one line."""
+
+
+def default_rates_path() -> Path:
+    """Where ``benchmarks.run_all`` leaves its last measured rates (``softleak figs list`` reads
+    them by default): ``$XDG_CACHE_HOME/softleak/rates.json``, ``~/.cache/softleak/rates.json``."""
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "softleak" / "rates.json"
+
+
+def calibration_key(part: Part) -> str:
+    """The kind of ``part`` in ``CALIBRATION``."""
+    if part.family in ("linear", "mlp") and not part.shared:
+        return f"{part.family}-own-inputs"
+    return part.family
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One measured slice against the model: ``speed`` = measured rate / modelled rate."""
+
+    workload: str  # "mlp-paper-slice/students"
+    precision: str
+    measured: float  # FLOP/s
+    modelled: float  # FLOP/s the constants give for the same slice on the same device kind
+    size: float = 0.0  # FLOPs of one step of one model of the slice (to pick the nearest)
+
+    @property
+    def speed(self) -> float:
+        return self.measured / self.modelled
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Measured rates of one device (``load_rates``)."""
+
+    device: str  # "cpu" or "cuda": which column they calibrate
+    source: str  # the file (or "<dict>")
+    calibrations: dict = field(default_factory=dict)  # (kind, precision) -> [Calibration, ...]
+    rejected: tuple[str, ...] = ()  # rows not used, with the reason
+    meta: dict = field(default_factory=dict)  # what the file says about its run (load, date)
+
+    def calibration(
+        self, key: str, precision: str = "fp32", size: float | None = None
+    ) -> Calibration | None:
+        """The slice that calibrates parts of kind ``key`` at ``precision`` (else the kind's
+        base precision): the one nearest in FLOPs per step and model to ``size`` when given, else
+        the first of ``CALIBRATION``'s order."""
+        base = BASE_PRECISION.get(key, "fp32")
+        found = self.calibrations.get((key, precision)) or self.calibrations.get((key, base))
+        if not found:
+            return None
+        if size is None or size <= 0:
+            return found[0]
+        return min(found, key=lambda c: abs(math.log(max(c.size, 1.0) / size)))
+
+    def speed(self, key: str, precision: str = "fp32", size: float | None = None) -> float:
+        """How much faster than the constants parts of kind ``key`` run (1: not measured)."""
+        cal = self.calibration(key, precision, size)
+        return cal.speed if cal is not None else 1.0
+
+    def summary(self) -> str:
+        """One line: the speed of every measured slice per kind."""
+        bits = []
+        for (key, p), cals in sorted(self.calibrations.items()):
+            tag = "" if p in ("fp32", "fp64") else " " + p
+            speeds = "/".join(f"x{c.speed:.2g}" for c in cals)
+            bits.append(f"{key}{tag} {speeds}")
+        return ", ".join(bits) or "no usable rows"
+
+
+def part_size(part: Part) -> float:
+    """FLOPs of one step of one model of ``part`` (what ``Rates.calibration`` matches)."""
+    return part.flops / max(part.steps, 1) / max(part.models, 1)
+
+
+def _by_device(rates) -> tuple[Rates | None, Rates | None]:
+    if rates is None:
+        return None, None
+    items = [rates] if isinstance(rates, Rates) else list(rates)
+    cpu = next((r for r in items if r.device == "cpu"), None)
+    gpu = next((r for r in items if r.device != "cpu"), None)
+    return cpu, gpu
+
+
+def load_rates(path: str | os.PathLike) -> Rates:
+    """Read a rates file (``benchmarks.run_all --json`` or ``benchmarks.gpu_check --out``);
+    ``RatesError`` with one line if it is missing or malformed."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise RatesError(f"rates file {path}: {err.strerror or err}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise RatesError(f"rates file {path} is not JSON ({err.msg}, line {err.lineno})") from None
+    return rates_from_dict(data, str(path))
+
+
+def rates_from_dict(data, source: str = "<dict>") -> Rates:
+    """``Rates`` from the parsed JSON of a rates file (see ``load_rates``)."""
+    if isinstance(data, dict) and isinstance(data.get("rates"), dict):
+        data = data["rates"]  # a gpu_check report holds its rates under "rates"
+    if not isinstance(data, dict) or not isinstance(data.get("workloads"), list):
+        raise RatesError(f"rates file {source} has no 'workloads' list: not a rates file")
+    gemm = data.get("gemm")
+    if not isinstance(gemm, dict) or not all(_number(v) for v in gemm.values()):
+        raise RatesError(f"rates file {source} has no 'gemm' table of numbers: not a rates file")
+    device = "cpu" if str(data.get("device", "cpu")).startswith("cpu") else "cuda"
+    calibrations: dict = {}
+    rejected = []
+    for i, row in enumerate(data["workloads"]):
+        cal, why = _calibration(row, gemm, device, source, i)
+        if cal is None:
+            if why:
+                rejected.append(why)
+            continue
+        for key, names in CALIBRATION.items():
+            if cal.workload in names:
+                found = calibrations.setdefault((key, cal.precision), [])
+                found.append(cal)
+                found.sort(key=lambda c, names=names: names.index(c.workload))
+    meta = {k: v for k, v in data.items() if k not in ("workloads", "gemm")}
+    return Rates(device, source, calibrations, tuple(rejected), meta)
+
+
+def _number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+def _calibration(row, gemm: dict, device: str, source: str, i: int):
+    """(Calibration, None) for a usable row; (None, reason) for one measured wrong; (None, None)
+    for a row that calibrates nothing (fused steps, other workloads)."""
+    if not isinstance(row, dict) or not {"workload", "part", "precision"} <= set(row):
+        raise RatesError(f"rates file {source}: workload row {i} lacks workload/part/precision")
+    name = f"{row['workload']}/{row['part']}"
+    if row.get("fused") or not any(name in names for names in CALIBRATION.values()):
+        return None, None
+    rate, precision = row.get("gflop_per_s"), row["precision"]
+    if row.get("status", "ok") != "ok" or rate is None:
+        return None, f"{name} {precision}: {row.get('status', 'no rate')}"
+    if not _number(rate):
+        raise RatesError(f"rates file {source}: {name} gflop_per_s is not a positive number")
+    peak = gemm.get(precision)
+    if peak is not None and rate > peak:
+        return None, f"{name} {precision}: {rate:.4g} GFLOP/s above the GEMM peak {peak:.4g}"
+    geometry = row.get("slice")
+    try:
+        part = Part(
+            role=row["part"],
+            family=str(geometry["family"]),
+            flops=float(geometry["flops"]),
+            entries=float(geometry.get("entries", 0.0)),
+            bytes=float(geometry.get("bytes", 0.0)),
+            steps=int(geometry.get("steps", 1)),
+            shared=bool(geometry.get("shared", True)),
+        )
+    except (TypeError, KeyError, ValueError):
+        raise RatesError(f"rates file {source}: {name} has no usable 'slice' geometry") from None
+    if part.flops <= 0:
+        raise RatesError(f"rates file {source}: {name} slice has no FLOPs")
+    if device == "cpu":
+        model_s = _cpu_model_seconds(part)
+    elif part.family == "pinv":
+        return None, None  # pinv students stay on the host CPU
+    else:
+        model_s = h200_part_seconds(part.flops, part.bytes, part.steps, part.family)
+    models = row.get("models") or geometry.get("models") or 1
+    size = part.flops / max(part.steps, 1) / max(int(models), 1)
+    return Calibration(name, precision, rate * 1e9, part.flops / model_s, size), None
 
 
 # --- GPT-2 classifiers (``simulate.gpt2``: Hugging Face models, one at a time, minibatches) ----

@@ -52,6 +52,15 @@ def register(groups) -> None:
         "folder holds a run of other settings, e.g. another preset's)",
     )
     p.add_argument("--json", action="store_true", help="print summary.json instead of a table")
+    p.add_argument(
+        "--rates",
+        metavar="FILE",
+        action="append",
+        default=None,
+        help="list: estimate times from measured rates (a 'python -m benchmarks.run_all --json' "
+        "or 'benchmarks.gpu_check --out' file; a CPU file scales the cpu column, a CUDA one the "
+        "h200 column; repeat for both). Default: the last run_all's, if any",
+    )
     p.set_defaults(handler=run)
 
 
@@ -60,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
     recipes = load_recipes()
     if args.figure == "list":
-        return _list(recipes)
+        return _list(recipes, _rates(args.rates))
     names = list(recipes) if args.figure == "all" else [args.figure]
     unknown = [n for n in names if n not in recipes]
     if unknown:
@@ -104,26 +113,83 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(recipes) -> int:
+def _rates(paths: list[str] | None) -> list:
+    """The measured rates ``figs list`` uses: the ``--rates`` files (a bad one is a usage error),
+    else the last ``benchmarks.run_all``'s (``simulate.estimate.default_rates_path``; one that
+    does not read is skipped with a warning)."""
+    import sys
+
+    from softleak.simulate.estimate import RatesError, default_rates_path, load_rates
+
+    out = []
+    for path in paths or ():
+        try:
+            out.append(load_rates(path))
+        except RatesError as err:
+            raise UsageError(str(err)) from None
+    if not any(r.device == "cpu" for r in out):
+        default = default_rates_path()
+        if default.is_file():
+            try:
+                out.append(load_rates(default))
+            except RatesError as err:
+                print(f"warning: {err}; using the built-in CPU rates", file=sys.stderr)
+    return out
+
+
+def _list(recipes, rates=()) -> int:
     from softleak.simulate.estimate import estimate, hours, work_of
 
+    rates = list(rates)
     print(
         f"{'figure':8s} {'preset':7s} {'teachers':>9s} {'students':>9s} {'TFLOP':>9s} "
         f"{'cpu':>9s} {'h200':>9s}  note"
     )
+    totals: dict[str, list[float]] = {}
     for name, recipe in recipes.items():
         for preset, p in recipe.presets.items():
             work = [work_of(s) for s in p.sweeps.values()]
             t = sum(w["teachers"] for w in work)
             s = sum(w["students"] for w in work)
             f = sum(w["flops"] for w in work) / 1e12
-            times = [estimate(spec) for spec in p.sweeps.values()]
-            cpu = hours(sum(e["cpu_s"] for e in times))
-            gpu = hours(sum(e["h200_s"] for e in times))
+            times = [estimate(spec, rates=rates or None) for spec in p.sweeps.values()]
+            cpu_s = sum(e["cpu_s"] for e in times)
+            gpu_s = sum(e["h200_s"] for e in times)
+            total = totals.setdefault(preset, [0.0, 0.0])
+            total[0] += cpu_s
+            total[1] += gpu_s
+            cpu, gpu = hours(cpu_s), hours(gpu_s)
             print(f"{name:8s} {preset:7s} {t:9d} {s:9d} {f:9.2f} {cpu:>9s} {gpu:>9s}  {p.note}")
         print(f"{'':8s} {recipe.title}")
+    for preset, (cpu_s, gpu_s) in totals.items():
+        print(
+            f"{'total':8s} {preset:7s} {'':9s} {'':9s} {'':9s} {hours(cpu_s):>9s} {hours(gpu_s):>9s}"
+        )
+    cpu_rates = next((r for r in rates if r.device == "cpu"), None)
+    gpu_rates = next((r for r in rates if r.device != "cpu"), None)
+    cpu_note = "measured rates built into simulate/estimate.py"
+    if cpu_rates is not None:
+        cpu_note = f"built-in rates scaled by the rates measured in {cpu_rates.source}"
+    gpu_note = "assumed rates"
+    if gpu_rates is not None:
+        where = gpu_rates.meta.get("device_name") or gpu_rates.meta.get("device") or "a GPU"
+        gpu_note = f"rates measured on {where} in {gpu_rates.source}"
     print(
-        "cpu: estimated wall time on the 2-core development CPU (1 process, 1 thread, measured "
-        "rates); h200: on one H200 (assumed rates). See simulate/estimate.py."
+        f"cpu: estimated wall time on the 2-core development CPU (1 process, 1 thread, "
+        f"{cpu_note}); h200: on one H200 ({gpu_note}). See simulate/estimate.py."
     )
+    for r in (cpu_rates, gpu_rates):
+        if r is not None:
+            print(f"  {r.source}: {r.summary()}" + _meta_note(r))
+            for why in r.rejected:
+                print(f"  {r.source}: not used: {why}")
     return 0
+
+
+def _meta_note(rates) -> str:
+    bits = []
+    if rates.meta.get("written"):
+        bits.append(f"written {rates.meta['written']}")
+    if rates.meta.get("load_average") is not None:
+        bits.append(f"load average {rates.meta['load_average']}")
+    return f" ({', '.join(map(str, bits))})" if bits else ""

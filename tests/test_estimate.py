@@ -156,8 +156,10 @@ def _seconds(value: str, unit: str) -> float:
     return float(value) * UNIT_S[unit]
 
 
-def test_figs_list_prints_parsable_cpu_and_h200_columns(capsys):
+def test_figs_list_prints_parsable_cpu_and_h200_columns(capsys, monkeypatch, tmp_path):
     from softleak.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no rates file: the built-in rates
 
     assert main(["figs", "list"]) == 0
     out = capsys.readouterr().out
@@ -198,3 +200,163 @@ def test_figs_list_prints_parsable_cpu_and_h200_columns(capsys):
 )
 def test_hours_formatter_boundaries(seconds, text):
     assert E.hours(seconds) == text
+
+
+# ---------------------------------------------------------------------------------------------
+# measured rates (``benchmarks.run_all --json`` files)
+# ---------------------------------------------------------------------------------------------
+BIG_MLP = SweepSpec(
+    "mlp",
+    d=(1000,),
+    c=(100,),
+    n=(5000,),
+    rho=(0.5, 0.9),
+    tau=(20.0,),
+    seeds=2,
+    p_teacher=(500,),
+    p_student=(500,),
+    teacher_epochs=100,
+    student_epochs=100,
+)
+
+
+def _row(workload, part, rate, family, shared, models=2, rows=16100, precision="fp32", **kw):
+    flops = models * E.step_flops(1000, (500,), 100, rows)
+    return {
+        "workload": workload,
+        "part": part,
+        "precision": precision,
+        "fused": False,
+        "gflop_per_s": rate,
+        "fraction_of_gemm": rate / 200,
+        "speedup_vs_loop": None,
+        "status": "ok",
+        "slice": {
+            "family": family,
+            "flops": flops,
+            "entries": models * rows * 600,
+            "bytes": (1 if shared else models) * 2 * rows * 1000 * 4,
+            "steps": 1,
+            "shared": shared,
+        },
+        **kw,
+    }
+
+
+def _rates_doc(scale: float = 1.0, **extra_rows) -> dict:
+    return {
+        "device": "cpu",
+        "gemm": {"fp64": 90.0, "fp32": 200.0, "bf16": 500.0},
+        "workloads": [
+            _row("mlp-paper-slice", "students", 80.0 * scale, "mlp", True),
+            _row("mlp-paper-slice", "teachers", 60.0 * scale, "mlp", False, rows=2500),
+            *extra_rows.values(),
+        ],
+    }
+
+
+def _write(path, doc) -> str:
+    import json
+
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def test_doubled_rates_halve_the_cpu_estimate_of_a_compute_bound_spec(tmp_path):
+    one = E.load_rates(_write(tmp_path / "one.json", _rates_doc(1.0)))
+    two = E.load_rates(_write(tmp_path / "two.json", _rates_doc(2.0)))
+    base, at_one, at_two = E.estimate(BIG_MLP), E.estimate(BIG_MLP, one), E.estimate(BIG_MLP, two)
+    assert at_two["cpu_s"] == pytest.approx(at_one["cpu_s"] / 2, rel=1e-9)
+    assert at_one["cpu_s"] != pytest.approx(base["cpu_s"], rel=1e-3)  # the rates are used
+    # A CPU file leaves the GPU column alone; the speed is measured over modelled at the slice.
+    assert at_one["h200_s"] == at_two["h200_s"] == base["h200_s"]
+    cal = one.calibration("mlp")
+    assert cal.workload == "mlp-paper-slice/students" and cal.measured == 80e9
+    assert two.speed("mlp") == pytest.approx(2 * one.speed("mlp"))
+
+
+def test_estimate_without_a_rates_file_keeps_the_built_in_numbers(tmp_path):
+    empty = E.rates_from_dict({"gemm": {"fp32": 200.0}, "workloads": []})
+    assert E.estimate(BIG_MLP, empty) == E.estimate(BIG_MLP)
+    assert E.estimate(BIG_MLP, []) == E.estimate(BIG_MLP, None)
+
+
+def test_a_rate_above_its_gemm_peak_or_measured_wrong_is_never_used():
+    doc = _rates_doc()
+    doc["workloads"][0]["gflop_per_s"] = 250.0  # above the 200 GFLOP/s fp32 peak
+    doc["workloads"][1].update(status="measurement error", gflop_per_s=None)
+    rates = E.rates_from_dict(doc)
+    assert rates.calibrations == {}
+    assert len(rates.rejected) == 2 and "above the GEMM peak" in rates.rejected[0]
+    assert E.estimate(BIG_MLP, rates) == E.estimate(BIG_MLP)
+
+
+def test_rates_files_name_their_precision_and_device():
+    doc = _rates_doc(bf16=_row("mlp-paper-slice", "students", 240.0, "mlp", True, precision="bf16"))
+    rates = E.rates_from_dict(doc)
+    fp32, bf16 = rates.speed("mlp", "fp32"), rates.speed("mlp", "bf16")
+    assert bf16 == pytest.approx(3 * fp32)
+    assert rates.speed("mlp", "tf32") == fp32  # not measured: the fp32 rows
+    bf16_spec = dataclasses.replace(BIG_MLP, precision="bf16")
+    assert E.estimate(bf16_spec, rates)["cpu_s"] < E.estimate(BIG_MLP, rates)["cpu_s"]
+    gpu = E.rates_from_dict({**_rates_doc(), "device": "cuda"})
+    assert gpu.device == "cuda"
+    assert E.estimate(BIG_MLP, gpu)["cpu_s"] == E.estimate(BIG_MLP)["cpu_s"]
+    assert E.estimate(BIG_MLP, gpu)["h200_s"] != E.estimate(BIG_MLP)["h200_s"]
+    # a gpu_check report holds its rates under "rates"
+    nested = E.rates_from_dict({"device": "cuda", "checks": [], "rates": doc})
+    assert nested.speed("mlp", "bf16") == pytest.approx(bf16)
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["{not json", "[]", '{"gemm": {"fp32": 1}}', '{"gemm": "x", "workloads": []}', None],
+    ids=["not json", "a list", "no workloads", "no gemm table", "missing file"],
+)
+def test_a_malformed_or_missing_rates_file_is_a_one_line_error(content, tmp_path, capsys):
+    from softleak.cli import main
+
+    path = tmp_path / "rates.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(E.RatesError):
+        E.load_rates(path)
+    assert main(["figs", "list", "--rates", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and str(path) in err
+
+
+def test_figs_list_reads_the_last_run_all_rates_by_default(tmp_path, monkeypatch, capsys):
+    from softleak.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert E.default_rates_path() == tmp_path / "softleak" / "rates.json"
+    assert main(["figs", "list"]) == 0
+    built_in = capsys.readouterr().out
+    assert "built into simulate/estimate.py" in built_in
+    E.default_rates_path().parent.mkdir(parents=True)
+    _write(E.default_rates_path(), _rates_doc(4.0))
+    assert main(["figs", "list"]) == 0
+    measured = capsys.readouterr().out
+    assert str(E.default_rates_path()) in measured and measured != built_in
+    assert re.search(r"^total\s+quick\s", measured, re.MULTILINE)
+    # an explicit file wins; a broken default file is a warning, not an error
+    explicit = _write(tmp_path / "mine.json", _rates_doc(2.0))
+    assert main(["figs", "list", "--rates", explicit]) == 0
+    assert explicit in capsys.readouterr().out
+    E.default_rates_path().write_text("{broken")
+    assert main(["figs", "list"]) == 0
+    captured = capsys.readouterr()
+    assert "warning" in captured.err and captured.out == built_in
+
+
+def test_a_part_takes_the_measured_slice_nearest_its_size():
+    quick = _row("mlp-quick-scale", "students", 30.0, "mlp", True, models=8, rows=1000)
+    quick["slice"]["flops"] = 8 * E.step_flops(100, (50,), 100, 1000)
+    rates = E.rates_from_dict(_rates_doc(quick=quick))
+    small = rates.calibration("mlp", size=E.step_flops(100, (50,), 100, 1000))
+    big = rates.calibration("mlp", size=E.step_flops(1000, (500,), 100, 16100))
+    assert small.workload == "mlp-quick-scale/students"
+    assert big.workload == rates.calibration("mlp").workload == "mlp-paper-slice/students"
