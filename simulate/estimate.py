@@ -520,6 +520,8 @@ def _calibration(row, gemm: dict, device: str, source: str, i: int):
     if peak is not None and rate > peak:
         return None, f"{name} {precision}: {rate:.4g} GFLOP/s above the GEMM peak {peak:.4g}"
     geometry = row.get("slice")
+    if not isinstance(geometry, dict):
+        raise RatesError(f"rates file {source}: {name} has no usable 'slice' geometry")
     try:
         part = Part(
             role=row["part"],

@@ -182,6 +182,11 @@ class ReplicaMLP:
         """Multiply-adds x 2 of one forward pass of one replica on one sample."""
         return 2 * sum(self.layer(i)[0][0].numel() for i in range(self.n_layers))
 
+    def activations_per_sample(self) -> int:
+        """Activation entries of one replica's step on one sample (hidden layers and logits): what
+        a compiled step's fused elementwise work scales with (``simulate.train``'s threshold)."""
+        return sum(int(self.layer(i)[0].shape[1]) for i in range(self.n_layers))
+
     def select(self, index: Sequence[int]) -> ReplicaMLP:
         """A model holding only the given replicas (copies)."""
         idx = torch.as_tensor(list(index), device=self.params[0].device)

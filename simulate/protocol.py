@@ -117,6 +117,7 @@ def train_teachers(
                 epochs=spec.teacher_epochs,
                 optim=AdamConfig(lr=spec.teacher_lr),
                 precision=spec.precision,
+                compile=spec.compile,
             )
         for r, i in enumerate(todo):
             for p, q in zip(model.params, sub.params, strict=True):
@@ -401,6 +402,7 @@ def _fit_students(
         epochs=spec.student_epochs,
         optim=AdamConfig(lr=spec.student_lr),
         precision=spec.precision,
+        compile=spec.compile,
         curve_every=spec.curve_every,
         evaluate=evaluate,
     )

@@ -69,6 +69,13 @@ EXPERIMENT_OPTIONS: dict[str, dict] = {
 
 GRID = "a list 'a,b', a range 'start:stop:num' (inclusive) or 'log:start:stop:num'"
 
+#: The ``compile`` field of every spec that trains through ``simulate.train.fit`` (not part of a
+#: run's identity: compiled and eager steps differ by float32 round-off only).
+COMPILE_HELP = (
+    "fuse each training step's gradient with torch.compile (default: only where the step is large "
+    "and the run long enough to repay the ~15 s compile; eager where torch.compile is unavailable)"
+)
+
 
 @dataclass(frozen=True)
 class SweepSpec:
@@ -215,6 +222,12 @@ class SweepSpec:
         kind="count",
         group="execution",
     )
+    compile: bool | None = param(
+        None,
+        help=COMPILE_HELP,
+        kind="tristate",
+        group="execution",
+    )
     extra: dict = field(default_factory=dict)  # family-specific settings (recorded, not hashed)
 
     # ---------------------------------------------------------------------------------------
@@ -262,6 +275,8 @@ class SweepSpec:
         if self.dtype not in ("float32", "float64"):
             raise ValueError("dtype must be float32 or float64")
         check_precision(self.precision, self.device, self.dtype)
+        if self.compile not in (None, True, False):
+            raise ValueError("compile must be true, false or None (the size threshold)")
         for name in ("seeds", "student_seeds", "teacher_epochs", "student_epochs", "n_val"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
@@ -357,6 +372,7 @@ class SweepSpec:
             "max_replicas",
             "extra",
             "device",
+            "compile",  # how the steps run (fused or not), not what they compute
         }
         return settled({k: v for k, v in self.to_dict().items() if k not in skip})
 

@@ -37,6 +37,7 @@ from softleak.simulate.params import param
 from softleak.simulate.precision import PRECISION_HELP, PRECISIONS, check_precision
 from softleak.simulate.seeds import derive_seed
 from softleak.simulate.softlabels import soft_targets
+from softleak.simulate.spec import COMPILE_HELP
 from softleak.simulate.train import fit
 
 log = logging.getLogger(__name__)
@@ -106,12 +107,20 @@ class Toy2DSpec:
     precision: str = param(
         "fp32", help=PRECISION_HELP, kind="choice", choices=PRECISIONS, group="execution"
     )
+    compile: bool | None = param(
+        None,
+        help=COMPILE_HELP,
+        kind="tristate",
+        group="execution",
+    )
     extra: dict = field(default_factory=dict)  # recorded, not part of the identity
 
     def __post_init__(self) -> None:
         if self.experiment != "toy2d":
             raise ValueError("Toy2DSpec is the toy2d experiment")
         check_precision(self.precision, self.device, self.dtype)
+        if self.compile not in (None, True, False):
+            raise ValueError("compile must be true, false or None (the size threshold)")
         if self.c < 2:
             raise ValueError("c must be >= 2")
         if self.n < 2:
@@ -151,10 +160,12 @@ class Toy2DSpec:
         return digest(self.identity())
 
     def identity(self) -> dict:
-        """The run directory's identity: every field but the device and extras (one unit)."""
+        """The run directory's identity: every field but the device, compiling (round-off only)
+        and extras (one unit)."""
         from softleak.simulate.rundir import settled
 
-        return settled({k: v for k, v in self.to_dict().items() if k not in ("device", "extra")})
+        skip = ("device", "extra", "compile")
+        return settled({k: v for k, v in self.to_dict().items() if k not in skip})
 
     def work(self) -> dict:
         """Counted work: teachers, students, training FLOPs (forward + backward, full batch)."""
@@ -272,6 +283,7 @@ def _train_teachers(spec: Toy2DSpec, reps: list[int], data: list, dtype, device)
         epochs=spec.teacher_epochs,
         optim=AdamConfig(lr=spec.teacher_lr),
         precision=spec.precision,
+        compile=spec.compile,
         stop=stop,
         stop_every=1,
     )
@@ -320,6 +332,7 @@ def _train_students(
         epochs=spec.student_epochs,
         optim=AdamConfig(lr=spec.student_lr),
         precision=spec.precision,
+        compile=spec.compile,
     )
     return students
 

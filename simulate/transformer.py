@@ -161,6 +161,13 @@ class ReplicaTransformer:
         """Multiply-adds x 2 of one forward pass (last-position shortcut) of one replica."""
         return flops_per_sample(self.p, self.d_model, self.n_heads, self.d_head, self.d_mlp)
 
+    def activations_per_sample(self) -> int:
+        """Activation entries of one replica's step on one example: the embeddings, keys and values
+        at every position; the query, scores, attention output, residuals, MLP and logits at the
+        last (what a compiled step's fused elementwise work scales with: ``simulate.train``)."""
+        d, hd, H = self.d_model, self.n_heads * self.d_head, self.n_heads
+        return CONTEXT * (d + 2 * hd + 2 * H) + 2 * hd + 2 * d + self.d_mlp + self.p
+
     def select(self, index: Sequence[int]) -> ReplicaTransformer:
         """A model holding only the given replicas (copies)."""
         idx = torch.as_tensor(list(index), device=self.params[0].device)

@@ -12,6 +12,7 @@ from softleak.simulate.optim import AdamConfig
 from softleak.simulate.params import param
 from softleak.simulate.precision import DTYPES, PRECISION_HELP, PRECISIONS, check_precision
 from softleak.simulate.seeds import derive_seed
+from softleak.simulate.spec import COMPILE_HELP
 from softleak.simulate.transformer import flops_per_sample as transformer_flops
 
 MODELS = ("transformer", "mlp")
@@ -146,6 +147,12 @@ class ModAddSpec:
     max_replicas: int = param(
         512, help="most students in one replica batch", kind="count", group="students"
     )
+    compile: bool | None = param(
+        None,
+        help=COMPILE_HELP,
+        kind="tristate",
+        group="execution",
+    )
     extra: dict = field(default_factory=dict)  # recorded, not part of the identity
 
     def __post_init__(self) -> None:
@@ -229,6 +236,8 @@ class ModAddSpec:
         check_precision(self.precision, self.device, self.dtype)
         if self.batch_by not in BATCH_BY:
             raise ValueError(f"batch_by must be one of {', '.join(BATCH_BY)}")
+        if self.compile not in (None, True, False):
+            raise ValueError("compile must be true, false or None (the size threshold)")
 
     # derived --------------------------------------------------------------------------------
     @property
@@ -251,11 +260,11 @@ class ModAddSpec:
         return dataclasses.asdict(self)
 
     def identity(self) -> dict:
-        """What determines the numbers (device, batching and extras excluded: they change results
-        by round-off only): the run directory's identity."""
+        """What determines the numbers (device, batching, compiling and extras excluded: they change
+        results by round-off only): the run directory's identity."""
         from softleak.simulate.rundir import settled
 
-        skip = ("device", "extra", "batch_by", "max_replicas")
+        skip = ("device", "extra", "batch_by", "max_replicas", "compile")
         return settled({k: v for k, v in self.to_dict().items() if k not in skip})
 
     def run_id(self) -> str:

@@ -131,6 +131,7 @@ def train_students(
             epochs=spec.student_epochs,
             optim=spec.student_optim(),
             precision=spec.precision,
+            compile=spec.compile,
             curve_every=spec.curve_every,
             evaluate=evaluate,
         )

@@ -121,6 +121,7 @@ def train_teacher(
             epochs=spec.teacher_epochs,
             optim=spec.teacher_optim(),
             precision=spec.precision,
+            compile=spec.compile,
             curve_every=spec.teacher_curve_every,
             evaluate=monitor.evaluate,
             stop=monitor.stop,
