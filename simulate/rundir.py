@@ -92,12 +92,17 @@ def jsonable(obj):
     return json.loads(json.dumps(obj, sort_keys=True, default=str))
 
 
+#: Settings an identity leaves out at these values (``settled``), named when they differ.
+SETTLED_DEFAULTS = {"precision": "fp32"}
+
+
 def settled(settings: Mapping) -> dict:
     """Settings as an identity or id hashes them: ``precision`` fp32 (what every run used before
     precisions existed) is left out, so folders and ids from before keep theirs."""
     out = dict(settings)
-    if out.get("precision") == "fp32":
-        del out["precision"]
+    for key, value in SETTLED_DEFAULTS.items():
+        if out.get(key) == value:
+            del out[key]
     return out
 
 
@@ -105,7 +110,8 @@ def differences(old: Mapping, new: Mapping) -> list[str]:
     """``name: OLD there, NEW here`` for every setting that differs between two identities."""
     out = []
     for key in sorted(set(old) | set(new)):
-        a, b = old.get(key, "<unset>"), new.get(key, "<unset>")
+        unset = SETTLED_DEFAULTS.get(key, "<unset>")  # what ``settled`` leaves out
+        a, b = old.get(key, unset), new.get(key, unset)
         if a != b:
             out.append(f"{key}: {_short(a)} there, {_short(b)} here")
     return out

@@ -89,7 +89,7 @@ def test_precision_is_part_of_the_identity_and_fp32_ids_are_unchanged(tmp_path):
     assert MLP.unit_id(*key) != bf16.unit_id(*key)
     assert MLP.teacher_id(*key) != bf16.teacher_id(*key)
     run_sweep(dataclasses.replace(MLP, teacher_epochs=5, student_epochs=5), tmp_path / "a")
-    with pytest.raises(IdentityMismatch, match="precision: <unset> there, bf16 here"):
+    with pytest.raises(IdentityMismatch, match="precision: fp32 there, bf16 here"):
         run_sweep(dataclasses.replace(bf16, teacher_epochs=5, student_epochs=5), tmp_path / "a")
 
 
