@@ -7,9 +7,9 @@ seeds (same initialisations), and the two tables are compared cell by cell (issu
   (held-out and train accuracy) the paired differences bf16 - fp32 over seeds must have a mean
   within ``2 * SE + 0.02`` of zero (SE: their standard error; 0.02 absorbs one flipped point of
   small held-out sets);
-- along the grid's size axis (n or alpha) at each other setting, the threshold where the seed-mean
-  held-out accuracy first reaches ``LEVEL`` (``compare.crossings``, first grid point reached) may
-  move by at most one grid step;
+- along the grid's size axis (alpha or n; rho for modadd) at each other setting, the threshold
+  where the seed-mean held-out accuracy first reaches ``LEVEL`` (``compare.crossings``, first grid
+  point reached) may move by at most one grid step;
 - a family passes when >= 90% of its cells agree and no threshold moves by more than one step.
 
     python -m benchmarks.precision_check --out DIR [--family F ...] [--tiny] [--json FILE]
@@ -43,7 +43,7 @@ CELL_KEYS = (
     "student_kind", "p_student",
 )  # fmt: skip
 SEED_KEYS = ("seed", "student_seed")
-SIZE_AXES = ("alpha", "n")
+SIZE_AXES = ("alpha", "n", "rho")  # the first that varies: sweeps alpha, modadd rho
 
 
 def families(tiny: bool) -> dict:
@@ -115,7 +115,7 @@ def threshold_moves(fp32: pd.DataFrame, bf16: pd.DataFrame, keys: list[str]) -> 
     axis = next((k for k in SIZE_AXES if k in keys and fp32[k].nunique() > 1), None)
     if axis is None:
         return []
-    others = [k for k in keys if k not in SIZE_AXES]
+    others = [k for k in keys if k != axis and k not in ("alpha", "n")]  # n follows alpha
     moves = []
     groups_a = fp32.groupby(others, dropna=False) if others else [((), fp32)]
     for key, ga in groups_a:
