@@ -95,3 +95,17 @@ def declared(spec_cls) -> Iterator[tuple[dataclasses.Field, Param]]:
 def flag_of(f: dataclasses.Field, p: Param) -> str:
     """The option a field is given by: ``--student-epochs`` for ``student_epochs``."""
     return p.flag or "--" + f.name.replace("_", "-")
+
+
+#: The ``compile`` field of every spec that trains through ``simulate.train.fit`` (not part of a
+#: run's identity: compiled and eager steps differ by float32 round-off only).
+COMPILE_HELP = (
+    "fuse each training step's gradient with torch.compile (default: only where the step is large "
+    "and the run long enough to repay the ~15 s compile; eager where torch.compile is unavailable)"
+)
+
+
+def compile_field():
+    """The ``compile`` field (one declaration): ``--compile/--no-compile``, None = the measured
+    threshold of ``simulate.train``."""
+    return param(None, help=COMPILE_HELP, kind="tristate", group="execution")

@@ -72,6 +72,13 @@ PRECISION_HELP = (
 )
 
 
+def precision_field():
+    """The ``precision`` field every spec declares (one declaration: help, choices, group)."""
+    from softleak.simulate.params import param
+
+    return param("fp32", help=PRECISION_HELP, kind="choice", choices=PRECISIONS, group="execution")
+
+
 def check_precision(
     precision: str, device: str, dtype: str = "float32", *, cuda_bf16: bool = False
 ) -> None:

@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from softleak.simulate.params import param
-from softleak.simulate.precision import PRECISION_HELP, PRECISIONS, check_precision
+from softleak.simulate.params import compile_field, param
+from softleak.simulate.precision import check_precision, precision_field
 from softleak.simulate.rundir import digest as _digest
 from softleak.simulate.rundir import refuse_repeats, settled
 from softleak.simulate.seeds import derive_seed
@@ -68,13 +68,6 @@ EXPERIMENT_OPTIONS: dict[str, dict] = {
 
 
 GRID = "a list 'a,b', a range 'start:stop:num' (inclusive) or 'log:start:stop:num'"
-
-#: The ``compile`` field of every spec that trains through ``simulate.train.fit`` (not part of a
-#: run's identity: compiled and eager steps differ by float32 round-off only).
-COMPILE_HELP = (
-    "fuse each training step's gradient with torch.compile (default: only where the step is large "
-    "and the run long enough to repay the ~15 s compile; eager where torch.compile is unavailable)"
-)
 
 
 @dataclass(frozen=True)
@@ -185,9 +178,7 @@ class SweepSpec:
         group="training",
     )
     device: str = "cpu"  # resolved device (cpu, cuda)
-    precision: str = param(
-        "fp32", help=PRECISION_HELP, kind="choice", choices=PRECISIONS, group="execution"
-    )
+    precision: str = precision_field()
     nested_data: bool = param(
         False,
         help="one data set per seed whose balanced prefixes serve every n (common random numbers: "
@@ -222,12 +213,7 @@ class SweepSpec:
         kind="count",
         group="execution",
     )
-    compile: bool | None = param(
-        None,
-        help=COMPILE_HELP,
-        kind="tristate",
-        group="execution",
-    )
+    compile: bool | None = compile_field()
     extra: dict = field(default_factory=dict)  # family-specific settings (recorded, not hashed)
 
     # ---------------------------------------------------------------------------------------

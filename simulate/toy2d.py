@@ -33,11 +33,10 @@ from softleak.simulate.device import thread_count
 from softleak.simulate.losses import Objective
 from softleak.simulate.models import ReplicaMLP
 from softleak.simulate.optim import AdamConfig
-from softleak.simulate.params import param
-from softleak.simulate.precision import PRECISION_HELP, PRECISIONS, check_precision
+from softleak.simulate.params import compile_field, param
+from softleak.simulate.precision import check_precision, precision_field
 from softleak.simulate.seeds import derive_seed
 from softleak.simulate.softlabels import soft_targets
-from softleak.simulate.spec import COMPILE_HELP
 from softleak.simulate.train import fit
 
 log = logging.getLogger(__name__)
@@ -104,15 +103,8 @@ class Toy2DSpec:
         group="training",
     )
     device: str = "cpu"  # resolved device
-    precision: str = param(
-        "fp32", help=PRECISION_HELP, kind="choice", choices=PRECISIONS, group="execution"
-    )
-    compile: bool | None = param(
-        None,
-        help=COMPILE_HELP,
-        kind="tristate",
-        group="execution",
-    )
+    precision: str = precision_field()
+    compile: bool | None = compile_field()
     extra: dict = field(default_factory=dict)  # recorded, not part of the identity
 
     def __post_init__(self) -> None:

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 
 from softleak.simulate.params import param
-from softleak.simulate.precision import PRECISION_HELP, PRECISIONS, check_precision
+from softleak.simulate.precision import check_precision, precision_field
 from softleak.simulate.seeds import derive_seed
 
 #: Model shapes built from a config (``config=``): GPT-2 124M and a CPU-sized one.
@@ -127,9 +127,7 @@ class GPT2Spec:
     seed: int = param(0, help="base seed every draw derives from", kind="seed", group="execution")
     # bf16: on CUDA the training forward under bfloat16 autocast (before precisions: ``amp``, on
     # by default), on a CPU bf16 matrix products (simulate.precision)
-    precision: str = param(
-        "fp32", help=PRECISION_HELP, kind="choice", choices=PRECISIONS, group="execution"
-    )
+    precision: str = precision_field()
     eval_batch: int = param(
         512, help="examples per evaluation forward", kind="count", group="execution"
     )

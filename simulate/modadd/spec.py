@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 
 from softleak.simulate.modadd.rules import StopRule, parse_rule
 from softleak.simulate.optim import AdamConfig
-from softleak.simulate.params import param
-from softleak.simulate.precision import DTYPES, PRECISION_HELP, PRECISIONS, check_precision
+from softleak.simulate.params import compile_field, param
+from softleak.simulate.precision import DTYPES, check_precision, precision_field
 from softleak.simulate.seeds import derive_seed
-from softleak.simulate.spec import COMPILE_HELP
 from softleak.simulate.transformer import flops_per_sample as transformer_flops
 
 MODELS = ("transformer", "mlp")
@@ -133,9 +132,7 @@ class ModAddSpec:
         group="execution",
     )
     device: str = "cpu"  # resolved device (cpu, cuda)
-    precision: str = param(
-        "fp32", help=PRECISION_HELP, kind="choice", choices=PRECISIONS, group="execution"
-    )
+    precision: str = precision_field()
     batch_by: str = param(
         "rho",
         help="replica batches: one per rho (no padded rows; least work) or all students of a "
@@ -147,12 +144,7 @@ class ModAddSpec:
     max_replicas: int = param(
         512, help="most students in one replica batch", kind="count", group="students"
     )
-    compile: bool | None = param(
-        None,
-        help=COMPILE_HELP,
-        kind="tristate",
-        group="execution",
-    )
+    compile: bool | None = compile_field()
     extra: dict = field(default_factory=dict)  # recorded, not part of the identity
 
     def __post_init__(self) -> None:
