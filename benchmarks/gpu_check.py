@@ -18,7 +18,7 @@ It writes ``{device, torch, dry_run, checks: [{name, passed, detail}], rates, pr
 - ``rates/...``: fp32 / tf32 / bf16 step rates of the paper slices (``benchmarks.run_all``'s
   workload ids and rates format, ``rates`` in the output, readable by ``softleak figs list
   --rates``), each against its precision's GEMM peak; a precision the policy refuses on this
-  device (bf16 on CUDA, tf32 on a CPU) is a skipped check with the reason;
+  device (tf32 on a CPU) is a skipped check with the reason; bf16 on CUDA runs by explicit casts;
 - ``projections``: the paper grids (``benchmarks.workloads.paper_grids``) and every recipe's
   paper preset from those rates (``simulate.estimate.estimate(spec, rates=...)``);
 - ``bf16-probe/...``: bf16 products against fp32 and float64 on the device (the mode engaged, the
@@ -517,7 +517,7 @@ def measure_rates(report: Report, prof: Profile, device: str) -> dict | None:
         return per_epoch(run, 1, 1 + span, min_s=b.min_s, timings=b.timings, sync=sync)
 
     # GEMM peaks with the engine's operands at every precision it runs here, and bf16 tensors
-    # (the operands of GPT-2's bf16 autocast on CUDA) for reference. On a CPU everything runs on
+    # (what bf16 autocast and the casts multiply) for reference. On a CPU everything runs on
     # one thread (as benchmarks.run_all: a shared machine's second core is not ours).
     from softleak.simulate.device import thread_count
 
@@ -754,13 +754,10 @@ def check_bf16(report: Report, prof: Profile, device: str, root: Path) -> None:
 
         with precision_scope("fp32", device):
             e32 = err(A @ B)
-        if cuda:  # bf16 on CUDA is autocast's bf16 tensors (GPT-2); the replica engines refuse it
-            e16 = err(A.bfloat16() @ B.bfloat16())
-            how = "bf16 tensors"
-        else:
-            with precision_scope("bf16", device):
-                e16 = err(A @ B)
-            how = 'float32 tensors under precision_scope("bf16")'
+        with precision_scope("bf16", device):
+            e16 = err(A @ B)
+        how = "explicit bf16 casts" if cuda else "mkldnn bf16 products"
+        how = f'float32 tensors under precision_scope("bf16") ({how})'
         detail = f"{how}: relative error {e16:.2g} (fp32 {e32:.2g}; limit {BF16_MAX_ERROR:g})"
         engaged = e16 > 10 * e32
         if not engaged and not cuda and not cpu_has_bf16_units():
@@ -772,12 +769,12 @@ def check_bf16(report: Report, prof: Profile, device: str, root: Path) -> None:
 
     report.run("bf16-probe/gemm", gemm_probe)
 
-    # A short training run in bf16 against fp32, where a family runs bf16 on this device.
+    # A short training run in bf16 against fp32 (the replica engines: casts on CUDA).
     cuda = device.startswith("cuda")
-    family = "multinomial" if _allowed("bf16", device) is None else "gpt2"
-    if family == "gpt2" and _allowed("bf16", device, cuda_bf16=True) is not None:
+    family = "multinomial"
+    if _allowed("bf16", device) is not None:
         if report.wanted("bf16-probe/train"):
-            report.add("bf16-probe/train", None, "skipped: no family runs bf16 on " + device)
+            report.add("bf16-probe/train", None, "skipped: bf16 does not run on " + device)
         return
 
     def train_probe():
@@ -785,7 +782,7 @@ def check_bf16(report: Report, prof: Profile, device: str, root: Path) -> None:
         fp32 = run_table(spec, device, root, f"probe-{family}-fp32")
         bf16 = run_table(dataclasses.replace(spec, precision="bf16"), device, root, "probe-bf16")
         ok, detail = compare_outcomes(fp32, bf16, ignore=("precision",))
-        where = "GPT-2's autocast" if cuda else "simulate.precision's bf16 products"
+        where = "explicit bf16 casts" if cuda else "mkldnn bf16 products"
         return ok, f"{family}, bf16 ({where}) vs fp32 on {device}: {detail}"
 
     report.run("bf16-probe/train", train_probe, needs=FAMILY_NEEDS[family])

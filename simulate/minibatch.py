@@ -109,7 +109,7 @@ def fit_minibatch(
             total = torch.zeros((), device=device)
             for start in range(0, n, config.batch_size):
                 idx = order[start : start + config.batch_size]
-                with precision_scope(precision, device.type):
+                with precision_scope(precision, device.type, casts=autocast_dtype is None):
                     with _autocast(device, autocast_dtype):
                         logits = _logits(model, {k: v[idx] for k, v in inputs.items()})
                     loss = F.cross_entropy(logits.float(), targets[idx])

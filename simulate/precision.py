@@ -14,8 +14,17 @@ labels are computed in float32 whatever precision the teacher trained in.
   state, soft labels, softmax and losses stay float32 unchanged. The flag is process-global: the
   scope sets and restores it (on an exception too); a Dask worker runs one chunk at a time on one
   thread, so no other work sees it. Measured here: 2048^3 GEMM 178 -> 463 GFLOP/s (1 thread).
-  ``bf16`` with ``dtype float64`` is refused. On CUDA that flag does not exist and bf16 needs
-  explicit casts in the models, which are not written yet: ``bf16`` on CUDA is refused.
+  ``bf16`` with ``dtype float64`` is refused.
+- ``bf16`` on CUDA, where that flag does not exist: explicit casts (:class:`BF16Casts`), a torch
+  function mode around the same steps that runs every matrix multiply the replica engines call
+  (``@``, ``bmm``, ``baddbmm``, ``mm``, ``matmul``, ``linear``) on bf16 copies of its float32
+  operands and returns float32: cuBLAS accumulates in float32 and rounds the product to bf16 once
+  (one rounding more than the CPU path); the added term of ``baddbmm`` stays float32. Autograd's
+  backward of a cast product is itself a bf16 product, so the transformer's backward is covered
+  as well. ``BF16Casts(exact=True)`` rounds the operands (and, through autograd, the incoming
+  gradient) to bf16 but multiplies in float32: the contract to the letter, at float32 speed, which
+  the tests use on a CPU as the oracle for both other paths. Compiled steps are not used under the
+  casts (fit trains eagerly there). GPT-2 on CUDA keeps torch's autocast (its minibatch loop passes ``casts=False``).
 - No preset uses a reduced precision unless a recorded validation (issue 16's gate) shows its
   family's results unchanged.
 
@@ -79,11 +88,8 @@ def precision_field():
     return param("fp32", help=PRECISION_HELP, kind="choice", choices=PRECISIONS, group="execution")
 
 
-def check_precision(
-    precision: str, device: str, dtype: str = "float32", *, cuda_bf16: bool = False
-) -> None:
-    """ValueError (one line) for a precision this run cannot use. ``cuda_bf16``: the family runs
-    bf16 on CUDA by autocast (GPT-2), so that is allowed."""
+def check_precision(precision: str, device: str, dtype: str = "float32") -> None:
+    """ValueError (one line) for a precision this run cannot use."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     cuda = str(device).startswith("cuda")
@@ -91,11 +97,6 @@ def check_precision(
         raise ValueError("precision tf32 is a CUDA tensor-core mode: on a CPU use fp32 or bf16")
     if precision == "bf16" and dtype == "float64":
         raise ValueError("precision bf16 with dtype float64 makes no sense: use dtype float32")
-    if precision == "bf16" and cuda and not cuda_bf16:
-        raise ValueError(
-            "precision bf16 on CUDA needs explicit casts in the models, not written yet: use fp32 "
-            "or tf32 there"
-        )
 
 
 @functools.lru_cache(maxsize=1)
@@ -108,13 +109,106 @@ def cpu_has_bf16_units() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+def _bf16_function_mode():
+    """The torch function mode class behind :class:`BF16Casts` (built on first use: torch is
+    imported lazily here)."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    products = {
+        torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.mm, torch.Tensor.mm,
+        torch.bmm, torch.Tensor.bmm, torch.nn.functional.linear,
+    }  # fmt: skip
+    accumulating = {torch.baddbmm, torch.Tensor.baddbmm, torch.addmm, torch.Tensor.addmm}
+
+    class _GradRound(torch.autograd.Function):
+        # identity forward; the gradient flowing back is rounded to bf16 (the exact mode's
+        # stand-in for autograd's bf16 backward products)
+        @staticmethod
+        def forward(ctx, x):
+            return x.view_as(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            return g.to(torch.bfloat16).to(g.dtype)
+
+    class _Round(torch.autograd.Function):
+        # the value rounded to bf16, the gradient passed on as it is (the exact mode's operands)
+        @staticmethod
+        def forward(ctx, x):
+            return x.to(torch.bfloat16).to(x.dtype)
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    class Mode(TorchFunctionMode):
+        def __init__(self, exact: bool):
+            super().__init__()
+            self.exact = exact
+
+        def _cast(self, t):
+            if not (isinstance(t, torch.Tensor) and t.dtype == torch.float32):
+                return t
+            return _Round.apply(t) if self.exact else t.to(torch.bfloat16)
+
+        def _product(self, func, a, b, rest, kwargs):
+            out = func(self._cast(a), self._cast(b), *rest, **kwargs)
+            if self.exact:
+                return _GradRound.apply(out) if out.requires_grad else out
+            return out.to(torch.float32)
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = dict(kwargs or {})
+            if func in products and len(args) >= 2:
+                a, b, *rest = args
+                bias = None
+                if func is torch.nn.functional.linear:
+                    bias = rest[0] if rest else kwargs.pop("bias", None)
+                    rest = []
+                out = self._product(func, a, b, rest, kwargs)
+                return out if bias is None else out + bias
+            if func in accumulating and len(args) >= 3:
+                inp, a, b = args[:3]
+                beta, alpha = kwargs.pop("beta", 1), kwargs.pop("alpha", 1)
+                mm = torch.bmm if func in (torch.baddbmm, torch.Tensor.baddbmm) else torch.mm
+                out = self._product(mm, a, b, [], {})
+                return beta * inp + alpha * out if (beta, alpha) != (1, 1) else inp + out
+            return func(*args, **kwargs)
+
+    return Mode
+
+
+class BF16Casts:
+    """Context manager: every matrix multiply of the block on bf16 copies of its float32 operands,
+    float32 results (the CUDA path of ``bf16``; see the module docstring). ``exact``: round the
+    operands but multiply in float32 (the contract's oracle, any device)."""
+
+    def __init__(self, exact: bool = False):
+        self.mode = _bf16_function_mode()(exact)
+
+    def __enter__(self):
+        self.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.mode.__exit__(*exc)
+
+
 class precision_scope:
     """Context manager: run a block's matrix multiplies at ``precision`` on ``device`` (see the
-    module docstring); restores every flag it touched on exit, an exception included."""
+    module docstring); restores every flag it touched on exit, an exception included.
+    ``casts``: bf16 by explicit casts (:class:`BF16Casts`), the default on CUDA; "exact" for the
+    rounding oracle (any device); False for none (a block under torch's own autocast)."""
 
-    def __init__(self, precision: str = "fp32", device: str = "cpu"):
+    def __init__(
+        self, precision: str = "fp32", device: str = "cpu", casts: bool | str | None = None
+    ):
         self.precision = precision
         self.cuda = str(device).startswith("cuda")
+        if casts is None:
+            casts = self.cuda
+        self.casts = BF16Casts(exact=casts == "exact") if precision == "bf16" and casts else None
 
     def __enter__(self):
         import torch
@@ -122,7 +216,9 @@ class precision_scope:
         self.old_tf32 = torch.backends.cuda.matmul.allow_tf32
         self.old_mkldnn = torch.backends.mkldnn.matmul.fp32_precision
         torch.backends.cuda.matmul.allow_tf32 = self.precision == "tf32"
-        if self.precision == "bf16" and not self.cuda:
+        if self.casts is not None:
+            self.casts.__enter__()
+        elif self.precision == "bf16" and not self.cuda:
             if not cpu_has_bf16_units():
                 log.warning("this CPU has no bf16 matrix units: precision bf16 will be slow here")
             torch.backends.mkldnn.matmul.fp32_precision = "bf16"
@@ -133,3 +229,5 @@ class precision_scope:
 
         torch.backends.cuda.matmul.allow_tf32 = self.old_tf32
         torch.backends.mkldnn.matmul.fp32_precision = self.old_mkldnn
+        if self.casts is not None:
+            self.casts.__exit__(*exc)

@@ -253,6 +253,9 @@ def fit(
         autograd = not hasattr(model, "forward_backward")
     if compile is None:
         compile = compile_pays(model, X, epochs)
+    if compile and precision == "bf16" and X.device.type == "cuda":
+        log.info("bf16 on CUDA runs by explicit casts (a torch function mode): training eagerly")
+        compile = False
     gradients = StepGradients(model, X, objective, autograd, bool(compile) and compile_available())
     opt = Adam(model.params, optim)
     curves: list[dict] = []

@@ -41,14 +41,14 @@ MLP = SweepSpec(
         ("fp16", "cpu", "float32", "one of fp32, tf32, bf16"),
         ("tf32", "cpu", "float32", "CUDA tensor-core mode"),
         ("bf16", "cpu", "float64", "dtype float64"),
-        ("bf16", "cuda", "float32", "explicit casts"),
+        ("bf16", "cuda", "float64", "dtype float64"),
     ],
 )
 def test_precisions_a_run_cannot_use_are_refused(precision, device, dtype, message):
     with pytest.raises(ValueError, match=message):
         check_precision(precision, device, dtype)
     check_precision("fp32", device, dtype)  # always fine
-    check_precision("bf16", "cuda", "float32", cuda_bf16=True)  # GPT-2's autocast
+    check_precision("bf16", "cuda", "float32")  # explicit casts there
 
 
 def test_the_scope_sets_and_restores_the_flags_on_an_exception_too():
@@ -133,3 +133,88 @@ def test_bf16_training_ends_where_fp32_does_on_the_same_seeds(tmp_path, global_s
     cols = ["student_train_acc", "student_test_acc"]
     diff = (fp32[cols].to_numpy() - bf16[cols].to_numpy()).__abs__().max()
     assert diff <= 2 / 20 + 1e-9, pd.concat([fp32[cols], bf16[cols]], axis=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# bf16 by explicit casts (the CUDA path), checked on the CPU against the exact-rounding oracle
+# and the mkldnn bf16 products
+# ---------------------------------------------------------------------------------------------
+def _mlp_step():
+    from softleak.simulate.losses import Objective
+    from softleak.simulate.models import ReplicaMLP
+    from softleak.simulate.train import _analytic_grads
+
+    R, n, d, k = 3, 256, 96, 16
+    model = ReplicaMLP.init(range(R), d, k, (64,), True)
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(n, d, generator=g)
+    targets = model.empty_like_logits(n, k)
+    targets.copy_(torch.softmax(2 * torch.randn(R, n, k, generator=g), -1))
+    objective = Objective("soft", targets)
+
+    def grads():
+        with torch.no_grad():
+            return _analytic_grads(model, X, objective)
+
+    return grads
+
+
+def _transformer_step():
+    from softleak.simulate.losses import Objective, normalized_weights
+    from softleak.simulate.train import _autograd_grads, _loss
+    from softleak.simulate.transformer import ReplicaTransformer
+
+    R, n, p = 2, 128, 23
+    model = ReplicaTransformer.init(range(R), p, d_model=64, n_heads=2, d_head=32, d_mlp=128)
+    g = torch.Generator().manual_seed(1)
+    a, b = (torch.randint(0, p, (R, n), generator=g) for _ in range(2))
+    X = torch.stack([a, b, torch.full_like(a, p)], -1)
+    targets = torch.softmax(torch.randn(R, n, p, generator=g), -1)
+    objective = Objective("soft", targets, normalized_weights(torch.ones(R, n)))
+    return lambda: _autograd_grads(_loss, model, X, objective)
+
+
+def _distance(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+    """Largest relative difference over a step's gradients."""
+    return max(float((x - y).norm() / y.norm()) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("step", [_mlp_step, _transformer_step], ids=["mlp", "transformer"])
+def test_bf16_casts_cover_every_product_of_a_step(step):
+    grads = step()
+    fp32 = grads()
+    with precision_scope("bf16", "cpu", casts="exact"):
+        exact = grads()
+    with precision_scope("bf16", "cpu", casts=True):  # the CUDA code path, run on a CPU
+        casts = grads()
+    rounding = _distance(exact, fp32)
+    # bf16 operands change a step's gradient at the bf16 resolution (2^-8), not more
+    assert 1e-4 < rounding < 0.1
+    # the cast path is the exact contract plus one bf16 rounding of each product
+    assert _distance(casts, exact) < 2 * rounding
+    # every parameter's gradient moved: no product of the step escaped the mode
+    assert all(float((x - y).abs().max()) > 0 for x, y in zip(exact, fp32, strict=True))
+    if cpu_has_bf16_units():
+        with precision_scope("bf16", "cpu"):  # mkldnn's bf16 products: the same contract
+            mkldnn = grads()
+        assert _distance(mkldnn, exact) < 0.05 * rounding
+    assert _distance(grads(), fp32) == 0  # the mode is gone after the block
+
+
+def test_the_casts_keep_float32_results_and_the_added_terms():
+    from softleak.simulate.precision import BF16Casts
+
+    g = torch.Generator().manual_seed(0)
+    A, B = torch.randn(4, 8, 16, generator=g), torch.randn(4, 16, 5, generator=g)
+    bias = torch.randn(4, 1, 5, generator=g) * 1e-3 + 1.0  # 1 + 1e-3 x: erased by bf16 rounding
+    for exact in (True, False):
+        with BF16Casts(exact=exact):
+            out = torch.baddbmm(bias, A, B)
+            lin = torch.nn.functional.linear(A[0], B[0].T, bias[0, 0])
+            prod = A @ B
+        assert out.dtype == lin.dtype == prod.dtype == torch.float32
+        ref = torch.bmm(A.bfloat16().float(), B.bfloat16().float())
+        tol = 1e-6 if exact else 1e-2  # exact: float32 round-off of adding the bias back
+        torch.testing.assert_close(out - bias, ref, rtol=tol, atol=tol * 4)
+        torch.testing.assert_close(prod, ref, rtol=tol, atol=tol * 4)
+        torch.testing.assert_close(lin - bias[0, 0], ref[0], rtol=tol, atol=tol * 4)

@@ -62,3 +62,10 @@ def test_the_tiny_check_runs_end_to_end(tmp_path):
     assert set(tables[1]["precision"]) == {"bf16"} and set(tables[0]["precision"]) == {"fp32"}
     assert fam["cells"] == 2 * tables[0].groupby(["alpha", "rho", "tau"]).ngroups
     assert code == (0 if fam["passed"] else 1)
+
+
+def test_every_family_is_checked_on_three_seeds_or_more():
+    for tiny in (True, False):
+        for name, spec in pc.families(tiny).items():
+            field = "seeds" if hasattr(spec, "seeds") else "student_seeds"
+            assert getattr(spec, field) >= 3, (name, tiny)

@@ -140,7 +140,7 @@ class GPT2Spec:
 
         put("rho", tuple(float(v) for v in self.rho))
         put("tau", tuple(float(v) for v in self.tau))
-        check_precision(self.precision, self.device, cuda_bf16=True)
+        check_precision(self.precision, self.device)
         if self.pretrained is not None:
             put("pretrained", str(self.pretrained))
         if self.experiment != "gpt2":
