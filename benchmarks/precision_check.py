@@ -48,7 +48,7 @@ SIZE_AXES = ("alpha", "n", "rho")  # the first that varies: sweeps alpha, modadd
 
 def families(tiny: bool) -> dict:
     """family -> spec (fp32), each a grid through its phase change, >= 3 seeds."""
-    from softleak.paper_figs import fig9
+    from softleak.paper_figs import fig5a, fig9
     from softleak.paper_figs.mlp_figs import QUICK, grid_sweep
     from softleak.paper_figs.tiny import shrink
     from softleak.simulate.modadd import ModAddSpec
@@ -71,6 +71,7 @@ def families(tiny: bool) -> dict:
         "modadd-transformer": modadd,
         "modadd-mlp": dataclasses.replace(modadd, model="mlp"),
         "linear": linear,
+        "fig5a": fig5a.QUICK,  # the linear quick preset itself (its alpha x tau grid, 4 seeds)
         # GPT-2's phase changes are out of reach on a CPU: its quick configuration at the quick
         # preset's rho values, three repetitions
         "gpt2": dataclasses.replace(fig9.QUICK, student_seeds=3),

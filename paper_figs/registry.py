@@ -58,6 +58,9 @@ class Recipe:
     presets: dict[str, Preset]
     make: Callable  # make(tables: dict[str, DataFrame], out: Path, preset: str) -> dict
     paper: dict = field(default_factory=dict)  # the paper's reported numbers, for the summary
+    # the paper's statements this figure checks (``compare.claims.Claim``); ``make`` judges each
+    # and returns the records under ``claims`` (``judged_claims`` completes and orders them)
+    claims: tuple = ()
 
     def preset(self, name: str) -> Preset:
         """A declared preset, or ``tiny`` (internal, for tests) derived from the quick one by
@@ -137,11 +140,32 @@ def run_recipe(
         "preset": preset,
         "title": recipe.title,
         **summary,
+        "claims": judged_claims(recipe, summary.get("claims", ())),
         "paper": recipe.paper,
         "run_s": round(run_s, 1),
     }
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
     return summary
+
+
+def judged_claims(recipe: Recipe, records) -> list[dict]:
+    """The recipe's claim records in declaration order; a declared claim ``make`` did not judge is
+    ``untested`` (say so), and a record of an undeclared claim is an error in the recipe."""
+    from softleak.compare.claims import untested
+
+    by_id = {r["id"]: r for r in records}
+    declared = {c.id for c in recipe.claims}
+    extra = sorted(set(by_id) - declared)
+    if extra:
+        raise ValueError(f"{recipe.name}: make judged undeclared claims {extra}")
+    out = []
+    for claim in recipe.claims:
+        if claim.id in by_id:
+            out.append(by_id[claim.id])
+        else:
+            log.warning("%s: claim %s was not judged", recipe.name, claim.id)
+            out.append(untested(claim, "not judged by this preset's run"))
+    return out
 
 
 def _jsonable(value):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from softleak import args as A
 from softleak.errors import UsageError
@@ -20,7 +21,13 @@ def register(groups) -> None:
         "OUT/summary.json with its headline numbers. 'softleak figs list' shows the figures, "
         "their presets and an estimate of the work.",
     )
-    p.add_argument("figure", metavar="FIG", help="a figure name (fig4, ...), 'list' or 'all'")
+    p.add_argument(
+        "figure",
+        metavar="FIG",
+        help="a figure name (fig4, ...), 'list', 'all', or 'report' (the reproduction report of "
+        "ROOT: report.html and report.md from every ROOT/*/summary.json)",
+    )
+    p.add_argument("root", metavar="ROOT", nargs="?", help="report: the folder 'figs all' wrote")
     p.add_argument(
         "--preset",
         choices=["quick", "paper"],
@@ -51,7 +58,11 @@ def register(groups) -> None:
         help="start the figure's own sweeps over (clear their records; needed when a sweep "
         "folder holds a run of other settings, e.g. another preset's)",
     )
-    p.add_argument("--json", action="store_true", help="print summary.json instead of a table")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print summary.json instead of a table (list: the estimates as JSON)",
+    )
     p.add_argument(
         "--rates",
         metavar="FILE",
@@ -68,8 +79,15 @@ def run(args: argparse.Namespace) -> int:
     from softleak.paper_figs.registry import load_recipes
 
     recipes = load_recipes()
+    if args.root is not None and args.figure != "report":
+        raise UsageError(f"ROOT is for 'softleak figs report ROOT', not for {args.figure!r}")
     if args.figure == "list":
+        if args.json:
+            print(json.dumps(list_json(recipes, _rates(args.rates)), indent=2))
+            return 0
         return _list(recipes, _rates(args.rates))
+    if args.figure == "report":
+        return _report(args.root or args.out or "results")
     names = list(recipes) if args.figure == "all" else [args.figure]
     unknown = [n for n in names if n not in recipes]
     if unknown:
@@ -87,14 +105,12 @@ def run(args: argparse.Namespace) -> int:
         if text is not None:
             resolve_out(text)  # one line and nothing written for an unusable path
     restarted: set[str] = set()  # sweep folders cleared once by --restart
+    failed = []
     for name in names:
         # One figure: --out is its folder; several: one sub-folder each under --out.
         out = args.out if args.out and len(names) == 1 else f"{args.out or 'results'}/{name}"
         data = args.data or (f"{args.out or 'results'}/data" if len(names) > 1 else None)
-        summary = run_recipe(
-            recipes[name],
-            args.preset,
-            out,
+        kwargs = dict(
             threads=args.threads,
             progress=False if args.no_progress else None,
             device=device,
@@ -103,6 +119,13 @@ def run(args: argparse.Namespace) -> int:
             restarted=restarted,
             precision=args.precision,
         )
+        if len(names) == 1:
+            summary = run_recipe(recipes[name], args.preset, out, **kwargs)
+        else:
+            summary = _run_one_of_all(recipes[name], args.preset, out, kwargs)
+            if summary is None:
+                failed.append(name)
+                continue
         if args.json:
             print(json.dumps(summary, indent=2))
         else:
@@ -110,6 +133,47 @@ def run(args: argparse.Namespace) -> int:
             if summary.get("text"):
                 print(summary["text"])
             print(f"figures and data in {out}/ ({summary['run_s']:.0f} s of simulation)")
+    if len(names) > 1:
+        _report(args.out or "results")
+        if failed:
+            print(f"{len(failed)} figure(s) failed: {', '.join(failed)}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _run_one_of_all(recipe, preset: str, out: str, kwargs: dict) -> dict | None:
+    """One figure of ``figs all``: its summary, or None when it failed (the one line is printed
+    and kept in OUT/error.txt for the report; the other figures go on). A success clears it."""
+    import logging
+
+    from softleak.paper_figs.registry import run_recipe
+    from softleak.paper_figs.report import ERROR_FILE
+    from softleak.simulate.rundir import resolve_out
+
+    error = resolve_out(out) / ERROR_FILE
+    try:
+        summary = run_recipe(recipe, preset, out, **kwargs)
+    except Exception as err:  # noqa: BLE001 - one figure's failure must not stop the others
+        line = f"{type(err).__name__}: {err}".splitlines()[0]
+        print(f"error: {recipe.name} failed: {line}", file=sys.stderr)
+        logging.getLogger(__name__).debug("%s failed", recipe.name, exc_info=True)
+        from softleak.compare.style import write_text_atomic
+
+        write_text_atomic(error, line + "\n")
+        return None
+    error.unlink(missing_ok=True)
+    return summary
+
+
+def _report(root: str) -> int:
+    from softleak.paper_figs.report import write_report
+    from softleak.simulate.rundir import resolve_out
+
+    try:
+        paths = write_report(resolve_out(root))
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    print(f"report: {', '.join(str(p) for p in paths.values())}")
     return 0
 
 
@@ -165,6 +229,8 @@ def _list(recipes, rates=()) -> int:
         print(
             f"{'total':8s} {preset:7s} {'':9s} {'':9s} {'':9s} {hours(cpu_s):>9s} {hours(gpu_s):>9s}"
         )
+    quick = list_json(recipes, rates)["all_quick_cpu_s"]
+    print(f"figs all --preset quick (a sweep several figures share runs once): {hours(quick)} on cpu")
     cpu_rates = next((r for r in rates if r.device == "cpu"), None)
     gpu_rates = next((r for r in rates if r.device != "cpu"), None)
     cpu_note = "measured rates built into simulate/estimate.py"
@@ -184,6 +250,41 @@ def _list(recipes, rates=()) -> int:
             for why in r.rejected:
                 print(f"  {r.source}: not used: {why}")
     return 0
+
+
+def list_json(recipes, rates=()) -> dict:
+    """``figs list --json``: per recipe and preset its work, estimated times and claim ids;
+    ``all_quick_cpu_s``: ``figs all --preset quick`` as it runs by default (one process; a
+    sweep several figures share runs once)."""
+    from softleak.simulate.estimate import estimate, work_of
+
+    rates = list(rates)
+    gpu_measured = any(r.device != "cpu" for r in rates)
+    rows, seen, all_quick = [], set(), 0.0
+    for name, recipe in recipes.items():
+        for preset, p in recipe.presets.items():
+            work = [work_of(s) for s in p.sweeps.values()]
+            times = {k: estimate(spec, rates=rates or None) for k, spec in p.sweeps.items()}
+            rows.append(
+                {
+                    "figure": name,
+                    "preset": preset,
+                    "cpu_s": round(sum(t["cpu_s"] for t in times.values()), 1),
+                    "h200_s": round(sum(t["h200_s"] for t in times.values()), 1),
+                    "assumed": not gpu_measured,
+                    "teachers": sum(w["teachers"] for w in work),
+                    "students": sum(w["students"] for w in work),
+                    "tflop": round(sum(w["flops"] for w in work) / 1e12, 3),
+                    "claims": [c.id for c in recipe.claims],
+                    "note": p.note,
+                }
+            )
+            if preset == "quick":
+                for key, spec in p.sweeps.items():
+                    if (key, repr(spec)) not in seen:
+                        seen.add((key, repr(spec)))
+                        all_quick += times[key]["cpu_s"]
+    return {"recipes": rows, "all_quick_cpu_s": round(all_quick, 1), "workers": 1}
 
 
 def _meta_note(rates) -> str:

@@ -1,0 +1,292 @@
+"""Paper claims and their measured verdicts: the one home of "does this run support the paper?".
+
+A recipe declares the statements of the paper it checks (:class:`Claim`: an id such as
+``fig7.fall_before_jump``, the claim in one sentence citing its section or figure, the paper's own
+value where there is one) and, after its run, judges each with one of the functions below, which
+return the record ``summary.json`` carries under ``claims``::
+
+    {id, claim, measured, criterion, paper, verdict, holds, note}
+
+``verdict`` is ``holds``, ``fails`` or ``untested`` (the scale, the seeds or the budget cannot test
+it; ``note`` says what would); ``holds`` is True only for ``holds``. ``criterion`` is a short text
+naming the rule and its numbers (a tolerance, a confidence level, the test used). Every judge takes
+``note`` (always shown) and ``why_not`` (shown when the claim does not hold: the recipe's reason --
+finite training, scale -- and what preset would test it). Recipes compute
+the measured quantities (accuracies, thresholds, seed-level differences) and pass them here; the
+rules -- tolerances applied, intervals, tests -- live only in this module.
+
+A claim about a difference is judged over seeds (:func:`judge_sign`: a t interval, at least
+``MIN_SEEDS`` seeds, since with 2 a 95% t interval is 12.7 standard errors wide) or across cells
+(:func:`judge_paired`: a one-sided paired sign-flip test). Claims we dispute are declared with
+the paper's sentence in ``disputed`` and judged as we measured them.
+
+Imports numpy and scipy only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+VERDICTS = ("holds", "fails", "untested")
+MIN_SEEDS = 3  # the fewest seeds a claim about a difference is judged on
+CONFIDENCE = 0.95  # of the intervals and tests below, unless a claim says otherwise
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One statement of the paper a recipe checks."""
+
+    id: str  # "<figure>.<short_name>"
+    claim: str  # one sentence, citing the paper's section or figure
+    paper: object = None  # the paper's own value (number, text or dict), when it reports one
+    disputed: str | None = None  # the paper's sentence, quoted, where our analysis disputes it
+
+    def __post_init__(self):
+        if "." not in self.id or " " in self.id:
+            raise ValueError(f"a claim id is '<figure>.<name>', got {self.id!r}")
+
+
+def record(claim: Claim, *, measured, criterion: str, verdict: str, note: str = "") -> dict:
+    """The claims entry of summary.json (the one place its fields are assembled)."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+    note = note or ""
+    if claim.disputed:
+        quoted = f'the paper: "{claim.disputed}"'
+        note = f"{note}; {quoted}" if note else quoted
+    return {
+        "id": claim.id,
+        "claim": claim.claim,
+        "measured": _plain(measured),
+        "criterion": criterion,
+        "paper": _plain(claim.paper),
+        "verdict": verdict,
+        "holds": verdict == "holds",
+        "note": note,
+    }
+
+
+def untested(claim: Claim, note: str, *, measured=None, criterion: str = "") -> dict:
+    """A claim this run cannot test; ``note`` says why and what preset would."""
+    return record(claim, measured=measured, criterion=criterion, verdict="untested", note=note)
+
+
+def _missing(value) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(np.isnan(value))
+    except TypeError:
+        return False
+
+
+def judge_close(
+    claim: Claim,
+    measured,
+    target: float,
+    tol: float,
+    *,
+    what: str = "",
+    note: str = "",
+    why_not: str = "",
+) -> dict:
+    """holds when |measured - target| <= tol (``what`` names the quantity in the criterion)."""
+    criterion = f"{what + ' ' if what else ''}within {tol:g} of {target:g}".strip()
+    if _missing(measured):
+        why = _why(False, note, why_not, "not measured at this preset")
+        return untested(claim, why, criterion=criterion)
+    ok = abs(float(measured) - float(target)) <= tol + 1e-12  # 0.55 - 0.5 > 0.05 in floats
+    note = _why(
+        ok, note, why_not, f"{float(measured):.4g} is {abs(float(measured) - target):.3g} away"
+    )
+    return record(claim, measured=measured, criterion=criterion, verdict=_v(ok), note=note)
+
+
+def judge_bound(
+    claim: Claim,
+    measured,
+    *,
+    at_least: float | None = None,
+    at_most: float | None = None,
+    what: str = "",
+    note: str = "",
+    why_not: str = "",
+) -> dict:
+    """holds when at_least <= measured <= at_most (either side may be open)."""
+    if at_least is None and at_most is None:
+        raise ValueError("judge_bound needs at_least or at_most")
+    parts = []
+    if at_least is not None:
+        parts.append(f">= {at_least:g}")
+    if at_most is not None:
+        parts.append(f"<= {at_most:g}")
+    criterion = f"{what + ' ' if what else ''}{' and '.join(parts)}".strip()
+    if _missing(measured):
+        why = _why(False, note, why_not, "not measured at this preset")
+        return untested(claim, why, criterion=criterion)
+    m = float(measured)
+    ok = (at_least is None or m >= at_least) and (at_most is None or m <= at_most)
+    note = _why(ok, note, why_not, f"measured {m:.4g}")
+    return record(claim, measured=measured, criterion=criterion, verdict=_v(ok), note=note)
+
+
+def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Two-sided t interval of the mean of ``values`` (at least 2)."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    if x.size < 2:
+        raise ValueError("a t interval needs at least 2 values")
+    mean = float(x.mean())
+    se = float(x.std(ddof=1) / math.sqrt(x.size))
+    half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1)) * se
+    return mean - half, mean + half
+
+
+def judge_sign(
+    claim: Claim,
+    diffs: Iterable[float],
+    *,
+    sign: int,
+    what: str = "difference",
+    confidence: float = CONFIDENCE,
+    note: str = "",
+    why_not: str = "",
+) -> dict:
+    """A difference with a sign, over seeds: holds when the two-sided ``confidence`` t interval of
+    the mean of the seed-level ``diffs`` lies on the ``sign`` side of 0 (sign +1: > 0; -1: < 0);
+    fails when it does not (the interval holds 0 or lies on the other side); untested with fewer
+    than ``MIN_SEEDS`` seeds."""
+    if sign not in (1, -1):
+        raise ValueError("sign must be +1 or -1")
+    x = np.asarray([float(v) for v in diffs if not _missing(v)], dtype=float)
+    side = "> 0" if sign > 0 else "< 0"
+    criterion = (
+        f"mean {what} {side}: {100 * confidence:g}% t interval over seeds excludes 0 "
+        f"(>= {MIN_SEEDS} seeds)"
+    )
+    if x.size < MIN_SEEDS:
+        return untested(
+            claim,
+            _why(
+                False, note, why_not, f"{x.size} seed(s): a difference is judged on >= {MIN_SEEDS}"
+            ),
+            measured={"mean": float(x.mean()) if x.size else None, "seeds": int(x.size)},
+            criterion=criterion,
+        )
+    lo, hi = t_interval(x, confidence)
+    measured = {"mean": float(x.mean()), "interval": [lo, hi], "seeds": int(x.size)}
+    ok = lo > 0 if sign > 0 else hi < 0
+    where = "the interval holds 0" if lo <= 0 <= hi else "the interval is on the other side"
+    note = _why(ok, note, why_not, where)
+    return record(claim, measured=measured, criterion=criterion, verdict=_v(ok), note=note)
+
+
+def sign_flip_p(diffs: Sequence[float], sign: int = 1, draws: int = 20_000) -> float:
+    """One-sided p-value of a paired sign-flip (permutation) test that the mean of ``diffs`` is
+    on the ``sign`` side of 0: exact over all 2^k flips for k <= 16 cells, else ``draws`` seeded
+    random flips (the same p for the same input)."""
+    x = np.asarray(diffs, dtype=float) * sign
+    k = x.size
+    if k == 0:
+        return 1.0
+    observed = x.mean()
+    if k <= 16:
+        flips = ((np.arange(2**k)[:, None] >> np.arange(k)) & 1) * 2 - 1
+    else:
+        flips = np.random.default_rng(0).choice((-1, 1), size=(draws, k))
+    means = (flips * np.abs(x)).mean(axis=1)
+    return float(np.mean(means >= observed - 1e-12))
+
+
+def judge_paired(
+    claim: Claim,
+    diffs: Iterable[float],
+    *,
+    sign: int,
+    what: str = "paired difference",
+    alpha: float = 1 - CONFIDENCE,
+    note: str = "",
+    why_not: str = "",
+    min_cells: int = 5,
+) -> dict:
+    """A difference with a sign across paired cells (e.g. bf16 - fp32, or shuffle - not, per grid
+    point): holds when a one-sided sign-flip test gives p < alpha; untested with fewer than
+    ``min_cells`` cells (then no test can reach alpha = 0.05: 2^-4 = 0.0625)."""
+    x = np.asarray([float(v) for v in diffs if not _missing(v)], dtype=float)
+    side = "> 0" if sign > 0 else "< 0"
+    criterion = f"mean {what} {side}: one-sided paired sign-flip test across cells, p < {alpha:g}"
+    if x.size < min_cells:
+        return untested(
+            claim,
+            _why(False, note, why_not, f"{x.size} cell(s): the test needs >= {min_cells}"),
+            measured={"cells": int(x.size)},
+            criterion=criterion,
+        )
+    p = sign_flip_p(x, sign)
+    measured = {"mean": float(x.mean()), "p": p, "cells": int(x.size)}
+    ok = p < alpha
+    note = _why(ok, note, why_not, f"p = {p:.3g}: not significant at {alpha:g}")
+    return record(claim, measured=measured, criterion=criterion, verdict=_v(ok), note=note)
+
+
+def judge_monotone(
+    claim: Claim,
+    values: Sequence[float],
+    *,
+    increasing: bool,
+    tol: float = 0.0,
+    what: str = "values",
+    note: str = "",
+    why_not: str = "",
+) -> dict:
+    """holds when ``values`` (in axis order) never move against the direction by more than tol."""
+    x = [float(v) for v in values]
+    word = "increase" if increasing else "decrease"
+    criterion = f"{what} {word} along the axis (no step against it larger than {tol:g})"
+    if len(x) < 2 or any(_missing(v) for v in x):
+        why = _why(False, note, why_not, "fewer than 2 measured points")
+        return untested(claim, why, measured=x, criterion=criterion)
+    steps = np.diff(x) * (1 if increasing else -1)
+    ok = bool((steps >= -tol).all())
+    note = _why(ok, note, why_not, f"a step of {float(-steps.min()):.3g} against it")
+    return record(claim, measured=x, criterion=criterion, verdict=_v(ok), note=note)
+
+
+def count(records: Iterable[dict]) -> dict:
+    """{verdict: count} over claim records, every verdict present."""
+    out = dict.fromkeys(VERDICTS, 0)
+    for r in records:
+        out[r["verdict"]] += 1
+    return out
+
+
+def _why(ok: bool, note: str, why_not: str, default: str) -> str:
+    """A record's note: ``note`` always; where the claim does not hold, ``why_not`` (the recipe's
+    reason: finite training, scale, what preset would test it) or else what the rule found."""
+    if ok:
+        return note
+    return "; ".join(t for t in (note, why_not or default) if t)
+
+
+def _v(ok: bool) -> str:
+    return "holds" if ok else "fails"
+
+
+def _plain(value):
+    """JSON-ready: numpy scalars and arrays to Python numbers and lists, floats rounded to 6."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer | int):
+        return int(value)
+    if isinstance(value, np.floating | float):
+        return None if math.isnan(float(value)) else round(float(value), 6)
+    return value

@@ -1,0 +1,134 @@
+"""The reproduction report (``softleak figs report``), ``figs all`` going on past a failing figure,
+and ``figs list --json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from softleak.cli import main
+from softleak.compare import claims as C
+from softleak.compare.document import Document
+from softleak.paper_figs import registry
+from softleak.paper_figs.registry import Preset, Recipe
+
+GOOD = C.Claim("figa.rises", "Accuracy rises with rho (Fig. A).", paper=0.5)
+BAD = C.Claim("figa.jump", "The jump sits at alpha = 1 (sec. 4).")
+
+
+def _make_good(tables, out, preset):
+    from softleak.compare.style import write_text_atomic
+
+    write_text_atomic(Path(out) / "figa.png", "not really a png")
+    return {
+        "text": "figure A line one\nline two",
+        "files": [str(Path(out) / "figa.png"), str(Path(out) / "figa.pdf")],
+        "claims": [
+            C.judge_monotone(GOOD, [0.1, 0.3, 0.6], increasing=True),
+            C.judge_close(BAD, 1.4, 1.0, 0.1, why_not="finite training"),
+        ],
+    }
+
+
+def _make_bad(tables, out, preset):
+    raise RuntimeError("the sweep ran out of patience\nsecond line")
+
+
+FAKE = {
+    "figa": Recipe(
+        "figa", "Figure A", {"quick": Preset({}, "a note")}, _make_good, claims=(GOOD, BAD)
+    ),
+    "figb": Recipe("figb", "Figure B", {"quick": Preset({}, "b note")}, _make_bad),
+}
+
+
+@pytest.fixture
+def fake_recipes(monkeypatch):
+    monkeypatch.setattr(registry, "load_recipes", lambda: dict(FAKE))
+
+
+def test_figs_all_goes_on_past_a_failure_reports_it_and_exits_non_zero(
+    fake_recipes, tmp_path, capsys, monkeypatch
+):
+    root = tmp_path / "root"
+    code = main(["figs", "all", "--out", str(root), "--no-progress", "--device", "cpu"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "figb failed: RuntimeError: the sweep ran out of patience" in err
+    assert "second line" not in err
+    assert (root / "figb" / "error.txt").read_text().startswith("RuntimeError")
+    summary = json.loads((root / "figa" / "summary.json").read_text())
+    assert [c["verdict"] for c in summary["claims"]] == ["holds", "fails"]
+    md = (root / "report.md").read_text()
+    html = (root / "report.html").read_text()
+    assert "1 of 2 claims hold, 1 fail, 0 untested" in md and "1 figure(s) failed" in md
+    assert "| figa.jump |" in md and "finite training" in md
+    assert '<img src="figa/figa.png"' in html and "figb" in html
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+    # a rerun where the figure succeeds clears its failure from the report
+    FAKE_OK = dict(FAKE, figb=Recipe("figb", "Figure B", {"quick": Preset({})}, _make_good_b))
+    monkeypatch.setattr(registry, "load_recipes", lambda: FAKE_OK)
+    assert main(["figs", "all", "--out", str(root), "--no-progress", "--device", "cpu"]) == 0
+    assert not (root / "figb" / "error.txt").exists()
+    assert "failed" not in (root / "report.md").read_text().split("## Claims")[0]
+
+
+def _make_good_b(tables, out, preset):
+    return {"text": "b"}
+
+
+def test_figs_report_rereads_a_root_and_refuses_an_empty_one(fake_recipes, tmp_path, capsys):
+    root = tmp_path / "root"
+    main(["figs", "all", "--out", str(root), "--no-progress", "--device", "cpu"])
+    (root / "report.md").unlink()
+    assert main(["figs", "report", str(root)]) == 0
+    assert (root / "report.md").is_file()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["figs", "report", str(empty)]) == 2
+    assert "holds no figure folders" in capsys.readouterr().err
+    assert not list(empty.iterdir())  # nothing written
+    assert main(["figs", "list", str(root)]) == 2  # ROOT is for report only
+
+
+def test_a_damaged_summary_is_reported_as_a_failure(fake_recipes, tmp_path):
+    root = tmp_path / "root"
+    (root / "figa").mkdir(parents=True)
+    (root / "figa" / "summary.json").write_text("{not json")
+    assert main(["figs", "report", str(root)]) == 0
+    assert "does not read" in (root / "report.md").read_text()
+
+
+def test_the_document_writes_the_same_content_in_both_formats(tmp_path):
+    doc = Document("T")
+    doc.heading("Claims")
+    doc.paragraph("a < b & c")
+    doc.table(
+        ["x", "y|z"], [["1", "holds"], ["2", "fails"]], marks=["holds", "fails"], mark_column=1
+    )
+    doc.image("fig/a.png", "caption")
+    paths = doc.write(tmp_path, "r")
+    html, md = paths["r.html"].read_text(), paths["r.md"].read_text()
+    assert "a &lt; b &amp; c" in html and "a < b & c" in md
+    assert '<tr class="fails"><td>2</td><td class="mark">fails</td></tr>' in html
+    assert "| x | y\\|z |" in md and "![caption](fig/a.png)" in md
+    with pytest.raises(ValueError, match="relative"):
+        doc.image(str(tmp_path / "a.png"))
+    with pytest.raises(ValueError, match="one mark per row"):
+        doc.table(["x"], [["1"]], marks=[])
+
+
+def test_figs_list_json_has_every_recipe_and_a_deduplicated_quick_total(capsys):
+    assert main(["figs", "list", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    recipes = registry.load_recipes()
+    rows = out["recipes"]
+    assert {r["figure"] for r in rows} == set(recipes)
+    for r in rows:
+        assert {"figure", "preset", "cpu_s", "h200_s", "claims", "assumed"} <= set(r)
+        assert r["claims"] == [c.id for c in recipes[r["figure"]].claims]
+    quick = [r["cpu_s"] for r in rows if r["preset"] == "quick"]
+    # shared sweeps run once: the suite costs at most the sum of its figures, more than the largest
+    assert max(quick) <= out["all_quick_cpu_s"] <= sum(quick) + 1
