@@ -112,25 +112,19 @@ def run_recipe(
     restarted: folders already restarted by this command (``figs all``: a sweep two figures share
     is cleared once, not again by the second figure); updated in place.
     """
-    import dataclasses
-
     from softleak.compare.style import write_text_atomic
     from softleak.simulate.experiments import run_experiment
-    from softleak.simulate.rundir import RunDirError, resolve_out
+    from softleak.simulate.rundir import resolve_out
 
     out = resolve_out(out)
     t0 = time.perf_counter()
     tables = {}
-    for name, spec in recipe.preset(preset).sweeps.items():
-        changes = (
-            {"device": device} if precision is None else {"device": device, "precision": precision}
-        )
-        try:
-            spec = dataclasses.replace(spec, **changes)
-        except ValueError as err:
-            raise RunDirError(f"{recipe.name} sweep {name}: {err}") from None
+    restarted = set() if restarted is None else restarted
+    for name, spec in resolved_sweeps(recipe, preset, device, precision).items():
         where = Path(data_root or out / "data") / name
-        table = run_experiment(spec, where, threads=threads, progress=progress, restart=restart)
+        clear = restart and str(where) not in restarted
+        restarted.add(str(where))
+        table = run_experiment(spec, where, threads=threads, progress=progress, restart=clear)
         table.attrs["path"] = str(where)  # recipes find curves and other files there
         tables[name] = table
     run_s = time.perf_counter() - t0
@@ -146,6 +140,27 @@ def run_recipe(
     }
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
     return summary
+
+
+def resolved_sweeps(
+    recipe: Recipe, preset: str, device: str = "cpu", precision: str | None = None
+) -> dict[str, Spec]:
+    """The preset's sweeps as they run: on ``device``, at ``precision`` when one is given (else
+    each spec's own); a combination a spec refuses is one line (``RunDirError``)."""
+    import dataclasses
+
+    from softleak.simulate.rundir import RunDirError
+
+    changes: dict = {"device": device}
+    if precision is not None:
+        changes["precision"] = precision
+    out = {}
+    for name, spec in recipe.preset(preset).sweeps.items():
+        try:
+            out[name] = dataclasses.replace(spec, **changes)
+        except ValueError as err:
+            raise RunDirError(f"{recipe.name} sweep {name}: {err}") from None
+    return out
 
 
 def judged_claims(recipe: Recipe, records) -> list[dict]:

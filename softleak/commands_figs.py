@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from softleak import args as A
 from softleak.errors import UsageError
@@ -42,6 +43,13 @@ def register(groups) -> None:
     )
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--threads", type=A.positive_int, default=None, help="torch threads")
+    p.add_argument(
+        "--workers",
+        type=A.positive_int,
+        default=None,
+        help="all: worker processes for the sweeps (each on 1 thread; default: one per CPU core "
+        "on a CPU, 1 on a GPU); 1 runs everything in this process",
+    )
     from softleak.simulate.precision import PRECISIONS
 
     p.add_argument(
@@ -106,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
             resolve_out(text)  # one line and nothing written for an unusable path
     restarted: set[str] = set()  # sweep folders cleared once by --restart
     failed = []
+    sweep_errors = _sweeps_on_workers(args, recipes, names, device, restarted)
     for name in names:
         # One figure: --out is its folder; several: one sub-folder each under --out.
         out = args.out if args.out and len(names) == 1 else f"{args.out or 'results'}/{name}"
@@ -119,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
             restarted=restarted,
             precision=args.precision,
         )
+        if sweep_errors.get(name):
+            _record_failure(name, out, f"its sweep {sweep_errors[name]}")
+            failed.append(name)
+            continue
         if len(names) == 1:
             summary = run_recipe(recipes[name], args.preset, out, **kwargs)
         else:
@@ -154,15 +167,43 @@ def _run_one_of_all(recipe, preset: str, out: str, kwargs: dict) -> dict | None:
     try:
         summary = run_recipe(recipe, preset, out, **kwargs)
     except Exception as err:  # noqa: BLE001 - one figure's failure must not stop the others
-        line = f"{type(err).__name__}: {err}".splitlines()[0]
-        print(f"error: {recipe.name} failed: {line}", file=sys.stderr)
         logging.getLogger(__name__).debug("%s failed", recipe.name, exc_info=True)
-        from softleak.compare.style import write_text_atomic
-
-        write_text_atomic(error, line + "\n")
+        _record_failure(recipe.name, out, f"{type(err).__name__}: {err}")
         return None
     error.unlink(missing_ok=True)
     return summary
+
+
+def _record_failure(name: str, out: str, why: str) -> None:
+    """A figure of ``figs all`` that failed: one line on stderr and in OUT/error.txt."""
+    from softleak.compare.style import write_text_atomic
+    from softleak.paper_figs.report import ERROR_FILE
+    from softleak.simulate.rundir import resolve_out
+
+    line = why.splitlines()[0]
+    print(f"error: {name} failed: {line}", file=sys.stderr)
+    write_text_atomic(resolve_out(out) / ERROR_FILE, line + "\n")
+
+
+def _sweeps_on_workers(args, recipes, names, device, restarted) -> dict[str, str]:
+    """``figs all`` with more than one worker: every distinct sweep first, on worker processes
+    (``paper_figs.suite``); {figure: "<sweep> failed: ..."} for figures whose sweep failed."""
+    from softleak.paper_figs import suite
+
+    workers = args.workers or suite.default_workers(device)
+    if len(names) == 1 or workers == 1:
+        return {}
+    data = args.data or f"{args.out or 'results'}/data"
+    jobs, needs = suite.plan(
+        {n: recipes[n] for n in names}, args.preset, data, device, args.precision
+    )
+    errors = suite.run_sweeps(jobs, workers, restart=args.restart, restarted=restarted)
+    out = {}
+    for name, folders in needs.items():
+        bad = [f for f in folders if f in errors]
+        if bad:
+            out[name] = f"{Path(bad[0]).name} failed: {errors[bad[0]]}"
+    return out
 
 
 def _report(root: str) -> int:
@@ -230,7 +271,10 @@ def _list(recipes, rates=()) -> int:
             f"{'total':8s} {preset:7s} {'':9s} {'':9s} {'':9s} {hours(cpu_s):>9s} {hours(gpu_s):>9s}"
         )
     quick = list_json(recipes, rates)["all_quick_cpu_s"]
-    print(f"figs all --preset quick (a sweep several figures share runs once): {hours(quick)} on cpu")
+    print(
+        f"figs all --preset quick (shared sweeps once, {suite_workers()} worker processes): "
+        f"{hours(quick)} on cpu"
+    )
     cpu_rates = next((r for r in rates if r.device == "cpu"), None)
     gpu_rates = next((r for r in rates if r.device != "cpu"), None)
     cpu_note = "measured rates built into simulate/estimate.py"
@@ -254,13 +298,15 @@ def _list(recipes, rates=()) -> int:
 
 def list_json(recipes, rates=()) -> dict:
     """``figs list --json``: per recipe and preset its work, estimated times and claim ids;
-    ``all_quick_cpu_s``: ``figs all --preset quick`` as it runs by default (one process; a
+    ``all_quick_cpu_s``: ``figs all --preset quick`` as it runs by default (its default worker
+    processes, longest sweep first, ``paper_figs.suite.schedule``; a
     sweep several figures share runs once)."""
+    from softleak.paper_figs import suite
     from softleak.simulate.estimate import estimate, work_of
 
     rates = list(rates)
     gpu_measured = any(r.device != "cpu" for r in rates)
-    rows, seen, all_quick = [], set(), 0.0
+    rows = []
     for name, recipe in recipes.items():
         for preset, p in recipe.presets.items():
             work = [work_of(s) for s in p.sweeps.values()]
@@ -279,12 +325,17 @@ def list_json(recipes, rates=()) -> dict:
                     "note": p.note,
                 }
             )
-            if preset == "quick":
-                for key, spec in p.sweeps.items():
-                    if (key, repr(spec)) not in seen:
-                        seen.add((key, repr(spec)))
-                        all_quick += times[key]["cpu_s"]
-    return {"recipes": rows, "all_quick_cpu_s": round(all_quick, 1), "workers": 1}
+    quick = {n: r for n, r in recipes.items() if "quick" in r.presets}
+    jobs, _ = suite.plan(quick, "quick", "data", "cpu", None)
+    workers = suite.default_workers("cpu")
+    _, all_quick = suite.schedule(jobs, workers, rates=rates or None)
+    return {"recipes": rows, "all_quick_cpu_s": round(all_quick, 1), "workers": workers}
+
+
+def suite_workers() -> int:
+    from softleak.paper_figs.suite import default_workers
+
+    return default_workers("cpu")
 
 
 def _meta_note(rates) -> str:

@@ -132,3 +132,58 @@ def test_figs_list_json_has_every_recipe_and_a_deduplicated_quick_total(capsys):
     quick = [r["cpu_s"] for r in rows if r["preset"] == "quick"]
     # shared sweeps run once: the suite costs at most the sum of its figures, more than the largest
     assert max(quick) <= out["all_quick_cpu_s"] <= sum(quick) + 1
+
+
+def _tiny_sweep(seed: int):
+    from softleak.simulate.spec import SweepSpec
+
+    return SweepSpec(
+        "multinomial", d=(10,), c=(2,), alpha=(0.5, 1.0), rho=(0.8,), tau=(1.0,), seeds=1,
+        teacher_epochs=40, student_epochs=40, seed=seed,
+    )  # fmt: skip
+
+
+def _make_table(tables, out, preset):
+    return {"text": ", ".join(f"{k}: {len(t)} rows" for k, t in sorted(tables.items()))}
+
+
+def _sweep_recipes():
+    shared, own, broken = _tiny_sweep(0), _tiny_sweep(1), _tiny_sweep(2)
+    return {
+        "figa": Recipe("figa", "A", {"quick": Preset({"shared": shared, "own": own})}, _make_table),
+        "figb": Recipe("figb", "B", {"quick": Preset({"shared": shared})}, _make_table),
+        "figc": Recipe("figc", "C", {"quick": Preset({"broken": broken})}, _make_table),
+    }
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sweeps_on_worker_processes_run_once_and_match_one_process(
+    workers, tmp_path, monkeypatch, capsys
+):
+    import pandas as pd
+
+    monkeypatch.setattr(registry, "load_recipes", _sweep_recipes)
+    root = tmp_path / "root"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "broken").write_text("a file where a sweep folder belongs")
+    args = ["figs", "all", "--out", str(root), "--no-progress", "--device", "cpu"]
+    assert main([*args, "--workers", workers]) == 1  # figc's sweep fails; the others are drawn
+    captured = capsys.readouterr()
+    err = captured.err
+    assert "figc failed" in err and "broken" in err
+    if workers == "2":  # the shared sweep is one job of three
+        assert "3 sweeps on 2 worker process(es)" in captured.out and "[3/3]" in captured.out
+    assert json.loads((root / "figb" / "summary.json").read_text())["text"] == "shared: 2 rows"
+    manifest = (root / "data" / "shared" / "manifest.jsonl").read_text().splitlines()
+    assert len(manifest) == len({json.loads(line)["unit"] for line in manifest})  # run once
+    table = pd.read_parquet(root / "data" / "own" / "results.parquet")
+    reference = tmp_path / "reference"
+    from softleak.simulate.experiments import run_experiment
+
+    alone = run_experiment(_tiny_sweep(1), reference, threads=1, progress=False)
+    cols = ["alpha", "seed", "student_test_acc", "student_train_acc", "teacher_train_acc"]
+    key = ["alpha", "seed"]
+    pd.testing.assert_frame_equal(
+        table[cols].sort_values(key).reset_index(drop=True),
+        alone[cols].sort_values(key).reset_index(drop=True),
+    )
