@@ -265,6 +265,12 @@ def count(records: Iterable[dict]) -> dict:
     return out
 
 
+def summary_line(records: Iterable[dict]) -> str:
+    """One line counting claim records by verdict (the summaries' text)."""
+    n = count(records)
+    return f"claims: {n['holds']} hold, {n['fails']} fail, {n['untested']} untested"
+
+
 def _why(ok: bool, note: str, why_not: str, default: str) -> str:
     """A record's note: ``note`` always; where the claim does not hold, ``why_not`` (the recipe's
     reason: finite training, scale, what preset would test it) or else what the rule found."""

@@ -54,6 +54,7 @@ Callers: ``compare.thresholds`` (located crossings, the bootstrap, the reference
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -213,3 +214,37 @@ def _locate(
         ok = status == 0
         lo, hi = np.where(ok, last, -1), np.where(ok, last + 1, -1)
     return lo, hi, status
+
+
+def grid_step(values, at: float | None = None) -> float:
+    """The spacing of a grid (sorted, duplicates dropped): at ``at``, the step of the interval
+    holding it (the end interval when it lies outside); else the largest step. NaN with fewer
+    than 2 values."""
+    x = np.unique(np.asarray(list(values), dtype=float))
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return math.nan
+    steps = np.diff(x)
+    if at is None:
+        return float(steps.max())
+    i = int(np.clip(np.searchsorted(x, at) - 1, 0, steps.size - 1))
+    return float(steps[i])
+
+
+def located(x, y, cutoff: float, direction: str, bound: bool = True) -> float:
+    """First crossing of a seed-mean curve: :func:`crossings` (``which="reach"`` going up,
+    ``"first"`` going down), linearly interpolated between the grid points around the cut-off
+    as ``find_thresholds`` does. A censored
+    curve gives the grid end it lies beyond (a bound on the threshold: above the largest alpha,
+    or at or below the smallest), or NaN when not ``bound``. NaN without points."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.size == 0:
+        return math.nan
+    which = "reach" if direction == "up" else "first"
+    v = float(crossings(x, y, cutoff, direction, which=which))
+    if math.isfinite(v):
+        return v
+    if not bound:
+        return math.nan
+    return float(x.max()) if v == math.inf else float(x.min())

@@ -252,3 +252,16 @@ def overlay(
         c=c,
         tau=None if tau is None else float(tau),
     )
+
+
+def mean_curve(curves, metric: str, **where) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(alpha, mean, sem) of one metric of ``compare.mean_curves``, where columns match."""
+    part = curves[curves["metric"] == metric]
+    for key, value in where.items():
+        part = part[np.isclose(part[key].to_numpy(dtype=float), float(value))]
+    part = part.sort_values("alpha")
+    return (
+        part["alpha"].to_numpy(dtype=float),
+        part["mean"].to_numpy(dtype=float),
+        part["sem"].to_numpy(dtype=float),
+    )

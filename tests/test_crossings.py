@@ -385,6 +385,23 @@ def test_dip_and_jump_is_unchanged(global_seed):
         test = rng.choice(values, n)
         if k % 3 == 0:
             test = np.sort(test)
-        assert dip_and_jump(x, test) == old_dip_and_jump(x, test)
+        new = dip_and_jump(x, test)
+        new.pop("peak_at")  # added since: where the fall starts (fig7's claims)
+        assert new == old_dip_and_jump(x, test)
         jump = float(crossings(x, test, LEVEL, "up", which="reach", position="grid"))
         assert dip_and_jump(x, test)["jump_at"] == clean(jump)
+
+
+def test_grid_step_and_a_located_crossing_with_censored_ends():
+    from softleak.compare.crossings import grid_step, located
+
+    assert grid_step([0.1, 0.2, 0.4, 0.4]) == pytest.approx(0.2)
+    assert grid_step([0.1, 0.2, 0.4], at=0.15) == pytest.approx(0.1)
+    assert grid_step([0.1, 0.2, 0.4], at=9.0) == pytest.approx(0.2)  # beyond the end: its step
+    assert math.isnan(grid_step([0.3]))
+    x = np.array([1.0, 2.0, 3.0])
+    # interpolated between the grid points around the cut-off, as find_thresholds does
+    assert located(x, [0.1, 0.995, 1.0], 0.99, "up") == pytest.approx(1 + 0.89 / 0.895)
+    assert located(x, [0.1, 0.2, 0.3], 0.99, "up") == 3.0  # never reached: beyond the grid end
+    assert math.isnan(located(x, [0.1, 0.2, 0.3], 0.99, "up", bound=False))
+    assert math.isnan(located([], [], 0.99, "up"))
