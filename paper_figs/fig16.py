@@ -6,7 +6,7 @@ shuffled student never jumps. See ``paper_figs.mlp_figs``.
 
 from __future__ import annotations
 
-from softleak.paper_figs.mlp_figs import QUICK, curves_sweep, make_fig16, presets
+from softleak.paper_figs.mlp_figs import FIG16_CLAIMS, QUICK, curves_sweep, make_fig16, presets
 from softleak.paper_figs.mlp_scale import PAPER
 from softleak.paper_figs.registry import Recipe
 
@@ -20,5 +20,6 @@ RECIPE = Recipe(
     title="ReLU MLPs: learning curves with the within-class shuffle control (rho = 0.65)",
     presets=presets(sweeps),
     make=make_fig16,
+    claims=FIG16_CLAIMS,
     paper={"n": [15_000, 50_000, 100_000, 200_000], "rho": 0.65},
 )

@@ -7,7 +7,7 @@ once the student identifies the teacher. See ``paper_figs.mlp_figs``.
 
 from __future__ import annotations
 
-from softleak.paper_figs.mlp_figs import fig6_sweeps, make_fig6, presets
+from softleak.paper_figs.mlp_figs import FIG6_CLAIMS, fig6_sweeps, make_fig6, presets
 from softleak.paper_figs.registry import Recipe
 
 RECIPE = Recipe(
@@ -15,5 +15,6 @@ RECIPE = Recipe(
     title="ReLU MLPs: student accuracies vs rho at two sample complexities",
     presets=presets(fig6_sweeps),
     make=make_fig6,
+    claims=FIG6_CLAIMS,
     paper={"n": [25_000, 100_000], "d": 1000, "c": 100, "p": 500, "tau": 20},
 )

@@ -8,7 +8,14 @@ See ``paper_figs.mlp_figs``.
 
 from __future__ import annotations
 
-from softleak.paper_figs.mlp_figs import QUICK, curves_sweep, grid_sweep, make_fig7, presets
+from softleak.paper_figs.mlp_figs import (
+    FIG7_CLAIMS,
+    QUICK,
+    curves_sweep,
+    grid_sweep,
+    make_fig7,
+    presets,
+)
 from softleak.paper_figs.mlp_scale import PAPER
 from softleak.paper_figs.registry import Recipe
 
@@ -23,5 +30,6 @@ RECIPE = Recipe(
     title="ReLU MLPs: phases over alpha x rho, accuracies, and the jump in training time",
     presets=presets(sweeps),
     make=make_fig7,
+    claims=FIG7_CLAIMS,
     paper={"jump_time_rho_0.65": "t ~ 100 (Fig. 7C)", "d": 1000, "c": 100, "p": 500, "tau": 20},
 )

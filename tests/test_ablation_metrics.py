@@ -115,3 +115,68 @@ def test_spec_accepts_the_last_class():
         "multinomial", d=(8,), c=(4,), n=(40,), ablation=("zero_class:3", "drop_class:3")
     )
     assert spec.ablation == ("zero_class:3", "drop_class:3")
+
+
+def _ablation_table(one_smallest: float, seeds: int = 3):
+    """Hand-made Fig. 18 results at the quick scale (d = 100, c = 100, rho 0.7): the unablated
+    student identifies from n = 1,000; ``one_smallest`` is the zero_smallest:1 student's held-out
+    accuracy there; zeroing more entries costs more; zero_class kills class J only; drop_class
+    keeps it."""
+    import pandas as pd
+
+    from softleak.paper_figs.fig18 import QUICK_ABLATIONS
+
+    base = {500: 0.3, 1000: 1.0, 2500: 1.0}
+    rows = []
+    for n, acc in base.items():
+        for seed in range(seeds):
+            for ablation in QUICK_ABLATIONS:
+                one = one_smallest if n == 1000 else acc - 0.02
+                test = {
+                    "zero_smallest:1": one,
+                    "zero_smallest:10": one - 0.1,
+                    "zero_smallest:50": one - 0.3,
+                }.get(ablation, acc)
+                focus = 0.0 if ablation.startswith("zero_class") else test - 0.01 * seed
+                rows.append(
+                    {
+                        "n": n,
+                        "alpha": n / 10_000,
+                        "d": 100,
+                        "c": 100,
+                        "seed": seed,
+                        "shuffle": False,
+                        "ablation": ablation,
+                        "student_epochs": 3000,
+                        "student_train_acc": 1.0,
+                        "student_test_acc": test,
+                        "student_test_acc_focus": focus,
+                        "student_test_acc_rest": test + 0.01,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_fig18_claims_on_hand_made_tables():
+    from softleak.paper_figs.fig18 import curves, judge
+
+    def verdicts(df):
+        return {r["id"]: r["verdict"] for r in judge(df, curves(df))}
+
+    paper_like = verdicts(_ablation_table(one_smallest=0.6))
+    assert set(paper_like.values()) == {"holds"}, paper_like
+    # Issue 17's quick-scale finding: with one entry zeroed the student still identifies.
+    quick_like = verdicts(_ablation_table(one_smallest=1.0))
+    assert quick_like["fig18.zero_smallest_1_critical"] == "fails"
+    assert quick_like["fig18.zero_more_hurts"] == "holds"  # over the n grid k = 1 still costs
+    # The other classes' accuracy far from the unablated one's: "almost normal" fails.
+    far = _ablation_table(one_smallest=0.6)
+    far.loc[far["ablation"].str.startswith("zero_class"), "student_test_acc_rest"] -= 0.2
+    assert verdicts(far)["fig18.zero_class_rest_normal"] == "fails"
+    # drop_class losing class J as zero_class does: the contrast fails.
+    lost = _ablation_table(one_smallest=0.6)
+    lost.loc[lost["ablation"].str.startswith("drop_class"), "student_test_acc_focus"] = 0.0
+    assert verdicts(lost)["fig18.drop_class_keeps_class"] == "fails"
+    # One teacher per n: 3 paired cells, too few for the sign-flip test.
+    few = _ablation_table(one_smallest=0.6, seeds=1)
+    assert verdicts(few)["fig18.zero_class_kills_class"] == "untested"
