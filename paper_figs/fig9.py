@@ -49,13 +49,15 @@ PAPER = GPT2Spec(
 #: 100, no dropout (the teacher memorizes its set within 60 epochs at the paper's lr).
 QUICK = GPT2Spec(
     n=1_000,
-    vocab=100,
+    vocab=20,  # numbers up to 20 (8,000 possible sequences): the best of the variants tried (below)
     c=1_000,
     n_val=500,
     config="tiny",
     dropout=0.0,
     teacher_epochs=60,
     student_epochs=100,
+    student_seeds=3,  # the fewest a difference between rho is judged on
+    precision="bf16",  # passed the validation gate (6 cells within tolerance); teacher 1.4x faster
 )
 
 COLUMNS = (

@@ -75,12 +75,19 @@ def _run_one(spec, where: str, restart: bool) -> tuple[str | None, float]:
 
 
 def run_sweeps(
-    jobs: dict, workers: int, *, restart: bool = False, restarted: set[str] | None = None, say=print
+    jobs: dict,
+    workers: int,
+    *,
+    restart: bool = False,
+    restarted: set[str] | None = None,
+    rates=None,
+    say=print,
 ) -> dict[str, str]:
     """Run every sweep of ``jobs`` ({folder: spec}) on ``workers`` processes; {folder: error
-    line} of those that failed. ``restarted`` (updated): folders this command already cleared."""
+    line} of those that failed. ``restarted`` (updated): folders this command already cleared;
+    ``rates``: the measured rates the estimate and the order use (as ``figs list``)."""
     restarted = set() if restarted is None else restarted
-    order, estimate_s = schedule(jobs, workers)
+    order, estimate_s = schedule(jobs, workers, rates=rates)
     say(f"{len(order)} sweeps on {workers} worker process(es), estimated {estimate_s / 60:.1f} min")
     errors: dict[str, str] = {}
     t0 = time.perf_counter()

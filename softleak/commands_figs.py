@@ -197,7 +197,8 @@ def _sweeps_on_workers(args, recipes, names, device, restarted) -> dict[str, str
     jobs, needs = suite.plan(
         {n: recipes[n] for n in names}, args.preset, data, device, args.precision
     )
-    errors = suite.run_sweeps(jobs, workers, restart=args.restart, restarted=restarted)
+    rates = _rates(None) or None  # the measured rates figs list uses, when there are any
+    errors = suite.run_sweeps(jobs, workers, restart=args.restart, restarted=restarted, rates=rates)
     out = {}
     for name, folders in needs.items():
         bad = [f for f in folders if f in errors]
