@@ -94,6 +94,11 @@ def _settings(spec: ModAddSpec) -> str:
         f"teacher lr {spec.teacher_lr:g} (checkpoints {ckpts}), students {spec.student_epochs:,} "
         f"epochs lr {spec.student_lr:g}, rho {','.join(f'{r:g}' for r in spec.rho)}, tau "
         f"{','.join(f'{t:g}' for t in spec.tau)}, {spec.student_seeds} repetition(s)"
+        + (
+            f", {spec.precision} products (passed the bf16 validation gate)"
+            if spec.precision != "fp32"
+            else ""
+        )
     )
 
 
