@@ -134,7 +134,9 @@ def judge_bound(
     return record(claim, measured=measured, criterion=criterion, verdict=_v(ok), note=note)
 
 
-def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
+def t_interval(
+    values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE
+) -> tuple[float, float]:
     """Two-sided t interval of the mean of ``values`` (at least 2)."""
     from scipy import stats
 
@@ -186,7 +188,7 @@ def judge_sign(
     return record(claim, measured=measured, criterion=criterion, verdict=_v(ok), note=note)
 
 
-def sign_flip_p(diffs: Sequence[float], sign: int = 1, draws: int = 20_000) -> float:
+def sign_flip_p(diffs: Sequence[float] | np.ndarray, sign: int = 1, draws: int = 20_000) -> float:
     """One-sided p-value of a paired sign-flip (permutation) test that the mean of ``diffs`` is
     on the ``sign`` side of 0: exact over all 2^k flips for k <= 16 cells, else ``draws`` seeded
     random flips (the same p for the same input)."""

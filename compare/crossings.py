@@ -231,7 +231,7 @@ def grid_step(values, at: float | None = None) -> float:
     return float(steps[i])
 
 
-def located(x, y, cutoff: float, direction: str, bound: bool = True) -> float:
+def located(x, y, cutoff: float, direction: Literal["up", "down"], bound: bool = True) -> float:
     """First crossing of a seed-mean curve: :func:`crossings` (``which="reach"`` going up,
     ``"first"`` going down), linearly interpolated between the grid points around the cut-off
     as ``find_thresholds`` does. A censored
@@ -241,7 +241,7 @@ def located(x, y, cutoff: float, direction: str, bound: bool = True) -> float:
     y = np.asarray(y, dtype=float)
     if x.size == 0:
         return math.nan
-    which = "reach" if direction == "up" else "first"
+    which: Literal["reach", "first"] = "reach" if direction == "up" else "first"
     v = float(crossings(x, y, cutoff, direction, which=which))
     if math.isfinite(v):
         return v
