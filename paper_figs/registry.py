@@ -101,6 +101,7 @@ def run_recipe(
     restart: bool = False,
     restarted: set[str] | None = None,
     precision: str | None = None,
+    sweep_s: dict[str, float] | None = None,
 ) -> dict:
     """Run (resuming) every sweep of the preset, then draw the figures and write summary.json.
 
@@ -111,6 +112,8 @@ def run_recipe(
     precision: every sweep's precision instead of the preset's (``--precision``).
     restarted: folders already restarted by this command (``figs all``: a sweep two figures share
     is cleared once, not again by the second figure); updated in place.
+    sweep_s: {folder: seconds} of sweeps already run elsewhere (``figs all``'s worker processes):
+    added to the summary's ``run_s``, so it counts the figure's simulation wherever it ran.
     """
     from softleak.compare.style import write_text_atomic
     from softleak.simulate.experiments import run_experiment
@@ -128,6 +131,7 @@ def run_recipe(
         table.attrs["path"] = str(where)  # recipes find curves and other files there
         tables[name] = table
     run_s = time.perf_counter() - t0
+    run_s += sum((sweep_s or {}).get(str(t.attrs["path"]), 0.0) for t in tables.values())
     summary = recipe.make(tables, out, preset)
     summary = {
         "figure": recipe.name,

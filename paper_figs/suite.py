@@ -82,10 +82,12 @@ def run_sweeps(
     restarted: set[str] | None = None,
     rates=None,
     say=print,
+    seconds: dict[str, float] | None = None,
 ) -> dict[str, str]:
     """Run every sweep of ``jobs`` ({folder: spec}) on ``workers`` processes; {folder: error
     line} of those that failed. ``restarted`` (updated): folders this command already cleared;
-    ``rates``: the measured rates the estimate and the order use (as ``figs list``)."""
+    ``rates``: the measured rates the estimate and the order use (as ``figs list``);
+    ``seconds`` (filled in): each folder's wall seconds on its worker."""
     restarted = set() if restarted is None else restarted
     order, estimate_s = schedule(jobs, workers, rates=rates)
     say(f"{len(order)} sweeps on {workers} worker process(es), estimated {estimate_s / 60:.1f} min")
@@ -99,8 +101,10 @@ def run_sweeps(
             futures[pool.submit(_run_one, jobs[where], where, clear)] = where
         for i, done in enumerate(as_completed(futures), 1):
             where = futures[done]
-            error, seconds = done.result()
-            status = f"failed: {error}" if error else f"done in {seconds:.0f} s"
+            error, took = done.result()
+            if seconds is not None:
+                seconds[where] = took
+            status = f"failed: {error}" if error else f"done in {took:.0f} s"
             say(
                 f"[{i}/{len(order)}] {Path(where).name} {status} ({time.perf_counter() - t0:.0f} s)"
             )

@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
             resolve_out(text)  # one line and nothing written for an unusable path
     restarted: set[str] = set()  # sweep folders cleared once by --restart
     failed = []
-    sweep_errors = _sweeps_on_workers(args, recipes, names, device, restarted)
+    sweep_s: dict[str, float] = {}  # each sweep's seconds on its worker process
+    sweep_errors = _sweeps_on_workers(args, recipes, names, device, restarted, sweep_s)
     for name in names:
         # One figure: --out is its folder; several: one sub-folder each under --out.
         out = args.out if args.out and len(names) == 1 else f"{args.out or 'results'}/{name}"
@@ -127,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             restart=args.restart,
             restarted=restarted,
             precision=args.precision,
+            sweep_s=sweep_s,
         )
         if sweep_errors.get(name):
             _record_failure(name, out, f"its sweep {sweep_errors[name]}")
@@ -185,7 +187,7 @@ def _record_failure(name: str, out: str, why: str) -> None:
     write_text_atomic(resolve_out(out) / ERROR_FILE, line + "\n")
 
 
-def _sweeps_on_workers(args, recipes, names, device, restarted) -> dict[str, str]:
+def _sweeps_on_workers(args, recipes, names, device, restarted, seconds) -> dict[str, str]:
     """``figs all`` with more than one worker: every distinct sweep first, on worker processes
     (``paper_figs.suite``); {figure: "<sweep> failed: ..."} for figures whose sweep failed."""
     from softleak.paper_figs import suite
@@ -198,7 +200,9 @@ def _sweeps_on_workers(args, recipes, names, device, restarted) -> dict[str, str
         {n: recipes[n] for n in names}, args.preset, data, device, args.precision
     )
     rates = _rates(None) or None  # the measured rates figs list uses, when there are any
-    errors = suite.run_sweeps(jobs, workers, restart=args.restart, restarted=restarted, rates=rates)
+    errors = suite.run_sweeps(
+        jobs, workers, restart=args.restart, restarted=restarted, rates=rates, seconds=seconds
+    )
     out = {}
     for name, folders in needs.items():
         bad = [f for f in folders if f in errors]
