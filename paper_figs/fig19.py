@@ -22,8 +22,13 @@ in alpha.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from softleak.compare.claims import Claim, summary_line
 from softleak.compare.style import log_ticks
 from softleak.paper_figs import widths as W
 from softleak.paper_figs.common import clean, save, write_data
@@ -56,6 +61,230 @@ def _paper() -> dict:
 
 SCALES = {"quick": QUICK, "paper": PAPER}
 
+#: The two readings of the crossings' width dependence, alpha* ~ p^k: the paper's collapse in
+#: alpha / p (k = 1, also what parameter counting predicts) and a collapse in alpha (k = 0).
+EXPONENT_COLLAPSE = 1.0
+EXPONENT_NO_COLLAPSE = 0.0
+
+CLAIMS = (
+    Claim(
+        "fig19.student_collapse",
+        "Plotted against alpha / p, the student's held-out accuracy curves of all widths "
+        "p_T = p_S = p fall together quite accurately: the alpha / p where it first reaches "
+        "100% is the same for every width (app. D.4.2, Fig. 19).",
+        paper="the curves fall together quite accurately",
+    ),
+    Claim(
+        "fig19.scales_with_p",
+        "The collapse is in alpha / p, not in alpha: the alpha at which the student identifies "
+        "the teacher grows in proportion to the width p, as the number of parameters "
+        "p (d + c + 1) + c does (app. D.4.2, Fig. 19).",
+        paper={"exponent": EXPONENT_COLLAPSE},
+    ),
+    Claim(
+        "fig19.teacher_collapse",
+        "The teacher's train accuracy curves fall together in alpha / p as well: the alpha / p "
+        "where a width-p teacher stops memorizing is the same for every width (app. D.4.2, "
+        "Fig. 19).",
+    ),
+)
+
+
+def width_entries(curves: pd.DataFrame, d: int, c: int, rho: float) -> list[dict]:
+    """Per width: its n, where the student's held-out accuracy first reaches ``W.LEVEL`` and the
+    teacher's train accuracy first drops below it (in alpha / p and in alpha), and the counting
+    estimates (``W.width_curves`` table)."""
+    entries = []
+    for p in sorted(curves["p_S"].unique()):
+        part = curves[curves["p_S"] == p]
+        test = part[part["metric"] == "student_test_acc"].sort_values("alpha_per_p")
+        teacher = part[part["metric"] == "teacher_train_acc"].sort_values("alpha_per_p")
+        reach = W.first_reach(test["alpha_per_p"], test["mean"])
+        drop = W.first_reach(teacher["alpha_per_p"], teacher["mean"], direction="down")
+        entries.append(
+            {
+                "p": int(p),
+                "n": [int(v) for v in test["n"]],
+                "alpha_per_p": [W.num(v) for v in test["alpha_per_p"]],
+                "student_test_reach_alpha_per_p": W.clean_entry(reach),
+                "student_test_reach_alpha": W.clean_entry(W.scaled_reach(reach, p)),
+                "teacher_drop_alpha_per_p": W.clean_entry(drop),
+                "teacher_drop_alpha": W.clean_entry(W.scaled_reach(drop, p)),
+                "theory_id_alpha_per_p": W.num(mlp_identifiability_alpha(d, c, p, rho) / p),
+                "theory_mem_alpha_per_p": W.num(mlp_memorization_alpha(d, c, int(p)) / p),
+            }
+        )
+    return entries
+
+
+def step_ratio(grid, at: float) -> float:
+    """The ratio x_{i+1} / x_i of the grid interval holding ``at`` (the end interval when it lies
+    outside): one grid step on a log axis. NaN with fewer than 2 grid points."""
+    x = np.unique(np.asarray([v for v in grid if v is not None], dtype=float))
+    x = x[np.isfinite(x) & (x > 0)]
+    if x.size < 2:
+        return math.nan
+    i = int(np.clip(np.searchsorted(x, at), 1, x.size - 1))
+    return float(x[i] / x[i - 1])
+
+
+def log_slope(x, y) -> float:
+    """Least-squares slope of log y against log x (NaN with fewer than 2 distinct x)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if np.unique(x).size < 2:
+        return math.nan
+    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
+def _crossed(entries: list[dict], key: str) -> tuple[dict, list[str]]:
+    """{p: crossing} of the widths whose ``key`` crossing lies on the grid, and a note per
+    censored width."""
+    found, censored = {}, []
+    for e in entries:
+        r = e[key]
+        if r["value"] is not None:
+            found[e["p"]] = r["value"]
+        else:
+            censored.append(f"p = {e['p']}: {r['note'] or 'not measured'}")
+    return found, censored
+
+
+def bounded_ratio(reaches: dict) -> float:
+    """max/min of crossings, censored ones entering as the grid end they lie beyond: a crossing
+    never reached (``censored`` "above") is at least its bound, one already past at the first
+    point ("below") at most its bound. So the result is a lower bound on the true max/min (the
+    exact max/min when nothing is censored), never below 1; NaN with fewer than 2 crossings
+    or bounds. ``reaches``: label -> ``W.first_reach`` entry."""
+    at_least = [
+        r["value"] if r["value"] is not None else r["bound"]
+        for r in reaches.values()
+        if r["value"] is not None or r["censored"] == "above"
+    ]
+    at_most = [
+        r["value"] if r["value"] is not None else r["bound"]
+        for r in reaches.values()
+        if r["value"] is not None or r["censored"] == "below"
+    ]
+    known = [r for r in reaches.values() if r["value"] is not None or r["bound"] is not None]
+    if len(known) < 2 or not at_least or not at_most:
+        return math.nan
+    return max(1.0, max(at_least) / min(at_most))
+
+
+def spread_claim(
+    claim, reaches: dict, grids: dict, *, what: str, over: str, why_not: str, note: str = ""
+):
+    """The crossings ``reaches`` (label -> ``W.first_reach`` entry, e.g. "p = 25") of every
+    condition within one grid step of each other: max/min of those on the grid against the
+    largest step ratio of the ``grids`` (label -> that condition's x grid) at the crossings.
+    Crossings off the grid are left out of the judged ratio and named in the note, with the
+    ratio they bound (``bounded_ratio``); ``note`` is added to it."""
+    from softleak.compare.claims import judge_bound, untested
+
+    found = {k: r["value"] for k, r in reaches.items() if r["value"] is not None}
+    censored = {k: r for k, r in reaches.items() if r["value"] is None}
+    text = "crossings: " + (", ".join(f"{k}: {v:.3g}" for k, v in found.items()) or "none")
+    if censored:
+        text += "; off the grid (left out): " + "; ".join(
+            f"{k}: {r['note'] or 'not measured'}" for k, r in censored.items()
+        )
+        bound = bounded_ratio(reaches)
+        if math.isfinite(bound) and found:
+            text += f"; with them as the grid ends they lie beyond, max/min >= {bound:.3g}"
+    if note:
+        text += f"; {note}"
+    criterion = f"max/min over {over} of the {what} (tolerance: one grid step)"
+    if len(found) < 2:
+        return untested(
+            claim, f"{text}; fewer than 2 crossings on the grid; {why_not}", criterion=criterion
+        )
+    # Tolerance: one grid step (the largest ratio x_{i+1}/x_i of the grid interval holding a
+    # crossing): two crossings closer than that are not told apart by the interpolation.
+    tol = max(step_ratio(grids[k], v) for k, v in found.items())
+    return judge_bound(
+        claim,
+        max(found.values()) / min(found.values()),
+        at_most=tol,
+        what=f"max/min over {over} of the {what} (interpolated, crossings on the grid; "
+        f"tolerance: one grid step, the largest ratio of the grid interval holding a crossing, "
+        f"{tol:.3g})",
+        note=text,
+        why_not=why_not,
+    )
+
+
+def fig19_claims(entries: list[dict], seeds: int, d: int) -> list[dict]:
+    """Fig. 19's claims from the per-width crossings (``width_entries``), ``seeds`` runs per
+    point at input dimension ``d``."""
+    from softleak.compare.claims import judge_close, untested
+
+    c_student, c_scale, c_teacher = CLAIMS
+    runs = "one run per point" if seeds == 1 else f"{seeds} runs per point"
+    why_not = (
+        f"{runs} at d = {d}: each crossing carries its teacher's and student's noise, "
+        "and a narrow teacher can stop memorizing before its student identifies it; the paper "
+        "preset (d = 1000, p in {100, 250, 350, 650}) tests it"
+    )
+    grids = {f"p = {e['p']}": e["alpha_per_p"] for e in entries}
+
+    def reaches(key):
+        return {f"p = {e['p']}": e[key] for e in entries}
+
+    out = [
+        spread_claim(
+            c_student,
+            reaches("student_test_reach_alpha_per_p"),
+            grids,
+            what=f"alpha / p where acc_test^S first reaches {W.LEVEL:g}",
+            over="widths",
+            why_not=why_not,
+        )
+    ]
+    found, censored = _crossed(entries, "student_test_reach_alpha_per_p")
+    # alpha* = p x (alpha / p)*: the exponent of alpha* in p over the widths that cross.
+    ps = sorted(found)
+    k = log_slope(ps, [p * found[p] for p in ps]) if len(ps) >= 2 else math.nan
+    # Tolerance: half the distance between the two readings, so "holds" means nearer the
+    # collapse in alpha / p than the collapse in alpha.
+    tol = abs(EXPONENT_COLLAPSE - EXPONENT_NO_COLLAPSE) / 2
+    what = (
+        f"least-squares exponent k of alpha* ~ p^k, alpha* where acc_test^S first reaches "
+        f"{W.LEVEL:g} (tolerance: halfway to k = {EXPONENT_NO_COLLAPSE:g}, a collapse in alpha)"
+    )
+    if len(ps) < 2:
+        out.append(
+            untested(
+                c_scale,
+                f"fewer than 2 widths reach {W.LEVEL:g} on the grid "
+                f"({'; '.join(censored) or 'none'}); {why_not}",
+                criterion=f"{what} within {tol:g} of {EXPONENT_COLLAPSE:g}",
+            )
+        )
+    else:
+        out.append(
+            judge_close(
+                c_scale,
+                k,
+                EXPONENT_COLLAPSE,
+                tol,
+                what=what,
+                note=f"fitted on p = {', '.join(str(p) for p in ps)}"
+                + (f"; left out: {'; '.join(censored)}" if censored else ""),
+                why_not=why_not,
+            )
+        )
+    out.append(
+        spread_claim(
+            c_teacher,
+            reaches("teacher_drop_alpha_per_p"),
+            grids,
+            what=f"alpha / p where acc_train^T first drops below {W.LEVEL:g}",
+            over="widths",
+            why_not=why_not + " (and its grid must reach every teacher's capacity)",
+        )
+    )
+    return out
+
 
 def make(tables: dict, out: Path, preset: str) -> dict:
     df = W.widths_table(tables)
@@ -66,25 +295,9 @@ def make(tables: dict, out: Path, preset: str) -> dict:
     widths = sorted(curves["p_S"].unique())
     labels = {p: f"p = {p} (paper {round(p / scale.p_factor)})" for p in widths}
 
-    entries = []
-    for p in widths:
-        part = curves[curves["p_S"] == p]
-        test = part[part["metric"] == "student_test_acc"].sort_values("alpha_per_p")
-        teacher = part[part["metric"] == "teacher_train_acc"].sort_values("alpha_per_p")
-        reach = W.first_reach(test["alpha_per_p"], test["mean"])
-        drop = W.first_reach(teacher["alpha_per_p"], teacher["mean"], direction="down")
-        entries.append(
-            {
-                "p": int(p),
-                "n": [int(v) for v in test["n"]],
-                "student_test_reach_alpha_per_p": W.clean_entry(reach),
-                "student_test_reach_alpha": W.clean_entry(W.scaled_reach(reach, p)),
-                "teacher_drop_alpha_per_p": W.clean_entry(drop),
-                "teacher_drop_alpha": W.clean_entry(W.scaled_reach(drop, p)),
-                "theory_id_alpha_per_p": W.num(mlp_identifiability_alpha(d, c, p, rho) / p),
-                "theory_mem_alpha_per_p": W.num(mlp_memorization_alpha(d, c, int(p)) / p),
-            }
-        )
+    entries = width_entries(curves, d, c, rho)
+
+    claims = fig19_claims(entries, int(curves["n_seeds"].max()), d)
 
     def values(key):
         return [e[key]["value"] for e in entries]
@@ -118,6 +331,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
         f"collapse (max/min over widths): student in alpha/p {W.fmt(s_x['ratio'], 3)}, "
         f"in alpha {W.fmt(s_a['ratio'], 3)}; width ratio {max(widths) / min(widths):.3g}"
     )
+    lines.append(summary_line(claims))
     return {
         "rho": clean(rho),
         "d": d,
@@ -127,6 +341,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
         "collapse": collapse,
         "files": files,
         "text": "\n".join(lines),
+        "claims": claims,
     }
 
 
@@ -194,6 +409,7 @@ RECIPE = Recipe(
         ),
     },
     make=make,
+    claims=CLAIMS,
     paper={
         "claim": "accuracy curves for p in {100, 250, 350, 650} fall together against alpha / p",
         "rho": 0.45,

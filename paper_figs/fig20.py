@@ -23,6 +23,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from softleak.compare.claims import Claim, summary_line
 from softleak.compare.style import log_ticks
 from softleak.paper_figs import widths as W
 from softleak.paper_figs.common import clean, save, write_data
@@ -57,6 +61,102 @@ def _paper() -> dict:
 
 
 SCALES = {"quick": QUICK, "paper": PAPER}
+
+CLAIMS = (
+    Claim(
+        "fig20.wider_fits_better",
+        "With the teacher fixed at p_T = 500, a wider student reaches a higher accuracy on its "
+        "own training set D_train^S, as a student with more neurons has a higher capacity to "
+        "learn the soft labels (app. D.4.2, Fig. 20).",
+        paper="a wider student improves acc_train^S",
+    ),
+    Claim(
+        "fig20.wider_fits_to_larger_n",
+        "The wider the student, the larger the sample complexity alpha up to which it still "
+        "fits its training set (higher capacity for the soft labels; app. D.4.2, Fig. 20).",
+    ),
+)
+
+
+def fig20_claims(curves: pd.DataFrame, d: int, epochs: int) -> list[dict]:
+    """Fig. 20's claims from the seed-mean curves (``W.width_curves``): every p_S sweep trains
+    the same teachers, so the students of one alpha are paired by their teacher."""
+    from softleak.compare.claims import judge_monotone, judge_paired, untested
+    from softleak.compare.crossings import grid_step, located
+
+    c_fit, c_capacity = CLAIMS
+    train = curves[curves["metric"] == "student_train_acc"].pivot_table(
+        index="alpha", columns="p_S", values="mean"
+    )
+    widths = sorted(int(p) for p in train.columns)
+    seeds = int(curves["n_seeds"].max())
+    runs = "one run per point" if seeds == 1 else f"{seeds} runs per point"
+    why_not = (
+        f"{runs} at d = {d}, students trained {epochs:,} epochs; the paper preset (d = 1000, "
+        "p_S up to 2000, 10,000 epochs) tests it"
+    )
+    # Adjacent widths at the same alpha (same teacher): wider minus narrower.
+    diffs = [train[wide] - train[narrow] for narrow, wide in zip(widths, widths[1:], strict=False)]
+    diffs = pd.concat(diffs).to_numpy(dtype=float) if diffs else np.array([])
+    out = [
+        judge_paired(
+            c_fit,
+            diffs,
+            sign=1,
+            what="acc_train^S(wider p_S) - acc_train^S(next narrower p_S) across the cells "
+            "(alpha, adjacent widths; one teacher per alpha)",
+            why_not=why_not,
+        )
+    ]
+    if len(widths) < 2:
+        out.append(
+            untested(
+                c_capacity,
+                f"one student width in this run; {why_not}",
+                criterion="alpha where acc_train^S first drops below "
+                f"{W.LEVEL:g} increases with p_S",
+            )
+        )
+        return out
+    alphas = train.index.to_numpy(dtype=float)
+    # The alpha where each student's train accuracy first drops below LEVEL (interpolated;
+    # a student that never drops gives the largest alpha, one already below the smallest).
+    acc = {p: train[p].to_numpy(dtype=float) for p in widths}
+    drops = {p: located(alphas, acc[p], W.LEVEL, "down") for p in widths}
+    finite = [v for v in drops.values() if np.isfinite(v)]
+    inside = [p for p in widths if np.isfinite(located(alphas, acc[p], W.LEVEL, "down", False))]
+    if not inside and len(set(finite)) <= 1:  # every student censored at the same grid end
+        where = (
+            "drops below it before the grid's first alpha"
+            if finite and finite[0] == alphas.min()
+            else "never drops on the grid"
+        )
+        out.append(
+            untested(
+                c_capacity,
+                f"every student's acc_train^S {where}: no order to read; {why_not}",
+                measured=[drops[p] for p in widths],
+                criterion=f"alpha where acc_train^S first drops below {W.LEVEL:g} increases "
+                "with p_S",
+            )
+        )
+        return out
+    # Tolerance: one grid step of alpha where the drops lie (their median): a step against the
+    # order by less than that is within the interpolation's resolution.
+    tol = grid_step(alphas, at=float(np.median(finite))) if finite else 0.0
+    out.append(
+        judge_monotone(
+            c_capacity,
+            [drops[p] for p in widths],
+            increasing=True,
+            tol=tol,
+            what=f"alpha where acc_train^S first drops below {W.LEVEL:g}, over p_S = "
+            f"{', '.join(str(p) for p in widths)} (the grid's end where it never drops; "
+            f"tolerance: one grid step of alpha at the drops' median, {tol:.3g})",
+            why_not=why_not,
+        )
+    )
+    return out
 
 
 def make(tables: dict, out: Path, preset: str) -> dict:
@@ -123,6 +223,8 @@ def make(tables: dict, out: Path, preset: str) -> dict:
         f"spread of the crossing over p_S (max/min): in alpha {W.fmt(spread_alpha['ratio'], 3)}, "
         f"in alpha/p_S {W.fmt(spread_per_p['ratio'], 3)}"
     )
+    claims = fig20_claims(curves, d, int(df["student_epochs"].iloc[0]))
+    lines.append(summary_line(claims))
     return {
         "rho": clean(rho),
         "d": d,
@@ -135,6 +237,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
         "spread": {"alpha": spread_alpha, "alpha_per_pS": spread_per_p},
         "files": files,
         "text": "\n".join(lines),
+        "claims": claims,
     }
 
 
@@ -200,6 +303,7 @@ RECIPE = Recipe(
         ),
     },
     make=make,
+    claims=CLAIMS,
     paper={
         "claim": "at p_T = 500, wider students reach a higher student train accuracy",
         "rho": 0.45,

@@ -22,13 +22,16 @@ values; the paper preset uses {0.1, 0.3, 0.5, 0.7, 0.9} (0.3 is named in the tex
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from softleak.compare.claims import Claim, summary_line
 from softleak.paper_figs import widths as W
 from softleak.paper_figs.common import clean, save, write_data
-from softleak.paper_figs.mlp_scale import PAPER, QUICK
+from softleak.paper_figs.mlp_scale import PAPER, QUICK, MLPScale
 from softleak.paper_figs.registry import Preset, Recipe
 from softleak.theory.capacity import mlp_widest_identifiable
 
@@ -57,6 +60,169 @@ def _sweeps(scale, students, rho, npc, seeds) -> dict:
 
 
 SCALES = {"quick": QUICK, "paper": PAPER}
+
+#: The paper's example of the non-linear fall (app. D.4.2): at rho = 0.3, p_S = 250 students are
+#: as good as p_S = 1000 students (paper units).
+PAPER_PLATEAU_RHO = 0.3
+PAPER_PLATEAU_WIDTHS = (250, 1000)
+
+CLAIMS = (
+    Claim(
+        "fig21.weak_leakage_phase",
+        "At p_T = 500 and n_per_class = 250 the student does not match the teacher: its "
+        "held-out accuracy stays below 100% for every rho and p_S (app. D.4.2, Fig. 21).",
+    ),
+    Claim(
+        "fig21.leaks_above_val",
+        "Still the student finds a non-trivial held-out accuracy on the memorized teacher data, "
+        "acc_test^S > acc_val^S (app. D.4.2, Fig. 21).",
+    ),
+    Claim(
+        "fig21.smallest_best",
+        "Lowering the capacity of the student is optimal: the smallest p_S gives the highest "
+        "held-out accuracy at every rho (app. D.4.2, Fig. 21).",
+        paper="smaller students are best for every rho",
+    ),
+    Claim(
+        "fig21.falls_with_width",
+        "For larger p_S the held-out accuracy decreases (app. D.4.2, Fig. 21).",
+    ),
+    Claim(
+        "fig21.plateau_at_rho_0_3",
+        "The decrease is not linear in p_S: at rho = 0.3, students with p_S = 250 are as good "
+        "as students with p_S = 1000 (app. D.4.2, Fig. 21).",
+        paper={"rho": PAPER_PLATEAU_RHO, "p_S": list(PAPER_PLATEAU_WIDTHS)},
+    ),
+)
+
+
+def plateau_rho(rhos, per_class: int) -> float | None:
+    """The grid rho whose floor split (``W.effective_rho``) trains on what rho = 0.3 would (the
+    nearest nominal rho among those; at 5 per class 0.3 trains on 1, as 0.2 does), None when no
+    grid rho splits that way."""
+    target = W.effective_rho(per_class, PAPER_PLATEAU_RHO)
+    same = [r for r in rhos if math.isclose(W.effective_rho(per_class, r), target)]
+    return min(same, key=lambda r: abs(r - PAPER_PLATEAU_RHO)) if same else None
+
+
+def fig21_claims(df: pd.DataFrame, scale: MLPScale, n: int, epochs: int) -> list[dict]:
+    """Fig. 21's claims from the runs at teacher set size ``n`` (``W.widths_table``): cells
+    (rho, p_S) of seed means, seed-level differences where a claim is about one seed's
+    students against another's (the p_S sweeps share their teachers and splits per seed)."""
+    from softleak.compare.claims import judge_bound, judge_paired, judge_sign, untested
+
+    c_phase, c_leak, c_best, c_falls, c_plateau = CLAIMS
+    c, d = int(df["c"].iloc[0]), int(df["d"].iloc[0])
+    per_class = n // c
+    rows = df[df["n"] == n].assign(rho=df["rho"].astype(float).round(6))
+    test = rows.groupby(["rho", "p_S", "seed"])["student_test_acc"].mean().unstack("seed")
+    val = rows.groupby(["rho", "p_S", "seed"])["student_val_acc"].mean().unstack("seed")
+    seeds = int(test.notna().sum(axis=1).min()) if len(test) else 0
+    widths = sorted(int(p) for p in test.index.get_level_values("p_S").unique())
+    rhos = sorted(float(r) for r in test.index.get_level_values("rho").unique())
+    why_not = (
+        f"{seeds} repeat(s) at d = {d}, {per_class} samples per class, students trained "
+        f"{epochs:,} epochs; the paper preset (d = 1000, n_per_class = 250, p_S 100-2000, "
+        "5 repeats) tests it"
+    )
+    cells = test.mean(axis=1)
+    out = [
+        judge_bound(
+            c_phase,
+            cells.max(),
+            at_most=W.LEVEL,
+            what="max over (rho, p_S) of the seed-mean acc_test^S",
+            why_not=f"the student identifies the teacher at some (rho, p_S) at this preset; "
+            f"{why_not}",
+        ),
+        judge_paired(
+            c_leak,
+            (test - val).mean(axis=1),
+            sign=1,
+            what="seed-mean acc_test^S - acc_val^S (the same students on fresh random data) "
+            "across the (rho, p_S) cells",
+            why_not=why_not,
+        ),
+    ]
+    if len(widths) < 2:
+        why = f"one student width in this run; {why_not}"
+        out.append(untested(c_best, why, criterion="acc_test^S(smallest p_S) - max over wider"))
+        out.append(untested(c_falls, why, criterion="acc_test^S(narrower) - acc_test^S(wider)"))
+    else:
+        smallest = test.xs(widths[0], level="p_S")
+        wider = test.drop(index=widths[0], level="p_S").groupby(level="rho").max()
+        # Per seed: the smallest student's margin over the best wider one, at its worst rho.
+        margin = (smallest - wider.reindex(smallest.index)).min(axis=0)
+        out.append(
+            judge_sign(
+                c_best,
+                margin.to_numpy(dtype=float),
+                sign=1,
+                what=f"per seed, min over rho of acc_test^S(p_S = {widths[0]}) minus the best "
+                "wider student's",
+                why_not=why_not,
+            )
+        )
+        table = cells.unstack("p_S")
+        diffs = pd.concat([table[a] - table[b] for a, b in zip(widths, widths[1:], strict=False)])
+        out.append(
+            judge_paired(
+                c_falls,
+                diffs,
+                sign=1,
+                what="seed-mean acc_test^S(p_S) - acc_test^S(next wider p_S) across the cells "
+                "(rho, adjacent widths)",
+                why_not=why_not,
+            )
+        )
+    out.append(_plateau_claim(c_plateau, test, scale, rhos, per_class, c, seeds, why_not))
+    return out
+
+
+def _plateau_claim(claim, test, scale, rhos, per_class, c, seeds, why_not) -> dict:
+    from softleak.compare.claims import MIN_SEEDS, judge_close, untested
+
+    narrow, wide = (scale.width(p) for p in PAPER_PLATEAU_WIDTHS)
+    rho = plateau_rho(rhos, per_class)
+    criterion = (
+        f"mean acc_test^S(p_S = {narrow}) - acc_test^S(p_S = {wide}) within two binomial "
+        "standard errors of 0"
+    )
+    widths = set(test.index.get_level_values("p_S"))
+    if rho is None or not {narrow, wide} <= widths:
+        return untested(
+            claim,
+            f"this grid lacks rho ~ {PAPER_PLATEAU_RHO:g} or p_S in {{{narrow}, {wide}}}; "
+            f"{why_not}",
+            criterion=criterion,
+        )
+    diff = (test.loc[(rho, narrow)] - test.loc[(rho, wide)]).dropna()
+    where = (
+        f"at rho = {rho:g} (it trains on {int(rho * per_class)} of {per_class} per class, as "
+        f"rho = {PAPER_PLATEAU_RHO:g} does)"
+    )
+    if diff.size < MIN_SEEDS:
+        return untested(
+            claim,
+            f"{diff.size} seed(s) {where}: a difference is judged on >= {MIN_SEEDS}; {why_not}",
+            measured={"mean": float(diff.mean()) if diff.size else None, "seeds": int(diff.size)},
+            criterion=criterion,
+        )
+    a = tuple(min(1.0, max(0.0, float(test.loc[(rho, w)].mean()))) for w in (narrow, wide))
+    size = c * (per_class - int(rho * per_class)) * diff.size  # held-out samples per seed mean
+    # Tolerance: two binomial standard errors of the difference of the two seed-mean
+    # accuracies: differences below it are within the held-out sets' counting noise.
+    tol = 2 * math.sqrt(sum(v * (1 - v) for v in a) / size)
+    return judge_close(
+        claim,
+        float(diff.mean()),
+        0.0,
+        tol,
+        what=f"mean over {diff.size} seeds of acc_test^S(p_S = {narrow}) - acc_test^S(p_S = "
+        f"{wide}) {where} (tolerance: two binomial standard errors, {tol:.3g})",
+        note=f"acc_test^S {a[0]:.3f} (p_S = {narrow}) vs {a[1]:.3f} (p_S = {wide})",
+        why_not=why_not,
+    )
 
 
 def make(tables: dict, out: Path, preset: str) -> dict:
@@ -111,6 +277,8 @@ def make(tables: dict, out: Path, preset: str) -> dict:
             else:
                 cells.append(f"{e['mean']:.3f}+-{e['sem'] or 0:.3f}".rjust(13))
         lines.append(f"{r:5g} " + " ".join(cells) + f" {str(best[f'{r:g}']['p_S']):>9s}")
+    claims = fig21_claims(df, scale, n, int(df["student_epochs"].iloc[0]))
+    lines.append(summary_line(claims))
     return {
         "p_T": pt,
         "n": n,
@@ -125,6 +293,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
         "theory_widest_identifiable_p_S": {f"{r:g}": clean(v) for r, v in widest.items()},
         "files": files,
         "text": "\n".join(lines),
+        "claims": claims,
     }
 
 
@@ -258,6 +427,7 @@ RECIPE = Recipe(
         ),
     },
     make=make,
+    claims=CLAIMS,
     paper={
         "claim": "smaller students are best for every rho; at rho = 0.3 p_S = 250 is as good as "
         "p_S = 1000",

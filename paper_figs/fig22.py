@@ -31,8 +31,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from softleak.compare.claims import Claim, summary_line
 from softleak.compare.style import log_ticks
 from softleak.paper_figs.common import clean, save, write_data
+from softleak.paper_figs.fig19 import log_slope, spread_claim
 from softleak.paper_figs.mlp_scale import PAPER as PAPER_SCALE
 from softleak.paper_figs.mlp_scale import PAPER_N, MLPScale
 from softleak.paper_figs.mlp_scale import QUICK as QUICK_SCALE
@@ -65,6 +67,155 @@ PAPER = {
 }
 
 CURVES = ("teacher_train_acc", "student_train_acc", "student_test_acc")
+
+CLAIMS = (
+    Claim(
+        "fig22.every_c_identifies",
+        "The behaviour of the main text holds for every number of classes c: at every c the "
+        "student identifies the teacher (held-out accuracy 100%) once n/d is large enough "
+        "(app. D.4.3, Fig. 22).",
+        paper=list(PAPER_CLASSES),
+    ),
+    Claim(
+        "fig22.identification_similar_in_n_over_d",
+        "Scaled as n/d, the student's identification happens at a similar n/d for every c "
+        "(app. D.4.3: 'the behavior ... for the different classes remains similar').",
+        paper="similar in n/d for c in {20, 50, 90, 100, 110}",
+    ),
+    Claim(
+        "fig22.teacher_capacity_similar_in_n_over_d",
+        "Scaled as n/d, the teacher stops memorizing at a similar n/d for every c (app. D.4.3, "
+        "Fig. 22).",
+    ),
+    Claim(
+        "fig22.weak_leakage",
+        "Where the teacher memorizes and the student does not yet identify it, the student "
+        "leaks weakly at the different c: acc_test^S > acc_val^S, as in the main text (app. "
+        "D.4.3, Fig. 22; sec. 5.2).",
+    ),
+)
+
+
+def fig22_claims(curves: pd.DataFrame, per_c: dict, d: int, p: int, epochs: int) -> list[dict]:
+    """Fig. 22's claims from the seed-mean curves per (c, n) and the per-c entries of ``make``
+    (grid rules and interpolated crossings in n/d) at input dimension ``d``, width ``p``, student
+    training ``epochs``."""
+    from softleak.compare.claims import judge_bound, judge_close, judge_paired, untested
+
+    c_ident, c_similar, c_teacher, c_leak = CLAIMS
+    classes = sorted(int(c) for c in per_c)
+    top = max(float(v) for v in curves["n_over_d"])
+    why_not = (
+        f"one run per point at d = {d}, p = {p}, students trained {epochs:,} epochs, n/d up to "
+        f"{top:.3g}; the paper preset (d = 1000, p = 500, n/d up to 250) tests it"
+    )
+    missing = [c for c in classes if per_c[str(c)]["identification_n_over_d"] is None]
+    best = ", ".join(f"c = {c} (best {per_c[str(c)]['max_student_test_acc']:.2f})" for c in missing)
+    what = f"fraction of c whose student's held-out accuracy reaches {CUTOFF:g} on the grid"
+    if len(missing) == len(classes):
+        out = [
+            untested(
+                c_ident,
+                f"at no c does the student identify the teacher on this grid ({best}): the "
+                f"preset does not reach identification; {why_not}",
+                measured=0.0,
+                criterion=f"{what} >= 1",
+            )
+        ]
+    else:
+        out = [
+            judge_bound(
+                c_ident,
+                (len(classes) - len(missing)) / len(classes),
+                at_least=1.0,
+                what=what,
+                note=f"never reached: {best}" if missing else "",
+                why_not=f"{why_not}; by parameter counting each sample gives c - 1 equations, "
+                "so small c needs a larger n/d",
+            )
+        ]
+    found = {
+        c: per_c[str(c)]["identification_crossing_n_over_d"]
+        for c in classes
+        if per_c[str(c)]["identification_crossing_n_over_d"] is not None
+    }
+    ks = sorted(found)
+    k = log_slope(ks, [found[c] for c in ks])
+    k_count = log_slope(ks, [per_c[str(c)]["theory"]["identifiability_n_over_d"] for c in ks])
+    criterion = (
+        "least-squares exponent k of the identification n/d ~ c^k within half of counting's "
+        "|k| of 0 (the paper's collapse)"
+    )
+    if not math.isfinite(k) or not math.isfinite(k_count):
+        out.append(
+            untested(
+                c_similar,
+                f"fewer than 2 classes reach {CUTOFF:g} on the grid "
+                f"({', '.join(f'c = {c}' for c in ks) or 'none'}); {why_not}",
+                criterion=criterion,
+            )
+        )
+    else:
+        # Tolerance: half the distance between the paper's collapse (k = 0) and the counting
+        # estimate's exponent over the same classes (n/d ~ 1/(c - 1) up to the d + c term), so
+        # "holds" means nearer the collapse than counting.
+        tol = abs(k_count) / 2
+        out.append(
+            judge_close(
+                c_similar,
+                k,
+                0.0,
+                tol,
+                what=f"least-squares exponent k of the interpolated identification n/d ~ c^k "
+                f"over c = {', '.join(str(c) for c in ks)} (tolerance: halfway to counting's "
+                f"k = {k_count:.3g})",
+                note=f"counting's exponent {k_count:.3g}"
+                + (f"; c = {', '.join(str(c) for c in missing)} never identify" if missing else ""),
+                why_not=why_not,
+            )
+        )
+    out.append(_teacher_claim(c_teacher, curves, classes, d, p, why_not))
+    weak = curves[(curves["teacher_train_acc"] >= CUTOFF) & (curves["student_test_acc"] < CUTOFF)]
+    out.append(
+        judge_paired(
+            c_leak,
+            weak["student_test_acc"] - weak["student_val_acc"],
+            sign=1,
+            what=f"acc_test^S - acc_val^S across the (c, n) cells where the teacher memorizes "
+            f"(train acc >= {CUTOFF:g}) and the student does not identify it",
+            note=f"{len(weak)} cells over c = "
+            f"{', '.join(str(int(c)) for c in sorted(weak['c'].unique())) or 'none'}",
+            why_not=why_not,
+        )
+    )
+    return out
+
+
+def _teacher_claim(
+    claim, curves: pd.DataFrame, classes: list[int], d: int, p: int, why_not: str
+) -> dict:
+    """The teacher's capacity crossings in n/d of every c within one grid step (``spread_claim``:
+    interpolated first drops of its train accuracy below CUTOFF, censored ones as bounds)."""
+    from softleak.paper_figs.widths import first_reach
+
+    reaches, grids = {}, {}
+    for c in classes:
+        curve = curves[curves["c"] == c]
+        label = f"c = {c}"
+        reaches[label] = first_reach(
+            curve["n_over_d"], curve["teacher_train_acc"], CUTOFF, direction="down"
+        )
+        grids[label] = curve["n_over_d"].to_numpy(dtype=float)
+    return spread_claim(
+        claim,
+        reaches,
+        grids,
+        what=f"n/d where acc_train^T first drops below {CUTOFF:g}",
+        over="c",
+        why_not=why_not,
+        note="counting's memorization n/d: "
+        + ", ".join(f"{counting(d, p, c)['memorization_n_over_d']:.3g} (c = {c})" for c in classes),
+    )
 
 
 def counting(d: int, p: int, c: int) -> dict:
@@ -104,10 +255,11 @@ def grid_thresholds(curve: pd.DataFrame) -> dict:
     }
 
 
-def make(tables: dict, out: Path, preset: str) -> dict:
+def class_table(df: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The seed-mean curves per (c, n) of the unshuffled, unablated runs of ``df`` and the
+    per-c entries (grid rules, interpolated crossings in n/d, counting estimates)."""
     from softleak.compare import find_thresholds
 
-    df = pd.concat(list(tables.values()), ignore_index=True)
     df = df[~df["shuffle"].astype(bool) & (df["ablation"] == "none")]
     df = df.assign(n_over_d=df["n"] / df["d"])
     # A single run per n: mean over seeds (and student seeds) if a preset has more.
@@ -133,6 +285,16 @@ def make(tables: dict, out: Path, preset: str) -> dict:
         entry["max_student_test_acc"] = clean(curve["student_test_acc"].max())
         entry["theory"] = counting(d, p, c)
         per_c[str(c)] = entry
+    return curves, per_c
+
+
+def make(tables: dict, out: Path, preset: str) -> dict:
+    df = pd.concat(list(tables.values()), ignore_index=True)
+    curves, per_c = class_table(df)
+    classes = [int(c) for c in per_c]
+    d = int(df["d"].iloc[0])
+    p = int(str(df["p_student"].iloc[0]).split(",")[0])
+    claims = fig22_claims(curves, per_c, d, p, int(df["student_epochs"].iloc[0]))
     fig = _figure(curves, classes, d, p)
     files = save(fig, out, "fig22")
     write_data(curves, out, "fig22_curves")
@@ -150,7 +312,8 @@ def make(tables: dict, out: Path, preset: str) -> dict:
         ),
         "per_c": per_c,
         "files": files,
-        "text": _text(per_c, classes),
+        "text": _text(per_c, classes) + "\n" + summary_line(claims),
+        "claims": claims,
     }
 
 
@@ -265,6 +428,7 @@ RECIPE = Recipe(
         ),
     },
     make=make,
+    claims=CLAIMS,
     paper={
         "classes": list(PAPER_CLASSES),
         "claim": "scaled as n/d, the behaviour (teacher memorization, student identification) is "
