@@ -92,6 +92,33 @@ def test_make_runs_on_the_tiny_preset(name, tmp_path, monkeypatch):
         assert (tmp_path / f"{stem}.png").is_file() and (tmp_path / f"{stem}.pdf").is_file()
     assert list(tmp_path.glob("*.csv")), "no figure data written"
     assert not list(tmp_path.glob(".*.png")), "temporary file left behind"
+    assert_claims(recipe, saved["claims"])
+
+
+def assert_claims(recipe, claims: list[dict]) -> None:
+    """Every declared claim judged by ``make`` (in declaration order), each record complete."""
+    from softleak.compare.claims import VERDICTS
+
+    assert [c["id"] for c in claims] == [c.id for c in recipe.claims]
+    keys = {"id", "claim", "measured", "criterion", "paper", "verdict", "holds", "note"}
+    for c in claims:
+        assert set(c) == keys, c["id"]
+        assert c["verdict"] in VERDICTS and c["holds"] == (c["verdict"] == "holds"), c
+        assert c["criterion"], f"{c['id']}: no criterion"
+        assert c["note"] != "not judged by this preset's run", f"{c['id']} was not judged"
+        if c["verdict"] != "holds":
+            assert c["note"], f"{c['id']} {c['verdict']} without a note saying why"
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_every_recipe_declares_its_claims(name):
+    recipe = RECIPES[name]
+    assert recipe.claims, f"{name} declares no claim"
+    ids = [c.id for c in recipe.claims]
+    assert len(set(ids)) == len(ids), f"{name}: repeated claim ids"
+    for c in recipe.claims:
+        assert c.id.startswith(f"{name}."), c.id
+        assert len(c.claim) > 20 and c.claim.rstrip().endswith((".", ")")), c.id
 
 
 def test_figs_list_prints_every_figure(capsys):
