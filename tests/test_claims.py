@@ -87,6 +87,7 @@ def test_the_sign_flip_test_is_exact_for_few_cells():
     exact, mc = C.sign_flip_p(x), C.sign_flip_p(x17)  # zero cells change no flipped mean
     assert mc == pytest.approx(exact, abs=4 * np.sqrt(exact * (1 - exact) / 20_000))
     assert C.sign_flip_p(x17) == mc  # seeded: the same p for the same input
+    assert C.sign_flip_p(np.ones(40)) == pytest.approx(1 / 20_001)  # never 0
 
 
 def test_the_paired_test_keeps_its_level_under_the_null(rng):
