@@ -239,6 +239,30 @@ def judge_paired(
     return record(claim, measured=measured, criterion=criterion, verdict=_v(ok), note=note)
 
 
+def judge_present(
+    claim: Claim,
+    counts: dict,
+    wanted: Sequence[str],
+    *,
+    note: str = "",
+    why_not: str = "",
+) -> dict:
+    """holds when every regime (phase) in ``wanted`` has at least one cell in ``counts``
+    ({regime: cells}); the note names the missing ones."""
+    present = [w for w in wanted if counts.get(w, 0) > 0]
+    missing = [w for w in wanted if w not in present]
+    if missing:
+        note = "; ".join(t for t in (note, f"missing: {', '.join(missing)}") if t)
+    return judge_bound(
+        claim,
+        len(present),
+        at_least=len(wanted),
+        what=f"number of the {len(wanted)} regimes with a cell on the grid",
+        note=note,
+        why_not=why_not,
+    )
+
+
 def judge_monotone(
     claim: Claim,
     values: Sequence[float],

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from softleak.compare.claims import Claim, summary_line
+from softleak.compare.claims import Claim, judge_present, summary_line
 from softleak.compare.table import cell_means
 from softleak.paper_figs.common import clean, data_dir, linear_grid, save, write_data
 from softleak.paper_figs.mlp_scale import PAPER, PAPER_N, MLPScale
@@ -809,13 +809,11 @@ def fig7_claims(grid: pd.DataFrame, phases, lc) -> list[dict]:
     grid_text = f"n {ns[0]:,}-{ns[-1]:,}"
     out = []
     wanted = (WEAK, WEAK_NO_MEM, FULL)
-    present = [p for p in wanted if counts.get(p, 0)]
     out.append(
-        judge_bound(
+        judge_present(
             c_mem,
-            len(present),
-            at_least=len(wanted),
-            what=f"number of the {len(wanted)} regimes with a cell on the grid",
+            counts,
+            wanted,
             note=f"cells: {counts}",
             why_not=f"the preset's grid ({grid_text}) does not reach every regime; the quick "
             "preset (n 500-2,000, rho 0.2-0.95) spans them",
@@ -834,13 +832,11 @@ def fig7_claims(grid: pd.DataFrame, phases, lc) -> list[dict]:
             )
         )
     else:
-        present = [p for p in wanted if counts.get(p, 0)]
         out.append(
-            judge_bound(
+            judge_present(
                 c_fail,
-                len(present),
-                at_least=len(wanted),
-                what=f"number of the {len(wanted)} regimes with a cell on the grid",
+                counts,
+                wanted,
                 note=f"{int(fails)} cell(s) where the teacher fails",
                 why_not="few cells past the teacher's capacity on this grid; the paper preset "
                 "(n to 250,000) spans them",

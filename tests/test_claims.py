@@ -123,3 +123,12 @@ def test_a_disputed_claim_quotes_the_paper_and_records_are_json():
     assert C.count([out, C.untested(CLAIM, "no")]) == {"holds": 1, "fails": 0, "untested": 1}
     with pytest.raises(ValueError):
         C.record(CLAIM, measured=1, criterion="x", verdict="maybe")
+
+
+def test_present_names_the_missing_regimes():
+    out = C.judge_present(CLAIM, {"a": 3, "b": 0}, ["a", "b", "c"], why_not="small grid")
+    assert (
+        out["verdict"] == "fails" and "missing: b, c" in out["note"] and "small grid" in out["note"]
+    )
+    assert out["measured"] == 1
+    assert C.judge_present(CLAIM, {"a": 1, "c": 2}, ["a", "c"])["holds"]
