@@ -570,7 +570,7 @@ def _rate_rows(
     import torch
 
     from benchmarks import bench_mlp
-    from benchmarks.run_all import TAUS_5A, Row, eager, linear_slice
+    from benchmarks.run_all import TAUS_5A, Row, eager, linear_slice, modadd_bench_spec
     from softleak.simulate import protocol
     from softleak.simulate.chunks import train_students
     from softleak.simulate.data import student_split
@@ -649,21 +649,11 @@ def _rate_rows(
             measure(workload, "students", R, geo, run_mlp, span)
     # the modadd transformer's students
     with report.guard("rates/modadd-transformer/students"):
-        from softleak.simulate.modadd import ModAddSpec
         from softleak.simulate.modadd.data import make_data
         from softleak.simulate.modadd.spec import student_runs
         from softleak.simulate.modadd.students import train_students as modadd_students
 
-        spec = ModAddSpec(
-            **prof.modadd,
-            rho=(0.5,),
-            tau=(1.0,),
-            student_seeds=prof.modadd_students,
-            checkpoints=(1,),
-            teacher_epochs=1,
-            curve_every=0,
-        )
-        spec = dataclasses.replace(eager(spec), device=device)
+        spec = modadd_bench_spec(prof.modadd_students, **prof.modadd, device=device)
         data = make_data(spec)
         runs = student_runs(spec)
         gen = torch.Generator().manual_seed(0)

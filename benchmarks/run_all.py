@@ -201,6 +201,26 @@ def eager(spec):
     return dataclasses.replace(spec, **{name: False}) if name else spec
 
 
+def modadd_bench_spec(students: int, **changes):
+    """The modadd-transformer workload's spec: ``students`` students at rho 0.5, tau 1 of a
+    one-epoch teacher checkpoint (only the students are timed), eager steps; ``changes`` set sizes
+    (``gpu_check``'s profiles), the precision or the device."""
+    from softleak.simulate.modadd import ModAddSpec
+
+    spec = ModAddSpec(
+        **{
+            "rho": (0.5,),
+            "tau": (1.0,),
+            "student_seeds": students,
+            "checkpoints": (1,),
+            "teacher_epochs": 1,
+            "curve_every": 0,
+            **changes,
+        }
+    )
+    return eager(spec)
+
+
 def _eager_fit_kwargs(fit) -> dict:
     import inspect
 
@@ -496,7 +516,6 @@ def bench_modadd(sz: Sizes, b: Bench, precisions=("fp32",)) -> None:
     """The modular-addition transformer at p = 113: the teacher's steps (``simulate.train.fit``
     on the model the engine builds) and a replica batch of students at rho 0.5."""
     from softleak.simulate.losses import Objective
-    from softleak.simulate.modadd import ModAddSpec
     from softleak.simulate.modadd.data import make_data
     from softleak.simulate.modadd.models import make_model, model_inputs
     from softleak.simulate.modadd.spec import student_runs
@@ -504,16 +523,7 @@ def bench_modadd(sz: Sizes, b: Bench, precisions=("fp32",)) -> None:
     from softleak.simulate.train import fit
 
     for precision in precisions:
-        spec = ModAddSpec(
-            rho=(0.5,),
-            tau=(1.0,),
-            student_seeds=sz.modadd_students,
-            checkpoints=(1,),
-            teacher_epochs=1,
-            curve_every=0,
-            precision=precision,
-        )
-        spec = eager(spec)
+        spec = modadd_bench_spec(sz.modadd_students, precision=precision)
         data = make_data(spec)
         rows = torch.as_tensor(data.teacher)
         X = model_inputs(spec, torch.as_tensor(data.tokens)[rows])
