@@ -201,6 +201,27 @@ def spread_claim(
     # Tolerance: one grid step (the largest ratio x_{i+1}/x_i of the grid interval holding a
     # crossing): two crossings closer than that are not told apart by the interpolation.
     tol = max(step_ratio(grids[k], v) for k, v in found.items())
+    if censored:
+        # the true max/min is only bounded below: a bound past the tolerance fails the claim,
+        # one within it cannot confirm it
+        bound = bounded_ratio(reaches)
+        if not (math.isfinite(bound) and bound > tol):
+            return untested(
+                claim,
+                f"{text}; crossings off the grid: max/min is only known to be >= "
+                f"{bound:.3g}, within the tolerance {tol:.3g}; {why_not}",
+                measured=bound if math.isfinite(bound) else None,
+                criterion=criterion,
+            )
+        return judge_bound(
+            claim,
+            bound,
+            at_most=tol,
+            what=f"max/min over {over} of the {what}, a lower bound from the crossings off the "
+            f"grid (tolerance: one grid step, {tol:.3g})",
+            note=text,
+            why_not=why_not,
+        )
     return judge_bound(
         claim,
         max(found.values()) / min(found.values()),

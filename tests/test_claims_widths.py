@@ -73,12 +73,18 @@ def test_fig19_claims_fail_where_the_curves_collapse_in_alpha():
 
 
 def test_fig19_crossings_off_the_grid_are_left_out_and_named():
-    # The narrow student never reaches 0.99 where the others do early: judged on the others,
-    # the width that does not cross named in the note with the ratio it bounds (>= 6e-3/1.5e-3).
+    # The narrow student never reaches 0.99 where the others do early: its crossing lies past
+    # the grid's end, so max/min >= 6e-3 / 1.5e-3 = 4, beyond one grid step: the claim fails on
+    # that bound (judged on the on-grid crossings alone it would read "holds").
     records = fig19_records(lambda p, x: p > 10 and x >= 1.5e-3, lambda p, x: x >= 6e-3)
     student = records[0]
-    assert student["verdict"] == "holds"
+    assert student["verdict"] == "fails"
+    assert student["measured"] >= 4
     assert "p = 10: never" in student["note"] and "max/min >= 4" in student["note"]
+    # A width already past 0.99 at the grid's first point: its crossing is only bounded above,
+    # so the spread is not known to exceed one grid step, nor to stay within it
+    records = fig19_records(lambda p, x: p == 10 or x >= 1.5e-3, lambda p, x: x >= 6e-3)
+    assert records[0]["verdict"] == "untested" and "only known to be >=" in records[0]["note"]
     # One width left: nothing to compare.
     v = verdicts(fig19_records(lambda p, x: p == 65 and x >= 3e-3, lambda p, x: False))
     assert v["student_collapse"] == v["scales_with_p"] == v["teacher_collapse"] == "untested"
