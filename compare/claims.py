@@ -26,7 +26,7 @@ Imports numpy and scipy only.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -284,6 +284,77 @@ def judge_monotone(
     ok = bool((steps >= -tol).all())
     note = _why(ok, note, why_not, f"a step of {float(-steps.min()):.3g} against it")
     return record(claim, measured=x, criterion=criterion, verdict=_v(ok), note=note)
+
+
+def judge_spread(
+    claim: Claim,
+    reaches: Mapping[str, dict],
+    grids: Mapping[str, Sequence],
+    *,
+    what: str,
+    over: str,
+    why_not: str,
+    note: str = "",
+) -> dict:
+    """The crossings ``reaches`` (label -> ``compare.reach.first_reach`` entry, e.g. "p = 25")
+    of every condition within one grid step of each other: max/min of those on the grid against
+    the largest step ratio (``compare.reach.grid_ratio``) of the ``grids`` (label -> that
+    condition's x grid) at the crossings. When some crossings are off the grid, the lower bound
+    on max/min they give (``compare.reach.bounded_ratio``) is judged instead: past the tolerance
+    it fails the claim, within it the claim is untested. ``note`` is added to the note."""
+    from softleak.compare.reach import bounded_ratio, grid_ratio
+
+    found = {k: r["value"] for k, r in reaches.items() if r["value"] is not None}
+    censored = {k: r for k, r in reaches.items() if r["value"] is None}
+    text = "crossings: " + (", ".join(f"{k}: {v:.3g}" for k, v in found.items()) or "none")
+    if censored:
+        text += "; off the grid (left out): " + "; ".join(
+            f"{k}: {r['note'] or 'not measured'}" for k, r in censored.items()
+        )
+        bound = bounded_ratio(reaches)
+        if math.isfinite(bound) and found:
+            text += f"; with them as the grid ends they lie beyond, max/min >= {bound:.3g}"
+    if note:
+        text += f"; {note}"
+    criterion = f"max/min over {over} of the {what} (tolerance: one grid step)"
+    if len(found) < 2:
+        return untested(
+            claim, f"{text}; fewer than 2 crossings on the grid; {why_not}", criterion=criterion
+        )
+    # Tolerance: one grid step (the largest ratio x_{i+1}/x_i of the grid interval holding a
+    # crossing): two crossings closer than that are not told apart by the interpolation.
+    tol = max(grid_ratio(grids[k], v) for k, v in found.items())
+    if censored:
+        # the true max/min is only bounded below: a bound past the tolerance fails the claim,
+        # one within it cannot confirm it
+        bound = bounded_ratio(reaches)
+        if not (math.isfinite(bound) and bound > tol):
+            return untested(
+                claim,
+                f"{text}; crossings off the grid: max/min is only known to be >= "
+                f"{bound:.3g}, within the tolerance {tol:.3g}; {why_not}",
+                measured=bound if math.isfinite(bound) else None,
+                criterion=criterion,
+            )
+        return judge_bound(
+            claim,
+            bound,
+            at_most=tol,
+            what=f"max/min over {over} of the {what}, a lower bound from the crossings off the "
+            f"grid (tolerance: one grid step, {tol:.3g})",
+            note=text,
+            why_not=why_not,
+        )
+    return judge_bound(
+        claim,
+        max(found.values()) / min(found.values()),
+        at_most=tol,
+        what=f"max/min over {over} of the {what} (interpolated, crossings on the grid; "
+        f"tolerance: one grid step, the largest ratio of the grid interval holding a crossing, "
+        f"{tol:.3g})",
+        note=text,
+        why_not=why_not,
+    )
 
 
 def count(records: Iterable[dict]) -> dict:

@@ -48,7 +48,7 @@ non-NaN neighbours.
 
 :func:`crossings` returns positions; :func:`crossing_index` the grid index of the step's after side.
 Callers: ``compare.thresholds`` (located crossings, the bootstrap, the reference rule),
-``compare.curves.first_crossing``, ``paper_figs.widths.first_reach``,
+``compare.curves.first_crossing``, ``compare.reach.first_reach``,
 ``paper_figs.mlp_figs.dip_and_jump``.
 """
 

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from softleak.compare.claims import Claim, summary_line
+from softleak.compare.reach import LEVEL
 from softleak.paper_figs.common import clean, save, write_data
 from softleak.paper_figs.mlp_scale import PAPER as PAPER_SCALE
 from softleak.paper_figs.mlp_scale import QUICK as QUICK_SCALE
@@ -39,7 +40,6 @@ from softleak.paper_figs.registry import Preset, Recipe
 RHO = 0.7
 
 #: "Identifies the teacher": held-out accuracy at or above the paper's cut-off (REFERENCE.md).
-LEVEL = 0.99
 #: Teachers of the paper's points (5 data sets and initializations).
 PAPER_SEEDS = 5
 

@@ -25,10 +25,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from softleak.compare.claims import Claim, summary_line
+from softleak.compare.reach import first_reach
 from softleak.compare.style import log_ticks
 from softleak.paper_figs import widths as W
 from softleak.paper_figs.common import clean, save, write_data
@@ -99,8 +99,8 @@ def width_entries(curves: pd.DataFrame, d: int, c: int, rho: float) -> list[dict
         part = curves[curves["p_S"] == p]
         test = part[part["metric"] == "student_test_acc"].sort_values("alpha_per_p")
         teacher = part[part["metric"] == "teacher_train_acc"].sort_values("alpha_per_p")
-        reach = W.first_reach(test["alpha_per_p"], test["mean"])
-        drop = W.first_reach(teacher["alpha_per_p"], teacher["mean"], direction="down")
+        reach = first_reach(test["alpha_per_p"], test["mean"])
+        drop = first_reach(teacher["alpha_per_p"], teacher["mean"], direction="down")
         entries.append(
             {
                 "p": int(p),
@@ -117,25 +117,6 @@ def width_entries(curves: pd.DataFrame, d: int, c: int, rho: float) -> list[dict
     return entries
 
 
-def step_ratio(grid, at: float) -> float:
-    """The ratio x_{i+1} / x_i of the grid interval holding ``at`` (the end interval when it lies
-    outside): one grid step on a log axis. NaN with fewer than 2 grid points."""
-    x = np.unique(np.asarray([v for v in grid if v is not None], dtype=float))
-    x = x[np.isfinite(x) & (x > 0)]
-    if x.size < 2:
-        return math.nan
-    i = int(np.clip(np.searchsorted(x, at), 1, x.size - 1))
-    return float(x[i] / x[i - 1])
-
-
-def log_slope(x, y) -> float:
-    """Least-squares slope of log y against log x (NaN with fewer than 2 distinct x)."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if np.unique(x).size < 2:
-        return math.nan
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
-
-
 def _crossed(entries: list[dict], key: str) -> tuple[dict, list[str]]:
     """{p: crossing} of the widths whose ``key`` crossing lies on the grid, and a note per
     censored width."""
@@ -149,95 +130,11 @@ def _crossed(entries: list[dict], key: str) -> tuple[dict, list[str]]:
     return found, censored
 
 
-def bounded_ratio(reaches: dict) -> float:
-    """max/min of crossings, censored ones entering as the grid end they lie beyond: a crossing
-    never reached (``censored`` "above") is at least its bound, one already past at the first
-    point ("below") at most its bound. So the result is a lower bound on the true max/min (the
-    exact max/min when nothing is censored), never below 1; NaN with fewer than 2 crossings
-    or bounds. ``reaches``: label -> ``W.first_reach`` entry."""
-    at_least = [
-        r["value"] if r["value"] is not None else r["bound"]
-        for r in reaches.values()
-        if r["value"] is not None or r["censored"] == "above"
-    ]
-    at_most = [
-        r["value"] if r["value"] is not None else r["bound"]
-        for r in reaches.values()
-        if r["value"] is not None or r["censored"] == "below"
-    ]
-    known = [r for r in reaches.values() if r["value"] is not None or r["bound"] is not None]
-    if len(known) < 2 or not at_least or not at_most:
-        return math.nan
-    return max(1.0, max(at_least) / min(at_most))
-
-
-def spread_claim(
-    claim, reaches: dict, grids: dict, *, what: str, over: str, why_not: str, note: str = ""
-):
-    """The crossings ``reaches`` (label -> ``W.first_reach`` entry, e.g. "p = 25") of every
-    condition within one grid step of each other: max/min of those on the grid against the
-    largest step ratio of the ``grids`` (label -> that condition's x grid) at the crossings.
-    Crossings off the grid are left out of the judged ratio and named in the note, with the
-    ratio they bound (``bounded_ratio``); ``note`` is added to it."""
-    from softleak.compare.claims import judge_bound, untested
-
-    found = {k: r["value"] for k, r in reaches.items() if r["value"] is not None}
-    censored = {k: r for k, r in reaches.items() if r["value"] is None}
-    text = "crossings: " + (", ".join(f"{k}: {v:.3g}" for k, v in found.items()) or "none")
-    if censored:
-        text += "; off the grid (left out): " + "; ".join(
-            f"{k}: {r['note'] or 'not measured'}" for k, r in censored.items()
-        )
-        bound = bounded_ratio(reaches)
-        if math.isfinite(bound) and found:
-            text += f"; with them as the grid ends they lie beyond, max/min >= {bound:.3g}"
-    if note:
-        text += f"; {note}"
-    criterion = f"max/min over {over} of the {what} (tolerance: one grid step)"
-    if len(found) < 2:
-        return untested(
-            claim, f"{text}; fewer than 2 crossings on the grid; {why_not}", criterion=criterion
-        )
-    # Tolerance: one grid step (the largest ratio x_{i+1}/x_i of the grid interval holding a
-    # crossing): two crossings closer than that are not told apart by the interpolation.
-    tol = max(step_ratio(grids[k], v) for k, v in found.items())
-    if censored:
-        # the true max/min is only bounded below: a bound past the tolerance fails the claim,
-        # one within it cannot confirm it
-        bound = bounded_ratio(reaches)
-        if not (math.isfinite(bound) and bound > tol):
-            return untested(
-                claim,
-                f"{text}; crossings off the grid: max/min is only known to be >= "
-                f"{bound:.3g}, within the tolerance {tol:.3g}; {why_not}",
-                measured=bound if math.isfinite(bound) else None,
-                criterion=criterion,
-            )
-        return judge_bound(
-            claim,
-            bound,
-            at_most=tol,
-            what=f"max/min over {over} of the {what}, a lower bound from the crossings off the "
-            f"grid (tolerance: one grid step, {tol:.3g})",
-            note=text,
-            why_not=why_not,
-        )
-    return judge_bound(
-        claim,
-        max(found.values()) / min(found.values()),
-        at_most=tol,
-        what=f"max/min over {over} of the {what} (interpolated, crossings on the grid; "
-        f"tolerance: one grid step, the largest ratio of the grid interval holding a crossing, "
-        f"{tol:.3g})",
-        note=text,
-        why_not=why_not,
-    )
-
-
 def fig19_claims(entries: list[dict], seeds: int, d: int) -> list[dict]:
     """Fig. 19's claims from the per-width crossings (``width_entries``), ``seeds`` runs per
     point at input dimension ``d``."""
-    from softleak.compare.claims import judge_close, untested
+    from softleak.compare.claims import judge_close, judge_spread, untested
+    from softleak.compare.reach import log_slope
 
     c_student, c_scale, c_teacher = CLAIMS
     runs = "one run per point" if seeds == 1 else f"{seeds} runs per point"
@@ -252,7 +149,7 @@ def fig19_claims(entries: list[dict], seeds: int, d: int) -> list[dict]:
         return {f"p = {e['p']}": e[key] for e in entries}
 
     out = [
-        spread_claim(
+        judge_spread(
             c_student,
             reaches("student_test_reach_alpha_per_p"),
             grids,
@@ -295,7 +192,7 @@ def fig19_claims(entries: list[dict], seeds: int, d: int) -> list[dict]:
             )
         )
     out.append(
-        spread_claim(
+        judge_spread(
             c_teacher,
             reaches("teacher_drop_alpha_per_p"),
             grids,

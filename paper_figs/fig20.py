@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from softleak.compare.claims import Claim, summary_line
+from softleak.compare.reach import first_reach
 from softleak.compare.style import log_ticks
 from softleak.paper_figs import widths as W
 from softleak.paper_figs.common import clean, save, write_data
@@ -174,7 +175,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
         part = curves[curves["p_S"] == p]
         test = part[part["metric"] == "student_test_acc"].sort_values("alpha")
         train = part[part["metric"] == "student_train_acc"].sort_values("alpha")
-        reach = W.first_reach(test["alpha"], test["mean"])
+        reach = first_reach(test["alpha"], test["mean"])
         entries.append(
             {
                 "p_S": p,
@@ -196,7 +197,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
         )
     teacher = curves[(curves["metric"] == "teacher_train_acc") & (curves["p_S"] == students[0])]
     teacher = teacher.sort_values("alpha")
-    drop = W.first_reach(teacher["alpha"], teacher["mean"], direction="down")
+    drop = first_reach(teacher["alpha"], teacher["mean"], direction="down")
 
     fig = _figure(curves, entries, labels, d, c, rho, pt)
     files = save(fig, out, "fig20")

@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from softleak.compare.claims import Claim, summary_line
+from softleak.compare.claims import Claim, judge_spread, summary_line
+from softleak.compare.reach import first_reach, log_slope
 from softleak.compare.style import log_ticks
 from softleak.paper_figs.common import clean, save, write_data
-from softleak.paper_figs.fig19 import log_slope, spread_claim
 from softleak.paper_figs.mlp_scale import PAPER as PAPER_SCALE
 from softleak.paper_figs.mlp_scale import PAPER_N, MLPScale
 from softleak.paper_figs.mlp_scale import QUICK as QUICK_SCALE
@@ -194,10 +194,9 @@ def fig22_claims(curves: pd.DataFrame, per_c: dict, d: int, p: int, epochs: int)
 def _teacher_claim(
     claim, curves: pd.DataFrame, classes: list[int], d: int, p: int, why_not: str
 ) -> dict:
-    """The teacher's capacity crossings in n/d of every c within one grid step (``spread_claim``:
-    interpolated first drops of its train accuracy below CUTOFF, censored ones as bounds)."""
-    from softleak.paper_figs.widths import first_reach
-
+    """The teacher's capacity crossings in n/d of every c within one grid step
+    (``compare.claims.judge_spread``: interpolated first drops of its train accuracy below
+    CUTOFF, censored ones as bounds)."""
     reaches, grids = {}, {}
     for c in classes:
         curve = curves[curves["c"] == c]
@@ -206,7 +205,7 @@ def _teacher_claim(
             curve["n_over_d"], curve["teacher_train_acc"], CUTOFF, direction="down"
         )
         grids[label] = curve["n_over_d"].to_numpy(dtype=float)
-    return spread_claim(
+    return judge_spread(
         claim,
         reaches,
         grids,

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from softleak.compare.claims import Claim, judge_present, summary_line
+from softleak.compare.reach import LEVEL
 from softleak.compare.table import cell_means
 from softleak.paper_figs.common import clean, data_dir, linear_grid, save, write_data
 from softleak.paper_figs.mlp_scale import PAPER, PAPER_N, MLPScale
@@ -38,7 +39,6 @@ from softleak.paper_figs.mlp_scale import QUICK_PAPER_TRAINING as QUICK
 CURVE_RHO = 0.65  # Figs. 7C, 16, 17
 CURVE_N_PAPER = (15_000, 50_000, 100_000, 200_000)  # Figs. 16 / 17: n = 10^3 x {15, 50, 100, 200}
 FIG6_N_PAPER = (25_000, 100_000)  # Fig. 6 (A) and (B)
-LEVEL = 0.99  # "fits" / "identifies" cut-off (REFERENCE.md)
 
 # n = 3,000 (still memorized by the teacher; rho = 0.2 identifies there) is left out of the quick
 # grid to keep Fig. 7's quick preset under 15 minutes; the teacher fails from n ~ 4,000.

@@ -35,13 +35,13 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from softleak.compare.reach import LEVEL
 from softleak.paper_figs.mlp_scale import MLPScale
 from softleak.simulate.spec import SweepSpec
 
 RHO = 0.45  # Figs. 19 and 20
 #: The paper's teacher set sizes in Figs. 19 and 20: n = d x {12.5, 25, 50, ..., 200}, d = 1000.
 PAPER_N = tuple(int(1000 * k) for k in (12.5, 25, 50, 75, 100, 125, 150, 175, 200))
-LEVEL = 0.99  # "reaches": student held-out accuracy >= LEVEL counts as identification
 METRICS = ("teacher_train_acc", "student_train_acc", "student_test_acc")
 METRIC_STYLE = {  # linestyle and marker per metric (colour is the width)
     "student_test_acc": ("-", "o", r"student test ${\rm acc}^S_{\rm test}$"),
@@ -152,45 +152,6 @@ def width_curves(
 # ---------------------------------------------------------------------------------------------
 # Crossings and collapse quality
 # ---------------------------------------------------------------------------------------------
-
-
-def first_reach(x, y, level: float = LEVEL, direction: str = "up") -> dict:
-    """Where a curve first reaches ``level`` (``compare.crossings.crossings``: the first crossing in
-    ``direction``, linear interpolation between grid points), as a JSON-friendly entry.
-
-    Returns ``{"value", "censored", "bound", "note"}``: ``value`` the crossing (None when censored);
-    ``censored`` None, "below" (already past ``level`` at the first grid point: the crossing is
-    <= ``bound`` = x[0]) or "above" (never crossed: > ``bound`` = x[-1]); ``direction`` "up" for a
-    rise to >= level, "down" for a fall below it. Unsorted x is sorted; NaN points are dropped.
-    """
-    from softleak.compare.crossings import crossings
-
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    order = np.argsort(x)
-    x, y = x[order], y[order]
-    if x.size == 0:
-        return {"value": None, "censored": None, "bound": None, "note": "no points"}
-    value = float(crossings(x, y, level, direction))
-    side = ">=" if direction == "up" else "<"
-    if math.isfinite(value):
-        return {"value": value, "censored": None, "bound": None, "note": ""}
-    if value == math.inf:
-        return {
-            "value": None,
-            "censored": "above",
-            "bound": float(x[-1]),
-            "note": f"never {side} {level:g} on the grid: > {x[-1]:.4g}",
-        }
-    # -inf, or NaN (starts past the level and only crosses back): reached at the first point.
-    return {
-        "value": None,
-        "censored": "below",
-        "bound": float(x[0]),
-        "note": f"already {side} {level:g} at the first grid point: <= {x[0]:.4g}",
-    }
 
 
 def spread(values: Iterable[float | None]) -> dict:

@@ -90,18 +90,6 @@ def test_fig19_crossings_off_the_grid_are_left_out_and_named():
     assert v["student_collapse"] == v["scales_with_p"] == v["teacher_collapse"] == "untested"
 
 
-def test_bounded_ratio_treats_censored_crossings_as_bounds():
-    def reach(value=None, censored=None, bound=None):
-        return {"value": value, "censored": censored, "bound": bound}
-
-    assert fig19.bounded_ratio({"a": reach(2.0), "b": reach(3.0)}) == pytest.approx(1.5)
-    # never reached on a grid ending at 8: at least 8
-    assert fig19.bounded_ratio({"a": reach(2.0), "b": reach(censored="above", bound=8.0)}) == 4
-    # already past at the grid's first point 4: at most 4, so it may equal 2: no spread shown
-    assert fig19.bounded_ratio({"a": reach(2.0), "b": reach(censored="below", bound=4.0)}) == 1
-    assert np.isnan(fig19.bounded_ratio({"a": reach(2.0)}))
-
-
 # --- Fig. 20 ------------------------------------------------------------------------------------
 A20 = (0.05, 0.1, 0.15, 0.2, 0.25)
 

@@ -17,11 +17,11 @@ import pytest
 
 from softleak.compare.crossings import CUTOFF_TOL, crossing_index, crossings
 from softleak.compare.curves import first_crossing
+from softleak.compare.reach import first_reach
 from softleak.compare.thresholds import crossings as thresholds_crossings
 from softleak.compare.thresholds import reference_rule
 from softleak.paper_figs.common import clean
 from softleak.paper_figs.mlp_figs import LEVEL, dip_and_jump
-from softleak.paper_figs.widths import first_reach
 
 EXACT = 1e-12
 

@@ -19,47 +19,6 @@ from softleak.theory.capacity import (
 )
 
 
-# --- first_reach ------------------------------------------------------------------------------
-def test_first_reach_interpolates_the_first_upward_crossing():
-    x = [1.0, 2.0, 3.0, 4.0, 5.0]
-    y = [0.0, 0.5, 1.0, 0.2, 1.0]  # rises, falls, rises again: the first rise counts
-    entry = W.first_reach(x, y, level=0.99)
-    assert entry["censored"] is None
-    assert entry["value"] == pytest.approx(2.0 + 0.49 / 0.5)
-
-
-def test_first_reach_sorts_x_and_drops_nan():
-    x = [3.0, 1.0, 2.0, 2.5]
-    y = [1.0, 0.0, 0.5, float("nan")]
-    assert W.first_reach(x, y, level=0.75)["value"] == pytest.approx(2.5)
-
-
-@pytest.mark.parametrize(
-    ("y", "censored", "bound"),
-    [
-        ([0.1, 0.2, 0.3], "above", 3.0),  # never reaches: the crossing lies beyond the grid
-        ([1.0, 1.0, 1.0], "below", 1.0),  # already there at the first point
-        ([1.0, 0.5, 0.2], "below", 1.0),  # starts above, only falls (no upward crossing)
-    ],
-)
-def test_first_reach_censoring(y, censored, bound):
-    entry = W.first_reach([1.0, 2.0, 3.0], y, level=0.99)
-    assert entry["value"] is None
-    assert entry["censored"] == censored and entry["bound"] == bound
-    assert entry["note"]
-
-
-def test_first_reach_downward_for_the_teacher():
-    entry = W.first_reach([1.0, 2.0, 3.0], [1.0, 1.0, 0.5], level=0.99, direction="down")
-    assert entry["value"] == pytest.approx(2.0 + 0.01 / 0.5)
-    never = W.first_reach([1.0, 2.0], [1.0, 1.0], level=0.99, direction="down")
-    assert never["censored"] == "above" and never["bound"] == 2.0
-
-
-def test_first_reach_without_points():
-    assert W.first_reach([], [])["value"] is None
-
-
 def test_scaled_reach_changes_units_of_value_and_bound():
     entry = W.scaled_reach({"value": 2.0, "bound": None, "censored": None, "note": ""}, 3.0)
     assert entry["value"] == 6.0 and entry["bound"] is None
