@@ -109,3 +109,31 @@ def privacy_utility(settings: pd.DataFrame, tolerance: float, ax: Any = None) ->
     ]
     ax.legend(handles=handles, fontsize=7, loc="best")
     return ax
+
+
+def roc_plot(roc: dict, ax: Any = None) -> Any:
+    """Membership-inference ROC curves (``PrivacyStats.roc``: setting -> (fpr, tpr)) on log-log
+    axes, as that literature draws them (Carlini et al. 2022), with the chance diagonal. Points
+    at FPR or TPR 0 are off a log axis and left out of the drawing. Draws only."""
+    if ax is None:
+        from softleak.compare.style import new_figure
+
+        _, (ax,) = new_figure(panel=(5.0, 4.2))
+    smallest = 1.0
+    for name, (fpr, tpr) in roc.items():
+        fpr, tpr = np.asarray(fpr, float), np.asarray(tpr, float)
+        keep = (fpr > 0) & (tpr > 0)
+        if keep.any():
+            smallest = min(smallest, float(fpr[keep].min()), float(tpr[keep].min()))
+            ax.plot(fpr[keep], tpr[keep], lw=1.2, label=str(name), drawstyle="steps-post")
+    low = max(min(smallest, 1e-3) / 2, 1e-6)
+    ax.plot([low, 1.0], [low, 1.0], color="0.5", ls=":", lw=1.0, label="chance")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(low, 1.0)
+    ax.set_ylim(low, 1.05)
+    ax.set_xlabel("false-positive rate (non-members flagged)")
+    ax.set_ylabel("true-positive rate (held-out members flagged)")
+    ax.set_title("membership inference through the student, by score", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    return ax

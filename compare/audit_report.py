@@ -5,9 +5,15 @@ columns listed in :data:`REQUIRED_COLUMNS`) and turns it into
 
 - :func:`summarize`: one row per (setting, rho): mean leakage over seeds with a confidence
   interval, mean member accuracy, baseline, utility and certified fractions;
-- :func:`audit_report` -> :class:`AuditReport`: one headline row per release setting (its worst
-  case over rho), a plain-language verdict naming the settings that keep leakage within a
-  tolerance and the one that keeps the most utility, and the outputs (Markdown, JSON, CSV, plot).
+- :func:`audit_report` -> :class:`AuditReport`: one headline row per release setting (the rho
+  that decides its verdict), within tolerance after Holm's correction across the settings
+  (:func:`softleak.compare.audit_summary.headlines`), a plain-language verdict naming the settings
+  that keep leakage within a tolerance and the one that keeps the most utility, and the outputs
+  (HTML, Markdown, JSON, CSV, plots).
+- With the per-example scores of an ``AuditResult``: the privacy community's numbers per setting
+  (:mod:`softleak.compare.audit_privacy`): an audited label-DP epsilon lower bound, membership
+  inference through the student (AUC, TPR at low FPR, the ROC curve), the precision of the
+  student's most confident predictions, per-class leakage and the most exposed members.
 
 Leakage is ``member_acc - baseline``: the student's accuracy on the held-out members (teacher
 training points it did not see) minus its accuracy on non-members, or minus chance (the share of
@@ -40,15 +46,27 @@ from softleak.compare.audit_plot import (
     UNSAFE_COLOR,
     UTILITY_LABEL,
     privacy_utility,
+    roc_plot,
+)
+from softleak.compare.audit_privacy import (
+    COVERAGES,
+    FPRS,
+    LABEL_PRIOR,
+    POOLING,
+    PRIOR_NOTE,
+    PrivacyStats,
+    key,
+    privacy_stats,
 )
 from softleak.compare.audit_summary import (
     BASELINE_KINDS,
     CARRIED_COLUMNS,
+    CORRECTION,
     LEAKAGE_CHECK_TOL,
     REQUIRED_COLUMNS,
     _check_confidence,
     _check_tolerance,
-    _headlines,
+    headlines,
     leakage_interval,
     summarize,
 )
@@ -70,17 +88,20 @@ __all__ = [
     "UNSAFE_COLOR",
     "UTILITY_LABEL",
     "AuditReport",
+    "PrivacyStats",
     "audit_report",
     "leakage_interval",
     "summarize",
 ]
 
-#: Keys of one setting in :meth:`AuditReport.to_json`, in order.
+#: Keys of one setting in :meth:`AuditReport.to_json`, in order (``epsilon_lb_vs_baseline``
+#: only where non-members were given).
 JSON_KEYS: tuple[str, ...] = (
     "setting",
     "leakage",
     "leakage_ci_low",
     "leakage_ci_high",
+    "ci_confidence",
     "utility",
     "rho",
     "member_acc",
@@ -88,9 +109,21 @@ JSON_KEYS: tuple[str, ...] = (
     "baseline_kind",
     "control",
     "within_tolerance",
+    "p_value",
+    "p_holm",
     "certified_leaked",
     "certified_hidden",
+    "epsilon_lb",
+    "epsilon_lb_vs_baseline",
+    "auc",
+    "tpr_at_fpr",
+    "precision_at_coverage",
+    "mia_n_member",
+    "mia_n_nonmember",
+    "n_nonmember_distinct",
+    "runs",
 )
+_ROW_KEYS = JSON_KEYS[: JSON_KEYS.index("epsilon_lb")]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -101,42 +134,92 @@ def _fmt(x: Any) -> str:
     return f"{float(x):.3f}" if _finite(x) else "-"
 
 
+def _eps(x: Any) -> str:
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return "-"
+    return "inf" if x == float("inf") else f"{float(x):.2f}"
+
+
 @dataclass(frozen=True, eq=False)
 class AuditReport:
-    """The audit's report: per-(setting, rho) summary, per-setting headlines and a verdict.
+    """The audit's report: per-(setting, rho) summary, per-setting headlines, a verdict and, with
+    per-example scores, the privacy numbers.
 
-    Build with :func:`audit_report`. ``settings`` has one row per setting in the user's order:
-    the setting's worst case over rho (``rho`` is where it occurs) with ``within_tolerance`` =
-    ``leakage_ci_high <= tolerance``.
+    Build with :func:`audit_report`. ``settings`` has one row per setting in the user's order,
+    at the rho that decides its verdict, with ``within_tolerance`` after Holm's correction
+    (``leakage_ci_*`` are the intervals the verdict used, at ``ci_confidence``).
     """
 
     per_rho: pd.DataFrame  # summarize(): one row per (setting, rho)
     settings: pd.DataFrame  # one headline row per setting, in the user's order
     verdict: str  # one plain-language paragraph
     tolerance: float  # largest acceptable upper bound of the leakage interval
-    confidence: float  # two-sided coverage of the intervals
+    confidence: float  # two-sided coverage of the intervals before the correction
+    privacy: PrivacyStats | None = None  # None without per-example scores
+    examples: pd.DataFrame | None = None  # the per-example scores (AuditResult.examples)
 
     def to_json(self) -> dict:
-        """``{"settings": [{JSON_KEYS...}, ...], "verdict": str}``, NaN as None (JSON-safe)."""
-        entries = [
-            {key: jsonable(row[key]) for key in JSON_KEYS} for _, row in self.settings.iterrows()
-        ]
-        return {"settings": entries, "verdict": self.verdict}
+        """``{"settings": [{JSON_KEYS...}, ...], "verdict", "correction", "tolerance",
+        "confidence", "label_prior", "pooling", "notes"}``, NaN as None (JSON-safe)."""
+        entries = []
+        for _, row in self.settings.iterrows():
+            entry = {k: jsonable(row[k]) for k in _ROW_KEYS}
+            extra = self.privacy.entry(str(row["setting"])) if self.privacy else _no_privacy()
+            if row["baseline_kind"] == "chance":
+                extra.pop("epsilon_lb_vs_baseline")
+            entry.update(extra)
+            entries.append({k: entry[k] for k in JSON_KEYS if k in entry})
+        return {
+            "settings": entries,
+            "verdict": self.verdict,
+            "correction": CORRECTION,
+            "tolerance": self.tolerance,
+            "confidence": self.confidence,
+            "label_prior": LABEL_PRIOR,
+            "pooling": dict(POOLING),
+            "notes": [PRIOR_NOTE] if self.privacy is not None else [],
+        }
 
     def markdown(self) -> str:
-        """A Markdown table (numbers with 3 decimals, NaN as "-") followed by the verdict."""
+        """The report as Markdown (the same document as the HTML page)."""
+        return self.document().to_markdown()
+
+    def document(self, images: bool = False):
+        """The report as a ``compare.document.Document``: the leakage table, the verdict, the
+        privacy table and (with ``images``) the plots written by :meth:`write`."""
+        from softleak.compare.document import Document
+
+        doc = Document("softleak leakage audit")
+        doc.heading("Leakage per release setting")
+        columns, rows = self._leakage_table()
+        doc.table(columns, rows)
+        doc.paragraph(
+            f"Leakage = held-out member accuracy - baseline, at the rho that decides each "
+            f"setting's verdict; a setting is within the tolerance {self.tolerance:.3f} when the "
+            f"upper end of its interval is at most that, each release setting's interval at the "
+            f"confidence that {CORRECTION.capitalize()}'s correction across the settings assigns "
+            f"it (column 'CI level'; the controls are outside the family)."
+        )
+        doc.heading("Verdict")
+        doc.paragraph(self.verdict)
+        if images:
+            doc.image("privacy_utility.png", "leakage against utility, one point per setting")
+        if self.privacy is not None:
+            self._privacy_blocks(doc, images)
+        return doc
+
+    def _leakage_table(self) -> tuple[list[str], list[list[str]]]:
         settings = self.settings
         certified = bool(
             np.isfinite(settings[["certified_leaked", "certified_hidden"]].to_numpy(float)).any()
         )
-        pct = f"{self.confidence:.0%}"
-        header = ["setting", f"leakage [{pct} CI]", "member acc", "baseline", "utility"]
+        header = ["setting", "leakage [CI]", "CI level", "member acc", "baseline", "utility"]
         if certified:
             header.append("certified leaked / hidden")
         header += ["rho", "within tolerance"]
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        rows = []
         for _, row in settings.iterrows():
-            name = str(row["setting"]).replace("|", "\\|")
+            name = str(row["setting"])
             if row["control"]:
                 name += " (control)"
             baseline = _fmt(row["baseline"])
@@ -146,6 +229,7 @@ class AuditReport:
                 name,
                 f"{_fmt(row['leakage'])} [{_fmt(row['leakage_ci_low'])}, "
                 f"{_fmt(row['leakage_ci_high'])}]",
+                f"{100 * float(row['ci_confidence']):.4g}%",
                 _fmt(row["member_acc"]),
                 baseline,
                 _fmt(row["utility"]),
@@ -153,12 +237,88 @@ class AuditReport:
             if certified:
                 cells.append(f"{_fmt(row['certified_leaked'])} / {_fmt(row['certified_hidden'])}")
             cells += [_fmt(row["rho"]), "yes" if row["within_tolerance"] else "no"]
-            lines.append("| " + " | ".join(cells) + " |")
-        note = (
-            f"Leakage = held-out member accuracy - baseline, at each setting's worst rho; "
-            f"tolerance {self.tolerance:.3f} on the upper end of the interval."
+            rows.append(cells)
+        return header, rows
+
+    def _privacy_blocks(self, doc, images: bool) -> None:
+        privacy = self.privacy
+        assert privacy is not None
+        doc.heading("In privacy terms")
+        has_non = bool((self.settings["baseline_kind"] != "chance").any())
+        header = ["setting", "rho", "epsilon_lb"]
+        if has_non:
+            header.append("epsilon_lb vs baseline (heuristic)")
+        header += ["AUC"] + [f"TPR @ FPR {key(f)}" for f in FPRS]
+        header += [f"precision of top {100 * v:g}%" for v in COVERAGES]
+        rows = []
+        for _, row in self.settings.iterrows():
+            e = privacy.entry(str(row["setting"]))
+            cells = [str(row["setting"]), _fmt(row["rho"]), _eps(e["epsilon_lb"])]
+            if has_non:
+                cells.append(_eps(e["epsilon_lb_vs_baseline"]))
+            cells.append(_fmt(e["auc"]))
+            cells += [_fmt(e["tpr_at_fpr"][key(f)]) for f in FPRS]
+            cells += [_fmt(e["precision_at_coverage"][key(v)]) for v in COVERAGES]
+            rows.append(cells)
+        doc.table(header, rows)
+        first = privacy.settings.iloc[0] if len(privacy.settings) else None
+        counts = ""
+        if first is not None:
+            counts = (
+                f" At the worst rho: {int(first['mia_n_member'])} held-out member and "
+                f"{int(first['mia_n_nonmember'])} non-member scores pooled over seeds "
+                f"({int(first['n_nonmember_distinct'])} distinct non-members; TPR at an FPR "
+                f"below 1/that is not reported)."
+            )
+        doc.paragraph(
+            f"epsilon_lb: the largest label-DP epsilon ruled out at {self.confidence:.0%} "
+            f"confidence (one-sided Clopper-Pearson bounds on each run's held-out member "
+            f"accuracy, Bonferroni over the runs of the setting; label prior {LABEL_PRIOR}). "
+            f"{PRIOR_NOTE} AUC and TPR: held-out members against non-members by the student's "
+            f"probability of the true label. Precision of the top fraction: accuracy of the "
+            f"student's most confident held-out-member predictions." + counts
         )
-        return "\n".join(lines) + "\n\n" + note + "\n\n" + self.verdict + "\n"
+        if images and privacy.roc:
+            doc.image("roc.png", "membership inference ROC through the student (log-log)")
+        if not privacy.per_class.empty and privacy.reference is not None:
+            part = privacy.per_class[privacy.per_class["setting"] == privacy.reference]
+            doc.heading(f"Per-class leakage ({privacy.reference})", level=3)
+            doc.table(
+                [
+                    "label",
+                    "held-out member acc",
+                    "members",
+                    "non-member acc",
+                    "non-members",
+                    "leakage",
+                ],
+                [
+                    [
+                        int(r.label),
+                        _fmt(r.member_acc),
+                        int(r.n_member) if _finite(r.n_member) else 0,
+                        _fmt(r.nonmember_acc),
+                        int(r.n_nonmember) if _finite(r.n_nonmember) else 0,
+                        _fmt(r.leakage),
+                    ]
+                    for r in part.itertuples()
+                ],
+            )
+        if not privacy.exposed.empty:
+            doc.heading(f"Most exposed held-out members ({privacy.reference})", level=3)
+            doc.table(
+                ["member index", "label", "mean score", "times held out", "times recovered"],
+                [
+                    [
+                        int(r.index),
+                        int(r.label),
+                        _fmt(r.mean_score),
+                        int(r.held_out),
+                        int(r.recovered),
+                    ]
+                    for r in privacy.exposed.itertuples()
+                ],
+            )
 
     def plot(self, ax: Any = None) -> Any:
         """Privacy-utility plot: leakage (with interval) against utility, one point per setting.
@@ -169,8 +329,10 @@ class AuditReport:
         return privacy_utility(self.settings, self.tolerance, ax)
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write ``report.md``, ``report.json``, ``settings.csv``, ``per_rho.csv`` and
-        ``privacy_utility.png`` / ``.pdf`` into ``out_dir`` (created), each atomically.
+        """Write ``report.html``, ``report.md``, ``report.json``, ``settings.csv``,
+        ``per_rho.csv``, ``privacy_utility.png`` / ``.pdf`` and, with per-example scores,
+        ``examples.parquet``, ``runs.csv``, ``per_class.csv``, ``roc.png`` / ``.pdf`` into
+        ``out_dir`` (created), each atomically.
 
         Returns:
             ``{file name: path}`` for every file written.
@@ -179,38 +341,76 @@ class AuditReport:
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "report.md": write_text_atomic(out_dir / "report.md", self.markdown()),
-            "report.json": write_text_atomic(
-                out_dir / "report.json",
-                json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n",
-            ),
-            "settings.csv": write_text_atomic(
-                out_dir / "settings.csv", self.settings.to_csv(index=False)
-            ),
-            "per_rho.csv": write_text_atomic(
-                out_dir / "per_rho.csv", self.per_rho.to_csv(index=False)
-            ),
-        }
+        paths: dict[str, Path] = {}
         fig, (ax,) = new_figure(panel=(5.6, 4.2))
         self.plot(ax)
         for suffix in (".png", ".pdf"):
             name = "privacy_utility" + suffix
             paths[name] = save_figure(fig, out_dir / name)
+        if self.privacy is not None:
+            if self.privacy.roc:
+                fig, (ax,) = new_figure(panel=(5.0, 4.2))
+                roc_plot(self.privacy.roc, ax)
+                for suffix in (".png", ".pdf"):
+                    paths["roc" + suffix] = save_figure(fig, out_dir / ("roc" + suffix))
+            for name, table in (
+                ("runs.csv", self.privacy.runs),
+                ("per_class.csv", self.privacy.per_class),
+            ):
+                paths[name] = write_text_atomic(out_dir / name, table.to_csv(index=False))
+        if self.examples is not None:
+            from softleak.simulate.store import atomic_write_parquet
+
+            atomic_write_parquet(out_dir / "examples.parquet", self.examples)
+            paths["examples.parquet"] = out_dir / "examples.parquet"
+        paths.update(self.document(images=True).write(out_dir, "report"))
+        paths["report.json"] = write_text_atomic(
+            out_dir / "report.json", json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n"
+        )
+        paths["settings.csv"] = write_text_atomic(
+            out_dir / "settings.csv", self.settings.to_csv(index=False)
+        )
+        paths["per_rho.csv"] = write_text_atomic(
+            out_dir / "per_rho.csv", self.per_rho.to_csv(index=False)
+        )
         log.info("audit report written to %s", out_dir)
         return paths
 
 
+def _no_privacy() -> dict:
+    from softleak.compare.audit_privacy import empty_entry
+
+    return empty_entry()
+
+
+def _unpack(result: Any) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
+    """(rows, examples or None, config) of an ``AuditResult`` or a bare per-student table."""
+    if isinstance(result, pd.DataFrame):
+        return result, None, dict(result.attrs.get("config") or {})
+    rows = getattr(result, "rows", None)
+    if not isinstance(rows, pd.DataFrame):
+        raise ValueError(
+            f"the audit table must be a pandas DataFrame or an AuditResult, got "
+            f"{type(result).__name__}"
+        )
+    examples = getattr(result, "examples", None)
+    return rows, examples, dict(getattr(result, "config", None) or rows.attrs.get("config") or {})
+
+
 def audit_report(
-    rows: pd.DataFrame, tolerance: float = 0.02, confidence: float = 0.95
+    result: Any, tolerance: float = 0.02, confidence: float = 0.95, c: int | None = None
 ) -> AuditReport:
-    """Summarize an audit table into an :class:`AuditReport`.
+    """Summarize an audit into an :class:`AuditReport`.
 
     Args:
-        rows: the per-student audit table (columns :data:`REQUIRED_COLUMNS`).
+        result: what ``simulate.audit`` returns (an ``AuditResult``: rows and per-example
+            scores), or only its per-student table (columns :data:`REQUIRED_COLUMNS`; then the
+            report has no privacy numbers).
         tolerance: largest acceptable leakage, as a fraction of accuracy (0.02 = 2 percentage
             points), applied to the upper end of each setting's interval.
-        confidence: two-sided coverage of the intervals, in (0, 1).
+        confidence: two-sided coverage of the intervals before Holm's correction (and the
+            one-sided confidence of the epsilon bounds), in (0, 1).
+        c: the number of classes (default: the run record's ``data.c``); needed with scores.
 
     Raises:
         ValueError: missing columns, an empty or inconsistent table, or a bad tolerance or
@@ -218,13 +418,28 @@ def audit_report(
     """
     tolerance = _check_tolerance(tolerance)
     confidence = _check_confidence(confidence)
+    rows, examples, config = _unpack(result)
     per_rho = summarize(rows, confidence)
-    settings = _headlines(per_rho, tolerance)
-    verdict = _verdict(settings, tolerance, confidence, int(per_rho["rho"].nunique()))
+    settings = headlines(rows, per_rho, tolerance, confidence)
+    privacy = None
+    if examples is not None and len(examples):
+        c = c if c is not None else (config.get("data") or {}).get("c")
+        if c is None:
+            raise ValueError("the number of classes is not recorded: pass c= to audit_report")
+        releases = settings[~settings["control"]]
+        names = list(releases["setting"])
+        reference = SOFT if SOFT in names else (names[0] if names else None)
+        worst = dict(zip(settings["setting"], settings["rho"].astype(float), strict=True))
+        privacy = privacy_stats(examples, int(c), worst, confidence, reference)
+    verdict = _verdict(
+        settings, tolerance, confidence, int(per_rho["rho"].nunique()), privacy=privacy
+    )
     return AuditReport(
         per_rho=per_rho,
         settings=settings,
         verdict=verdict,
         tolerance=tolerance,
         confidence=confidence,
+        privacy=privacy,
+        examples=examples if examples is not None and len(examples) else None,
     )

@@ -4,7 +4,8 @@ Part of the audit report (:mod:`softleak.compare.audit_report` re-exports the pu
 
 - :func:`summarize`: one row per (setting, rho): mean leakage over seeds with a confidence
   interval, mean member accuracy, baseline, utility and certified fractions;
-- ``_headlines``: one row per release setting, its worst case over rho, with ``within_tolerance``.
+- :func:`headlines`: one row per release setting, the rho that decides it, with
+  ``within_tolerance`` after Holm's correction across the settings.
 
 Leakage is ``member_acc - baseline``: the student's accuracy on the held-out members (teacher
 training points it did not see) minus its accuracy on non-members, or minus chance (the share of
@@ -233,18 +234,120 @@ def summarize(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     return table.sort_values(["order", "rho"], kind="stable").reset_index(drop=True)
 
 
-def _headlines(per_rho: pd.DataFrame, tolerance: float) -> pd.DataFrame:
-    """One row per setting: its worst case over rho (largest mean leakage; ties: smaller rho)."""
-    rows = []
-    for _, group in per_rho.groupby("setting", sort=False):
-        leak = group["leakage"].to_numpy(float)
-        index = int(np.nanargmax(leak)) if np.isfinite(leak).any() else 0
-        rows.append(group.iloc[index])
-    settings = pd.DataFrame(rows).infer_objects()
+#: The multiple-testing correction the verdict applies across the settings tried.
+CORRECTION = "holm"
+
+
+def _group_interval(group: pd.DataFrame, confidence: float) -> tuple[float, float, float, float]:
+    """``leakage_interval`` of one (setting, rho) group of the per-student table."""
+    return leakage_interval(group["leakage"].to_numpy(float), _binomial_variance(group), confidence)
+
+
+def within_p_value(group: pd.DataFrame, tolerance: float) -> float:
+    """The smallest ``1 - confidence`` at which the upper end of the group's leakage interval
+    (:func:`leakage_interval`) is at most ``tolerance``: a p-value of "leakage >= tolerance"
+    (twice the one-sided p-value of the interval's upper end, so that it is compared with
+    ``1 - confidence`` as the two-sided intervals are). 1 when the mean is above the tolerance,
+    0 when the interval never reaches it (no spread left), NaN without a finite leakage."""
+    from scipy.optimize import brentq
+
+    def high(q: float) -> float:
+        return _group_interval(group, q)[3]
+
+    if not math.isfinite(high(0.5)):
+        return math.nan
+    top = 1.0 - 1e-12
+    if high(0.0) > tolerance:
+        return 1.0
+    if high(top) <= tolerance:
+        return 0.0
+    return 1.0 - float(brentq(lambda q: high(q) - tolerance, 0.0, top, xtol=1e-14))
+
+
+def _worst(candidates: list[tuple[float, pd.Series, tuple]]) -> tuple[float, pd.Series, tuple]:
+    """The (rho, per_rho row, interval) whose upper end is largest (ties: the larger mean
+    leakage, then the smaller rho); NaN upper ends count as largest."""
+
+    def key(item):
+        rho, _, (mean, _, _, high) = item
+        return (
+            high if math.isfinite(high) else math.inf,
+            mean if math.isfinite(mean) else -math.inf,
+            -rho,
+        )
+
+    return max(candidates, key=key)
+
+
+def headlines(
+    rows: pd.DataFrame, per_rho: pd.DataFrame, tolerance: float, confidence: float
+) -> pd.DataFrame:
+    """One row per setting, in the user's order: the rho that decides its verdict, with the
+    interval the verdict used.
+
+    **Holm's correction** over the release settings (the controls are outside the family):
+    a setting is within tolerance when its leakage is below the tolerance at every rho tried (an
+    intersection-union test: each rho's interval must end at or below it) at a confidence that
+    Holm's step-down procedure assigns it. The settings are ordered by their p-value
+    (:func:`within_p_value`, the largest over rho); the i-th of m (from 1) is judged at
+    ``1 - (1 - confidence) / (m - i + 1)``, and only while every setting before it was within.
+    The chance of calling any setting within tolerance whose leakage is not then stays at most
+    ``(1 - confidence) / 2`` (the intervals' upper ends are one-sided bounds at half their
+    error), as with one setting and no correction. With one setting the interval is the plain
+    ``confidence`` interval.
+
+    Columns: those of :func:`summarize`'s rows at the deciding rho (the largest upper end at
+    that confidence; ties: the larger mean, then the smaller rho), ``leakage_ci_*`` at
+    ``ci_confidence``, ``p_value`` (largest over rho), ``p_holm`` (Holm-adjusted; None for
+    controls), ``within_tolerance``. Controls use the plain ``confidence``.
+    """
+    from softleak.compare.privacy import holm
+
+    groups = {key: g for key, g in rows.groupby(["setting", "rho"], sort=False)}
+    parts = {name: part for name, part in per_rho.groupby("setting", sort=False)}
+    p_values = {
+        name: max(
+            (within_p_value(groups[(name, rho)], tolerance) for rho in part["rho"]),
+            key=lambda p: math.inf if math.isnan(p) else p,
+        )
+        for name, part in parts.items()
+    }
+    releases = [n for n, part in parts.items() if not bool(part["control"].iloc[0])]
+    ranked = sorted(
+        releases,
+        key=lambda n: (math.isnan(p_values[n]), p_values[n], int(parts[n]["order"].iloc[0])),
+    )
+    adjusted = dict(zip(ranked, holm([p_values[n] for n in ranked])[0], strict=True))
+    m = len(ranked)
+    level = {n: 1.0 - (1.0 - confidence) / (m - i) for i, n in enumerate(ranked)}
+    records, passing = [], True
+    for name in [*ranked, *(n for n in parts if n not in releases)]:
+        part = parts[name]
+        conf = level.get(name, confidence)
+        rho, row, (mean, se, low, high) = _worst(
+            [
+                (float(r["rho"]), r, _group_interval(groups[(name, r["rho"])], conf))
+                for _, r in part.iterrows()
+            ]
+        )
+        ok = math.isfinite(high) and high <= tolerance
+        if name in level:
+            ok = ok and passing
+            passing = ok
+        record = row.to_dict()
+        record.update(
+            leakage_se=se,
+            leakage_ci_low=low,
+            leakage_ci_high=high,
+            ci_confidence=conf,
+            p_value=p_values[name],
+            p_holm=float(adjusted[name]) if name in adjusted else math.nan,
+            within_tolerance=bool(ok),
+        )
+        records.append(record)
+    settings = pd.DataFrame.from_records(records).infer_objects()
     settings = settings.sort_values("order", kind="stable").reset_index(drop=True)
     settings["control"] = settings["control"].astype(bool)
-    high = settings["leakage_ci_high"].to_numpy(float)
-    settings["within_tolerance"] = np.isfinite(high) & (high <= tolerance)
     columns = [
         "setting",
         "order",
@@ -254,6 +357,9 @@ def _headlines(per_rho: pd.DataFrame, tolerance: float) -> pd.DataFrame:
         "leakage",
         "leakage_ci_low",
         "leakage_ci_high",
+        "ci_confidence",
+        "p_value",
+        "p_holm",
         "within_tolerance",
         "utility",
         "member_acc",

@@ -28,6 +28,13 @@ def _pts(x: float) -> str:
 def _interval(row: pd.Series, confidence: float) -> str:
     if not np.isfinite(row["leakage_ci_low"]):
         return "(no interval: too few measurements)"
+    if "ci_confidence" in row.index and _finite(row["ci_confidence"]):
+        confidence = float(row["ci_confidence"])
+        pct = f"{100 * confidence:.4g}%"
+        return (
+            f"({pct} confidence interval {_pts(row['leakage_ci_low'])} to "
+            f"{_pts(row['leakage_ci_high'])})"
+        )
     return (
         f"({confidence:.0%} confidence interval {_pts(row['leakage_ci_low'])} to "
         f"{_pts(row['leakage_ci_high'])})"
@@ -78,7 +85,11 @@ def _describe_reference(
     return text
 
 
-def _verdict(settings: pd.DataFrame, tolerance: float, confidence: float, n_rho: int) -> str:
+def _verdict(
+    settings: pd.DataFrame, tolerance: float, confidence: float, n_rho: int, privacy=None
+) -> str:
+    """The verdict paragraph; ``privacy`` (``compare.audit_privacy.PrivacyStats``) adds the
+    reference setting's label-DP bound and membership-inference numbers."""
     releases = settings[~settings["control"]]
     controls = settings[settings["control"]]
     soft_present = bool((releases["setting"] == SOFT).any())
@@ -91,11 +102,41 @@ def _verdict(settings: pd.DataFrame, tolerance: float, confidence: float, n_rho:
     text: list[str] = []
     if reference is not None:
         text += _describe_reference(reference, n_rho, confidence, soft_present)
+        if privacy is not None:
+            text += _describe_privacy(reference, privacy, confidence)
     else:
         text.append("Only control settings were audited, so there is no release to judge.")
     text += _judge_releases(releases, reference, soft_present, tolerance)
     text += _check_controls(controls, tolerance, confidence)
     return " ".join(text)
+
+
+def _describe_privacy(row: pd.Series, privacy, confidence: float) -> list[str]:
+    """The reference setting in privacy terms: the label-DP bound, membership inference."""
+    from softleak.compare.audit_privacy import PRIOR_NOTE
+
+    entry = privacy.entry(str(row["setting"]))
+    text = []
+    eps = entry["epsilon_lb"]
+    if eps is not None:
+        if eps > 0:
+            text.append(
+                f"Released as they are, these labels could not be {eps:.2f}-label-DP or better: "
+                f"a student guesses held-out members' labels too well for that ({confidence:.0%} "
+                f"confidence, Bonferroni over {entry['runs']} runs). {PRIOR_NOTE}"
+            )
+        else:
+            text.append(
+                "The held-out member accuracy rules out no label-DP epsilon at this confidence."
+            )
+    auc, tpr = entry["auc"], entry["tpr_at_fpr"].get("0.01")
+    if auc is not None:
+        low = f", {100 * tpr:.1f}% of them at a 1% false-positive rate" if tpr is not None else ""
+        text.append(
+            f"Membership inference through the student tells held-out members from non-members "
+            f"with AUC {auc:.3f}{low}."
+        )
+    return text
 
 
 def _judge_releases(
@@ -106,10 +147,17 @@ def _judge_releases(
     tol = f"{_pts(tolerance)} percentage points"
     safe = releases[releases["within_tolerance"]]
     utility_known = bool(np.isfinite(releases["utility"].to_numpy(float)).any())
-    if not releases.empty:
+    if len(releases) == 1:
         text.append(
             f"A setting counts as safe when the upper end of its interval is at most the "
             f"tolerance of {tol}."
+        )
+    elif not releases.empty:
+        text.append(
+            f"A setting counts as safe when the upper end of its interval is at most the "
+            f"tolerance of {tol}, each interval at the confidence Holm's correction across the "
+            f"{len(releases)} settings tried assigns it, so that the chance of calling any "
+            f"leaking setting safe stays as small as with one setting."
         )
     if not releases.empty and safe.empty:
         text += _least_leaking(releases, utility_known)

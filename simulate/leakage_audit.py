@@ -41,6 +41,7 @@ import pandas as pd
 import torch
 
 from softleak.simulate.audit_data import AuditData
+from softleak.simulate.audit_result import GROUPS, AuditResult, example_table
 
 # The spec, its settings and its units live in audit_spec; they stay importable from here.
 from softleak.simulate.audit_spec import GRID as GRID
@@ -67,9 +68,12 @@ from softleak.simulate.train import fit
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AuditSpec", "audit", "releases_for", "split_members"]
+__all__ = ["AuditResult", "AuditSpec", "audit", "releases_for", "split_members"]
 
 OUTPUTS = ("report",)  # besides the records every run directory holds
+
+#: (prediction, score, confidence) of R students on some rows, each (R, rows).
+Scored = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def audit(
@@ -80,14 +84,15 @@ def audit(
     threads: int | None = None,
     progress: bool | None = None,
     restart: bool = False,
-) -> pd.DataFrame:
-    """Audit ``data`` (a teacher's outputs, see ``AuditData``): one row per trained student.
+) -> AuditResult:
+    """Audit ``data`` (a teacher's outputs, see ``AuditData``): one row per trained student and
+    the per-example scores (``simulate.audit_result.AuditResult``).
 
-    Summarise with ``compare.audit_report(rows)`` (leakage per setting with confidence intervals,
-    the verdict, the privacy-utility plot)::
+    Summarise with ``compare.audit_report(result)`` (leakage per setting with confidence
+    intervals, the label-DP epsilon bound, membership inference, the verdict, the plots)::
 
-        rows = simulate.audit(AuditData.from_files("z.npy", "y.npy", "x.npy"), AuditSpec(tau=4))
-        verdict = compare.audit_report(rows, tolerance=0.02).verdict  # a paragraph of text
+        result = simulate.audit(AuditData.from_files("z.npy", "y.npy", "x.npy"), AuditSpec(tau=4))
+        verdict = compare.audit_report(result, tolerance=0.02).verdict  # a paragraph of text
 
     out: a run directory (resumable, see the module doc); None keeps everything in memory.
     threads: torch/BLAS threads (None: one for small work, see ``simulate.device.threads_for``).
@@ -97,8 +102,9 @@ def audit(
 
     Columns: ``setting, order, control, rho, seed, student, tau, member_acc, n_member_test,
     baseline, baseline_kind, n_nonmember, leakage, utility, student_train_acc, certified_leaked,
-    certified_hidden, model_seed, split_seed, wall_s``. ``rows.attrs["config"]`` holds the run
-    record (spec, fingerprint, data sizes, versions).
+    certified_hidden, model_seed, split_seed, wall_s`` (``result.rows``); ``result.examples``
+    has the columns ``simulate.audit_result.EXAMPLE_COLUMNS``; ``result.config`` (also
+    ``rows.attrs["config"]``) holds the run record (spec, fingerprint, data sizes, versions).
     """
     spec = spec or AuditSpec()
     releases = releases_for(spec, data.c)
@@ -108,12 +114,14 @@ def audit(
     config["units"] = [u.name for u in units]
     cache: dict = {}  # work shared by the units (the members' pseudo-inverse for certificates)
     if out is None:
-        frames = []
+        frames, examples = [], []
         for unit in student_bar_units(units, releases, progress):
-            rows = students_of_unit(spec, data, releases, unit, threads, cache)
+            rows, scored = students_of_unit(spec, data, releases, unit, threads, cache)
             frames.append(pd.DataFrame(rows))
-        table = pd.concat(frames, ignore_index=True)
-        return _finish(table, config)
+            examples.append(scored)
+        return _finish(
+            pd.concat(frames, ignore_index=True), pd.concat(examples, ignore_index=True), config
+        )
     from softleak.simulate.rundir import check_fits, claim, resolve_out
 
     out = resolve_out(out)
@@ -133,12 +141,14 @@ def audit(
     ) as store:
         store.write_config(config)
         names = [u.name for u in units]
-        done = store.finished(names, len(releases))
+        # parts written before per-example scores existed lack them: recomputed
+        done = store.finished(names, len(releases), need=("examples",))
         pending = [u for u in units if u.name not in done]
         for unit in student_bar_units(pending, releases, progress, total=len(units)):
-            rows = pd.DataFrame(students_of_unit(spec, data, releases, unit, threads, cache))
-            store.write_unit(unit.name, rows)
-        return _finish(store.consolidate(names), config)
+            rows, scored = students_of_unit(spec, data, releases, unit, threads, cache)
+            store.write_unit(unit.name, pd.DataFrame(rows), examples=scored)
+        table = store.consolidate(names)
+        return _finish(table, _read_examples(store, names), config)
 
 
 def student_bar_units(units, releases, progress, total: int | None = None):
@@ -155,10 +165,18 @@ def student_bar_units(units, releases, progress, total: int | None = None):
         bar.close()
 
 
-def _finish(table: pd.DataFrame, config: dict) -> pd.DataFrame:
+def _finish(table: pd.DataFrame, examples: pd.DataFrame, config: dict) -> AuditResult:
     table = table.sort_values(["seed", "rho", "order"], kind="stable").reset_index(drop=True)
     table.attrs["config"] = config
-    return table
+    return AuditResult(table, examples.reset_index(drop=True), config)
+
+
+def _read_examples(store, names: list[str]) -> pd.DataFrame:
+    """The consolidated per-example scores of the finished units ``names`` (checked reads)."""
+    from softleak.simulate.store import read_parquet_checked
+
+    tables = [read_parquet_checked(store.side_path("examples", u))[0] for u in names]
+    return pd.concat(tables, ignore_index=True)
 
 
 def _legacy_identity(old: dict, fp: str) -> dict | None:
@@ -215,19 +233,21 @@ def students_of_unit(
     unit: _Unit,
     threads: int | None = None,
     cache: dict | None = None,
-) -> list[dict]:
-    """Train one student per setting on ``unit.train`` as one replica batch; their rows.
+) -> tuple[list[dict], pd.DataFrame]:
+    """Train one student per setting on ``unit.train`` as one replica batch; their rows and
+    their per-example scores of the held-out members and the non-members
+    (``simulate.audit_result.example_table``).
 
     cache: a dict kept across the units of one audit for work they share (filled here)."""
     t0 = time.perf_counter()
     R = len(releases)
     released = released_labels(spec, data, releases, unit)  # (R, n, c)
     model_seed = derive_seed(spec.seed, "audit-student", unit.seed, unit.rho)
-    pred_train, pred_test, pred_hold = _train_and_predict(
+    pred_train, test, hold = _train_and_predict(
         spec, data, unit, released[:, unit.train], model_seed, threads
     )
-    member_acc = (pred_test == data.labels[unit.test]).mean(1)  # (R,)
-    baseline, utility, kind, n_non = _baseline(data, pred_hold, R)
+    member_acc = (test[0] == data.labels[unit.test]).mean(1)  # (R,)
+    baseline, utility, kind, n_non = _baseline(data, None if hold is None else hold[0], R)
     certified = (
         _certify(spec, data, releases, unit, released, {} if cache is None else cache)
         if spec.certify and spec.student == "linear"
@@ -262,7 +282,18 @@ def students_of_unit(
                 "wall_s": wall,
             }
         )
-    return rows
+    names = [rel.name for rel in releases]
+    scored = [
+        example_table(
+            GROUPS[0], unit.test, data.labels[unit.test], test, names, unit.seed, unit.rho
+        )
+    ]
+    if hold is not None:
+        index = np.arange(len(data.holdout_labels))
+        scored.append(
+            example_table(GROUPS[1], index, data.holdout_labels, hold, names, unit.seed, unit.rho)
+        )
+    return rows, pd.concat(scored, ignore_index=True)
 
 
 def _train_and_predict(
@@ -272,10 +303,10 @@ def _train_and_predict(
     soft: np.ndarray,
     model_seed: int,
     threads: int | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+) -> tuple[np.ndarray, Scored, Scored | None]:
     """Train the unit's students on their released labels ``soft`` (R, m, c) as one replica batch;
-    their class predictions (R, rows) on the training and held-out members and on the holdout
-    (None without one)."""
+    their class predictions (R, rows) on the training members, and their scores (``_scores``)
+    of the held-out members and of the holdout (None without one)."""
     dtype, device = DTYPES[spec.dtype], spec.device
     R, c = soft.shape[0], data.c
     model = ReplicaMLP.init([model_seed] * R, data.d, c, spec.width, spec.has_bias, dtype, device)
@@ -300,12 +331,15 @@ def _train_and_predict(
                 precision=spec.precision,
             )
         with torch.no_grad():
-            pred_train = _predict(model, data.inputs[unit.train], dtype, device)  # (R, m)
-            pred_test = _predict(model, data.inputs[unit.test], dtype, device)  # (R, t)
-            pred_hold = (
-                _predict(model, data.holdout_inputs, dtype, device) if data.has_holdout else None
+            X_train, X_test = data.inputs[unit.train], data.inputs[unit.test]
+            pred_train = _scores(model, X_train, data.labels[unit.train], dtype, device)[0]
+            test = _scores(model, X_test, data.labels[unit.test], dtype, device)  # (R, t) each
+            hold = (
+                _scores(model, data.holdout_inputs, data.holdout_labels, dtype, device)
+                if data.has_holdout
+                else None
             )
-    return pred_train, pred_test, pred_hold
+    return pred_train, test, hold
 
 
 def _baseline(
@@ -351,13 +385,26 @@ def warm_start(model: ReplicaMLP, X: np.ndarray, soft: np.ndarray) -> None:
         b[idx] = coef[..., -1]
 
 
-def _predict(model: ReplicaMLP, X: np.ndarray, dtype, device, chunk: int = 65_536) -> np.ndarray:
-    """Class predictions (R, rows) of every replica, in row chunks."""
-    parts = []
+def _scores(
+    model: ReplicaMLP, X: np.ndarray, labels: np.ndarray, dtype, device, chunk: int = 65_536
+) -> Scored:
+    """Every replica's (prediction, probability of ``labels``, largest probability), each
+    (R, rows), in row chunks (the probabilities are never held for all rows at once)."""
+    preds, scores, confidences = [], [], []
     for i in range(0, X.shape[0], chunk):
         xb = torch.as_tensor(X[i : i + chunk], dtype=dtype, device=device)
-        parts.append(model.forward(xb).argmax(-1).cpu().numpy())
-    return np.concatenate(parts, axis=1)
+        proba = torch.softmax(model.forward(xb).to(torch.float64), -1)  # (R, b, c)
+        yb = torch.as_tensor(labels[i : i + chunk], dtype=torch.long, device=device)
+        index = yb.view(1, -1, 1).expand(proba.shape[0], -1, 1)
+        top, pred = proba.max(-1)
+        preds.append(pred.cpu().numpy())
+        scores.append(proba.gather(-1, index)[..., 0].cpu().numpy())
+        confidences.append(top.cpu().numpy())
+    return (
+        np.concatenate(preds, axis=1),
+        np.concatenate(scores, axis=1),
+        np.concatenate(confidences, axis=1),
+    )
 
 
 def _certify(

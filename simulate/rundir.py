@@ -51,9 +51,11 @@ COMMON_OUTPUTS = (
     CONFIG_FILE,
     "results.parquet",
     "curves.parquet",
+    "examples.parquet",
     "manifest.jsonl",
     "parts",
     "curve_parts",
+    "example_parts",
     "teachers",
 )
 

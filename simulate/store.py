@@ -6,12 +6,14 @@ Layout of DIR (``simulate.rundir`` claims it: path checks, lock, identity):
 - ``parts/<unit>.parquet``: the rows of one finished unit of work (e.g. a teacher and its
   students), written atomically (temp file + ``os.replace``) with the unit id, the run's
   fingerprint and the row count in the file's metadata.
-- ``curve_parts/<unit>.parquet``: its learning curves, where recorded (written before its rows).
+- ``curve_parts/<unit>.parquet``: its learning curves, where recorded, and
+  ``example_parts/<unit>.parquet``: its per-example scores (the audit): the unit's *side tables*
+  (:data:`SIDE_TABLES`), written before its rows and checked with them.
 - ``manifest.jsonl``: one line per finished unit, appended after its part (constant cost per unit).
 - ``teachers/<teacher>.pt``: trained teacher weights, so a resumed run never retrains them.
 - ``results.parquet``: the consolidated table of the command's grid, written once at the end (its
   metadata names the units it holds, so a reader can tell when it is stale); ``curves.parquet``
-  likewise.
+  and ``examples.parquet`` likewise for the side tables.
 - ``damaged/``: records that failed their check when read, moved aside (then recomputed).
 
 Killing the process at any moment loses at most the unit in progress; rerunning the same command
@@ -38,6 +40,11 @@ log = logging.getLogger(__name__)
 META_KEY = b"softleak"
 MANIFEST = "manifest.jsonl"
 RESULTS = "results.parquet"
+#: A unit's side tables: name -> (folder of its parts, consolidated file).
+SIDE_TABLES = {
+    "curves": ("curve_parts", "curves.parquet"),
+    "examples": ("example_parts", "examples.parquet"),
+}
 
 
 def _file_mode() -> int:
@@ -169,7 +176,8 @@ class Store:
     ):
         self.root = Path(root)
         self.parts = self.root / "parts"
-        self.curve_parts = self.root / "curve_parts"
+        self.side = {name: self.root / folder for name, (folder, _) in SIDE_TABLES.items()}
+        self.curve_parts = self.side["curves"]
         self.teachers = self.root / "teachers"
         self.fingerprint = fingerprint
         self.experiment = experiment
@@ -193,7 +201,7 @@ class Store:
     def remove_stale_temps(self) -> int:
         """Delete ``.*.tmp`` files of interrupted atomic writes (SIGKILL skips their clean-up)."""
         removed = 0
-        for folder in (self.root, self.parts, self.curve_parts, self.teachers):
+        for folder in (self.root, self.parts, *self.side.values(), self.teachers):
             if folder.exists():
                 for tmp in folder.glob(".*.tmp"):
                     tmp.unlink(missing_ok=True)
@@ -208,30 +216,45 @@ class Store:
     def part_path(self, unit: str) -> Path:
         return self.parts / f"{unit}.parquet"
 
+    def side_path(self, name: str, unit: str) -> Path:
+        """The part of side table ``name`` (:data:`SIDE_TABLES`) of ``unit``."""
+        return self.side[name] / f"{unit}.parquet"
+
     def read_unit(
-        self, unit: str, rows: int | None = None, run_ids: Iterable[str] | None = None
+        self,
+        unit: str,
+        rows: int | None = None,
+        run_ids: Iterable[str] | None = None,
+        need: Iterable[str] = (),
     ) -> pd.DataFrame | None:
         """The rows of a finished unit, checked (they parse; their unit, fingerprint, row count
-        and run ids match); None when absent. A part that fails is moved aside (then it counts
-        as not done), with its curves."""
+        and run ids match; its side tables parse); None when absent. A part that fails is moved
+        aside (then it counts as not done), with its side tables. ``need``: side tables the
+        unit must have (a part written before they existed: None, left in place to be
+        rewritten)."""
         path = self.part_path(unit)
         if not path.exists():
+            return None
+        if any(not self.side_path(name, unit).exists() for name in need):
+            log.info("%s: unit %s lacks its %s; it is recomputed", self.root, unit, "/".join(need))
             return None
         try:
             frame, meta = read_parquet_checked(path)
             problem = part_problem(frame, meta, unit, self.fingerprint, rows, run_ids)
         except ValueError as err:
             problem = str(err)
-        curves = self.curve_parts / f"{unit}.parquet"
-        if problem is None and curves.exists():
-            try:
-                read_parquet_checked(curves)
-            except ValueError as err:
-                problem = f"its curves: {err}"
+        sides = [self.side_path(name, unit) for name in self.side]
+        for side in sides:
+            if problem is None and side.exists():
+                try:
+                    read_parquet_checked(side)
+                except ValueError as err:
+                    problem = f"its {side.parent.name}: {err}"
         if problem is not None:
             set_aside(self.root, path, problem)
-            if curves.exists():
-                set_aside(self.root, curves, "its unit was set aside")
+            for side in sides:
+                if side.exists():
+                    set_aside(self.root, side, "its unit was set aside")
             return None
         return frame
 
@@ -240,30 +263,40 @@ class Store:
         units: Iterable[str],
         rows: Mapping[str, int] | int | None = None,
         run_ids: Callable[[str], Iterable[str]] | None = None,
+        need: Iterable[str] = (),
     ) -> set[str]:
         """The units whose parts read back whole (damaged ones are moved aside). ``run_ids(unit)``
-        gives the run ids a unit's part must hold (asked only for parts that exist)."""
+        gives the run ids a unit's part must hold (asked only for parts that exist); ``need``
+        the side tables it must have (``read_unit``)."""
+        need = tuple(need)
         done = set()
         for unit in units:
             if not self.part_path(unit).exists():
                 continue
             want = rows.get(unit) if isinstance(rows, Mapping) else rows
             ids = run_ids(unit) if run_ids is not None else None
-            if self.read_unit(unit, want, ids) is not None:
+            if self.read_unit(unit, want, ids, need) is not None:
                 done.add(unit)
         return done
 
-    def write_unit(self, unit: str, rows: pd.DataFrame, curves: pd.DataFrame | None = None) -> None:
-        """Record a finished unit. Curves go first: a unit counts as done once its rows exist;
-        the manifest line comes last."""
+    def write_unit(
+        self,
+        unit: str,
+        rows: pd.DataFrame,
+        curves: pd.DataFrame | None = None,
+        examples: pd.DataFrame | None = None,
+    ) -> None:
+        """Record a finished unit. Side tables go first: a unit counts as done once its rows
+        exist; the manifest line comes last."""
         meta = {
             "unit": unit,
             "fingerprint": self.fingerprint,
             "rows": len(rows),
             "device": self.device,
         }
-        if curves is not None and len(curves):
-            atomic_write_parquet(self.curve_parts / f"{unit}.parquet", curves, meta)
+        for name, table in (("curves", curves), ("examples", examples)):
+            if table is not None and (len(table) or name == "examples"):
+                atomic_write_parquet(self.side_path(name, unit), table, meta)
         atomic_write_parquet(self.part_path(unit), rows, meta)
         with open(self.root / MANIFEST, "a") as fh:
             fh.write(json.dumps(meta) + "\n")
@@ -312,8 +345,8 @@ class Store:
 
     # consolidation ------------------------------------------------------------------------
     def consolidate(self, units: list[str]) -> pd.DataFrame:
-        """Concatenate the finished ``units`` (in that order) into ``results.parquet`` and
-        ``curves.parquet``; other finished units stay on disk (counted in one log line)."""
+        """Concatenate the finished ``units`` (in that order) into ``results.parquet`` and the
+        side tables' files (``curves.parquet``, ``examples.parquet``); other finished units stay on disk (counted in one log line)."""
         present = [u for u in units if self.part_path(u).exists()]
         frames = [read_parquet_checked(self.part_path(u))[0] for u in present]
         frames = [f for f in frames if len(f)]
@@ -321,11 +354,12 @@ class Store:
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         if frames:
             atomic_write_parquet(self.root / RESULTS, frame, meta)
-        curve_paths = [self.curve_parts / f"{u}.parquet" for u in present]
-        curves = [read_parquet_checked(p)[0] for p in curve_paths if p.exists()]
-        curves = [c for c in curves if len(c)]
-        if curves:
-            atomic_write_parquet(self.root / "curves.parquet", pd.concat(curves, ignore_index=True))
+        for name, (_, file) in SIDE_TABLES.items():
+            paths = [self.side_path(name, u) for u in present]
+            tables = [read_parquet_checked(p)[0] for p in paths if p.exists()]
+            tables = [t for t in tables if len(t)]
+            if tables:
+                atomic_write_parquet(self.root / file, pd.concat(tables, ignore_index=True))
         others = _part_names(self.parts) - set(units)
         if others:
             log.warning(

@@ -230,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise UsageError(str(err)) from None
     try:
-        rows = audit(
+        result = audit(
             data,
             spec,
             out=out,
@@ -242,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     except ValueError as err:
         raise UsageError(str(err)) from None
-    report = audit_report(rows, tolerance=args.tolerance, confidence=args.confidence)
+    report = audit_report(result, tolerance=args.tolerance, confidence=args.confidence)
     report.write(out / "report")
     if args.json:
         print(json.dumps(report.to_json(), allow_nan=False))

@@ -192,8 +192,12 @@ def test_headline_is_the_worst_rho():
     assert settings.loc["soft", "rho"] == 0.65
     assert settings.loc["soft", "leakage"] == pytest.approx(0.5)
     assert settings.loc["hard", "rho"] == 0.35
-    worst = report.per_rho.query("setting == 'soft' and rho == 0.65").iloc[0]
-    assert settings.loc["soft", "leakage_ci_high"] == worst["leakage_ci_high"]
+    # The deciding rho's interval, at the confidence Holm's correction gave the setting.
+    level = float(settings.loc["soft", "ci_confidence"])
+    assert level in (0.95, 1 - 0.05 / 2)
+    at_level = summarize(_table(spec, rhos=(0.35, 0.65, 0.9)), level)
+    worst = at_level.query("setting == 'soft' and rho == 0.65").iloc[0]
+    assert settings.loc["soft", "leakage_ci_high"] == pytest.approx(worst["leakage_ci_high"])
     assert "65.0% of the members" in report.verdict
 
 
@@ -298,7 +302,8 @@ def test_json_round_trips_with_exact_keys_in_order():
     rows.loc[rows["setting"] == "soft", "certified_leaked"] = 0.4
     report = audit_report(rows)
     payload = json.loads(json.dumps(report.to_json(), allow_nan=False))
-    assert list(payload) == ["settings", "verdict"]
+    assert list(payload)[:2] == ["settings", "verdict"]
+    assert payload["correction"] == "holm"
     assert isinstance(payload["verdict"], str) and payload["verdict"]
     assert [e["setting"] for e in payload["settings"]] == list(STANDARD)
     for entry in payload["settings"]:
@@ -349,6 +354,7 @@ def test_write_creates_the_files(tmp_path):
     paths = report.write(tmp_path / "out")
     expected = {
         "report.md",
+        "report.html",
         "report.json",
         "settings.csv",
         "per_rho.csv",
@@ -426,3 +432,71 @@ def test_the_wider_of_the_seed_and_binomial_intervals_is_used():
         half = (out["leakage_ci_high"] - out["leakage_ci_low"]) / 2
         assert half == pytest.approx(max(t_half, z_half), rel=1e-12)
         assert (t_half > z_half) == expect_t
+
+
+# ---------------------------------------------------------------------------------------------
+# Holm's correction across the release settings
+
+
+def test_holm_levels_step_down_and_controls_stay_outside():
+    rows = _table(STANDARD)
+    report = audit_report(rows, tolerance=0.05)
+    s = report.settings.set_index("setting")
+    releases = [n for n in STANDARD if n != "shuffle"]
+    m = len(releases)
+    # Ranked by p-value: the i-th (from 0) is judged at 1 - 0.05 / (m - i).
+    ranked = sorted(releases, key=lambda n: (s.loc[n, "p_value"], list(STANDARD).index(n)))
+    for i, name in enumerate(ranked):
+        assert s.loc[name, "ci_confidence"] == pytest.approx(1 - 0.05 / (m - i))
+    assert s.loc["shuffle", "ci_confidence"] == 0.95 and np.isnan(s.loc["shuffle", "p_holm"])
+    # within = its own interval ends at or below the tolerance and every earlier one passed
+    passing = True
+    for name in ranked:
+        passing = passing and s.loc[name, "leakage_ci_high"] <= 0.05
+        assert bool(s.loc[name, "within_tolerance"]) == passing
+    # the Holm-adjusted p-values against their definition
+    p = np.array([s.loc[n, "p_value"] for n in ranked])
+    adjusted = np.maximum.accumulate(np.minimum(1, (m - np.arange(m)) * p))
+    assert np.allclose([s.loc[n, "p_holm"] for n in ranked], adjusted)
+
+
+def test_one_release_setting_keeps_the_plain_interval():
+    rows = _table({"soft": {"leak": 0.01}, "shuffle": {"leak": 0.0}})
+    s = audit_report(rows, tolerance=0.05).settings.set_index("setting")
+    plain = summarize(rows).set_index("setting")
+    assert s.loc["soft", "ci_confidence"] == 0.95
+    assert s.loc["soft", "leakage_ci_high"] == pytest.approx(plain.loc["soft", "leakage_ci_high"])
+
+
+def test_within_p_value_inverts_the_interval():
+    from softleak.compare.audit_summary import within_p_value
+
+    rows = _table({"soft": {"leak": 0.01}})
+    rows["n_member_test"] = 200  # the binomial floor and the t part both matter
+    rows["n_nonmember"] = 200
+    p = within_p_value(rows, tolerance=0.08)
+    assert 0 < p < 1
+    high = summarize(rows, 1 - p)["leakage_ci_high"].iloc[0]
+    assert high == pytest.approx(0.08, abs=1e-9)
+    assert within_p_value(rows, tolerance=0.0) == 1.0  # the mean is above it
+
+
+def test_holm_keeps_the_family_wise_error_at_the_boundary(global_seed):
+    """Every setting leaks exactly the tolerance (the null's boundary), per-seed leakages
+    normal (the t interval exact): calling any of the 4 within tolerance must happen at most
+    (1 - 0.95) / 2 = 2.5% of the time. Without the correction it is ~1 - 0.975^4 = 9.6%."""
+    from scipy import stats as st
+
+    rng = np.random.default_rng(global_seed)
+    reps, tol, names = 200, 0.1, ["a", "b", "c", "d"]
+    wrong = 0
+    for _ in range(reps):
+        records = []
+        for order, name in enumerate(names):
+            for seed in range(3):
+                leak = tol + 0.05 * rng.standard_normal()
+                records.append(_row(name, order, 0.5, seed, 0.3 + leak, 0.3))
+        settings = audit_report(pd.DataFrame(records), tolerance=tol).settings
+        wrong += bool(settings["within_tolerance"].any())
+    # P(count > bound) < 1e-7 for a binomial at the allowed rate 0.025
+    assert wrong <= st.binom.ppf(1 - 1e-7, reps, 0.025), wrong

@@ -20,6 +20,7 @@ from softleak import simulate
 from softleak.cli import main
 from softleak.compare.audit_report import audit_report
 from softleak.simulate.audit_data import AuditData
+from softleak.simulate.audit_result import EXAMPLE_COLUMNS, AuditResult
 from softleak.simulate.leakage_audit import AuditSpec, audit
 from softleak.simulate.rundir import IdentityMismatch
 
@@ -60,7 +61,7 @@ def _by_setting(rows, column="leakage"):
 def test_memorizing_teacher_leaks_where_a_linear_student_identifies_it(teacher):
     _, data = teacher
     spec = AuditSpec(rho=(0.25, 0.75), seeds=5, settings=("soft", "hard", "shuffle"))
-    rows = audit(data, spec)
+    rows = audit(data, spec).rows
     at = {r: rows[rows.rho == r] for r in spec.rho}
     # rho n = 45 >= d = 40: the soft-label student is the teacher; it recovers every held-out
     # member (the teacher memorized them) while non-members stay near chance.
@@ -94,7 +95,7 @@ def test_a_teacher_that_never_saw_the_members_shows_no_leakage(teacher):
         data.holdout_labels[half:],
         data.holdout_inputs[half:],
     )
-    rows = audit(fresh, AuditSpec(rho=(0.5,), seeds=3))
+    rows = audit(fresh, AuditSpec(rho=(0.5,), seeds=3)).rows
     leak = _by_setting(rows)
     # 100 held-out pretend-members per seed: SE of a seed's leakage ~0.06, of the mean ~0.035.
     assert (leak.abs() < NO_LEAK).all(), leak.to_dict()
@@ -107,7 +108,7 @@ def test_mlp_students_and_no_holdout_baseline(teacher):
     spec = AuditSpec(
         rho=(0.5,), seeds=2, student="mlp", width=(16,), epochs=200, settings=("soft", "hard")
     )
-    rows = audit(members_only, spec)
+    rows = audit(members_only, spec).rows
     share = np.bincount(data.labels, minlength=C).max() / N
     assert (rows.baseline == share).all() and (rows.baseline_kind == "chance").all()
     assert rows.utility.isna().all() and rows.certified_leaked.isna().all()
@@ -120,7 +121,9 @@ def test_mlp_students_and_no_holdout_baseline(teacher):
 
 def test_certificates_bound_the_trained_linear_student(teacher):
     _, data = teacher
-    rows = audit(data, AuditSpec(rho=(0.25, 0.5), seeds=3, settings=("soft", "tau:3", "shuffle")))
+    rows = audit(
+        data, AuditSpec(rho=(0.25, 0.5), seeds=3, settings=("soft", "tau:3", "shuffle"))
+    ).rows
     rows = rows.dropna(subset=["certified_leaked"])
     assert len(rows) == 18  # every setting has positive labels and rho n <= d: all certified
     # The warm-started student is the minimum-norm consistent one, inside the certified set.
@@ -132,36 +135,37 @@ def test_batched_settings_equal_settings_trained_alone(teacher):
     _, data = teacher
     spec = dict(rho=(0.5,), seeds=1, solver="adam", epochs=150, dtype="float64", certify=False)
     settings = ("soft", "noise:1", "shuffle")
-    together = audit(data, AuditSpec(settings=settings, **spec)).set_index("setting")
+    together = audit(data, AuditSpec(settings=settings, **spec)).rows.set_index("setting")
     columns = ["member_acc", "baseline", "utility", "student_train_acc", "model_seed"]
     for name in settings:
-        alone = audit(data, AuditSpec(settings=(name,), **spec)).set_index("setting")
+        alone = audit(data, AuditSpec(settings=(name,), **spec)).rows.set_index("setting")
         assert together.loc[name, columns].tolist() == alone.loc[name, columns].tolist()
 
 
 def test_resume_equals_uninterrupted_and_other_settings_are_refused(teacher, tmp_path):
     _, data = teacher
     spec = AuditSpec(rho=(0.25, 0.5), seeds=2, settings=("soft", "hard"))
-    full = audit(data, spec, out=tmp_path / "a").drop(columns="wall_s")
+    full = audit(data, spec, out=tmp_path / "a")
     run = tmp_path / "b"
     audit(data, spec, out=run)
     parts = sorted((run / "parts").glob("*.parquet"))
     assert len(parts) == 4
     parts[1].unlink()  # as if killed before this (seed, rho) finished
     (run / "results.parquet").unlink()
-    resumed = audit(data, spec, out=run).drop(columns="wall_s")
-    assert resumed.equals(full)
+    resumed = audit(data, spec, out=run)
+    assert resumed.rows.drop(columns="wall_s").equals(full.rows.drop(columns="wall_s"))
+    assert resumed.examples.equals(full.examples)
     other = AuditSpec(rho=(0.25, 0.5), seeds=2, settings=("soft",))
     with pytest.raises(IdentityMismatch):
         audit(data, other, out=run)
-    again = audit(data, other, out=run, restart=True)
+    again = audit(data, other, out=run, restart=True).rows
     assert set(again.setting) == {"soft"}
     assert len(list((run / "parts").glob("*.parquet"))) == 4
 
 
 def test_package_level_entry_point(teacher):
     _, data = teacher
-    rows = simulate.audit(data, AuditSpec(rho=(0.5,), seeds=1, settings=("soft",)))
+    rows = simulate.audit(data, AuditSpec(rho=(0.5,), seeds=1, settings=("soft",))).rows
     assert rows.attrs["config"]["data"]["n_members"] == N
     assert rows.attrs["config"]["settings"] == ["soft"]
 
@@ -176,14 +180,15 @@ def test_cli_json_report_and_files(teacher, tmp_path, capsys):
     ]
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
-    assert set(report) == {"settings", "verdict"}
+    assert {"settings", "verdict", "correction", "label_prior"} <= set(report)
+    assert report["correction"] == "holm" and report["label_prior"] == "uniform-iid"
     names = [s["setting"] for s in report["settings"]]
     assert names == ["soft", "hard", "shuffle"]
     keys = {"setting", "leakage", "leakage_ci_low", "leakage_ci_high", "utility"}
     assert all(keys <= set(s) for s in report["settings"])
     soft = report["settings"][0]
     assert soft["leakage_ci_low"] <= soft["leakage"] <= soft["leakage_ci_high"]
-    for name in ("report.md", "report.json", "privacy_utility.png"):
+    for name in ("report.md", "report.html", "report.json", "privacy_utility.png", "roc.png"):
         assert (out / "report" / name).exists()
     assert (out / "results.parquet").exists() and (out / "config.json").exists()
     # Rerunning resumes (nothing retrained) and prints the Markdown report.
@@ -231,3 +236,107 @@ def test_cli_bad_files_exit_2(teacher, tmp_path, capsys):
         assert message in capsys.readouterr().err
         assert not out.exists()
     shutil.rmtree(tmp_path / "run", ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-example scores and the privacy numbers
+
+D2, N2, N2_VAL = 300, 500, 400  # c = 2: the teacher memorizes n / d = 1.67 < 2 (Cover)
+
+
+@pytest.fixture(scope="module")
+def binary_teacher(tmp_path_factory):
+    """A binary linear teacher that memorized N2 random labels in D2 dimensions, with N2_VAL
+    fresh non-members."""
+    root = tmp_path_factory.mktemp("audit2")
+    seed = str(_default_seed())
+    sweep = [
+        *("simulate", "multinomial", "--d", str(D2), "--c", "2", "--n", str(N2)),
+        *("--rho", "0.5", "--tau", "1", "--teacher-epochs", "3000", "--teacher-lr", "0.01"),
+        *("--student-epochs", "1", "--n-val", str(N2_VAL), "--seed", seed, "--no-progress"),
+        *("--out", str(root / "sweep")),
+    ]
+    assert main(sweep) == 0
+    assert main(["simulate", "export-teacher", str(root / "sweep"), "--out", str(root / "t")]) == 0
+    members, holdout = root / "t" / "members.npz", root / "t" / "holdout.npz"
+    return AuditData.from_files(members, members, members, holdout, holdout, holdout)
+
+
+def test_examples_agree_with_the_rows(teacher):
+    _, data = teacher
+    result = audit(data, AuditSpec(rho=(0.5,), seeds=2, settings=("soft", "hard", "shuffle")))
+    ex = result.examples
+    assert tuple(ex.columns) == EXAMPLE_COLUMNS
+    members = ex[ex.group == "heldout_member"]
+    nonmembers = ex[ex.group == "nonmember"]
+    # one row per (student, held-out member) and per (student, non-member)
+    assert len(members) == int(result.rows.n_member_test.sum())
+    assert len(nonmembers) == len(result.rows) * N_VAL
+    acc = members.groupby(["setting", "seed"])["correct"].mean()
+    base = nonmembers.groupby(["setting", "seed"])["correct"].mean()
+    rows = result.rows.set_index(["setting", "seed"])
+    assert np.allclose(acc.loc[rows.index], rows.member_acc)
+    assert np.allclose(base.loc[rows.index], rows.baseline)
+    assert (members.score <= members.confidence + 1e-12).all()
+    assert ((members.score >= members.confidence - 1e-12) | ~members.correct).all()
+    # the held-out indices are the members the student did not train on: labels match
+    assert (members["label"].to_numpy() == data.labels[members["index"].to_numpy()]).all()
+
+
+def test_memorizing_binary_teacher_epsilon_bound_and_membership_inference(binary_teacher):
+    """c = 2, rho n = 350 >= d = 300: the student identifies the teacher, which memorized the
+    150 held-out members: it guesses them all, which rules out epsilon ~ 3.5."""
+    data = binary_teacher
+    assert data.describe()["teacher_member_acc"] >= 0.98
+    result = audit(data, AuditSpec(rho=(0.7,), seeds=2, settings=("soft", "hard", "shuffle")))
+    report = audit_report(result, tolerance=0.05)
+    entries = {e["setting"]: e for e in report.to_json()["settings"]}
+    soft = entries["soft"]
+    assert soft["epsilon_lb"] > 3, soft
+    # Scores are the student's probability of the true label: held-out members score above
+    # 1/2 (recovered), but so does every non-member whose random label the teacher happens to
+    # favour (half of them), which caps the AUC near 0.75; measured ~0.62 here. The null SE is
+    # ~0.02: 4 SE above 1/2.
+    n_m, n_n = soft["mia_n_member"], soft["mia_n_nonmember"]
+    assert soft["auc"] > 0.5 + 4 * np.sqrt((n_m + n_n + 1) / (12 * n_m * n_n)), soft
+    assert soft["precision_at_coverage"]["0.01"] == 1.0
+    assert soft["tpr_at_fpr"]["0.001"] is None  # 400 non-members < 1 / 0.001
+    assert soft["mia_n_nonmember"] == 2 * N2_VAL
+    # the shuffle control carries nothing about individual members
+    assert entries["shuffle"]["epsilon_lb"] < entries["soft"]["epsilon_lb"] / 2
+
+
+def test_a_teacher_that_never_saw_the_members_rules_out_no_epsilon(binary_teacher):
+    data = binary_teacher
+    half = N2_VAL // 2
+    fresh = AuditData(
+        data.holdout_logits[:half],
+        data.holdout_labels[:half],
+        data.holdout_inputs[:half],
+        data.holdout_logits[half:],
+        data.holdout_labels[half:],
+        data.holdout_inputs[half:],
+    )
+    result = audit(fresh, AuditSpec(rho=(0.5,), seeds=2, settings=("soft",)))
+    # at confidence 1 - 1e-6 a bound above 0 happens with probability <= 1e-6 for any seed
+    report = audit_report(result, tolerance=0.05, confidence=1 - 1e-6)
+    soft = report.to_json()["settings"][0]
+    assert soft["epsilon_lb"] == 0.0
+    n_m, n_n = soft["mia_n_member"], soft["mia_n_nonmember"]
+    se = np.sqrt((n_m + n_n + 1) / (12 * n_m * n_n))  # the AUC's SE under the null
+    assert abs(soft["auc"] - 0.5) < 6 * se
+
+
+def test_parts_without_examples_are_recomputed(teacher, tmp_path):
+    _, data = teacher
+    spec = AuditSpec(rho=(0.5,), seeds=2, settings=("soft", "hard"))
+    run = tmp_path / "run"
+    first = audit(data, spec, out=run)
+    sides = sorted((run / "example_parts").glob("*.parquet"))
+    assert len(sides) == 2
+    sides[0].unlink()  # a part written before per-example scores existed
+    again = audit(data, spec, out=run)
+    assert again.examples.equals(first.examples)
+    assert again.rows.drop(columns="wall_s").equals(first.rows.drop(columns="wall_s"))
+    back = AuditResult.read(run)
+    assert back.examples.equals(first.examples) and len(back.rows) == len(first.rows)
