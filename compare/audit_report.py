@@ -124,6 +124,7 @@ JSON_KEYS: tuple[str, ...] = (
     "runs",
 )
 _ROW_KEYS = JSON_KEYS[: JSON_KEYS.index("epsilon_lb")]
+PER_CLASS_SHOWN = 10  # classes listed at each end of the per-class table in the report
 
 
 # ----------------------------------------------------------------------------------------------
@@ -283,6 +284,13 @@ class AuditReport:
         if not privacy.per_class.empty and privacy.reference is not None:
             part = privacy.per_class[privacy.per_class["setting"] == privacy.reference]
             doc.heading(f"Per-class leakage ({privacy.reference})", level=3)
+            if len(part) > 2 * PER_CLASS_SHOWN:
+                ranked = part.sort_values(["leakage", "label"], ascending=[False, True])
+                doc.paragraph(
+                    f"The {PER_CLASS_SHOWN} most and {PER_CLASS_SHOWN} least leaking of "
+                    f"{len(part)} classes (all of them in per_class.csv)."
+                )
+                part = pd.concat([ranked.head(PER_CLASS_SHOWN), ranked.tail(PER_CLASS_SHOWN)])
             doc.table(
                 [
                     "label",

@@ -29,6 +29,7 @@ _LAZY = {
     "GPT2Spec": "softleak.simulate.gpt2",
     "AuditSpec": "softleak.simulate.leakage_audit",
     "AuditData": "softleak.simulate.audit_data",
+    "AuditResult": "softleak.simulate.audit_result",
 }
 
 __all__ = ["SweepSpec", "run", "audit", *_LAZY]
@@ -52,8 +53,8 @@ def audit(data, spec=None, **kwargs):
     """The leakage audit of a user's teacher (``softleak.simulate.leakage_audit.audit``).
 
     ``data`` is an ``AuditData`` (from arrays, files or a ``torch.nn.Module``), ``spec`` an
-    ``AuditSpec``; returns one row per trained student, to be summarised by
-    ``softleak.compare.audit_report``.
+    ``AuditSpec``; returns an ``AuditResult`` (``.rows``: one row per trained student;
+    ``.examples``: the per-example scores), to be summarised by ``softleak.compare.audit_report``.
     """
     from softleak.simulate.leakage_audit import audit as run_audit
 

@@ -25,9 +25,16 @@ same initialisation (common random numbers: settings differ only in their labels
 confidence intervals, verdict and plot are ``compare.audit_report``'s (the arrows run simulate ->
 compare); :func:`audit` returns the per-student table.
 
+Every student also scores each held-out member and non-member (its probability of the true label,
+whether its argmax is right, its confidence): the per-example table of
+``simulate.audit_result.AuditResult``, from which ``compare.audit_report`` computes the label-DP
+epsilon bound and the membership-inference numbers.
+
 A run directory holds ``config.json`` (spec, input fingerprint, versions), ``parts/`` (one table per
-finished (seed, rho), written atomically) and ``results.parquet``; rerunning the same audit skips
-finished parts, and a directory holding another audit is refused unless restarted.
+finished (seed, rho), written atomically) with its per-example scores in ``example_parts/``,
+``results.parquet`` and ``examples.parquet``; rerunning the same audit skips finished parts (a part
+written before per-example scores existed is recomputed), and a directory holding another audit is
+refused unless restarted.
 """
 
 from __future__ import annotations

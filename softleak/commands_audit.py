@@ -15,9 +15,13 @@ DESCRIPTION = (
     "tested on the held-out rest; leakage = their accuracy there minus their accuracy on "
     "non-members (--holdout-*, or chance without them). Each release setting (--settings) is "
     "audited with confidence intervals over --seeds repetitions; utility = agreement with the "
-    "teacher on non-members. Writes OUT/results.parquet (one row per student), OUT/config.json "
-    "and OUT/report/ (report.md, report.json, CSV tables, privacy_utility.png) and prints the "
-    "report with a plain-language verdict. Rerunning the same command resumes. Files: NumPy "
+    "teacher on non-members. In privacy terms: an audited label-DP epsilon lower bound, "
+    "membership inference through the student (AUC, TPR at 1% and 0.1% FPR, ROC) and the "
+    "precision of its most confident 1% and 10% of held-out-member predictions. Writes "
+    "OUT/results.parquet (one row per student), OUT/examples.parquet (per-example scores), "
+    "OUT/config.json and OUT/report/ (report.html, report.md, report.json, examples.parquet, CSV "
+    "tables, privacy_utility.png, roc.png) and prints the report with a plain-language verdict "
+    "(Holm-corrected across the settings). Rerunning the same command resumes. Files: NumPy "
     ".npy/.npz, Parquet or PyTorch tensor files (read with allow_pickle=False / "
     "weights_only=True); name an array inside a file as FILE:KEY."
 )
@@ -133,10 +137,15 @@ def _add_report_args(p: argparse.ArgumentParser) -> None:
         type=A.nonnegative_float,
         default=0.05,
         help="leakage you accept, in accuracy (0.05 = 5 points); a setting is safe when the "
-        "upper end of its interval is at most this (default 0.05)",
+        "upper end of its interval, at the confidence Holm's correction across the settings "
+        "assigns it, is at most this (default 0.05)",
     )
     rep.add_argument(
-        "--confidence", type=A.fraction, default=0.95, help="interval coverage (default 0.95)"
+        "--confidence",
+        type=A.fraction,
+        default=0.95,
+        help="interval coverage before Holm's correction, and the one-sided confidence of the "
+        "label-DP epsilon bound (default 0.95)",
     )
     rep.add_argument("--out", required=True, help="run directory (created; resumable)")
     rep.add_argument(
@@ -159,7 +168,9 @@ def _add_report_args(p: argparse.ArgumentParser) -> None:
         "--json",
         action="store_true",
         help="print one JSON object {settings: [{setting, leakage, leakage_ci_low, "
-        "leakage_ci_high, utility, ...}], verdict} instead of the Markdown report",
+        "leakage_ci_high, utility, within_tolerance, epsilon_lb, auc, tpr_at_fpr, "
+        "precision_at_coverage, ...}], verdict, correction, label_prior, ...} instead of the "
+        "Markdown report",
     )
 
 
