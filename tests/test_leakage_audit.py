@@ -34,24 +34,27 @@ NO_LEAK = 0.2
 ONE_POINT = 1.0 / 15 + 1e-9
 
 
-@pytest.fixture(scope="module")
-def teacher(tmp_path_factory):
-    """A multinomial (linear) teacher that memorized N random labels in D dimensions, exported
-    with N_VAL fresh non-members (random labels)."""
-    root = tmp_path_factory.mktemp("audit")
-    seed = str(_default_seed())
+def _exported_teacher(root, d, c, n, n_val, epochs):
+    """Train a multinomial (linear) teacher on n random labels in d dimensions with the command
+    line and export it with n_val fresh non-members (random labels): (folder, AuditData)."""
     sweep = [
-        *("simulate", "multinomial", "--d", str(D), "--c", str(C), "--n", str(N)),
-        *("--rho", "0.5", "--tau", "1", "--teacher-epochs", "2000", "--teacher-lr", "0.01"),
-        *("--student-epochs", "1", "--n-val", str(N_VAL), "--seed", seed, "--no-progress"),
-        *("--out", str(root / "sweep")),
+        *("simulate", "multinomial", "--d", str(d), "--c", str(c), "--n", str(n)),
+        *("--rho", "0.5", "--tau", "1", "--teacher-epochs", str(epochs), "--teacher-lr", "0.01"),
+        *("--student-epochs", "1", "--n-val", str(n_val), "--seed", str(_default_seed())),
+        *("--no-progress", "--out", str(root / "sweep")),
     ]
     assert main(sweep) == 0
     assert main(["simulate", "export-teacher", str(root / "sweep"), "--out", str(root / "t")]) == 0
     members, holdout = root / "t" / "members.npz", root / "t" / "holdout.npz"
-    data = AuditData.from_files(members, members, members, holdout, holdout, holdout)
+    return root / "t", AuditData.from_files(members, members, members, holdout, holdout, holdout)
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    """A teacher that memorized N random labels in D dimensions, with N_VAL non-members."""
+    folder, data = _exported_teacher(tmp_path_factory.mktemp("audit"), D, C, N, N_VAL, 2000)
     assert data.describe()["teacher_member_acc"] == 1.0  # it memorized
-    return root / "t", data
+    return folder, data
 
 
 def _by_setting(rows, column="leakage"):
@@ -246,20 +249,8 @@ D2, N2, N2_VAL = 300, 500, 400  # c = 2: the teacher memorizes n / d = 1.67 < 2 
 
 @pytest.fixture(scope="module")
 def binary_teacher(tmp_path_factory):
-    """A binary linear teacher that memorized N2 random labels in D2 dimensions, with N2_VAL
-    fresh non-members."""
-    root = tmp_path_factory.mktemp("audit2")
-    seed = str(_default_seed())
-    sweep = [
-        *("simulate", "multinomial", "--d", str(D2), "--c", "2", "--n", str(N2)),
-        *("--rho", "0.5", "--tau", "1", "--teacher-epochs", "3000", "--teacher-lr", "0.01"),
-        *("--student-epochs", "1", "--n-val", str(N2_VAL), "--seed", seed, "--no-progress"),
-        *("--out", str(root / "sweep")),
-    ]
-    assert main(sweep) == 0
-    assert main(["simulate", "export-teacher", str(root / "sweep"), "--out", str(root / "t")]) == 0
-    members, holdout = root / "t" / "members.npz", root / "t" / "holdout.npz"
-    return AuditData.from_files(members, members, members, holdout, holdout, holdout)
+    """A binary teacher that memorized N2 random labels in D2 dimensions, N2_VAL non-members."""
+    return _exported_teacher(tmp_path_factory.mktemp("audit2"), D2, 2, N2, N2_VAL, 3000)[1]
 
 
 def test_examples_agree_with_the_rows(teacher):
