@@ -37,10 +37,14 @@ Without a file the constants below are used unchanged.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 # --- this CPU: the 2-core development machine, 1 process x 1 torch thread (MEASURED) ---------
 # Fitted by ``python -m benchmarks.bench_mlp`` (it prints them) to the time per step of the
@@ -380,6 +384,20 @@ def default_rates_path() -> Path:
     them by default): ``$XDG_CACHE_HOME/softleak/rates.json``, ``~/.cache/softleak/rates.json``."""
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(root) / "softleak" / "rates.json"
+
+
+def cached_rates(warn: Callable[[str], None] | None = None) -> list[Rates]:
+    """The last measured rates (:func:`default_rates_path`) when that file reads, else none: what
+    ``softleak figs list`` and the runs' own time estimates use by default. A file that does not
+    read is a warning (``warn(text)``; default: logged)."""
+    path = default_rates_path()
+    if not path.is_file():
+        return []
+    try:
+        return [load_rates(path)]
+    except RatesError as err:
+        (warn or log.warning)(f"{err}; using the built-in CPU rates")
+        return []
 
 
 def calibration_key(part: Part) -> str:

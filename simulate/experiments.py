@@ -54,10 +54,11 @@ def run_experiment(
 def preflight(spec: Spec) -> None:
     """Before a run starts: log its work and estimated time on its device when that is over
     ``simulate.rundir.ANNOUNCE_S`` (the runners refuse one that cannot fit in memory)."""
-    from softleak.simulate.estimate import estimate, work_of
+    from softleak.simulate.estimate import cached_rates, estimate, work_of
     from softleak.simulate.rundir import announce
 
     work = work_of(spec)
-    seconds = estimate(spec)["h200_s" if spec.device.startswith("cuda") else "cpu_s"]
+    rates = cached_rates() or None  # the measured rates figs list uses, when there are any
+    seconds = estimate(spec, rates)["h200_s" if spec.device.startswith("cuda") else "cpu_s"]
     what = f"{work['teachers']} teachers and {work['students']} students"
     announce(seconds, f"{what} ({work['flops'] / 1e12:.3g} TFLOP)", spec.device)

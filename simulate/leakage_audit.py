@@ -392,11 +392,19 @@ def warm_start(model: ReplicaMLP, X: np.ndarray, soft: np.ndarray) -> None:
         b[idx] = coef[..., -1]
 
 
+#: Float64 probabilities held at once when scoring (R x rows x c; 256 MiB).
+SCORE_BUDGET = 2**25
+
+
 def _scores(
     model: ReplicaMLP, X: np.ndarray, labels: np.ndarray, dtype, device, chunk: int = 65_536
 ) -> Scored:
     """Every replica's (prediction, probability of ``labels``, largest probability), each
-    (R, rows), in row chunks (the probabilities are never held for all rows at once)."""
+    (R, rows), in row chunks of at most ``chunk`` rows and :data:`SCORE_BUDGET` probabilities
+    (float64, so that a probability near 1 keeps its distance from 1: a score's rank at low
+    false-positive rates depends on it)."""
+    R, c = model.replicas, int(model.layer(model.n_layers - 1)[0].shape[1])
+    chunk = max(1, min(chunk, SCORE_BUDGET // max(R * c, 1)))
     preds, scores, confidences = [], [], []
     for i in range(0, X.shape[0], chunk):
         xb = torch.as_tensor(X[i : i + chunk], dtype=dtype, device=device)

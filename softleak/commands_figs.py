@@ -229,7 +229,7 @@ def _rates(paths: list[str] | None) -> list:
     does not read is skipped with a warning)."""
     import sys
 
-    from softleak.simulate.estimate import RatesError, default_rates_path, load_rates
+    from softleak.simulate.estimate import RatesError, cached_rates, load_rates
 
     out = []
     for path in paths or ():
@@ -238,12 +238,7 @@ def _rates(paths: list[str] | None) -> list:
         except RatesError as err:
             raise UsageError(str(err)) from None
     if not any(r.device == "cpu" for r in out):
-        default = default_rates_path()
-        if default.is_file():
-            try:
-                out.append(load_rates(default))
-            except RatesError as err:
-                print(f"warning: {err}; using the built-in CPU rates", file=sys.stderr)
+        out += cached_rates(lambda text: print(f"warning: {text}", file=sys.stderr))
     return out
 
 

@@ -360,3 +360,22 @@ def test_a_part_takes_the_measured_slice_nearest_its_size():
     big = rates.calibration("mlp", size=E.step_flops(1000, (500,), 100, 16100))
     assert small.workload == "mlp-quick-scale/students"
     assert big.workload == rates.calibration("mlp").workload == "mlp-paper-slice/students"
+
+
+def test_a_run_announces_its_time_from_the_measured_rates(tmp_path, monkeypatch):
+    """The estimate a run logs before it starts is the one figs list shows (the cached rates)."""
+    from softleak.simulate import experiments, rundir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    heard = []
+    monkeypatch.setattr(rundir, "announce", lambda seconds, *_: heard.append(seconds))
+    spec = BIG_MLP
+    experiments.preflight(spec)
+    assert heard[-1] == E.estimate(spec)["cpu_s"]
+    E.default_rates_path().parent.mkdir(parents=True)
+    _write(E.default_rates_path(), _rates_doc(1.0))
+    assert len(E.cached_rates()) == 1
+    experiments.preflight(spec)
+    assert heard[-1] == E.estimate(spec, E.cached_rates())["cpu_s"] != heard[0]
+    E.default_rates_path().write_text("{broken")
+    assert E.cached_rates() == []
