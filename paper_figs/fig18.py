@@ -231,6 +231,14 @@ def judge(df: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
         "and teacher at this preset's n); the paper preset (75 to 600 per class, 5 teachers) "
         "tests it"
     )
+    d, p = int(df["d"].iloc[0]), int(str(df["p_student"].iloc[0]).split(",")[0])
+
+    def surplus(n: int) -> float:
+        """Equations rho n (c - 1) over the count the teacher needs (theory.capacity)."""
+        from softleak.theory.capacity import mlp_identifiability_rho_n
+
+        return RHO * n / mlp_identifiability_rho_n(d, p, c).value
+
     out = []
     # The smallest n where the unablated student identifies the teacher (a grid point).
     n_id = float(crossings(ns, mean("none"), LEVEL, "up", which="reach", position="grid"))
@@ -258,11 +266,14 @@ def judge(df: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
                 f"{LEVEL:g})",
                 note="zero_smallest:1 where the unablated student identifies: "
                 + ", ".join(f"n = {n:,}: {v}" for n, v in at.items()),
-                why_not="issue 17: at the quick scale (d = 100, p = 50) the student still "
-                "identifies the teacher with 1 or 10 of each soft label's 99 free entries "
-                "zeroed; REFERENCE.md notes that the paper's code zeroed other entries than "
-                "the k smallest it describes (implemented here); the paper preset (d = 1000) "
-                "tests it at the paper's scale",
+                why_not=f"the student still identifies the teacher with the smallest of each "
+                f"soft label's {c - 1} free entries zeroed. Parameter counting does not predict "
+                f"the claim here: at n = {int(n_id):,} the {RHO:g} n student labels give "
+                f"{surplus(int(n_id)):.1f}x the equations the teacher's parameters need, and "
+                f"zeroing 1 entry removes 1/{c - 1} of them; REFERENCE.md notes that the "
+                "paper's code zeroed other entries than the k smallest it describes "
+                "(implemented here); the paper preset (d = 1000, p = 500) tests it at the "
+                "paper's scale",
             )
         )
     # Mean held-out accuracy over the n grid per k = 0, 1, 10, 50. Tolerance: the largest
