@@ -231,14 +231,8 @@ def judge(df: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
         "and teacher at this preset's n); the paper preset (75 to 600 per class, 5 teachers) "
         "tests it"
     )
-    d, p = int(df["d"].iloc[0]), int(str(df["p_student"].iloc[0]).split(",")[0])
-
-    def surplus(n: int) -> float:
-        """Equations rho n (c - 1) over the count the teacher needs (theory.capacity)."""
-        from softleak.theory.capacity import mlp_identifiability_rho_n
-
-        return RHO * n / mlp_identifiability_rho_n(d, p, c).value
-
+    # The n parameter counting needs to identify the unablated teacher (``_counting``).
+    counted = _counting(df)["identifiability_n"] if "p_student" in df else None
     out = []
     # The smallest n where the unablated student identifies the teacher (a grid point).
     n_id = float(crossings(ns, mean("none"), LEVEL, "up", which="reach", position="grid"))
@@ -267,10 +261,15 @@ def judge(df: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
                 note="zero_smallest:1 where the unablated student identifies: "
                 + ", ".join(f"n = {n:,}: {v}" for n, v in at.items()),
                 why_not=f"the student still identifies the teacher with the smallest of each "
-                f"soft label's {c - 1} free entries zeroed. Parameter counting does not predict "
-                f"the claim here: at n = {int(n_id):,} the {RHO:g} n student labels give "
-                f"{surplus(int(n_id)):.1f}x the equations the teacher's parameters need, and "
-                f"zeroing 1 entry removes 1/{c - 1} of them; REFERENCE.md notes that the "
+                f"soft label's {c - 1} free entries zeroed. "
+                + (
+                    f"Parameter counting does not predict the claim here: n = {int(n_id):,} "
+                    f"gives {n_id / counted:.1f}x the equations the teacher's parameters need, "
+                    f"and zeroing 1 entry removes 1/{c - 1} of them. "
+                    if counted
+                    else ""
+                )
+                + "REFERENCE.md notes that the "
                 "paper's code zeroed other entries than the k smallest it describes "
                 "(implemented here); the paper preset (d = 1000, p = 500) tests it at the "
                 "paper's scale",
