@@ -58,6 +58,20 @@ def teacher(tmp_path_factory):
     return folder, data
 
 
+def never_seen(data: AuditData) -> AuditData:
+    """The teacher's non-members split in two: pretend members (which it never trained on) and
+    non-members, for the false-positive checks."""
+    half = len(data.holdout_labels) // 2
+    return AuditData(
+        data.holdout_logits[:half],
+        data.holdout_labels[:half],
+        data.holdout_inputs[:half],
+        data.holdout_logits[half:],
+        data.holdout_labels[half:],
+        data.holdout_inputs[half:],
+    )
+
+
 def _by_setting(rows, column="leakage"):
     return rows.groupby("setting")[column].mean()
 
@@ -89,16 +103,7 @@ def test_memorizing_teacher_leaks_where_a_linear_student_identifies_it(teacher):
 def test_a_teacher_that_never_saw_the_members_shows_no_leakage(teacher):
     """False-positive check: the same teacher, audited on points it was never trained on (its
     fresh non-members, split into pretend members and non-members)."""
-    _, data = teacher
-    half = N_VAL // 2
-    fresh = AuditData(
-        data.holdout_logits[:half],
-        data.holdout_labels[:half],
-        data.holdout_inputs[:half],
-        data.holdout_logits[half:],
-        data.holdout_labels[half:],
-        data.holdout_inputs[half:],
-    )
+    fresh = never_seen(teacher[1])
     rows = audit(fresh, AuditSpec(rho=(0.5,), seeds=3)).rows
     leak = _by_setting(rows)
     # 100 held-out pretend-members per seed: SE of a seed's leakage ~0.06, of the mean ~0.035.
@@ -299,16 +304,7 @@ def test_memorizing_binary_teacher_epsilon_bound_and_membership_inference(binary
 
 
 def test_a_teacher_that_never_saw_the_members_rules_out_no_epsilon(binary_teacher):
-    data = binary_teacher
-    half = N2_VAL // 2
-    fresh = AuditData(
-        data.holdout_logits[:half],
-        data.holdout_labels[:half],
-        data.holdout_inputs[:half],
-        data.holdout_logits[half:],
-        data.holdout_labels[half:],
-        data.holdout_inputs[half:],
-    )
+    fresh = never_seen(binary_teacher)
     result = audit(fresh, AuditSpec(rho=(0.5,), seeds=2, settings=("soft",)))
     # at confidence 1 - 1e-6 a bound above 0 happens with probability <= 1e-6 for any seed
     report = audit_report(result, tolerance=0.05, confidence=1 - 1e-6)
