@@ -111,13 +111,14 @@ def test_a_teacher_that_never_saw_the_members_shows_no_leakage(teacher):
     assert len(leak) == len(AuditSpec().settings) - 1  # top_k:5 >= c = 4 is dropped
 
 
-def test_mlp_students_and_no_holdout_baseline(teacher):
+def test_mlp_students_and_no_holdout_baseline(teacher, tmp_path):
     _, data = teacher
     members_only = AuditData(data.logits, data.labels, data.inputs)
     spec = AuditSpec(
         rho=(0.5,), seeds=2, student="mlp", width=(16,), epochs=200, settings=("soft", "hard")
     )
-    rows = audit(members_only, spec).rows
+    result = audit(members_only, spec)
+    rows = result.rows
     share = np.bincount(data.labels, minlength=C).max() / N
     assert (rows.baseline == share).all() and (rows.baseline_kind == "chance").all()
     assert rows.utility.isna().all() and rows.certified_leaked.isna().all()
@@ -126,6 +127,14 @@ def test_mlp_students_and_no_holdout_baseline(teacher):
     report = audit_report(rows).to_json()
     assert report["settings"][0]["utility"] is None
     json.dumps(report, allow_nan=False)
+    # With the per-example scores but no non-members: an epsilon bound, no membership inference
+    full = audit_report(result)
+    soft = full.to_json()["settings"][0]
+    assert soft["epsilon_lb"] is not None and soft["auc"] is None
+    assert "epsilon_lb_vs_baseline" not in soft and soft["tpr_at_fpr"]["0.01"] is None
+    written = full.write(tmp_path / "report")
+    assert "roc.png" not in written and (tmp_path / "report" / "report.html").exists()
+    json.dumps(full.to_json(), allow_nan=False)
 
 
 def test_certificates_bound_the_trained_linear_student(teacher):
