@@ -138,6 +138,12 @@ def audit(
         spec.device,
         f"an audit of {data.n} members",
     )
+    check_fits(
+        spec.examples_bytes(data.n, n_holdout, len(releases)),
+        "cpu",
+        f"the per-example scores of {len(releases)} settings x {spec.seeds} seeds x "
+        f"{len(spec.rho)} rho on {data.n} members and {n_holdout} non-members",
+    )
     with claim(
         out,
         experiment="audit",

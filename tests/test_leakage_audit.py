@@ -350,3 +350,15 @@ def test_scores_in_small_chunks_equal_one_chunk(teacher, monkeypatch):
     monkeypatch.setattr(leakage_audit, "SCORE_BUDGET", 2 * C * 7)  # 7 rows per chunk
     split = audit(data, spec).examples
     pd.testing.assert_frame_equal(split, whole, check_exact=False, rtol=1e-5, atol=1e-7)
+
+
+def test_examples_bytes_bounds_the_per_example_table(teacher):
+    """The memory check's size of the per-example table against the table an audit builds."""
+    _, data = teacher
+    spec = AuditSpec(rho=(0.25, 0.5), seeds=2, settings=("soft", "hard", "shuffle"))
+    ex = audit(data, spec).examples
+    actual = int(ex.memory_usage(deep=True).sum())
+    estimate = spec.examples_bytes(data.n, len(data.holdout_labels), 3)
+    # the estimate counts every member as held out and the concatenation twice: above the
+    # table, and within 4x of it here (held-out members are 50-75% of the members)
+    assert actual <= estimate <= 4 * actual, (actual, estimate)
