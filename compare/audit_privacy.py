@@ -39,11 +39,13 @@ import numpy as np
 import pandas as pd
 
 from softleak.compare import privacy as P
+from softleak.compare.table import jsonable
+from softleak.simulate.audit_result import EXAMPLE_COLUMNS, GROUPS
 
 #: FPRs of ``tpr_at_fpr`` and coverages of ``precision_at_coverage`` (JSON keys: ``f"{v:g}"``).
 FPRS = (0.01, 0.001)
 COVERAGES = (0.01, 0.1)
-MEMBER, NONMEMBER = "heldout_member", "nonmember"
+MEMBER, NONMEMBER = GROUPS
 #: The prior the epsilon bound assumes (report.json states it).
 LABEL_PRIOR = "uniform-iid"
 #: How each per-setting number summarises the runs (report.json states it).
@@ -89,12 +91,12 @@ class PrivacyStats:
             return empty_entry()
         row = self.settings.set_index("setting").loc[setting]
         return {
-            "epsilon_lb": _num(row["epsilon_lb"]),
-            "epsilon_lb_vs_baseline": _num(row["epsilon_lb_vs_baseline"]),
-            "auc": _num(row["auc"]),
-            "tpr_at_fpr": {key(f): _num(row[f"tpr_at_fpr_{key(f)}"]) for f in FPRS},
+            "epsilon_lb": jsonable(row["epsilon_lb"]),
+            "epsilon_lb_vs_baseline": jsonable(row["epsilon_lb_vs_baseline"]),
+            "auc": jsonable(row["auc"]),
+            "tpr_at_fpr": {key(f): jsonable(row[f"tpr_at_fpr_{key(f)}"]) for f in FPRS},
             "precision_at_coverage": {
-                key(v): _num(row[f"precision_at_coverage_{key(v)}"]) for v in COVERAGES
+                key(v): jsonable(row[f"precision_at_coverage_{key(v)}"]) for v in COVERAGES
             },
             "mia_n_member": int(row["mia_n_member"]),
             "mia_n_nonmember": int(row["mia_n_nonmember"]),
@@ -118,21 +120,8 @@ def empty_entry() -> dict:
     }
 
 
-def _num(x) -> float | None:
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
 def _check(examples: pd.DataFrame) -> pd.DataFrame:
-    missing = [
-        c
-        for c in ("index", "group", "label", "score", "correct", "confidence")
-        if c not in examples
-    ]
-    missing += [c for c in ("setting", "seed", "rho") if c not in examples]
+    missing = [c for c in EXAMPLE_COLUMNS if c not in examples]
     if missing:
         raise ValueError(f"the per-example table lacks the columns {', '.join(missing)}")
     groups = set(examples["group"].astype(str))

@@ -55,6 +55,7 @@ from softleak.compare.audit_privacy import (
     POOLING,
     PRIOR_NOTE,
     PrivacyStats,
+    empty_entry,
     key,
     privacy_stats,
 )
@@ -70,7 +71,7 @@ from softleak.compare.audit_summary import (
     leakage_interval,
     summarize,
 )
-from softleak.compare.audit_verdict import SOFT, _finite, _verdict
+from softleak.compare.audit_verdict import SOFT, _finite, _verdict, reference_row
 from softleak.compare.table import jsonable
 
 log = logging.getLogger(__name__)
@@ -131,14 +132,8 @@ PER_CLASS_SHOWN = 10  # classes listed at each end of the per-class table in the
 # Report
 
 
-def _fmt(x: Any) -> str:
-    return f"{float(x):.3f}" if _finite(x) else "-"
-
-
-def _eps(x: Any) -> str:
-    if x is None or (isinstance(x, float) and not np.isfinite(x)):
-        return "-"
-    return "inf" if x == float("inf") else f"{float(x):.2f}"
+def _fmt(x: Any, digits: int = 3) -> str:
+    return f"{float(x):.{digits}f}" if _finite(x) else "-"
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,7 +160,7 @@ class AuditReport:
         entries = []
         for _, row in self.settings.iterrows():
             entry = {k: jsonable(row[k]) for k in _ROW_KEYS}
-            extra = self.privacy.entry(str(row["setting"])) if self.privacy else _no_privacy()
+            extra = self.privacy.entry(str(row["setting"])) if self.privacy else empty_entry()
             if row["baseline_kind"] == "chance":
                 extra.pop("epsilon_lb_vs_baseline")
             entry.update(extra)
@@ -254,9 +249,9 @@ class AuditReport:
         rows = []
         for _, row in self.settings.iterrows():
             e = privacy.entry(str(row["setting"]))
-            cells = [str(row["setting"]), _fmt(row["rho"]), _eps(e["epsilon_lb"])]
+            cells = [str(row["setting"]), _fmt(row["rho"]), _fmt(e["epsilon_lb"], 2)]
             if has_non:
-                cells.append(_eps(e["epsilon_lb_vs_baseline"]))
+                cells.append(_fmt(e["epsilon_lb_vs_baseline"], 2))
             cells.append(_fmt(e["auc"]))
             cells += [_fmt(e["tpr_at_fpr"][key(f)]) for f in FPRS]
             cells += [_fmt(e["precision_at_coverage"][key(v)]) for v in COVERAGES]
@@ -385,12 +380,6 @@ class AuditReport:
         return paths
 
 
-def _no_privacy() -> dict:
-    from softleak.compare.audit_privacy import empty_entry
-
-    return empty_entry()
-
-
 def _unpack(result: Any) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
     """(rows, examples or None, config) of an ``AuditResult`` or a bare per-student table."""
     if isinstance(result, pd.DataFrame):
@@ -434,9 +423,8 @@ def audit_report(
         c = c if c is not None else (config.get("data") or {}).get("c")
         if c is None:
             raise ValueError("the number of classes is not recorded: pass c= to audit_report")
-        releases = settings[~settings["control"]]
-        names = list(releases["setting"])
-        reference = SOFT if SOFT in names else (names[0] if names else None)
+        row = reference_row(settings)
+        reference = None if row is None else str(row["setting"])
         worst = dict(zip(settings["setting"], settings["rho"].astype(float), strict=True))
         privacy = privacy_stats(examples, int(c), worst, confidence, reference)
     verdict = _verdict(

@@ -303,6 +303,7 @@ def headlines(
     """
     from softleak.compare.privacy import holm
 
+    rows = _validate(rows)  # the same keys as summarize's per_rho
     groups = {key: g for key, g in rows.groupby(["setting", "rho"], sort=False)}
     parts = {name: part for name, part in per_rho.groupby("setting", sort=False)}
     p_values = {
@@ -317,9 +318,15 @@ def headlines(
         releases,
         key=lambda n: (math.isnan(p_values[n]), p_values[n], int(parts[n]["order"].iloc[0])),
     )
-    adjusted = dict(zip(ranked, holm([p_values[n] for n in ranked])[0], strict=True))
-    m = len(ranked)
-    level = {n: 1.0 - (1.0 - confidence) / (m - i) for i, n in enumerate(ranked)}
+    # Holm's levels (ranked as ``holm`` ranks: by p, ties in this order); the decision compares
+    # each interval at its level with the tolerance, so a tie at the tolerance is decided by
+    # ``<=`` on the interval itself, not by a root-found p-value
+    p_adj, _, levels = holm([p_values[n] for n in ranked], alpha=1.0 - confidence)
+    adjusted = dict(zip(ranked, p_adj, strict=True))
+    level = {
+        n: 1.0 - (float(lv) if math.isfinite(lv) else (1.0 - confidence) / (len(ranked) - i))
+        for i, (n, lv) in enumerate(zip(ranked, levels, strict=True))
+    }
     records, passing = [], True
     for name in [*ranked, *(n for n in parts if n not in releases)]:
         part = parts[name]

@@ -29,14 +29,9 @@ def _interval(row: pd.Series, confidence: float) -> str:
     if not np.isfinite(row["leakage_ci_low"]):
         return "(no interval: too few measurements)"
     if "ci_confidence" in row.index and _finite(row["ci_confidence"]):
-        confidence = float(row["ci_confidence"])
-        pct = f"{100 * confidence:.4g}%"
-        return (
-            f"({pct} confidence interval {_pts(row['leakage_ci_low'])} to "
-            f"{_pts(row['leakage_ci_high'])})"
-        )
+        confidence = float(row["ci_confidence"])  # the level Holm's correction assigned
     return (
-        f"({confidence:.0%} confidence interval {_pts(row['leakage_ci_low'])} to "
+        f"({100 * confidence:.4g}% confidence interval {_pts(row['leakage_ci_low'])} to "
         f"{_pts(row['leakage_ci_high'])})"
     )
 
@@ -85,6 +80,16 @@ def _describe_reference(
     return text
 
 
+def reference_row(settings: pd.DataFrame) -> pd.Series | None:
+    """The setting the verdict describes first: the unmodified soft labels when audited, else
+    the first release setting (None with only controls)."""
+    releases = settings[~settings["control"]]
+    soft = releases[releases["setting"] == SOFT]
+    if not soft.empty:
+        return soft.iloc[0]
+    return None if releases.empty else releases.iloc[0]
+
+
 def _verdict(
     settings: pd.DataFrame, tolerance: float, confidence: float, n_rho: int, privacy=None
 ) -> str:
@@ -93,12 +98,7 @@ def _verdict(
     releases = settings[~settings["control"]]
     controls = settings[settings["control"]]
     soft_present = bool((releases["setting"] == SOFT).any())
-    if soft_present:
-        reference = releases[releases["setting"] == SOFT].iloc[0]
-    elif not releases.empty:
-        reference = releases.iloc[0]
-    else:
-        reference = None
+    reference = reference_row(settings)
     text: list[str] = []
     if reference is not None:
         text += _describe_reference(reference, n_rho, confidence, soft_present)

@@ -33,6 +33,7 @@ import numpy as np
 
 VERDICTS = ("holds", "fails", "untested")
 MIN_SEEDS = 3  # the fewest seeds a claim about a difference is judged on
+MIN_CELLS = 5  # the fewest paired cells (2^-4 > 0.05: no sign-flip test of 4 reaches 5%)
 CONFIDENCE = 0.95  # of the intervals and tests below, unless a claim says otherwise
 
 
@@ -172,11 +173,10 @@ def judge_sign(
         f"(>= {MIN_SEEDS} seeds)"
     )
     if x.size < MIN_SEEDS:
+        # too few seeds: the count is the reason (``why_not`` says why a tested claim fails)
         return untested(
             claim,
-            _why(
-                False, note, why_not, f"{x.size} seed(s): a difference is judged on >= {MIN_SEEDS}"
-            ),
+            _why(False, note, "", f"{x.size} seed(s): a difference is judged on >= {MIN_SEEDS}"),
             measured={"mean": float(x.mean()) if x.size else None, "seeds": int(x.size)},
             criterion=criterion,
         )
@@ -217,18 +217,19 @@ def judge_paired(
     alpha: float = 1 - CONFIDENCE,
     note: str = "",
     why_not: str = "",
-    min_cells: int = 5,
+    min_cells: int = MIN_CELLS,
 ) -> dict:
     """A difference with a sign across paired cells (e.g. bf16 - fp32, or shuffle - not, per grid
     point): holds when a one-sided sign-flip test gives p < alpha; untested with fewer than
-    ``min_cells`` cells (then no test can reach alpha = 0.05: 2^-4 = 0.0625)."""
+    ``min_cells`` cells (then no test can reach alpha = 0.05: 2^-4 = 0.0625; the note then gives
+    the count, not ``why_not``)."""
     x = np.asarray([float(v) for v in diffs if not _missing(v)], dtype=float)
     side = "> 0" if sign > 0 else "< 0"
     criterion = f"mean {what} {side}: one-sided paired sign-flip test across cells, p < {alpha:g}"
     if x.size < min_cells:
         return untested(
             claim,
-            _why(False, note, why_not, f"{x.size} cell(s): the test needs >= {min_cells}"),
+            _why(False, note, "", f"{x.size} cell(s): the test needs >= {min_cells}"),
             measured={"cells": int(x.size)},
             criterion=criterion,
         )
@@ -384,7 +385,8 @@ def _v(ok: bool) -> str:
 
 
 def _plain(value):
-    """JSON-ready: numpy scalars and arrays to Python numbers and lists, floats rounded to 6."""
+    """JSON-ready as ``compare.table.jsonable`` (NaN and +-inf -> None), floats rounded to 6
+    decimals for the report's cells."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | np.ndarray):
@@ -394,5 +396,5 @@ def _plain(value):
     if isinstance(value, np.integer | int):
         return int(value)
     if isinstance(value, np.floating | float):
-        return None if math.isnan(float(value)) else round(float(value), 6)
+        return round(float(value), 6) if math.isfinite(float(value)) else None
     return value

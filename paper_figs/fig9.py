@@ -244,12 +244,7 @@ def judge(table: pd.DataFrame) -> list[dict]:
             what="per student seed, smallest step of acc_test^S between neighbouring rho",
             note="mean acc_test^S per rho: "
             + ", ".join(f"{r:g}: {v:.3f}" for r, v in means["student_test_acc"].items()),
-            why_not=(
-                f"{seeds} student seed(s) at this preset and a difference is judged over >= 3; "
-                "the quick preset (3 seeds) tests it"
-                if seeds < 3
-                else f"{setting}; {paper_preset}"
-            ),
+            why_not=f"{setting}; {paper_preset}",
         )
     )
     # Tolerance: the paper's own spread, the largest gap between its text and its notebook.

@@ -670,13 +670,6 @@ def n_matching(ns, n_paper: float, d: int, p: int, c: int) -> int:
     return min(ns, key=lambda v: abs(math.log(v / target)))
 
 
-def _seeds_note(k: int, paper: int) -> str:
-    return (
-        f"{k} seed(s) per cell at this preset, and a difference is judged over >= 3; the paper "
-        f"preset ({paper} seeds) tests it"
-    )
-
-
 def fig6_claims(df: pd.DataFrame, cells: pd.DataFrame, n_a: int, n_b: int) -> list[dict]:
     """Fig. 6's claims from the grid runs ``df``, their cell means and the two panels' n."""
     from softleak.compare.claims import (
@@ -692,7 +685,6 @@ def fig6_claims(df: pd.DataFrame, cells: pd.DataFrame, n_a: int, n_b: int) -> li
     epochs = int(df["student_epochs"].iloc[0])
     a = cells[cells["n"] == n_a].sort_values("rho")
     b = cells[cells["n"] == n_b].sort_values("rho")
-    seeds = int(cells["n_seeds"].min())
     training = (
         f"students train {epochs:,} epochs at this preset; the paper preset (d = 1000, n = "
         "25,000 and 100,000) tests it"
@@ -748,9 +740,7 @@ def fig6_claims(df: pd.DataFrame, cells: pd.DataFrame, n_a: int, n_b: int) -> li
             what=f"leave-one-seed-out fall of acc_test^S before its jump along rho at n = "
             f"{n_b:,} (own value at the others' trough minus at their earlier peak)",
             note=f"teacher train acc {b['teacher_train_acc'].mean():.3f} at n = {n_b:,}",
-            why_not=_seeds_note(seeds, PAPER_SEEDS_FIG6)
-            if seeds < 3
-            else "the fall is small against the seeds' noise at this scale; the paper preset "
+            why_not="the fall is small against the seeds' noise at this scale; the paper preset "
             f"(d = 1000, {PAPER_SEEDS_FIG6} seeds) tests it",
         )
     )
@@ -775,9 +765,7 @@ def fig6_claims(df: pd.DataFrame, cells: pd.DataFrame, n_a: int, n_b: int) -> li
                 what=f"acc_test^S(n = {n_b:,}) - acc_test^S(n = {n_a:,}) averaged over the rho "
                 f"where the student at n = {n_b:,} no longer fits its set "
                 f"({', '.join(f'{r:g}' for r in phase)}), per seed",
-                why_not=_seeds_note(seeds, PAPER_SEEDS_FIG6)
-                if seeds < 3
-                else f"{training} (the drop is a finite-training effect)",
+                why_not=f"{training} (the drop is a finite-training effect)",
             )
         )
     top = b.iloc[-1]
@@ -804,7 +792,6 @@ def fig7_claims(grid: pd.DataFrame, phases, lc) -> list[dict]:
 
     c_mem, c_fail, c_order, c_fall, c_time = FIG7_CLAIMS
     counts = phases.counts()
-    seeds = int(grid.groupby(["n", "rho"])["seed"].nunique().min())
     ns = sorted(grid["n"].unique())
     grid_text = f"n {ns[0]:,}-{ns[-1]:,}"
     out = []
@@ -891,10 +878,7 @@ def fig7_claims(grid: pd.DataFrame, phases, lc) -> list[dict]:
             sign=-1,
             what="leave-one-seed-out fall of acc_test^S before its jump along alpha (own value "
             "at the other seeds' trough minus at their earlier peak, averaged over rho)",
-            why_not=_seeds_note(seeds, PAPER_SEEDS)
-            + " (issue 17: at the quick scale the fall is within one seed's noise)"
-            if seeds < 3
-            else "the fall is small against the seeds' noise at this scale (d = 100, p = 50); "
+            why_not="the fall is small against the seeds' noise at this scale (d = 100, p = 50); "
             "the paper preset (d = 1000) tests it",
         )
     )
@@ -1002,7 +986,6 @@ def fig16_claims(res: pd.DataFrame, lc) -> list[dict]:
     c_never, c_beats, c_same = FIG16_CLAIMS
     c = int(res["c"].iloc[0])
     d, p = scale_of(res)[:2]
-    seeds = int(res.groupby(["n", "shuffle"])["seed"].nunique().min())
     same = identity_shuffle_ns(res)
     skip = (
         f"n = {', '.join(f'{int(n):,}' for n in same)} left out: one training sample per class, "
@@ -1056,9 +1039,7 @@ def fig16_claims(res: pd.DataFrame, lc) -> list[dict]:
                 sign=1,
                 what="final acc_test^S normal - shuffled on the same teacher, averaged over n = "
                 + ", ".join(f"{int(n):,}" for n in ns),
-                why_not=_seeds_note(seeds, PAPER_SEEDS)
-                if seeds < 3
-                else "the normal student's jump is not reached by every seed at this preset",
+                why_not="the normal student's jump is not reached by every seed at this preset",
             )
         )
     # The normal and shuffled mean training accuracy before the normal student's test rise (its
@@ -1129,7 +1110,6 @@ def fig17_claims(res: pd.DataFrame, lc, acc) -> list[dict]:
     from softleak.compare.claims import judge_bound, judge_sign, untested
 
     c_drop, c_below = FIG17_CLAIMS
-    seeds = int(res.groupby(["n", "shuffle"])["seed"].nunique().min())
     ns = _identifying(acc)
     none = (
         f"the normal student does not reach {LEVEL:g} held-out accuracy at any n of this "
@@ -1184,9 +1164,7 @@ def fig17_claims(res: pd.DataFrame, lc, acc) -> list[dict]:
             sign=-1,
             what="final train CE normal - shuffled on the same teacher, averaged over n = "
             + ", ".join(f"{int(n):,}" for n in ns),
-            why_not=_seeds_note(seeds, PAPER_SEEDS)
-            if seeds < 3
-            else "the shuffled control's CE falls as far at this preset (finite training)",
+            why_not="the shuffled control's CE falls as far at this preset (finite training)",
         )
     )
     return out

@@ -647,12 +647,7 @@ def rho_claims(name: str, results: pd.DataFrame, ckpts: list) -> list[dict]:
             why_not=f"finite training ({scale}); {paper_preset} tests it",
         )
 
-    def paired_why(cells: int, finding: str) -> str:
-        if cells < 5:
-            return (
-                f"{scale}: the test needs >= 5 cells; the quick preset (5 rho) and the paper "
-                "preset (9 rho x 3 repetitions) test it"
-            )
+    def paired_why(finding: str) -> str:
         return f"{finding} ({scale}); {paper_preset} tests it"
 
     rows = results[(results["checkpoint"] == first["name"]) & (results["tau"] == tau_hi)]
@@ -662,7 +657,7 @@ def rho_claims(name: str, results: pd.DataFrame, ckpts: list) -> list[dict]:
         sign=1,
         what=f"acc_test^S - acc_val^S of each student of checkpoint 1 at tau = {tau_hi:g} (cells: "
         "rho x repetitions)",
-        why_not=paired_why(len(rows), "little leakage at this scale and training"),
+        why_not=paired_why("little leakage at this scale and training"),
     )
     gaps = {}
     for c in memorizing:
@@ -741,7 +736,6 @@ def rho_claims(name: str, results: pd.DataFrame, ckpts: list) -> list[dict]:
             "checkpoint's students (cells: rho x repetitions)",
             note="per rho: " + ", ".join(f"{r:g}: {v:+.3f}" for r, v in per_rho.items()),
             why_not=paired_why(
-                len(diffs),
                 "with one repetition a tie where neither student generalizes (the smallest rho) "
                 f"keeps the sign-flip test over {len(diffs)} cells above 0.05"
                 if reps == 1

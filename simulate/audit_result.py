@@ -50,16 +50,15 @@ class AuditResult:
     @classmethod
     def read(cls, directory: str | Path) -> AuditResult:
         """A finished audit folder, read without writing (ValueError, one line, otherwise)."""
-        from softleak.simulate.store import SIDE_TABLES, read_parquet_checked, read_results
+        from softleak.simulate.store import read_results, read_side_table
 
         found = read_results(directory)
         if found.config.get("experiment") != "audit":
             raise ValueError(f"{str(directory)!r} does not hold an audit")
         if found.complete is False:
             raise ValueError(f"the audit in {str(directory)!r} is not finished: rerun it to resume")
-        path = Path(directory) / SIDE_TABLES["examples"][1]
-        examples = read_parquet_checked(path)[0] if path.is_file() else empty_examples()
-        return cls(found.frame, examples, found.config)
+        examples = read_side_table(directory, "examples", found.done)
+        return cls(found.frame, empty_examples() if examples is None else examples, found.config)
 
 
 def empty_examples() -> pd.DataFrame:

@@ -161,7 +161,9 @@ def audit(
             rows, scored = students_of_unit(spec, data, releases, unit, threads, cache)
             store.write_unit(unit.name, pd.DataFrame(rows), examples=scored)
         table = store.consolidate(names)
-        return _finish(table, _read_examples(store, names), config)
+        from softleak.simulate.store import read_side_table
+
+        return _finish(table, read_side_table(store.root, "examples", names), config)
 
 
 def student_bar_units(units, releases, progress, total: int | None = None):
@@ -182,14 +184,6 @@ def _finish(table: pd.DataFrame, examples: pd.DataFrame, config: dict) -> AuditR
     table = table.sort_values(["seed", "rho", "order"], kind="stable").reset_index(drop=True)
     table.attrs["config"] = config
     return AuditResult(table, examples.reset_index(drop=True), config)
-
-
-def _read_examples(store, names: list[str]) -> pd.DataFrame:
-    """The consolidated per-example scores of the finished units ``names`` (checked reads)."""
-    from softleak.simulate.store import read_parquet_checked
-
-    tables = [read_parquet_checked(store.side_path("examples", u))[0] for u in names]
-    return pd.concat(tables, ignore_index=True)
 
 
 def _legacy_identity(old: dict, fp: str) -> dict | None:

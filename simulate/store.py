@@ -177,7 +177,6 @@ class Store:
         self.root = Path(root)
         self.parts = self.root / "parts"
         self.side = {name: self.root / folder for name, (folder, _) in SIDE_TABLES.items()}
-        self.curve_parts = self.side["curves"]
         self.teachers = self.root / "teachers"
         self.fingerprint = fingerprint
         self.experiment = experiment
@@ -359,7 +358,8 @@ class Store:
             tables = [read_parquet_checked(p)[0] for p in paths if p.exists()]
             tables = [t for t in tables if len(t)]
             if tables:
-                atomic_write_parquet(self.root / file, pd.concat(tables, ignore_index=True))
+                table = pd.concat(tables, ignore_index=True)
+                atomic_write_parquet(self.root / file, table, {"units": present})
         others = _part_names(self.parts) - set(units)
         if others:
             log.warning(
@@ -370,6 +370,23 @@ class Store:
                 len(others),
             )
         return frame
+
+
+def read_side_table(root: str | os.PathLike, name: str, units: list[str]) -> pd.DataFrame | None:
+    """Side table ``name`` (:data:`SIDE_TABLES`) of the finished ``units`` of a run directory,
+    writing nothing: the consolidated file when its metadata names exactly these units, else the
+    units' own parts concatenated (a file of another grid, or one a kill left unwritten, is not
+    used). None when no unit has one; ValueError (one line) for a part that does not parse."""
+    root = Path(root)
+    folder, file = SIDE_TABLES[name]
+    path = root / file
+    if path.is_file():
+        frame, meta = read_parquet_checked(path)
+        if meta.get("units") == list(units):
+            return frame
+    parts = [root / folder / f"{u}.parquet" for u in units]
+    tables = [read_parquet_checked(p)[0] for p in parts if p.is_file()]
+    return pd.concat(tables, ignore_index=True) if tables else None
 
 
 def _part_names(folder: Path) -> set[str]:
