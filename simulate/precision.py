@@ -109,9 +109,10 @@ def cpu_has_bf16_units() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+@functools.lru_cache(maxsize=1)
 def _bf16_function_mode():
-    """The torch function mode class behind :class:`BF16Casts` (built on first use: torch is
-    imported lazily here)."""
+    """The torch function mode class behind :class:`BF16Casts` (built once, on first use: torch
+    is imported lazily here)."""
     import torch
     from torch.overrides import TorchFunctionMode
 
@@ -148,11 +149,12 @@ def _bf16_function_mode():
             self.exact = exact
 
         def _cast(self, t):
-            if not (isinstance(t, torch.Tensor) and t.dtype == torch.float32):
-                return t
             return _Round.apply(t) if self.exact else t.to(torch.bfloat16)
 
         def _product(self, func, a, b, rest, kwargs):
+            f32 = all(isinstance(t, torch.Tensor) and t.dtype == torch.float32 for t in (a, b))
+            if not f32:  # float64 or integer products run as they are
+                return func(a, b, *rest, **kwargs)
             out = func(self._cast(a), self._cast(b), *rest, **kwargs)
             if self.exact:
                 return _GradRound.apply(out) if out.requires_grad else out

@@ -192,6 +192,9 @@ def test_bf16_casts_cover_every_product_of_a_step(step):
     assert 1e-4 < rounding < 0.1
     # the cast path is the exact contract plus one bf16 rounding of each product
     assert _distance(casts, exact) < 2 * rounding
+    # and it does round: it is as far from fp32 as bf16 operands put the exact contract
+    assert _distance(casts, fp32) > 0.5 * rounding
+    assert all(float((x - y).abs().max()) > 0 for x, y in zip(casts, fp32, strict=True))
     # every parameter's gradient moved: no product of the step escaped the mode
     assert all(float((x - y).abs().max()) > 0 for x, y in zip(exact, fp32, strict=True))
     if cpu_has_bf16_units():
@@ -218,3 +221,12 @@ def test_the_casts_keep_float32_results_and_the_added_terms():
         torch.testing.assert_close(out - bias, ref, rtol=tol, atol=tol * 4)
         torch.testing.assert_close(prod, ref, rtol=tol, atol=tol * 4)
         torch.testing.assert_close(lin - bias[0, 0], ref[0], rtol=tol, atol=tol * 4)
+        # the added term stays float32 in both modes: its 1e-3 part survives to round-off
+        # (rounding it to bf16, or dropping that part, moves the difference by >= 1e-3)
+        torch.testing.assert_close(out - prod, bias.expand_as(out), rtol=0, atol=1e-6)
+        torch.testing.assert_close(lin - prod[0], bias[0, 0].expand_as(lin), rtol=0, atol=1e-6)
+        # float64 products are not cast
+        with BF16Casts(exact=exact):
+            wide = A.double() @ B.double()
+        assert wide.dtype == torch.float64
+        torch.testing.assert_close(wide, A.double() @ B.double(), rtol=0, atol=0)
