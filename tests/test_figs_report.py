@@ -120,7 +120,15 @@ def test_the_document_writes_the_same_content_in_both_formats(tmp_path):
         doc.table(["x"], [["1"]], marks=[])
 
 
-def test_figs_list_json_has_every_recipe_and_a_deduplicated_quick_total(capsys):
+@pytest.mark.parametrize("workers", [1, 2, 1000])
+def test_figs_list_json_has_every_recipe_and_a_deduplicated_quick_total(
+    capsys, monkeypatch, tmp_path, workers
+):
+    from softleak.paper_figs import suite
+    from softleak.simulate.estimate import estimate
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the built-in rates
+    monkeypatch.setattr(suite, "default_workers", lambda device: workers)
     assert main(["figs", "list", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     recipes = registry.load_recipes()
@@ -129,9 +137,19 @@ def test_figs_list_json_has_every_recipe_and_a_deduplicated_quick_total(capsys):
     for r in rows:
         assert {"figure", "preset", "cpu_s", "h200_s", "claims", "assumed"} <= set(r)
         assert r["claims"] == [c.id for c in recipes[r["figure"]].claims]
-    quick = [r["cpu_s"] for r in rows if r["preset"] == "quick"]
-    # shared sweeps run once: the suite costs at most the sum of its figures, more than the largest
-    assert max(quick) <= out["all_quick_cpu_s"] <= sum(quick) + 1
+    # Oracle: every distinct sweep once; on 1 worker the sum of their estimates, on as many
+    # workers as sweeps the largest, on 2 at least half the sum and the largest
+    quick = {n: r for n, r in recipes.items() if "quick" in r.presets}
+    jobs, _ = suite.plan(quick, "quick", "data", "cpu", None)
+    costs = [estimate(spec)["cpu_s"] for spec in jobs.values()]
+    total = out["all_quick_cpu_s"]
+    assert out["workers"] == workers
+    if workers == 1:
+        assert total == pytest.approx(sum(costs), abs=0.1)
+    elif workers >= len(costs):
+        assert total == pytest.approx(max(costs), abs=0.1)
+    else:
+        assert max(max(costs), sum(costs) / 2) - 0.1 <= total <= sum(costs) / 2 + max(costs)
 
 
 def _tiny_sweep(seed: int):
