@@ -40,12 +40,25 @@ import pandas as pd
 
 from softleak.compare import privacy as P
 from softleak.compare.table import jsonable
-from softleak.simulate.audit_result import EXAMPLE_COLUMNS, GROUPS
 
 #: FPRs of ``tpr_at_fpr`` and coverages of ``precision_at_coverage`` (JSON keys: ``f"{v:g}"``).
 FPRS = (0.01, 0.001)
 COVERAGES = (0.01, 0.1)
-MEMBER, NONMEMBER = GROUPS
+#: The per-example table's columns and groups (``simulate.audit_result`` writes them; compare
+#: reads run records only through ``simulate.store``, so they are restated here and a test keeps
+#: the two equal).
+EXAMPLE_COLUMNS = (
+    "index",
+    "group",
+    "label",
+    "score",
+    "correct",
+    "confidence",
+    "setting",
+    "seed",
+    "rho",
+)
+MEMBER, NONMEMBER = GROUPS = ("heldout_member", "nonmember")
 #: The prior the epsilon bound assumes (report.json states it).
 LABEL_PRIOR = "uniform-iid"
 #: How each per-setting number summarises the runs (report.json states it).

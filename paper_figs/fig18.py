@@ -39,10 +39,6 @@ from softleak.paper_figs.registry import Preset, Recipe
 
 RHO = 0.7
 
-#: "Identifies the teacher": held-out accuracy at or above the paper's cut-off (REFERENCE.md).
-#: Teachers of the paper's points (5 data sets and initializations).
-PAPER_SEEDS = 5
-
 #: The paper's ablations (one student each per teacher).
 ABLATIONS = (
     "none",

@@ -32,16 +32,19 @@ import numpy as np
 import pandas as pd
 
 from softleak.compare.claims import Claim, judge_spread, summary_line
+from softleak.compare.phases import DEFAULT_CUTOFF
 from softleak.compare.reach import first_reach, log_slope
 from softleak.compare.style import log_ticks
 from softleak.paper_figs.common import clean, save, write_data
+from softleak.paper_figs.mlp_figs import fmt_value
 from softleak.paper_figs.mlp_scale import PAPER as PAPER_SCALE
 from softleak.paper_figs.mlp_scale import PAPER_N, MLPScale
 from softleak.paper_figs.mlp_scale import QUICK as QUICK_SCALE
 from softleak.paper_figs.registry import Preset, Recipe
 
 RHO = 0.45
-CUTOFF = 0.99  # accuracy counted as "memorized" / "identified"
+#: Accuracy counted as "memorized" / "identified": the package's fit cut-off (REFERENCE.md).
+CUTOFF = DEFAULT_CUTOFF
 
 QUICK_CLASSES = (20, 50, 100, 110)
 PAPER_CLASSES = (20, 50, 90, 100, 110)
@@ -316,10 +319,6 @@ def make(tables: dict, out: Path, preset: str) -> dict:
     }
 
 
-def _fmt(v) -> str:
-    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:g}"
-
-
 def _text(per_c: dict, classes: list[int]) -> str:
     lines = [
         f"{'c':>4s} {'id n/d (grid)':>14s} {'id count':>9s} {'max test':>9s} "
@@ -327,10 +326,10 @@ def _text(per_c: dict, classes: list[int]) -> str:
     ]
     for c in classes:
         e = per_c[str(c)]
-        cap = _fmt(e["teacher_capacity_n_over_d"]) + ("+" if e["teacher_never_fails"] else "")
+        cap = fmt_value(e["teacher_capacity_n_over_d"]) + ("+" if e["teacher_never_fails"] else "")
         th = e["theory"]
         lines.append(
-            f"{c:4d} {_fmt(e['identification_n_over_d']):>14s} "
+            f"{c:4d} {fmt_value(e['identification_n_over_d']):>14s} "
             f"{th['identifiability_n_over_d']:9.2f} {e['max_student_test_acc']:9.2f} "
             f"{cap:>16s} {th['memorization_n_over_d']:10.2f}"
         )

@@ -370,13 +370,13 @@ def _fig7_text(phases, dips: dict, curve_summary: dict) -> str:
     text.append(f"{'rho':>6s} {'jump alpha':>11s} {'fall before':>12s} {'at alpha':>9s}")
     for rho, e in dips.items():
         text.append(
-            f"{rho:>6s} {_s(e['jump_at']):>11s} {_f(e['dip'], '.3f'):>12s} {_s(e['dip_at']):>9s}"
+            f"{rho:>6s} {fmt_value(e['jump_at']):>11s} {_f(e['dip'], '.3f'):>12s} {fmt_value(e['dip_at']):>9s}"
         )
     for n, e in curve_summary.items():
         text.append(
             f"n = {n}: test acc {_f(e['start'], '.2f')} -> {_f(e['end'], '.2f')}, 10-90% of the rise "
             "between "
-            f"epochs {_s(e['epoch_10'])} and {_s(e['epoch_90'])}"
+            f"epochs {fmt_value(e['epoch_10'])} and {fmt_value(e['epoch_90'])}"
         )
     return "\n".join(text)
 
@@ -462,10 +462,9 @@ def _curves_figure(tables, out, *, name, metrics, ylabel) -> tuple[dict, object,
                 entry["jump_epoch_50"] = clean(row["epoch_50"].iloc[0])
         else:
             m = lc.mean((n, shuffle), metrics[0])
-            drops = -np.diff(m["mean"].to_numpy())
-            k = int(np.argmax(drops)) if drops.size else 0
-            entry["steepest_train_ce_drop_epoch"] = (
-                clean(m["epoch"].iloc[k]) if drops.size else None
+            # the same rule as fig17's claim (the middle of the steepest step; None without one)
+            entry["steepest_train_ce_drop_epoch"] = clean(
+                steepest_drop(m["epoch"].to_numpy(), m["mean"].to_numpy())
             )
         summary[f"n{int(n)}_{'shuffled' if shuffle else 'normal'}"] = entry
         cols = " ".join(
@@ -476,7 +475,9 @@ def _curves_figure(tables, out, *, name, metrics, ylabel) -> tuple[dict, object,
     if "student_test_acc" in metrics:
         summary["same_before_jump"] = _same_before_jump(lc)
         for n, gap in summary["same_before_jump"].items():
-            lines.append(f"n = {n}: largest |normal - shuffled| test acc before the jump {_s(gap)}")
+            lines.append(
+                f"n = {n}: largest |normal - shuffled| test acc before the jump {fmt_value(gap)}"
+            )
     return {"runs": summary, "files": files, "text": "\n".join(lines)}, lc, curves
 
 
@@ -1177,7 +1178,8 @@ def _f(value, spec: str) -> str:
     return format(value, spec)
 
 
-def _s(value) -> str:
+def fmt_value(value) -> str:
+    """A number as ``:g``, or "-" for None and NaN (the MLP and class figures' text cells)."""
     return (
         "-"
         if value is None or (isinstance(value, float) and not math.isfinite(value))

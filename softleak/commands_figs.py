@@ -243,37 +243,34 @@ def _rates(paths: list[str] | None) -> list:
 
 
 def _list(recipes, rates=()) -> int:
-    from softleak.simulate.estimate import estimate, hours, work_of
+    from softleak.simulate.estimate import hours
 
     rates = list(rates)
+    listing = list_json(recipes, rates, rounded=False)  # one estimate per sweep
     print(
         f"{'figure':8s} {'preset':7s} {'teachers':>9s} {'students':>9s} {'TFLOP':>9s} "
         f"{'cpu':>9s} {'h200':>9s}  note"
     )
     totals: dict[str, list[float]] = {}
-    for name, recipe in recipes.items():
-        for preset, p in recipe.presets.items():
-            work = [work_of(s) for s in p.sweeps.values()]
-            t = sum(w["teachers"] for w in work)
-            s = sum(w["students"] for w in work)
-            f = sum(w["flops"] for w in work) / 1e12
-            times = [estimate(spec, rates=rates or None) for spec in p.sweeps.values()]
-            cpu_s = sum(e["cpu_s"] for e in times)
-            gpu_s = sum(e["h200_s"] for e in times)
-            total = totals.setdefault(preset, [0.0, 0.0])
-            total[0] += cpu_s
-            total[1] += gpu_s
-            cpu, gpu = hours(cpu_s), hours(gpu_s)
-            print(f"{name:8s} {preset:7s} {t:9d} {s:9d} {f:9.2f} {cpu:>9s} {gpu:>9s}  {p.note}")
-        print(f"{'':8s} {recipe.title}")
+    for i, r in enumerate(listing["recipes"]):
+        total = totals.setdefault(r["preset"], [0.0, 0.0])
+        total[0] += r["cpu_s"]
+        total[1] += r["h200_s"]
+        cpu, gpu = hours(r["cpu_s"]), hours(r["h200_s"])
+        print(
+            f"{r['figure']:8s} {r['preset']:7s} {r['teachers']:9d} {r['students']:9d} "
+            f"{r['tflop']:9.2f} {cpu:>9s} {gpu:>9s}  {r['note']}"
+        )
+        following = listing["recipes"][i + 1]["figure"] if i + 1 < len(listing["recipes"]) else None
+        if following != r["figure"]:
+            print(f"{'':8s} {recipes[r['figure']].title}")
     for preset, (cpu_s, gpu_s) in totals.items():
         print(
             f"{'total':8s} {preset:7s} {'':9s} {'':9s} {'':9s} {hours(cpu_s):>9s} {hours(gpu_s):>9s}"
         )
-    quick = list_json(recipes, rates)["all_quick_cpu_s"]
     print(
-        f"figs all --preset quick (shared sweeps once, {suite_workers()} worker processes): "
-        f"{hours(quick)} on cpu"
+        f"figs all --preset quick (shared sweeps once, {listing['workers']} worker processes): "
+        f"{hours(listing['all_quick_cpu_s'])} on cpu"
     )
     cpu_rates = next((r for r in rates if r.device == "cpu"), None)
     gpu_rates = next((r for r in rates if r.device != "cpu"), None)
@@ -296,13 +293,17 @@ def _list(recipes, rates=()) -> int:
     return 0
 
 
-def list_json(recipes, rates=()) -> dict:
+def list_json(recipes, rates=(), rounded: bool = True) -> dict:
     """``figs list --json``: per recipe and preset its work, estimated times and claim ids;
     ``all_quick_cpu_s``: ``figs all --preset quick`` as it runs by default (its default worker
     processes, longest sweep first, ``paper_figs.suite.schedule``; a
-    sweep several figures share runs once)."""
+    sweep several figures share runs once). ``rounded``: seconds to 0.1, TFLOP to 0.001 (the
+    table ``figs list`` prints takes them unrounded)."""
     from softleak.paper_figs import suite
     from softleak.simulate.estimate import estimate, work_of
+
+    def r1(x: float) -> float:
+        return round(x, 1) if rounded else x
 
     rates = list(rates)
     gpu_measured = any(r.device != "cpu" for r in rates)
@@ -315,12 +316,12 @@ def list_json(recipes, rates=()) -> dict:
                 {
                     "figure": name,
                     "preset": preset,
-                    "cpu_s": round(sum(t["cpu_s"] for t in times.values()), 1),
-                    "h200_s": round(sum(t["h200_s"] for t in times.values()), 1),
+                    "cpu_s": r1(sum(t["cpu_s"] for t in times.values())),
+                    "h200_s": r1(sum(t["h200_s"] for t in times.values())),
                     "assumed": not gpu_measured,
                     "teachers": sum(w["teachers"] for w in work),
                     "students": sum(w["students"] for w in work),
-                    "tflop": round(sum(w["flops"] for w in work) / 1e12, 3),
+                    "tflop": sum(w["flops"] for w in work) / 1e12,
                     "claims": [c.id for c in recipe.claims],
                     "note": p.note,
                 }
@@ -329,13 +330,10 @@ def list_json(recipes, rates=()) -> dict:
     jobs, _ = suite.plan(quick, "quick", "data", "cpu", None)
     workers = suite.default_workers("cpu")
     _, all_quick = suite.schedule(jobs, workers, rates=rates or None)
-    return {"recipes": rows, "all_quick_cpu_s": round(all_quick, 1), "workers": workers}
-
-
-def suite_workers() -> int:
-    from softleak.paper_figs.suite import default_workers
-
-    return default_workers("cpu")
+    if rounded:
+        for r in rows:
+            r["tflop"] = round(r["tflop"], 3)
+    return {"recipes": rows, "all_quick_cpu_s": r1(all_quick), "workers": workers}
 
 
 def _meta_note(rates) -> str:

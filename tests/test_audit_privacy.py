@@ -43,6 +43,13 @@ def _examples(rng, settings=("soft", "hard"), rhos=(0.25, 0.5), seeds=(0, 1), t=
     return pd.concat(parts, ignore_index=True)
 
 
+def test_compare_reads_the_columns_simulate_writes():
+    from softleak.compare import audit_privacy as A
+    from softleak.simulate import audit_result as R
+
+    assert A.EXAMPLE_COLUMNS == R.EXAMPLE_COLUMNS and A.GROUPS == R.GROUPS
+
+
 def test_numbers_are_compare_privacy_on_the_counts(global_seed):
     ex = _examples(np.random.default_rng(global_seed))
     assert tuple(ex.columns) == EXAMPLE_COLUMNS
