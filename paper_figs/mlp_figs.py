@@ -481,24 +481,31 @@ def _curves_figure(tables, out, *, name, metrics, ylabel) -> tuple[dict, object,
     return {"runs": summary, "files": files, "text": "\n".join(lines)}, lc, curves
 
 
-def _same_before_jump(lc) -> dict:
-    """Per n: the largest gap between the normal and the shuffled mean test accuracy before the
-    normal student's rise reaches 10% (the paper: 'before the student generalizes to the teacher
-    function, it obtains the same accuracy as the shuffled student')."""
-    jumps = lc.jumps("student_test_acc")
+def gap_before_onset(lc, metric: str = "student_test_acc") -> dict[int, float]:
+    """Per n: the largest |normal - shuffled| mean ``metric`` before the normal student's held-out
+    rise reaches 10% of its height (its whole run where it does not rise); n without both curves
+    or without a common record are left out."""
+    onset = _normal(lc.jumps("student_test_acc")).set_index("n")["epoch_10"]
     out = {}
     for n in sorted({g[0] for g in lc.groups()}):
         if (n, False) not in lc.groups() or (n, True) not in lc.groups():
             continue
-        a = lc.mean((n, False), "student_test_acc").set_index("epoch")["mean"]
-        b = lc.mean((n, True), "student_test_acc").set_index("epoch")["mean"]
-        row = jumps[(jumps["n"] == n) & (~jumps["shuffle"].astype(bool))]
-        onset = row["epoch_10"].iloc[0] if not row.empty else np.nan
+        a = lc.mean((n, False), metric).set_index("epoch")["mean"]
+        b = lc.mean((n, True), metric).set_index("epoch")["mean"]
         both = pd.concat([a, b], axis=1, keys=["a", "b"]).dropna()
-        if math.isfinite(onset):
-            both = both[both.index <= onset]
-        out[str(int(n))] = clean((both["a"] - both["b"]).abs().max()) if not both.empty else None
+        start = onset.get(n, math.nan)
+        if math.isfinite(start):
+            both = both[both.index <= start]
+        if not both.empty:
+            out[int(n)] = float((both["a"] - both["b"]).abs().max())
     return out
+
+
+def _same_before_jump(lc) -> dict:
+    """Per n (the summary's keys): :func:`gap_before_onset` of the held-out accuracy (the paper:
+    'before the student generalizes to the teacher function, it obtains the same accuracy as the
+    shuffled student')."""
+    return {str(n): clean(v) for n, v in gap_before_onset(lc).items()}
 
 
 def _jump_summary(lc) -> dict:
@@ -1046,19 +1053,11 @@ def fig16_claims(res: pd.DataFrame, lc) -> list[dict]:
     # The normal and shuffled mean training accuracy before the normal student's test rise (its
     # 10% epoch; the whole run where it does not rise), at every n up to the third panel's.
     n3 = n_matching(sorted(res["n"].unique()), C3_N_PAPER, d, p, c)
-    onset = _normal(lc.jumps("student_test_acc")).set_index("n")["epoch_10"]
-    gaps = {}
-    for n in sorted(res["n"].unique()):
-        if n > n3 or n in same or (n, True) not in lc.groups() or (n, False) not in lc.groups():
-            continue
-        a = lc.mean((n, False), "student_train_acc").set_index("epoch")["mean"]
-        b = lc.mean((n, True), "student_train_acc").set_index("epoch")["mean"]
-        both = pd.concat([a, b], axis=1, keys=["a", "b"]).dropna()
-        start = onset.get(n, math.nan)
-        if np.isfinite(start):
-            both = both[both.index <= start]
-        if not both.empty:
-            gaps[int(n)] = float((both["a"] - both["b"]).abs().max())
+    gaps = {
+        n: gap
+        for n, gap in gap_before_onset(lc, "student_train_acc").items()
+        if n <= n3 and n not in same
+    }
     # Tolerance: 0.05 of accuracy, what we read as "the same" on the paper's 0-1 accuracy axis (a
     # choice; the paper gives no number).
     what = (
