@@ -33,6 +33,7 @@ import pandas as pd
 from softleak.compare.claims import Claim, summary_line
 from softleak.compare.reach import LEVEL
 from softleak.paper_figs.common import clean, save, write_data
+from softleak.paper_figs.mlp_figs import held_out_size
 from softleak.paper_figs.mlp_scale import PAPER as PAPER_SCALE
 from softleak.paper_figs.mlp_scale import QUICK as QUICK_SCALE
 from softleak.paper_figs.registry import Preset, Recipe
@@ -221,7 +222,7 @@ def judge(df: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
         f"students train {epochs:,} epochs at d = {int(df['d'].iloc[0])}; the paper preset "
         "(d = 1000, p = 500, 5 teachers) tests it"
     )
-    held = ", ".join(str(int(n) // c - int(RHO * (int(n) // c))) for n in ns)
+    held = ", ".join(str(held_out_size(int(n), RHO, c) // c) for n in ns)
     few = (
         f"{len(test)} teachers, and class J's held-out set is small ({held} samples per class "
         "and teacher at this preset's n); the paper preset (75 to 600 per class, 5 teachers) "

@@ -31,8 +31,10 @@ import pandas as pd
 from softleak.compare.claims import Claim, summary_line
 from softleak.paper_figs import widths as W
 from softleak.paper_figs.common import clean, save, write_data
+from softleak.paper_figs.mlp_figs import held_out_size
 from softleak.paper_figs.mlp_scale import PAPER, QUICK, MLPScale
 from softleak.paper_figs.registry import Preset, Recipe
+from softleak.simulate.data import train_per_class
 from softleak.theory.capacity import mlp_widest_identifiable
 
 P_TEACHER = 500  # paper units
@@ -198,7 +200,7 @@ def _plateau_claim(claim, test, scale, rhos, per_class, c, seeds, why_not) -> di
         )
     diff = (test.loc[(rho, narrow)] - test.loc[(rho, wide)]).dropna()
     where = (
-        f"at rho = {rho:g} (it trains on {int(rho * per_class)} of {per_class} per class, as "
+        f"at rho = {rho:g} (it trains on {train_per_class(per_class, rho)} of {per_class} per class, as "
         f"rho = {PAPER_PLATEAU_RHO:g} does)"
     )
     if diff.size < MIN_SEEDS:
@@ -209,7 +211,7 @@ def _plateau_claim(claim, test, scale, rhos, per_class, c, seeds, why_not) -> di
             criterion=criterion,
         )
     a = tuple(min(1.0, max(0.0, float(test.loc[(rho, w)].mean()))) for w in (narrow, wide))
-    size = c * (per_class - int(rho * per_class)) * diff.size  # held-out samples per seed mean
+    size = held_out_size(c * per_class, rho, c) * diff.size  # held-out samples per seed mean
     # Tolerance: two binomial standard errors of the difference of the two seed-mean
     # accuracies: differences below it are within the held-out sets' counting noise.
     tol = 2 * math.sqrt(sum(v * (1 - v) for v in a) / size)
@@ -239,7 +241,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
     val = curves[(curves["metric"] == "student_val_acc") & (curves["p_S"] == ref_p)]
     val_ref = float(val["mean"].mean()) if len(val) else float("nan")
     per_class = n // c
-    widest = {r: mlp_widest_identifiable(d, c, int(r * per_class) * c) for r in rhos}
+    widest = {r: mlp_widest_identifiable(d, c, train_per_class(per_class, r) * c) for r in rhos}
 
     table, best = {}, {}
     for r in rhos:

@@ -35,6 +35,7 @@ from softleak.compare.table import cell_means
 from softleak.paper_figs.common import clean, data_dir, linear_grid, save, write_data
 from softleak.paper_figs.mlp_scale import PAPER, PAPER_N, MLPScale
 from softleak.paper_figs.mlp_scale import QUICK_PAPER_TRAINING as QUICK
+from softleak.simulate.data import train_per_class
 
 CURVE_RHO = 0.65  # Figs. 7C, 16, 17
 CURVE_N_PAPER = (15_000, 50_000, 100_000, 200_000)  # Figs. 16 / 17: n = 10^3 x {15, 50, 100, 200}
@@ -668,7 +669,7 @@ def loo_falls(per_seed: pd.DataFrame, group: str) -> dict:
 def held_out_size(n: int, rho: float, c: int) -> int:
     """|D_test^S|: per class n/c minus the int(rho n/c) training samples (``student_split``)."""
     per_class = n // c
-    return c * (per_class - int(rho * per_class))
+    return c * (per_class - train_per_class(per_class, rho))
 
 
 def n_matching(ns, n_paper: float, d: int, p: int, c: int) -> int:
@@ -982,7 +983,7 @@ def identity_shuffle_ns(res: pd.DataFrame) -> list:
     """The n whose student set holds at most one sample per class (the within-class shuffle
     permutes nothing there)."""
     rho, c = float(res["rho"].iloc[0]), int(res["c"].iloc[0])
-    return [n for n in sorted(res["n"].unique()) if int(rho * (int(n) // c)) <= 1]
+    return [n for n in sorted(res["n"].unique()) if train_per_class(int(n) // c, rho) <= 1]
 
 
 def fig16_claims(res: pd.DataFrame, lc) -> list[dict]:

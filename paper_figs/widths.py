@@ -37,6 +37,7 @@ import pandas as pd
 
 from softleak.compare.reach import LEVEL
 from softleak.paper_figs.mlp_scale import MLPScale
+from softleak.simulate.data import train_per_class
 from softleak.simulate.spec import SweepSpec
 
 RHO = 0.45  # Figs. 19 and 20
@@ -57,7 +58,7 @@ METRIC_STYLE = {  # linestyle and marker per metric (colour is the width)
 
 def effective_rho(per_class: int, rho: float) -> float:
     """The student's actual fraction under the floor split: int(rho m) / m for m per class."""
-    return int(rho * per_class) / per_class
+    return train_per_class(per_class, rho) / per_class
 
 
 def balanced_n(

@@ -70,6 +70,12 @@ def make_teacher_set(
     return TeacherSet(X=X, y=y, c=c)
 
 
+def train_per_class(per_class: int, rho: float) -> int:
+    """Samples per class a rho student trains on: ``int(rho * n/c)`` (the reference's rule; the
+    rest of the class is its D_test^S)."""
+    return int(rho * per_class)
+
+
 def student_split(y: np.ndarray, rho: float, c: int) -> tuple[np.ndarray, np.ndarray]:
     """Stratified split of D_*^T into (train, test) index arrays.
 
@@ -80,7 +86,7 @@ def student_split(y: np.ndarray, rho: float, c: int) -> tuple[np.ndarray, np.nda
     if not 0 < rho < 1:
         raise ValueError(f"rho must lie in (0, 1), got {rho}")
     n_per_class = len(y) // c
-    k = int(rho * n_per_class)
+    k = train_per_class(n_per_class, rho)
     train = np.zeros(len(y), dtype=bool)
     for cls in range(c):
         idx = np.flatnonzero(y == cls)
