@@ -149,9 +149,26 @@ def median_time(fn, repeats: int = 3) -> float:
     return t.seconds if t.ok else float("nan")
 
 
-#: GEMM operands per precision: the engine's (fp64, fp32, and bf16 = float32 tensors under
-#: ``precision_scope("bf16")``, tf32 likewise on CUDA) and, for reference, bf16 tensors.
-GEMM_PRECISIONS = ("fp64", "fp32", "tf32", "bf16", "bf16-tensors")
+#: GEMM operands per precision: the engine's (fp64, fp32, and bf16 / bf16r = float32 tensors
+#: under ``precision_scope``, tf32 likewise on CUDA) and, for reference, bf16 tensors.
+GEMM_PRECISIONS = ("fp64", "fp32", "tf32", "bf16", "bf16r", "bf16-tensors")
+REDUCED = ("tf32", "bf16", "bf16r")
+
+
+def reduced_precisions(device: str = "cpu") -> tuple[str, ...]:
+    """The reduced precisions this machine computes natively on ``device`` (its probe decides:
+    ``simulate.precision.resolve``); the benchmarks time these beside fp32."""
+    from softleak.simulate.precision import resolve
+
+    found = []
+    for precision in REDUCED:
+        try:
+            mechanism = resolve(precision, device)
+        except ValueError:  # tf32 on a CPU
+            continue
+        if mechanism is not None and mechanism.native:
+            found.append(precision)
+    return tuple(found)
 
 
 def gemm_timing(
@@ -167,7 +184,7 @@ def gemm_timing(
     from softleak.simulate.precision import precision_scope
 
     dtype = {"fp64": torch.float64, "bf16-tensors": torch.bfloat16}.get(precision, torch.float32)
-    scope = precision if precision in ("tf32", "bf16") else "fp32"
+    scope = precision if precision in REDUCED else "fp32"
     a = torch.randn(size, size, dtype=dtype, device=device)
     b = torch.randn(size, size, dtype=dtype, device=device)
     sync = torch.cuda.synchronize if str(device).startswith("cuda") else _no_sync

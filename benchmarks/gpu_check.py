@@ -15,15 +15,18 @@ It writes ``{device, torch, dry_run, checks: [{name, passed, detail}], rates, pr
   (``|mean_device - mean_cpu| <= SEED_SPREAD_K * std over seeds + ACC_FLOOR``);
 - ``memory/replica_batch``: the batch ``simulate.memory.replica_batch`` picks at the MLP paper
   slice trains without running out of memory, its peak (CUDA) within the budgeted fraction;
-- ``rates/...``: fp32 / tf32 / bf16 step rates of the paper slices (``benchmarks.run_all``'s
+- ``rates/...``: fp32 / tf32 / bf16 / bf16r step rates of the paper slices (``benchmarks.run_all``'s
   workload ids and rates format, ``rates`` in the output, readable by ``softleak figs list
   --rates``), each against its precision's GEMM peak; a precision the policy refuses on this
-  device (tf32 on a CPU) is a skipped check with the reason; bf16 on CUDA runs by explicit casts;
+  device (tf32 on a CPU; a bf16 contract with no fast mechanism here, ``simulate.precision``) is a
+  skipped check with the reason;
 - ``projections``: the paper grids (``benchmarks.workloads.paper_grids``) and every recipe's
   paper preset from those rates (``simulate.estimate.estimate(spec, rates=...)``);
-- ``bf16-probe/...``: bf16 products against fp32 and float64 on the device (the mode engaged, the
-  error that of 8 mantissa bits), and a short bf16-vs-fp32 training run by outcome where a family
-  runs bf16 on this device.
+- ``bf16-probe/...``: what ``simulate.precision_probe`` finds on the device, each bf16 contract
+  that runs natively checked against its oracle (bf16 operands; bf16r also a rounded result), and
+  a short reduced-vs-fp32 training run by outcome. A contract with no fast mechanism on the device
+  (oneDNN's flag not engaged on a CPU without AMX, no bf16 units) is a finding, not a failure:
+  ``passed: null``, the detail starting ``finding:``.
 
 A check needing a module that does not import (transformers for gpt2; pandas/pyarrow for the run
 directories) is skipped: ``passed: null`` with the reason. ``--dry-run`` runs the same code on the
@@ -54,7 +57,6 @@ FLOAT64_ATOL = 1e-9  # ... plus this absolute slack (metrics near 0)
 SEED_SPREAD_K = 2.0  # float32 by outcome: mean difference within K x the std over seeds ...
 ACC_FLOOR = 0.05  # ... plus this floor (few seeds, small test sets)
 MEMORIZED = 0.99  # a teacher memorizes its set when its train accuracy reaches this
-BF16_MAX_ERROR = 2e-2  # relative Frobenius error of a bf16-product GEMM (8-bit mantissa: ~3e-3)
 
 
 @dataclass(frozen=True)
@@ -483,14 +485,15 @@ def check_memory(report: Report, prof: Profile, device: str) -> None:
 # rates
 # ---------------------------------------------------------------------------------------------
 def _allowed(precision: str, device: str) -> str | None:
-    """None when the precision policy lets ``precision`` run on ``device``, else its reason."""
-    from softleak.simulate.precision import check_precision
+    """None when the precision policy runs ``precision`` natively on ``device``, else its
+    reason."""
+    from softleak.simulate.precision import require_precision
 
     try:
-        check_precision(precision, device)
+        mechanism = require_precision(precision, device)
     except ValueError as err:
         return str(err)
-    return None
+    return None if mechanism.native else f"{precision} is not native here ({mechanism.probe})"
 
 
 def measure_rates(report: Report, prof: Profile, device: str) -> dict | None:
@@ -504,7 +507,7 @@ def measure_rates(report: Report, prof: Profile, device: str) -> dict | None:
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     b = run_all.Bench(min_s=prof.min_s, timings=prof.timings)
     usable = []
-    for p in ("fp32", "tf32", "bf16"):
+    for p in ("fp32", "tf32", "bf16", "bf16r"):
         why = _allowed(p, device)
         if why is None:
             usable.append(p)
@@ -519,7 +522,7 @@ def measure_rates(report: Report, prof: Profile, device: str) -> dict | None:
     # GEMM peaks with the engine's operands at every precision it runs here, and bf16 tensors
     # (what bf16 autocast and the casts multiply) for reference. On a CPU everything runs on
     # one thread (as benchmarks.run_all: a shared machine's second core is not ours).
-    from softleak.simulate.device import thread_count
+    from softleak.simulate.device import device_name, thread_count
 
     with thread_count(int(torch.get_num_threads()) if cuda else 1):
         peaks, reference = {}, {}
@@ -531,7 +534,7 @@ def measure_rates(report: Report, prof: Profile, device: str) -> dict | None:
     gemm = {k: v for k, v in peaks.items() if v}
     meta = {
         "device": "cuda" if cuda else "cpu",
-        "device_name": torch.cuda.get_device_name(device) if cuda else run_all._cpu_name(),
+        "device_name": device_name(device),
         "torch": torch.__version__,
         "min_timing_s": b.min_s,
         "timings": b.timings,
@@ -728,50 +731,56 @@ def projections(rates_doc: dict) -> dict:
 # the bf16 probe
 # ---------------------------------------------------------------------------------------------
 def check_bf16(report: Report, prof: Profile, device: str, root: Path) -> None:
+    from softleak.simulate.precision import CONTRACTS, resolve
+    from softleak.simulate.precision_probe import probe
+
     def gemm_probe():
         import torch
 
-        from softleak.simulate.precision import cpu_has_bf16_units, precision_scope
-
-        cuda = device.startswith("cuda")
+        found = probe(device)
         gen = torch.Generator().manual_seed(0)
         A = torch.randn(512, 512, generator=gen).to(device)
         B = torch.randn(512, 512, generator=gen).to(device)
-        exact = A.double() @ B.double()
-
-        def err(x):
-            return float((x.double() - exact).norm() / exact.norm())
-
-        with precision_scope("fp32", device):
-            e32 = err(A @ B)
-        with precision_scope("bf16", device):
-            e16 = err(A @ B)
-        how = (
-            'float32 tensors under precision_scope("bf16") '
-            f"({'explicit bf16 casts' if cuda else 'mkldnn bf16 products'})"
-        )
-        detail = f"{how}: relative error {e16:.2g} (fp32 {e32:.2g}; limit {BF16_MAX_ERROR:g})"
-        engaged = e16 > 10 * e32
-        if not engaged and not cuda and not cpu_has_bf16_units():
-            return (
-                None,
-                "skipped: this CPU has no bf16 units and the mode did not engage; " + detail,
-            )
-        return engaged and e16 < BF16_MAX_ERROR, detail + ("" if engaged else "; NOT engaged")
+        oracle = A.bfloat16().double() @ B.bfloat16().double()
+        scale = float((A @ B).double().sub(oracle).norm())
+        bits, missing, failed = [], [], []
+        for precision in ("bf16", "bf16r"):
+            mechanism = resolve(precision, device)
+            if mechanism is None or not mechanism.native:
+                missing.append(precision)
+                continue
+            with mechanism.context(device):
+                out = A @ B
+            want = oracle.float().bfloat16().double() if precision == "bf16r" else oracle
+            share = float(out.double().sub(want).norm()) / scale
+            ok = share < (0.05 if precision == "bf16" else 0.6) and out.dtype == torch.float32
+            bits.append(f"{precision} by {mechanism.name}: {share:.2g} of the rounding off")
+            if not ok:
+                failed.append(precision)
+        detail = f"{'; '.join(bits) or 'no bf16 contract runs natively'} [{found.line()}]"
+        if failed:
+            return False, f"{', '.join(failed)} off its contract: {detail}"
+        if missing:
+            where = "GPU" if device.startswith("cuda") else "CPU"
+            names = ", ".join(f"{p} ({CONTRACTS[p]})" for p in missing)
+            return None, f"finding: {where} has no fast mechanism for {names}; {detail}"
+        return True, detail
 
     report.run("bf16-probe/gemm", gemm_probe)
 
-    # A short training run in bf16 against fp32 (the replica engines: casts on CUDA).
-    cuda = device.startswith("cuda")
+    # A short training run at the first reduced precision that runs natively, against fp32.
     family = "multinomial"  # the smallest replica-engine family with a precision column
 
     def train_probe():
+        native = [p for p in ("bf16", "bf16r") if (m := resolve(p, device)) and m.native]
+        if not native:
+            return None, f"finding: no bf16 contract runs natively on {device}"
         spec = family_spec(family, "float32", prof)
         fp32 = run_table(spec, device, root, f"probe-{family}-fp32")
-        bf16 = run_table(dataclasses.replace(spec, precision="bf16"), device, root, "probe-bf16")
-        ok, detail = compare_outcomes(fp32, bf16, ignore=("precision",))
-        where = "explicit bf16 casts" if cuda else "mkldnn bf16 products"
-        return ok, f"{family}, bf16 ({where}) vs fp32 on {device}: {detail}"
+        low = run_table(dataclasses.replace(spec, precision=native[0]), device, root, "probe-low")
+        ok, detail = compare_outcomes(fp32, low, ignore=("precision",))
+        how = resolve(native[0], device).name
+        return ok, f"{family}, {native[0]} ({how}) vs fp32 on {device}: {detail}"
 
     report.run("bf16-probe/train", train_probe, needs=FAMILY_NEEDS[family])
 

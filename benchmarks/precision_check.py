@@ -138,18 +138,27 @@ def threshold_moves(fp32: pd.DataFrame, bf16: pd.DataFrame, keys: list[str]) -> 
     return moves
 
 
-def check(name: str, spec, out: Path, threads: int | None = 1) -> dict:
-    """Run one family in fp32 and bf16 (resuming) and compare."""
+def check(name: str, spec, out: Path, threads: int | None = 1, precision: str = "bf16") -> dict:
+    """Run one family in fp32 and ``precision`` (resuming) and compare."""
+    from softleak.simulate.precision import resolve
+
     t0 = time.perf_counter()
     tables = {
         p: run_experiment(
             dataclasses.replace(spec, precision=p), out / f"{name}-{p}", threads=threads,
             progress=False,
         )
-        for p in ("fp32", "bf16")
+        for p in ("fp32", precision)
     }  # fmt: skip
-    result = compare_tables(tables["fp32"], tables["bf16"])
-    return {"family": name, **result, "wall_s": round(time.perf_counter() - t0, 1)}
+    result = compare_tables(tables["fp32"], tables[precision])
+    mechanism = resolve(precision, getattr(spec, "device", "cpu"))
+    return {
+        "family": name,
+        "precision": precision,
+        "mechanism": mechanism.name if mechanism else None,
+        **result,
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,6 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="seconds-sized grids (the tests')")
     parser.add_argument("--json", help="write the summary here too")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--precision",
+        choices=("bf16", "bf16r"),
+        default="bf16",
+        help="the reduced contract to validate against fp32 (default bf16; one this machine has "
+        "no fast path for runs only with SOFTLEAK_SLOW_PRECISION=1, emulated)",
+    )
     args = parser.parse_args(argv)
     specs = families(args.tiny)
     unknown = [f for f in args.family or () if f not in specs]
@@ -166,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown family {unknown[0]!r}; choose from {', '.join(specs)}")
     summary = []
     for name in args.family or specs:
-        res = check(name, specs[name], Path(args.out), args.threads)
+        res = check(name, specs[name], Path(args.out), args.threads, args.precision)
         summary.append(res)
         verdict = "passes" if res["passed"] else "FAILS"
         print(

@@ -10,14 +10,15 @@ Workload slices (their ids are those of the rates file below):
 - ``multinomial-tau``: 5 teachers (d = 1000, c = 2, n = 2500) and the 80 students of one teacher
   (40 tau x 2 shuffles, rho 0.8) -- the Fig. 5A workload;
 - ``mlp-paper-slice``: MLP teachers (d = 1000, p = 500, c = 100, n = 2500) and students of one
-  teacher on 16,100 rows (n = 17,000, rho 0.95), fp32 and bf16;
+  teacher on 16,100 rows (n = 17,000, rho 0.95), fp32 and the reduced precisions that run here;
 - ``mlp-quick-scale``: R MLP students (d = 100, p = 50, c = 100, 1,000 rows) on one input matrix;
 - ``modadd-transformer``: the modular-addition transformer (p = 113), its teacher and 4 students.
 
 For each it prints the work per step in FLOPs (matrix multiplies, counted as in
 ``simulate.estimate``), the FLOP/s achieved, that rate as a fraction of the same-precision GEMM
 peak (2048^3, the operands the engine uses: float64, float32, and float32 under
-``precision_scope("bf16")``; bf16 tensors for reference) measured in the same run on the same
+``precision_scope`` at each reduced precision this machine computes natively: ``bf16`` where
+oneDNN's flag meets its contract, ``bf16r`` where bf16 products pay; bf16 tensors for reference) measured in the same run on the same
 threads, and the speed-up against the float32 ``benchmarks.common.reference_loop``
 (nn.Linear / nn.Sequential + torch.optim.Adam + F.cross_entropy, one model at a time;
 ``np.linalg.pinv`` per student for the pinv students).
@@ -59,6 +60,7 @@ from benchmarks.common import (
     gemm_timing,
     judge,
     per_epoch,
+    reduced_precisions,
     reference_loop,
     time_call,
 )
@@ -66,14 +68,23 @@ from benchmarks.workloads import paper_grids
 from softleak.simulate import estimate, protocol
 from softleak.simulate.chunks import train_students
 from softleak.simulate.data import student_split
-from softleak.simulate.device import thread_count
+from softleak.simulate.device import cpu_name, thread_count
 from softleak.simulate.estimate import hours, pinv_flops, rows_of, step_flops
 from softleak.simulate.spec import SweepSpec
 
 TAUS_5A = tuple(float(f"{t:.6g}") for t in np.logspace(-0.5, 3.5, 40))
 RATES_FORMAT = 1
-#: The precisions whose GEMM peaks form the "gemm" table (the engine's operands).
-PEAK_PRECISIONS = ("fp64", "fp32", "bf16")
+
+
+def peak_precisions(device: str = "cpu") -> tuple[str, ...]:
+    """The precisions whose GEMM peaks form the "gemm" table (the engine's operands): float64,
+    float32 and each reduced precision this machine computes natively (its probe decides)."""
+    return ("fp64", "fp32", *reduced_precisions(device))
+
+
+def timed_precisions(device: str = "cpu") -> tuple[str, ...]:
+    """The precisions the workloads are timed at: fp32 and the natively computed reduced ones."""
+    return ("fp32", *reduced_precisions(device))
 
 
 @dataclass(frozen=True)
@@ -298,7 +309,8 @@ def bench_logistic(sz: Sizes, b: Bench) -> None:
     b.log(f"  logistic-pinv pinv students: {_timing_text(engine)}")
 
 
-def bench_multinomial(sz: Sizes, b: Bench, precisions=("fp32", "bf16")) -> None:
+def bench_multinomial(sz: Sizes, b: Bench, precisions=None) -> None:
+    precisions = precisions or timed_precisions()
     d, c, n, seeds = 1000, 2, 2500, 5
     spec = SweepSpec(
         "multinomial",
@@ -409,7 +421,8 @@ def _mlp_loop(b: Bench, cfg, teacher, k: int, span: int) -> tuple[Timing, float]
     return loop, k * step_flops(cfg.d, cfg.hidden, cfg.c, len(train))
 
 
-def bench_mlp_paper(sz: Sizes, b: Bench, precisions=("fp32", "bf16")) -> None:
+def bench_mlp_paper(sz: Sizes, b: Bench, precisions=None) -> None:
+    precisions = precisions or timed_precisions()
     """MLP teachers at the paper's d, p, c (n = 2500, own inputs) and the paper slice's students
     (``bench_mlp.PAPER_SLICE``: 16,100 rows; a step of one student is ~37 GFLOP)."""
     from benchmarks import bench_mlp
@@ -476,7 +489,8 @@ def bench_mlp_paper(sz: Sizes, b: Bench, precisions=("fp32", "bf16")) -> None:
         b.log(f"  mlp-paper-slice students {precision}: {_timing_text(engine)}")
 
 
-def bench_mlp_quick(sz: Sizes, b: Bench, precisions=("fp32", "bf16")) -> None:
+def bench_mlp_quick(sz: Sizes, b: Bench, precisions=None) -> None:
+    precisions = precisions or timed_precisions()
     """The quick MLP scale (d = 100, p = 50, c = 100, 1,000 rows): R students on one input matrix;
     ``"fused": true`` rows only where ``fused_variant`` finds compiled steps."""
     from benchmarks import bench_mlp
@@ -602,7 +616,7 @@ def measure_peaks(size: int, b: Bench, device: str = "cpu", precisions=None) -> 
     """FLOP/s of a ``size``^3 GEMM per precision (None: unmeasurable), on ``b``'s threads."""
     out = {}
     with thread_count(b.threads):
-        for precision in precisions or (*PEAK_PRECISIONS, "bf16-tensors"):
+        for precision in precisions or (*peak_precisions(device), "bf16-tensors"):
             out[precision], _ = gemm_timing(
                 precision, size, device, min_s=b.min_s, timings=b.timings
             )
@@ -802,16 +816,16 @@ def main(argv: list[str] | None = None) -> int:
         peaks1 = measure_peaks(sz.gemm_size, b)
     peaks = best_peaks(peaks0, peaks1)
     print(f"\nGEMM peaks ({sz.gemm_size}^3, GFLOP/s; before / after the workloads, the best used):")
-    for k in (*PEAK_PRECISIONS, "bf16-tensors"):
+    for k in (*peak_precisions(), "bf16-tensors"):
         extra = " (bf16 tensors, for reference)" if k == "bf16-tensors" else ""
         print(
             f"  {k:<13} {_g(_div(peaks0[k]))} / {_g(_div(peaks1[k]))} -> {_g(_div(peaks[k]))}{extra}"
         )
-    gemm = {k: peaks[k] for k in PEAK_PRECISIONS}
+    gemm = {k: peaks[k] for k in peak_precisions()}
     reference = {"bf16-tensors": peaks["bf16-tensors"]}
     meta = {
         "device": "cpu",
-        "device_name": _cpu_name(),
+        "device_name": cpu_name(),
         "torch": torch.__version__,
         "threads": threads,
         "quick": args.quick,
@@ -848,16 +862,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _div(x):
     return x / 1e9 if x else None
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _find(table: list[dict], workload: str, part: str, precision: str = "fp32") -> dict | None:
@@ -920,14 +924,16 @@ def _report_projections(doc: dict, threads: int) -> None:
         "only TF32/bf16 tensor cores reach it, and simulate.precision says what must be checked "
         "before their thresholds are trusted)"
     )
-    paper = {p: _find(table, "mlp-paper-slice", "students", p) for p in ("fp32", "bf16")}
-    if all(r and r["gflop_per_s"] for r in paper.values()):
-        ratio = paper["bf16"]["gflop_per_s"] / paper["fp32"]["gflop_per_s"]
-        print(
-            f"  mlp paper slice students: bf16 / fp32 = {ratio:.2f}x "
-            f"({paper['fp32']['fraction_of_gemm']:.0%} of the fp32 GEMM, "
-            f"{paper['bf16']['fraction_of_gemm']:.0%} of the bf16 one)"
-        )
+    fp32 = _find(table, "mlp-paper-slice", "students", "fp32")
+    for p in reduced_precisions():
+        low = _find(table, "mlp-paper-slice", "students", p)
+        if fp32 and low and fp32["gflop_per_s"] and low["gflop_per_s"]:
+            print(
+                f"  mlp paper slice students: {p} / fp32 = "
+                f"{low['gflop_per_s'] / fp32['gflop_per_s']:.2f}x "
+                f"({fp32['fraction_of_gemm']:.0%} of the fp32 GEMM, "
+                f"{low['fraction_of_gemm']:.0%} of the {p} one)"
+            )
     loop = (multi.get("loop_gflop_per_s") or 0) * 1e9
     if loop and doc["gemm"].get("fp32"):
         print(

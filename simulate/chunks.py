@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from softleak.simulate import protocol
 from softleak.simulate.memory import replica_batch
+from softleak.simulate.precision import part_record
 from softleak.simulate.spec import SweepSpec
 
 # Students with a layer of at least this many outputs per replica (a hidden width, or the classes)
@@ -39,6 +40,7 @@ class UnitResult:
     rows: list[dict]
     curves: list[dict]
     teacher_state: dict | None
+    arithmetic: dict | None = None  # how this process computed the precision (part metadata)
 
 
 def chunk_units(
@@ -60,7 +62,8 @@ def chunk_units(
         on_teachers(new)
     for t in teachers:
         rows, curves = train_students(spec, t, threads)
-        yield UnitResult(t.key, rows, curves, new.get(t.key))
+        arithmetic = part_record(spec.precision, spec.device)
+        yield UnitResult(t.key, rows, curves, new.get(t.key), arithmetic)
 
 
 def student_width(spec: SweepSpec, c: int) -> int:

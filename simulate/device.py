@@ -40,6 +40,31 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_name() -> str:
+    """This CPU's model name, for messages and records (never to decide what it can do: that is
+    probed, ``simulate.precision_probe``)."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def device_name(device: str) -> str:
+    """The model name of ``device`` (a CUDA device's, or this CPU's)."""
+    if str(device).startswith("cuda"):
+        if not torch.cuda.is_available():
+            return "no CUDA device"
+        return torch.cuda.get_device_name(torch.device(device))
+    return cpu_name()
+
+
 def cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))

@@ -129,9 +129,11 @@ def audit(
         return _finish(
             pd.concat(frames, ignore_index=True), pd.concat(examples, ignore_index=True), config
         )
+    from softleak.simulate.precision import require_precision
     from softleak.simulate.rundir import check_fits, claim, resolve_out
 
     out = resolve_out(out)
+    require_precision(spec.precision, spec.device)  # refused here, before any record
     n_holdout = 0 if data.holdout_labels is None else len(data.holdout_labels)
     check_fits(
         spec.peak_bytes(data.n, data.inputs.shape[1], data.c, n_holdout),

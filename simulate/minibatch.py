@@ -8,13 +8,13 @@ takes token ids and an attention mask. Folding that into ``fit`` would give it t
 batching modes and a module calling convention; a small separate loop is clearer.
 
 Losses are cross-entropy in float32 against integer labels (n,) or probability targets (n, c);
-on CUDA the forward may run under bfloat16 autocast (``autocast_dtype``), but the logits are cast
-to float32 before the loss, so soft targets and losses never round to 8 bits of mantissa.
+a reduced precision covers the matrix products of the forward and backward
+(``simulate.precision``: attention included, the logits float32), so soft targets and losses never
+round to 8 bits of mantissa.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,12 +59,6 @@ def _logits(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Ten
     return getattr(out, "logits", out)
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None):
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
 def fit_minibatch(
     model: torch.nn.Module,
     inputs: dict[str, torch.Tensor],
@@ -72,7 +66,6 @@ def fit_minibatch(
     config: MinibatchConfig,
     *,
     seed: int,
-    autocast_dtype: torch.dtype | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
     precision: str = "fp32",
 ) -> MinibatchResult:
@@ -85,8 +78,8 @@ def fit_minibatch(
     seed: seeds the batch order (a ``torch.Generator``) and, through a forked global RNG, dropout;
         the caller's global RNG state is left untouched.
     on_epoch: ``on_epoch(epoch, mean_loss)`` after every epoch (progress, logging).
-    precision: the matrix multiplies of each step (``simulate.precision.precision_scope``; bf16 on
-        CUDA is the autocast above).
+    precision: the matrix products of each step's forward and backward
+        (``simulate.precision.precision_scope``; the same mechanisms on every device).
     """
     n = targets.shape[0]
     device = targets.device
@@ -109,9 +102,8 @@ def fit_minibatch(
             total = torch.zeros((), device=device)
             for start in range(0, n, config.batch_size):
                 idx = order[start : start + config.batch_size]
-                with precision_scope(precision, device.type, casts=autocast_dtype is None):
-                    with _autocast(device, autocast_dtype):
-                        logits = _logits(model, {k: v[idx] for k, v in inputs.items()})
+                with precision_scope(precision, str(device)):
+                    logits = _logits(model, {k: v[idx] for k, v in inputs.items()})
                     loss = F.cross_entropy(logits.float(), targets[idx])
                     opt.zero_grad(set_to_none=True)
                     loss.backward()

@@ -1,35 +1,68 @@
-"""The one precision policy: where TF32 / bfloat16 are allowed, and where they change results.
+"""The one precision policy: what each precision computes, how it is computed here, and where
+reduced precision may change results.
 
-Every spec has a ``precision`` (``fp32``, ``tf32``, ``bf16``; ``--precision`` on the command line),
-part of its run's identity and a column of every results table. ``fp32`` (the default) is IEEE
-float32 (or float64 with ``--dtype float64``) everywhere. The reduced modes cover exactly the
-matrix multiplies of training steps: ``simulate.train.fit`` enters :class:`precision_scope` around
-its optimizer steps only, so evaluations, learning curves and the teacher outputs that become soft
-labels are computed in float32 whatever precision the teacher trained in.
+A precision names a **contract** -- the arithmetic of the matrix products of training steps --
+never a machine. Every spec has one (``fp32``, ``tf32``, ``bf16``, ``bf16r``; ``--precision``), part
+of its run's identity and a column of every results table:
 
-- ``tf32`` (CUDA only; a CPU refuses it): ``torch.backends.cuda.matmul.allow_tf32`` for the
-  training GEMMs (10-bit mantissa products, float32 accumulation).
-- ``bf16`` on a CPU: ``torch.backends.mkldnn.matmul.fp32_precision = "bf16"``: float32 tensors in
-  and out, bf16-rounded operands, float32 accumulation, so the analytic backward, parameters, Adam
-  state, soft labels, softmax and losses stay float32 unchanged. The flag is process-global: the
-  scope sets and restores it (on an exception too); a Dask worker runs one chunk at a time on one
-  thread, so no other work sees it. Measured here: 2048^3 GEMM 178 -> 463 GFLOP/s (1 thread).
-  ``bf16`` with ``dtype float64`` is refused.
-- ``bf16`` on CUDA, where that flag does not exist: explicit casts (:class:`BF16Casts`), a torch
-  function mode around the same steps that runs every matrix multiply the replica engines call
-  (``@``, ``bmm``, ``baddbmm``, ``mm``, ``matmul``, ``linear``) on bf16 copies of its float32
-  operands and returns float32: cuBLAS accumulates in float32 and rounds the product to bf16 once
-  (one rounding more than the CPU path); the added term of ``baddbmm`` stays float32. Autograd's
-  backward of a cast product is itself a bf16 product, so the transformer's backward is covered
-  as well. ``BF16Casts(exact=True)`` rounds the operands (and, through autograd, the incoming
-  gradient) to bf16 but multiplies in float32: the contract to the letter, at float32 speed, which
-  the tests use on a CPU as the oracle for both other paths. Compiled steps are not used under the
-  casts (fit trains eagerly there). GPT-2 on CUDA keeps torch's autocast (its minibatch loop passes ``casts=False``).
-- No preset uses a reduced precision unless a recorded validation (issue 16's gate) shows its
-  family's results unchanged.
+- ``fp32``: IEEE float32 (or float64 with ``--dtype float64``) everywhere.
+- ``tf32`` (CUDA only; a CPU refuses it): products of operands rounded to tf32 (10-bit mantissa),
+  float32 accumulation and results.
+- ``bf16``: products of operands rounded to bf16 (8-bit mantissa), float32 accumulation, float32
+  results.
+- ``bf16r``: as ``bf16``, and each product rounded to bf16 once more (what a bf16 GEMM kernel with
+  a bf16 output computes): another arithmetic, so another name.
+
+**The rule.** A contract may be computed by any mechanism that meets it, and by nothing else; two
+mechanisms that meet one contract may share a folder (a run resumed on another machine), and no
+folder holds rows of two contracts under one label. So that folders written before this rule --
+whose ``bf16`` parts were bf16 products on one CPU and float32 products labelled bf16 on another
+-- are never resumed under it, the identity of a ``bf16``/``bf16r`` run also names its arithmetic
+(``ARITHMETIC_KEY``; ``simulate.rundir.settled``): such a folder is refused, naming the difference.
+fp32 and tf32 identities and run ids are unchanged.
+
+**Mechanisms** (``resolve``), chosen by probing what the device really does the first time a
+process asks (``simulate.precision_probe``; never from a CPU flag), recorded in ``config.json``
+(``precision``) and in every part's metadata:
+
+==================  ========  ==============================================================
+mechanism           contract  where
+==================  ========  ==============================================================
+``ieee``            fp32      everywhere
+``cuda-tf32``       tf32      a GPU where ``allow_tf32`` rounds the operands (probed)
+``onednn-bf16``     bf16      a CPU where ``torch.backends.mkldnn.matmul.fp32_precision =
+                              "bf16"`` meets the contract on every probed product and pays (AMX
+                              Xeons); products of <= 16^3 multiply-adds, which oneDNN leaves to
+                              float32 BLAS, are rounded by explicit casts
+``bf16-tensors``    bf16r     explicit bf16 tensors into the kernel (:class:`BF16Casts`), where
+                              bf16 products pay: CPUs with bf16 units (oneDNN's native
+                              AVX512-BF16/AMX kernels), GPUs
+``emulated``        bf16      :class:`BF16Casts` ``exact``: bf16-rounded operands multiplied in
+                              float32 -- the contract to the letter at float32 speed or slower
+==================  ========  ==============================================================
+
+Where no mechanism that pays meets a contract (``bf16`` on a CPU without AMX -- measured on an AMD
+EPYC with AVX512-BF16: the flag does nothing -- or on a GPU; ``bf16r`` on a CPU without bf16
+units), the run is refused before anything is written, in one line naming the device and
+suggesting ``fp32`` (or ``bf16r`` where that pays), unless ``SLOW_ENV=1`` is set: then ``bf16`` is
+emulated and ``bf16r`` runs on the slow kernels, recorded as not native (``"native": false``).
+
+Measured on the AMD EPYC (2 cores, AVX512-BF16, no AMX; torch 2.13; 1 thread; medians of 5,
+another process busy): GEMM 1024^3 float32 85 GFLOP/s, bf16 tensors 192 (2.3x; 256^3: 3.0x); a
+training step (fp32 / bf16-tensors / emulated): modadd transformer teacher (p = 59, 1,392 rows)
+38.9 / 24.7 / 43.0 ms, 5 students on 700 rows 91.7 / 55.7 / 102.6 ms, MLP students at the quick
+scale (R = 8, 1,000 rows, d = 100, p = 50, c = 100) 9.0 / 7.1 / 10.1 ms, one MLP student at the
+paper slice (16,250 rows, d = 1,000, p = 500) 582 / 300 / 661 ms. With oneDNN limited to AVX2
+(``ONEDNN_MAX_CPU_ISA=AVX2``, a CPU without bf16 units) bf16 GEMMs ran at 0.3-2.7 GFLOP/s: no
+preset can ask for a bf16 contract and still run everywhere, so every preset is fp32.
 
 What may run in reduced precision, and what may not:
 
+- Only the matrix multiplies of training steps: ``simulate.train.fit`` and
+  ``simulate.minibatch.fit_minibatch`` enter :class:`precision_scope` around their optimizer
+  steps only, so evaluations, learning curves and the teacher outputs that become soft labels are
+  computed in float32 whatever precision the teacher trained in. The casts cover matrix products
+  (attention included), not convolutions.
 - Soft labels, losses and their gradients dL/dlogits: never. They stay float32 or better. The soft
   label softmax(z_T / tau) saturates (p_max == 1) once the logit gap exceeds tau ln(2 / eps) and
   underflows to the one-hot label beyond tau ln(2 / tiny) (``theory.identifiability.softmax_limits``:
@@ -42,22 +75,18 @@ What may run in reduced precision, and what may not:
 - Adam's state and the parameter update: float32 or better (bf16 updates of size lr * 1 = 1e-4 on
   weights of size ~0.03 round away).
 - The pseudo-inverse students: float64 (exact recovery at rho n >= d is a 1e-12 identity).
-- Student/teacher GEMMs (X W^T forward, G^T X weight gradient): TF32 (10-bit mantissa, products
-  rounded to ~5e-4 relative, float32 accumulation) is where reduced precision is plausible. It
-  perturbs logits by ~1e-3 relative and gradients likewise, which is below the Adam noise floor for
-  most of a run but not near a threshold: teachers close to capacity (alpha near alpha_label^T) have
-  margins of that order, and at large tau the student's gradient signal is itself ~1e-3. So TF32 may
-  shift measured thresholds by one grid step; it is off by default, and a sweep that turns it on
-  should be checked against a float32 run on a slice around each threshold before it is trusted.
-- bfloat16 products (``bf16``; ~2.6x the float32 GEMM rate on this CPU's AMX) fall under the same
-  rule as TF32, with 3 fewer mantissa bits: offered, recorded, and used by no preset until the
-  validation shows the thresholds of its family unchanged.
+- Reduced products perturb logits and gradients by ~1e-3 relative (tf32) to ~4e-3 (bf16): below
+  the Adam noise floor for most of a run, not near a threshold (teachers close to capacity have
+  margins of that order; at large tau the student's gradient signal is itself ~1e-3). So no preset
+  uses a reduced precision unless a recorded validation (``benchmarks/precision_check.py``) shows
+  its family's results unchanged *and* the contract runs on every CPU; today none does.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
+import os
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +98,33 @@ def __getattr__(name: str):
         import torch
 
         return {"float32": torch.float32, "float64": torch.float64}
+    if name == "BF16Casts":  # its home is simulate.bf16_casts (torch); kept importable from here
+        from softleak.simulate.bf16_casts import BF16Casts
+
+        return BF16Casts
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 #: The precisions a run may name (``--precision``); fp32 is what every folder before them used.
-PRECISIONS = ("fp32", "tf32", "bf16")
+PRECISIONS = ("fp32", "tf32", "bf16", "bf16r")
+#: What each precision computes (the contract an identity names).
+CONTRACTS = {
+    "fp32": "IEEE float32 products",
+    "tf32": "tf32 operands, float32 accumulation and results",
+    "bf16": "bf16 operands, float32 accumulation and results",
+    "bf16r": "bf16 operands, float32 accumulation, bf16-rounded results",
+}
+#: The identity key that names a bf16 contract's arithmetic (see the module docstring).
+ARITHMETIC_KEY = "arithmetic"
+#: Precisions whose identity names their arithmetic (their meaning was machine-dependent before).
+NAMED_ARITHMETIC = ("bf16", "bf16r")
+#: Set to 1 to run a contract that has no fast mechanism here (emulated or on slow kernels).
+SLOW_ENV = "SOFTLEAK_SLOW_PRECISION"
 PRECISION_HELP = (
-    "matrix multiplies of training steps: fp32 (IEEE, default), tf32 (CUDA tensor cores) or bf16 "
-    "(bf16 operands, float32 accumulation; soft labels, losses, Adam state and evaluations stay "
-    "float32)"
+    "matrix products of training steps: fp32 (IEEE, default), tf32 (CUDA), bf16 (bf16 operands, "
+    "float32 results; where this device meets that contract at speed: AMX CPUs), bf16r (bf16 "
+    "operands, bf16-rounded results: CPUs with bf16 units, GPUs). Soft labels, losses, Adam state "
+    f"and evaluations stay float32. A contract with no fast path here is refused unless {SLOW_ENV}=1"
 )
 
 
@@ -89,141 +136,168 @@ def precision_field():
 
 
 def check_precision(precision: str, device: str, dtype: str = "float32") -> None:
-    """ValueError (one line) for a precision this run cannot use."""
+    """ValueError (one line) for a precision this run cannot name (static checks; what the device
+    can do is :func:`require_precision`'s)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     cuda = str(device).startswith("cuda")
     if precision == "tf32" and not cuda:
-        raise ValueError("precision tf32 is a CUDA tensor-core mode: on a CPU use fp32 or bf16")
-    if precision == "bf16" and dtype == "float64":
-        raise ValueError("precision bf16 with dtype float64 makes no sense: use dtype float32")
+        raise ValueError("precision tf32 is a CUDA tensor-core mode: on a CPU use fp32")
+    if precision in NAMED_ARITHMETIC and dtype == "float64":
+        raise ValueError(f"precision {precision} with dtype float64 makes no sense: use float32")
 
 
-@functools.lru_cache(maxsize=1)
-def cpu_has_bf16_units() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (AMX-BF16 or AVX512-BF16)."""
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+def named_arithmetic(settings: dict) -> dict:
+    """``settings`` with :data:`ARITHMETIC_KEY` added where its precision is a bf16 contract
+    (``simulate.rundir.settled`` calls it on every identity)."""
+    precision = settings.get("precision")
+    if precision in NAMED_ARITHMETIC:
+        return {**settings, ARITHMETIC_KEY: CONTRACTS[precision]}
+    return settings
 
 
-@functools.lru_cache(maxsize=1)
-def _bf16_function_mode():
-    """The torch function mode class behind :class:`BF16Casts` (built once, on first use: torch
-    is imported lazily here)."""
-    import torch
-    from torch.overrides import TorchFunctionMode
-
-    products = {
-        torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.mm, torch.Tensor.mm,
-        torch.bmm, torch.Tensor.bmm, torch.nn.functional.linear,
-    }  # fmt: skip
-    accumulating = {torch.baddbmm, torch.Tensor.baddbmm, torch.addmm, torch.Tensor.addmm}
-
-    class _GradRound(torch.autograd.Function):
-        # identity forward; the gradient flowing back is rounded to bf16 (the exact mode's
-        # stand-in for autograd's bf16 backward products)
-        @staticmethod
-        def forward(ctx, x):
-            return x.view_as(x)
-
-        @staticmethod
-        def backward(ctx, g):
-            return g.to(torch.bfloat16).to(g.dtype)
-
-    class _Round(torch.autograd.Function):
-        # the value rounded to bf16, the gradient passed on as it is (the exact mode's operands)
-        @staticmethod
-        def forward(ctx, x):
-            return x.to(torch.bfloat16).to(x.dtype)
-
-        @staticmethod
-        def backward(ctx, g):
-            return g
-
-    class Mode(TorchFunctionMode):
-        def __init__(self, exact: bool):
-            super().__init__()
-            self.exact = exact
-
-        def _cast(self, t):
-            return _Round.apply(t) if self.exact else t.to(torch.bfloat16)
-
-        def _product(self, func, a, b, rest, kwargs):
-            f32 = all(isinstance(t, torch.Tensor) and t.dtype == torch.float32 for t in (a, b))
-            if not f32:  # float64 or integer products run as they are
-                return func(a, b, *rest, **kwargs)
-            out = func(self._cast(a), self._cast(b), *rest, **kwargs)
-            if self.exact:
-                return _GradRound.apply(out) if out.requires_grad else out
-            return out.to(torch.float32)
-
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            kwargs = dict(kwargs or {})
-            if func in products and len(args) >= 2:
-                a, b, *rest = args
-                bias = None
-                if func is torch.nn.functional.linear:
-                    bias = rest[0] if rest else kwargs.pop("bias", None)
-                    rest = []
-                out = self._product(func, a, b, rest, kwargs)
-                return out if bias is None else out + bias
-            if func in accumulating and len(args) >= 3:
-                inp, a, b = args[:3]
-                beta, alpha = kwargs.pop("beta", 1), kwargs.pop("alpha", 1)
-                mm = torch.bmm if func in (torch.baddbmm, torch.Tensor.baddbmm) else torch.mm
-                out = self._product(mm, a, b, [], {})
-                return beta * inp + alpha * out if (beta, alpha) != (1, 1) else inp + out
-            return func(*args, **kwargs)
-
-    return Mode
+class PrecisionUnavailable(ValueError):
+    """No mechanism that pays meets the precision's contract on this device (one line)."""
 
 
-class BF16Casts:
-    """Context manager: every matrix multiply of the block on bf16 copies of its float32 operands,
-    float32 results (the CUDA path of ``bf16``; see the module docstring). ``exact``: round the
-    operands but multiply in float32 (the contract's oracle, any device)."""
+@dataclass(frozen=True)
+class Mechanism:
+    """How one contract is computed in this process (see the module docstring)."""
 
-    def __init__(self, exact: bool = False):
-        self.mode = _bf16_function_mode()(exact)
+    precision: str
+    name: str  # "ieee", "cuda-tf32", "onednn-bf16", "bf16-tensors", "emulated"
+    native: bool  # False: emulated or on slow kernels (SLOW_ENV)
+    probe: str = ""  # the probe's one line ("" where nothing was probed)
+    device_name: str = ""
 
-    def __enter__(self):
-        self.mode.__enter__()
-        return self
+    def record(self) -> dict:
+        """What config.json and each part record."""
+        return {
+            "precision": self.precision,
+            "contract": CONTRACTS[self.precision],
+            "mechanism": self.name,
+            "native": self.native,
+            "probe": self.probe,
+            "device_name": self.device_name,
+        }
 
-    def __exit__(self, *exc):
-        return self.mode.__exit__(*exc)
+    def context(self, device: str):
+        """The context manager that computes the block's products by this mechanism."""
+        return _MechanismScope(self, device)
 
 
-class precision_scope:
-    """Context manager: run a block's matrix multiplies at ``precision`` on ``device`` (see the
-    module docstring); restores every flag it touched on exit, an exception included.
-    ``casts``: bf16 by explicit casts (:class:`BF16Casts`), the default on CUDA; "exact" for the
-    rounding oracle (any device); False for none (a block under torch's own autocast)."""
+_RESOLVED: dict[tuple, Mechanism | None] = {}
 
-    def __init__(
-        self, precision: str = "fp32", device: str = "cpu", casts: bool | str | None = None
-    ):
-        self.precision = precision
-        self.cuda = str(device).startswith("cuda")
-        if casts is None:
-            casts = self.cuda
-        self.casts = BF16Casts(exact=casts == "exact") if precision == "bf16" and casts else None
+
+def resolve(precision: str, device: str = "cpu") -> Mechanism | None:
+    """The mechanism that computes ``precision`` on ``device`` in this process, or None when no
+    mechanism that pays meets it here and ``SLOW_ENV`` is not set (see :func:`require_precision`
+    for the refusal). Probes the device once per process (``simulate.precision_probe``); the
+    answer is kept per precision, device and the two environment variables."""
+    from softleak.simulate.precision_probe import FORCE_ENV
+
+    key = (precision, str(device), os.environ.get(FORCE_ENV), os.environ.get(SLOW_ENV))
+    if key not in _RESOLVED:
+        _RESOLVED[key] = _resolve(precision, str(device))
+    return _RESOLVED[key]
+
+
+def _resolve(precision: str, device: str) -> Mechanism | None:
+    check_precision(precision, device)
+    if precision == "fp32":
+        return Mechanism("fp32", "ieee", True)
+    from softleak.simulate.device import device_name
+    from softleak.simulate.precision_probe import probe
+
+    found = probe(device)
+    name = device_name(device)
+    slow_ok = os.environ.get(SLOW_ENV, "").strip() not in ("", "0")
+    cuda = str(device).startswith("cuda")
+    if precision == "tf32":
+        return (
+            Mechanism("tf32", "cuda-tf32", True, found.line(), name) if found.tf32_engaged else None
+        )
+    if precision == "bf16":
+        if not cuda and found.flag_pays:
+            return Mechanism("bf16", "onednn-bf16", True, found.line(), name)
+        return Mechanism("bf16", "emulated", False, found.line(), name) if slow_ok else None
+    # bf16r
+    if found.tensors_pay or slow_ok:
+        return Mechanism("bf16r", "bf16-tensors", found.tensors_pay, found.line(), name)
+    return None
+
+
+def part_record(precision: str, device: str = "cpu") -> dict | None:
+    """The short record of the mechanism this process uses for ``precision`` (what each part's
+    metadata keeps); None when none is resolved here."""
+    mechanism = resolve(precision, device)
+    if mechanism is None:
+        return None
+    return {"precision": precision, "mechanism": mechanism.name, "native": mechanism.native}
+
+
+def require_precision(precision: str, device: str = "cpu") -> Mechanism:
+    """:func:`resolve`, or :class:`PrecisionUnavailable` naming the device, what the probe found
+    and what to use instead (runners call it before anything is written)."""
+    mechanism = resolve(precision, device)
+    if mechanism is not None:
+        if not mechanism.native:
+            log.warning(
+                "precision %s runs %s here (%s=1): %s",
+                precision,
+                "emulated" if mechanism.name == "emulated" else "on slow bf16 kernels",
+                SLOW_ENV,
+                mechanism.probe,
+            )
+        return mechanism
+    raise PrecisionUnavailable(_refusal(precision, device))
+
+
+def _refusal(precision: str, device: str) -> str:
+    from softleak.simulate.device import device_name
+    from softleak.simulate.precision_probe import probe
+
+    found = probe(device)
+    where = f"this {'GPU' if str(device).startswith('cuda') else 'CPU'} ({device_name(device)})"
+    if precision == "tf32":
+        return f"precision tf32 does not engage on {where}: its products equal float32's; use fp32"
+    alternative = "--precision fp32"
+    if precision == "bf16" and found.tensors_pay:
+        alternative += f", or bf16r (bf16-rounded products, {found.tensors_speedup:.2g}x here)"
+    how = "emulate it at float32 speed" if precision == "bf16" else "run it on slow kernels"
+    return (
+        f"precision {precision} ({CONTRACTS[precision]}) has no fast path on {where} "
+        f"[{found.line()}]: use {alternative}, or set {SLOW_ENV}=1 to {how}"
+    )
+
+
+class _MechanismScope:
+    """Sets (and restores, on an exception too) the backend flags and function mode of one
+    mechanism. The flags are process-global: a Dask worker runs one chunk at a time, so no
+    other work sees them."""
+
+    def __init__(self, mechanism: Mechanism, device: str):
+        self.mechanism = mechanism
+        self.device = device
+        self.casts = None
 
     def __enter__(self):
         import torch
 
+        from softleak.simulate.bf16_casts import BF16Casts
+        from softleak.simulate.precision_probe import ONEDNN_MIN_SIZE
+
+        name = self.mechanism.name
         self.old_tf32 = torch.backends.cuda.matmul.allow_tf32
         self.old_mkldnn = torch.backends.mkldnn.matmul.fp32_precision
-        torch.backends.cuda.matmul.allow_tf32 = self.precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = name == "cuda-tf32"
+        torch.backends.mkldnn.matmul.fp32_precision = "bf16" if name == "onednn-bf16" else "ieee"
+        if name == "onednn-bf16":
+            self.casts = BF16Casts(exact=True, max_size=ONEDNN_MIN_SIZE)
+        elif name in ("bf16-tensors", "emulated"):
+            self.casts = BF16Casts(exact=name == "emulated")
         if self.casts is not None:
             self.casts.__enter__()
-        elif self.precision == "bf16" and not self.cuda:
-            if not cpu_has_bf16_units():
-                log.warning("this CPU has no bf16 matrix units: precision bf16 will be slow here")
-            torch.backends.mkldnn.matmul.fp32_precision = "bf16"
         return self
 
     def __exit__(self, *exc):
@@ -233,3 +307,16 @@ class precision_scope:
         torch.backends.mkldnn.matmul.fp32_precision = self.old_mkldnn
         if self.casts is not None:
             self.casts.__exit__(*exc)
+
+
+def precision_scope(precision: str = "fp32", device: str = "cpu"):
+    """Context manager: run a block's matrix products at ``precision`` on ``device`` by the
+    mechanism :func:`require_precision` finds (probed once per process); fp32 turns every
+    reduced-precision flag off."""
+    return require_precision(precision, str(device)).context(str(device))
+
+
+def uses_function_mode(precision: str) -> bool:
+    """Whether ``precision``'s mechanisms may run a torch function mode (then ``fit`` trains
+    eagerly: compiled graphs are not traced through the casts)."""
+    return precision in NAMED_ARITHMETIC

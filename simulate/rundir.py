@@ -100,8 +100,12 @@ SETTLED_DEFAULTS = {"precision": "fp32"}
 
 def settled(settings: Mapping) -> dict:
     """Settings as an identity or id hashes them: ``precision`` fp32 (what every run used before
-    precisions existed) is left out, so folders and ids from before keep theirs."""
-    out = dict(settings)
+    precisions existed) is left out, so folders and ids from before keep theirs; a bf16 contract
+    also names its arithmetic (``simulate.precision.named_arithmetic``), so a folder written when
+    ``bf16`` meant different arithmetic on different CPUs is refused, not resumed."""
+    from softleak.simulate.precision import named_arithmetic
+
+    out = named_arithmetic(dict(settings))
     for key, value in SETTLED_DEFAULTS.items():
         if out.get(key) == value:
             del out[key]
@@ -170,15 +174,19 @@ def refuse_repeats(**grids) -> None:
 
 def run_config(spec, threads: int | None) -> dict:
     """What every run directory's ``config.json`` records besides its identity: the resolved spec,
-    versions, platform, device and threads (each runner adds its units and family facts)."""
+    versions, platform, device, threads and how the precision is computed here
+    (``simulate.precision.Mechanism.record``; each runner adds its units and family facts)."""
     import platform
     import sys
 
     from softleak import __version__
+    from softleak.simulate.precision import resolve
 
     torch = sys.modules.get("torch")
+    mechanism = resolve(spec.precision, spec.device) if hasattr(spec, "precision") else None
     return {
         "spec": spec.to_dict(),
+        "precision": mechanism.record() if mechanism is not None else None,
         "softleak_version": __version__,
         "torch_version": getattr(torch, "__version__", None),
         "python": sys.version.split()[0],

@@ -47,6 +47,13 @@ SIDE_TABLES = {
 }
 
 
+def _part_arithmetic(record) -> dict | None:
+    """The short per-part form of config.json's ``precision`` record."""
+    if not isinstance(record, dict) or "mechanism" not in record:
+        return None
+    return {k: record.get(k) for k in ("precision", "mechanism", "native")}
+
+
 def _file_mode() -> int:
     """The mode a plain ``open`` would give a new file (``mkstemp`` makes them 0600)."""
     mask = os.umask(0)
@@ -182,6 +189,7 @@ class Store:
         self.experiment = experiment
         self.identity = dict(identity) if identity is not None else None
         self.device: str | None = None  # recorded per part (not part of the identity)
+        self.arithmetic: dict | None = None  # how the precision was computed, recorded per part
 
     # config -------------------------------------------------------------------------------
     def write_config(self, config: dict) -> None:
@@ -189,6 +197,7 @@ class Store:
         fingerprint) and remove temp files a killed run left."""
         self.remove_stale_temps()
         self.device = config.get("device", self.device)
+        self.arithmetic = _part_arithmetic(config.get("precision")) or self.arithmetic
         record = dict(config)
         if self.fingerprint is not None:
             record.update(
@@ -284,15 +293,19 @@ class Store:
         rows: pd.DataFrame,
         curves: pd.DataFrame | None = None,
         examples: pd.DataFrame | None = None,
+        arithmetic: dict | None = None,
     ) -> None:
         """Record a finished unit. Side tables go first: a unit counts as done once its rows
-        exist; the manifest line comes last."""
+        exist; the manifest line comes last. ``arithmetic``: how the process that computed it
+        ran the precision (``simulate.precision.part_record``; default: this run's)."""
         meta = {
             "unit": unit,
             "fingerprint": self.fingerprint,
             "rows": len(rows),
             "device": self.device,
         }
+        if arithmetic or self.arithmetic:
+            meta["arithmetic"] = arithmetic or self.arithmetic
         for name, table in (("curves", curves), ("examples", examples)):
             if table is not None and (len(table) or name == "examples"):
                 atomic_write_parquet(self.side_path(name, unit), table, meta)

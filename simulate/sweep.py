@@ -97,6 +97,7 @@ def run_sweep(
     allow_tf32: deprecated: ``precision="tf32"`` in the spec (``simulate.precision``).
     restart: start over, clearing the directory's old records.
     """
+    from softleak.simulate.precision import require_precision
     from softleak.simulate.rundir import claim, resolve_out, run_config
 
     if allow_tf32:
@@ -106,6 +107,7 @@ def run_sweep(
         spec = dataclasses.replace(spec, precision="tf32")
 
     out = resolve_out(out)
+    require_precision(spec.precision, spec.device)  # refused here, before any record
     if client is None:
         check_sizes(spec)
     else:
@@ -205,7 +207,10 @@ def _record(spec: SweepSpec, store: Store, uid: str, unit: UnitResult) -> None:
     if unit.teacher_state is not None:
         _save_teacher_state(spec, store, unit.key, unit.teacher_state)
     store.write_unit(
-        uid, pd.DataFrame(unit.rows), pd.DataFrame(unit.curves) if unit.curves else None
+        uid,
+        pd.DataFrame(unit.rows),
+        pd.DataFrame(unit.curves) if unit.curves else None,
+        arithmetic=unit.arithmetic,
     )
 
 

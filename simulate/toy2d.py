@@ -458,10 +458,12 @@ def run_toy2d(
     """Run (or find finished) ``spec`` in directory ``out``; returns the results table. The
     directory follows ``simulate.rundir``'s contract (another spec is refused unless
     ``restart``)."""
+    from softleak.simulate.precision import require_precision
     from softleak.simulate.rundir import claim, resolve_out, run_config, spec_from_dict
     from softleak.simulate.store import atomic_write_parquet
 
     out = resolve_out(out)
+    require_precision(spec.precision, spec.device)  # refused here, before any record
     with claim(
         out,
         experiment="toy2d",

@@ -33,7 +33,7 @@ import torch
 
 from softleak.simulate.losses import Objective
 from softleak.simulate.optim import Adam, AdamConfig
-from softleak.simulate.precision import precision_scope
+from softleak.simulate.precision import precision_scope, uses_function_mode
 
 log = logging.getLogger(__name__)
 
@@ -253,8 +253,8 @@ def fit(
         autograd = not hasattr(model, "forward_backward")
     if compile is None:
         compile = compile_pays(model, X, epochs)
-    if compile and precision == "bf16" and X.device.type == "cuda":
-        log.info("bf16 on CUDA runs by explicit casts (a torch function mode): training eagerly")
+    if compile and uses_function_mode(precision):
+        log.info("precision %s may run by explicit casts (a function mode): eager", precision)
         compile = False
     gradients = StepGradients(model, X, objective, autograd, bool(compile) and compile_available())
     opt = Adam(model.params, optim)

@@ -76,11 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from softleak.simulate.precision import PrecisionUnavailable
     from softleak.simulate.rundir import RunDirError
 
     try:
         return int(args.handler(args) or 0)
-    except (UsageError, RunDirError) as err:
+    except (UsageError, RunDirError, PrecisionUnavailable) as err:
         return _fail(str(err), 2)
     except BrokenPipeError:  # e.g. `softleak figs list | head`: the reader left; not an error
         import os

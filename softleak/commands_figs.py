@@ -56,8 +56,8 @@ def register(groups) -> None:
         "--precision",
         choices=PRECISIONS,
         default=None,
-        help="override every sweep's precision (default: each preset's own; fp32 unless a "
-        "preset's note says it was validated)",
+        help="override every sweep's precision (default: each preset's own, fp32: a preset "
+        "names one arithmetic on every machine)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(

@@ -284,7 +284,7 @@ def _register_gpt2(commands) -> None:
     r.add_argument(
         "--no-amp",
         action="store_true",
-        help="deprecated: fp32 is the default now (bf16 autocast on CUDA is --precision bf16)",
+        help="deprecated: fp32 is the default now (reduced products: --precision bf16 or bf16r)",
     )
     _add_run_directory_options(r)
     p.set_defaults(handler=run_gpt2)

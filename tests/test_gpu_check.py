@@ -49,7 +49,10 @@ def test_dry_run_report_has_the_documented_structure(dry_run):
         assert set(check) == {"name", "passed", "detail"}
         assert check["passed"] in (True, False, None) and check["detail"]
     rates = dry_run["rates"]
-    assert {"fp64", "fp32", "bf16"} <= set(rates["gemm"])
+    from benchmarks.common import reduced_precisions
+
+    # float64, float32 and each reduced precision this machine's probe finds native
+    assert {"fp64", "fp32", *reduced_precisions("cpu")} == set(rates["gemm"])
     assert rates["workloads"] and all(ROW_KEYS <= set(r) for r in rates["workloads"])
     assert {r["workload"] for r in rates["workloads"]} >= {"mlp-paper-slice", "multinomial-tau"}
     grids = dry_run["projections"]["grids"]
@@ -95,3 +98,32 @@ def test_missing_optional_modules_skip_their_checks(tmp_path):
     gpt2 = checks["agree-float32/gpt2"]
     assert gpt2["passed"] is None and "transformers" in gpt2["detail"]
     assert checks["bf16-probe/gemm"]["passed"] in (True, None)
+
+
+@pytest.mark.parametrize("outcome", ["engaged", "not-engaged", "absent"])
+def test_a_bf16_contract_without_a_fast_path_is_a_finding_not_a_failure(outcome, tmp_path):
+    """Forced probe outcomes: where bf16 (oneDNN's flag) or both contracts have no fast path,
+    the probe check is ``passed: null`` with a detail that starts ``finding:``. (A forced
+    "engaged" on a CPU whose flag does nothing computes float32 under the bf16 label: the check
+    then fails, as it must -- the contract is checked against its oracle, not taken on trust.)"""
+    out = tmp_path / "report.json"
+    env_code = (
+        "import os, sys\n"
+        f"os.environ['SOFTLEAK_PRECISION_PROBE'] = {outcome!r}\n"
+        "from benchmarks.gpu_check import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    args = ["--dry-run", "--quiet", "--out", str(out), "--only", "bf16-probe/gemm"]
+    proc = _run(args, tmp_path, env_code)
+    check = {c["name"]: c for c in json.loads(out.read_text())["checks"]}["bf16-probe/gemm"]
+    if outcome == "engaged":
+        from softleak.simulate.precision_probe import probe
+
+        real = probe("cpu").flag_pays
+        assert check["passed"] is real, check
+        assert (proc.returncode == 0) == real
+    else:
+        assert check["passed"] is None and check["detail"].startswith("finding:"), check
+        assert "bf16 (bf16 operands" in check["detail"]
+        assert ("bf16r (" in check["detail"]) == (outcome == "absent")
+        assert proc.returncode == 0, proc.stderr[-2000:]

@@ -1,10 +1,17 @@
-"""The precision policy (``simulate.precision``): what each precision may run on, the scope that
-sets and restores the backend flags around training steps only, precision as part of a run's
-identity and a column of its table, and bf16 against fp32 on the same seeds."""
+"""The precision policy (``simulate.precision``): a precision names a contract; the mechanism that
+computes it here is probed (never read off a CPU flag); each probe outcome (engaged / not engaged
+/ absent) is forced and checked; a contract with no fast path is refused in one line unless the
+user insists; the mechanism is recorded in config.json and in every part; precision is part of a
+run's identity (a bf16 identity also names its arithmetic) and a column of its table; reduced
+precision changes numbers, not outcomes, on the same seeds.
+
+Numerical expectations come from this machine's own probe, so the file passes on an AMX Xeon, on
+AVX512-BF16 without AMX and on a CPU without bf16 units alike."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -13,9 +20,20 @@ import torch
 
 from softleak.cli import main
 from softleak.simulate import protocol
-from softleak.simulate.precision import check_precision, cpu_has_bf16_units, precision_scope
+from softleak.simulate.precision import (
+    ARITHMETIC_KEY,
+    CONTRACTS,
+    SLOW_ENV,
+    PrecisionUnavailable,
+    check_precision,
+    precision_scope,
+    require_precision,
+    resolve,
+)
+from softleak.simulate.precision_probe import FORCE_ENV, OUTCOMES, probe
 from softleak.simulate.rundir import IdentityMismatch
 from softleak.simulate.spec import SweepSpec
+from softleak.simulate.store import read_parquet_checked
 from softleak.simulate.sweep import run_sweep
 
 MLP = SweepSpec(
@@ -33,25 +51,98 @@ MLP = SweepSpec(
     teacher_lr=1e-2,
     student_lr=1e-2,
 )
+TINY = dataclasses.replace(MLP, teacher_epochs=5, student_epochs=5)
+
+#: What each forced probe outcome makes of each precision on a CPU: (mechanism, native), or None
+#: for a refusal; with SLOW_ENV set, a refusal becomes the slow mechanism.
+EXPECTED = {
+    "engaged": {
+        "fp32": ("ieee", True),
+        "bf16": ("onednn-bf16", True),
+        "bf16r": ("bf16-tensors", True),
+    },
+    "not-engaged": {"fp32": ("ieee", True), "bf16": None, "bf16r": ("bf16-tensors", True)},
+    "absent": {"fp32": ("ieee", True), "bf16": None, "bf16r": None},
+}
+SLOW = {"bf16": ("emulated", False), "bf16r": ("bf16-tensors", False)}
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    monkeypatch.delenv(FORCE_ENV, raising=False)
+    monkeypatch.delenv(SLOW_ENV, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def runs_anywhere(clean_env):
+    """Reduced precisions run on this machine whatever it has (emulated where nothing pays)."""
+    clean_env.setenv(SLOW_ENV, "1")
+    return clean_env
 
 
 @pytest.mark.parametrize(
     "precision, device, dtype, message",
     [
-        ("fp16", "cpu", "float32", "one of fp32, tf32, bf16"),
+        ("fp16", "cpu", "float32", "one of fp32, tf32, bf16, bf16r"),
         ("tf32", "cpu", "float32", "CUDA tensor-core mode"),
         ("bf16", "cpu", "float64", "dtype float64"),
+        ("bf16r", "cpu", "float64", "dtype float64"),
         ("bf16", "cuda", "float64", "dtype float64"),
     ],
 )
-def test_precisions_a_run_cannot_use_are_refused(precision, device, dtype, message):
+def test_precisions_a_run_cannot_name_are_refused(precision, device, dtype, message):
     with pytest.raises(ValueError, match=message):
         check_precision(precision, device, dtype)
     check_precision("fp32", device, dtype)  # always fine
-    check_precision("bf16", "cuda", "float32")  # explicit casts there
+    check_precision("bf16r", "cuda", "float32")
 
 
-def test_the_scope_sets_and_restores_the_flags_on_an_exception_too():
+@pytest.mark.parametrize("outcome", OUTCOMES)
+def test_each_probe_outcome_picks_its_mechanisms_and_refuses_the_rest(outcome, clean_env):
+    clean_env.setenv(FORCE_ENV, outcome)
+    for precision, want in EXPECTED[outcome].items():
+        got = resolve(precision, "cpu")
+        if want is None:
+            assert got is None
+            with pytest.raises(PrecisionUnavailable) as err:
+                require_precision(precision, "cpu")
+            text = str(err.value)
+            assert "\n" not in text and "no fast path on this CPU" in text
+            assert "--precision fp32" in text and f"{SLOW_ENV}=1" in text
+            assert f"forced by {FORCE_ENV}={outcome}" in text  # a forced answer says so
+            # bf16 points to bf16r exactly where bf16r pays
+            assert ("or bf16r" in text) == (precision == "bf16" and outcome == "not-engaged")
+        else:
+            assert (got.name, got.native) == want
+            assert got.record()["contract"] == CONTRACTS[precision]
+    clean_env.setenv(SLOW_ENV, "1")  # the user insists
+    for precision, want in EXPECTED[outcome].items():
+        got = resolve(precision, "cpu")
+        assert (got.name, got.native) == (want if want is not None else SLOW[precision])
+
+
+def test_an_unknown_forced_outcome_is_one_line(clean_env):
+    clean_env.setenv(FORCE_ENV, "maybe")
+    with pytest.raises(ValueError, match="use one of engaged, not-engaged, absent"):
+        probe("cpu")
+
+
+@pytest.mark.parametrize("precision, outcome", [("bf16", "not-engaged"), ("bf16r", "absent")])
+def test_a_refused_precision_is_one_line_exit_2_and_writes_nothing(
+    precision, outcome, clean_env, tmp_path, capsys
+):
+    clean_env.setenv(FORCE_ENV, outcome)
+    out = tmp_path / "x"
+    argv = ["simulate", "multinomial", "--d", "6", "--n", "8", "--device", "cpu"]
+    assert main([*argv, "--no-progress", "--precision", precision, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"precision {precision}" in err and "fp32" in err
+    assert not out.exists()
+
+
+def test_the_scope_sets_and_restores_the_flags_on_an_exception_too(clean_env):
+    clean_env.setenv(FORCE_ENV, "engaged")  # the flag mechanism, whatever this CPU does
     before = torch.backends.mkldnn.matmul.fp32_precision
     with precision_scope("bf16", "cpu"):
         assert torch.backends.mkldnn.matmul.fp32_precision == "bf16"
@@ -59,38 +150,130 @@ def test_the_scope_sets_and_restores_the_flags_on_an_exception_too():
     with pytest.raises(RuntimeError), precision_scope("bf16", "cpu"):
         raise RuntimeError("inside")
     assert torch.backends.mkldnn.matmul.fp32_precision == before
-    with precision_scope("fp32", "cpu"):  # fp32 touches nothing
-        assert torch.backends.mkldnn.matmul.fp32_precision == before
+    torch.backends.mkldnn.matmul.fp32_precision = "bf16"
+    try:  # fp32 turns a flag someone left on off inside, and puts it back after
+        with precision_scope("fp32", "cpu"):
+            assert torch.backends.mkldnn.matmul.fp32_precision == "ieee"
+        assert torch.backends.mkldnn.matmul.fp32_precision == "bf16"
+    finally:
+        torch.backends.mkldnn.matmul.fp32_precision = before
     tf32 = torch.backends.cuda.matmul.allow_tf32
-    with precision_scope("tf32", "cuda"):
+    with resolve("tf32", "cuda").context("cuda"):  # forced: tf32 engaged on the (absent) GPU
         assert torch.backends.cuda.matmul.allow_tf32 is True
     assert torch.backends.cuda.matmul.allow_tf32 == tf32
 
 
-@pytest.mark.skipif(not cpu_has_bf16_units(), reason="no bf16 matrix units on this CPU")
-def test_bf16_products_round_and_accumulate_in_float32(global_seed):
+def _contract_distance(precision: str, out: torch.Tensor, a, b) -> float:
+    """How far ``out`` lies from ``precision``'s contract for ``a @ b``, in units of the bf16
+    rounding (the distance between float32's product and the oracle)."""
+    oracle = a.bfloat16().double() @ b.bfloat16().double()
+    if precision == "bf16r":  # the contract rounds the result once more
+        oracle = oracle.float().bfloat16().double()
+    scale = ((a @ b).double() - oracle).norm()
+    return float((out.double() - oracle).norm() / scale)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "bf16r"])
+def test_the_mechanism_this_machine_picks_meets_its_contract(precision, clean_env, global_seed):
+    """The real probe decides: a mechanism it offers computes the contract (bf16: within 5% of
+    the bf16 rounding from the oracle; bf16r: every result a bf16 number, within one rounding);
+    where it offers none, the probe found no fast path, and the slow mechanism still meets it."""
+    found = probe("cpu")
+    mechanism = resolve(precision, "cpu")
+    fast = found.flag_pays if precision == "bf16" else found.tensors_pay
+    assert (mechanism is not None) == fast
+    if mechanism is None:
+        clean_env.setenv(SLOW_ENV, "1")
+        mechanism = resolve(precision, "cpu")
     g = torch.Generator().manual_seed(global_seed)
     a, b = torch.randn(64, 256, generator=g), torch.randn(256, 32, generator=g)
-    exact = a.double() @ b.double()
-    with precision_scope("bf16", "cpu"):
-        low = a @ b
-    assert low.dtype == torch.float32
-    rel = ((low.double() - exact).norm() / exact.norm()).item()
-    # bf16 operands (8-bit mantissa: relative rounding <= 2^-9 each) with float32 accumulation:
-    # the product's relative error is ~2^-9 / sqrt(...) -- clearly above float32's, well below 1%
-    assert 1e-5 < rel < 1e-2
-    assert ((a @ b).double() - exact).norm().item() / exact.norm().item() < 1e-6
+    with mechanism.context("cpu"):
+        out = a @ b
+    assert out.dtype == torch.float32
+    assert _contract_distance(precision, out, a, b) < (0.05 if precision == "bf16" else 0.6)
+    rounded = torch.equal(out, out.bfloat16().float())
+    assert rounded == (precision == "bf16r")
+    assert not torch.equal(a @ b, out)  # the scope is gone after the block; it did round
 
 
-def test_precision_is_part_of_the_identity_and_fp32_ids_are_unchanged(tmp_path):
+def test_precision_is_part_of_the_identity_and_fp32_ids_are_unchanged(runs_anywhere, tmp_path):
     bf16 = dataclasses.replace(MLP, precision="bf16")
-    assert "precision" not in MLP.run_settings() and bf16.run_settings()["precision"] == "bf16"
+    bf16r = dataclasses.replace(MLP, precision="bf16r")
+    assert "precision" not in MLP.run_settings() and ARITHMETIC_KEY not in MLP.run_settings()
+    assert bf16.run_settings()[ARITHMETIC_KEY] == CONTRACTS["bf16"]
     key = (20, 4, 40, 0)
-    assert MLP.unit_id(*key) != bf16.unit_id(*key)
-    assert MLP.teacher_id(*key) != bf16.teacher_id(*key)
-    run_sweep(dataclasses.replace(MLP, teacher_epochs=5, student_epochs=5), tmp_path / "a")
+    ids = {s.unit_id(*key) for s in (MLP, bf16, bf16r)}
+    assert len(ids) == 3 and len({s.teacher_id(*key) for s in (MLP, bf16, bf16r)}) == 3
+    # the fp32 id of this spec before precisions existed (its settings hashed as they were)
+    assert MLP.unit_id(*key) == "3b55f3b766ace767"  # computed at commit d877a8d
+    run_sweep(TINY, tmp_path / "a")
     with pytest.raises(IdentityMismatch, match="precision: fp32 there, bf16 here"):
-        run_sweep(dataclasses.replace(bf16, teacher_epochs=5, student_epochs=5), tmp_path / "a")
+        run_sweep(dataclasses.replace(TINY, precision="bf16"), tmp_path / "a")
+
+
+def test_a_bf16_folder_from_before_the_contracts_is_refused_not_resumed(runs_anywhere, tmp_path):
+    """Before this policy a bf16 folder held bf16 products on one CPU and float32 products on
+    another under one label: its identity names no arithmetic, so today's bf16 refuses it."""
+    spec = dataclasses.replace(TINY, precision="bf16")
+    run_sweep(spec, tmp_path / "old")
+    config_path = tmp_path / "old" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["identity"][ARITHMETIC_KEY]  # as the folder was written then
+    config["fingerprint"] = "0" * 16
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(IdentityMismatch, match=f"{ARITHMETIC_KEY}: <unset> there, bf16 operands"):
+        run_sweep(spec, tmp_path / "old")
+
+
+def test_config_and_every_part_record_the_mechanism(runs_anywhere, tmp_path):
+    spec = dataclasses.replace(TINY, precision="bf16r", n=(40, 48))
+    table = run_sweep(spec, tmp_path / "b")
+    assert set(table["precision"]) == {"bf16r"}
+    mechanism = resolve("bf16r", "cpu")
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["precision"] == mechanism.record()
+    assert config["precision"]["mechanism"] == "bf16-tensors"
+    parts = sorted((tmp_path / "b" / "parts").glob("*.parquet"))
+    assert len(parts) == 2
+    for part in parts:
+        _, meta = read_parquet_checked(part)
+        assert meta["arithmetic"] == {
+            "precision": "bf16r",
+            "mechanism": "bf16-tensors",
+            "native": mechanism.native,
+        }
+    manifest = (tmp_path / "b" / "manifest.jsonl").read_text().splitlines()
+    assert all(json.loads(line)["arithmetic"]["precision"] == "bf16r" for line in manifest)
+    table = run_sweep(dataclasses.replace(TINY, precision="fp32"), tmp_path / "f")
+    assert set(table["precision"]) == {"fp32"}
+    config = json.loads((tmp_path / "f" / "config.json").read_text())
+    assert config["precision"]["mechanism"] == "ieee"
+
+
+def test_teacher_outputs_are_float32_whatever_the_teacher_trained_in(runs_anywhere):
+    spec = dataclasses.replace(MLP, precision="bf16r")
+    (teacher,) = protocol.train_teachers(spec, [(20, 4, 40, 0)], threads=1)
+    with torch.no_grad():
+        z = teacher.model.forward(torch.as_tensor(teacher.data.X, dtype=torch.float32))
+    np.testing.assert_array_equal(teacher.logits, z[0].double().numpy())
+
+
+@pytest.mark.parametrize("precision", ["bf16", "bf16r"])
+def test_reduced_training_ends_where_fp32_does_on_the_same_seeds(
+    precision, runs_anywhere, tmp_path, global_seed
+):
+    """An MLP teacher memorizes 40 random labels and its students learn them from soft labels,
+    in fp32 and at a reduced precision from the same seeds: the numbers change (the products
+    round) but not the outcome -- both teachers memorize, and the students' accuracies agree
+    within two of the 20-point sets' steps."""
+    spec = dataclasses.replace(MLP, seed=global_seed)
+    fp32 = run_sweep(spec, tmp_path / "fp32")
+    low = run_sweep(dataclasses.replace(spec, precision=precision), tmp_path / precision)
+    assert not np.allclose(fp32["train_ce"], low["train_ce"], rtol=0, atol=1e-7)
+    assert (fp32["teacher_train_acc"] == 1).all() and (low["teacher_train_acc"] == 1).all()
+    cols = ["student_train_acc", "student_test_acc"]
+    diff = (fp32[cols].to_numpy() - low[cols].to_numpy()).__abs__().max()
+    assert diff <= 2 / 20 + 1e-9, pd.concat([fp32[cols], low[cols]], axis=1)
 
 
 def test_tf32_on_a_cpu_and_the_deprecated_flag_are_one_line(tmp_path, capsys):
@@ -100,133 +283,3 @@ def test_tf32_on_a_cpu_and_the_deprecated_flag_are_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "tf32 is a CUDA tensor-core mode" in err
     assert not (tmp_path / "x").exists()
-
-
-def test_every_table_records_its_precision(tmp_path):
-    spec = dataclasses.replace(MLP, teacher_epochs=5, student_epochs=5, precision="bf16")
-    table = run_sweep(spec, tmp_path / "b")
-    assert set(table["precision"]) == {"bf16"}
-    table = run_sweep(dataclasses.replace(spec, precision="fp32"), tmp_path / "f")
-    assert set(table["precision"]) == {"fp32"}
-
-
-@pytest.mark.skipif(not cpu_has_bf16_units(), reason="no bf16 matrix units on this CPU")
-def test_teacher_outputs_are_float32_whatever_the_teacher_trained_in():
-    spec = dataclasses.replace(MLP, precision="bf16")
-    (teacher,) = protocol.train_teachers(spec, [(20, 4, 40, 0)], threads=1)
-    with torch.no_grad():
-        z = teacher.model.forward(torch.as_tensor(teacher.data.X, dtype=torch.float32))
-    np.testing.assert_array_equal(teacher.logits, z[0].double().numpy())
-
-
-@pytest.mark.skipif(not cpu_has_bf16_units(), reason="no bf16 matrix units on this CPU")
-def test_bf16_training_ends_where_fp32_does_on_the_same_seeds(tmp_path, global_seed):
-    """An MLP teacher memorizes 40 random labels and its students learn them from soft labels,
-    in fp32 and in bf16 from the same seeds: bf16 changes the numbers (the flag is on) but not
-    the outcome -- both teachers memorize, and the students' accuracies agree within two of the
-    40-point sets' steps."""
-    spec = dataclasses.replace(MLP, seed=global_seed)
-    fp32 = run_sweep(spec, tmp_path / "fp32")
-    bf16 = run_sweep(dataclasses.replace(spec, precision="bf16"), tmp_path / "bf16")
-    assert not np.allclose(fp32["train_ce"], bf16["train_ce"], rtol=0, atol=1e-7)
-    assert (fp32["teacher_train_acc"] == 1).all() and (bf16["teacher_train_acc"] == 1).all()
-    cols = ["student_train_acc", "student_test_acc"]
-    diff = (fp32[cols].to_numpy() - bf16[cols].to_numpy()).__abs__().max()
-    assert diff <= 2 / 20 + 1e-9, pd.concat([fp32[cols], bf16[cols]], axis=1)
-
-
-# ---------------------------------------------------------------------------------------------
-# bf16 by explicit casts (the CUDA path), checked on the CPU against the exact-rounding oracle
-# and the mkldnn bf16 products
-# ---------------------------------------------------------------------------------------------
-def _mlp_step():
-    from softleak.simulate.losses import Objective
-    from softleak.simulate.models import ReplicaMLP
-    from softleak.simulate.train import _analytic_grads
-
-    R, n, d, k = 3, 256, 96, 16
-    model = ReplicaMLP.init(range(R), d, k, (64,), True)
-    g = torch.Generator().manual_seed(1)
-    X = torch.randn(n, d, generator=g)
-    targets = model.empty_like_logits(n, k)
-    targets.copy_(torch.softmax(2 * torch.randn(R, n, k, generator=g), -1))
-    objective = Objective("soft", targets)
-
-    def grads():
-        with torch.no_grad():
-            return _analytic_grads(model, X, objective)
-
-    return grads
-
-
-def _transformer_step():
-    from softleak.simulate.losses import Objective, normalized_weights
-    from softleak.simulate.train import _autograd_grads, _loss
-    from softleak.simulate.transformer import ReplicaTransformer
-
-    R, n, p = 2, 128, 23
-    model = ReplicaTransformer.init(range(R), p, d_model=64, n_heads=2, d_head=32, d_mlp=128)
-    g = torch.Generator().manual_seed(1)
-    a, b = (torch.randint(0, p, (R, n), generator=g) for _ in range(2))
-    X = torch.stack([a, b, torch.full_like(a, p)], -1)
-    targets = torch.softmax(torch.randn(R, n, p, generator=g), -1)
-    objective = Objective("soft", targets, normalized_weights(torch.ones(R, n)))
-    return lambda: _autograd_grads(_loss, model, X, objective)
-
-
-def _distance(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
-    """Largest relative difference over a step's gradients."""
-    return max(float((x - y).norm() / y.norm()) for x, y in zip(a, b, strict=True))
-
-
-@pytest.mark.parametrize("step", [_mlp_step, _transformer_step], ids=["mlp", "transformer"])
-def test_bf16_casts_cover_every_product_of_a_step(step):
-    grads = step()
-    fp32 = grads()
-    with precision_scope("bf16", "cpu", casts="exact"):
-        exact = grads()
-    with precision_scope("bf16", "cpu", casts=True):  # the CUDA code path, run on a CPU
-        casts = grads()
-    rounding = _distance(exact, fp32)
-    # bf16 operands change a step's gradient at the bf16 resolution (2^-8), not more
-    assert 1e-4 < rounding < 0.1
-    # the cast path is the exact contract plus one bf16 rounding of each product
-    assert _distance(casts, exact) < 2 * rounding
-    # and it does round: it is as far from fp32 as bf16 operands put the exact contract
-    assert _distance(casts, fp32) > 0.5 * rounding
-    assert all(float((x - y).abs().max()) > 0 for x, y in zip(casts, fp32, strict=True))
-    # every parameter's gradient moved: no product of the step escaped the mode
-    assert all(float((x - y).abs().max()) > 0 for x, y in zip(exact, fp32, strict=True))
-    if cpu_has_bf16_units():
-        with precision_scope("bf16", "cpu"):  # mkldnn's bf16 products: the same contract
-            mkldnn = grads()
-        assert _distance(mkldnn, exact) < 0.05 * rounding
-    assert _distance(grads(), fp32) == 0  # the mode is gone after the block
-
-
-def test_the_casts_keep_float32_results_and_the_added_terms():
-    from softleak.simulate.precision import BF16Casts
-
-    g = torch.Generator().manual_seed(0)
-    A, B = torch.randn(4, 8, 16, generator=g), torch.randn(4, 16, 5, generator=g)
-    bias = torch.randn(4, 1, 5, generator=g) * 1e-3 + 1.0  # 1 + 1e-3 x: erased by bf16 rounding
-    for exact in (True, False):
-        with BF16Casts(exact=exact):
-            out = torch.baddbmm(bias, A, B)
-            lin = torch.nn.functional.linear(A[0], B[0].T, bias[0, 0])
-            prod = A @ B
-        assert out.dtype == lin.dtype == prod.dtype == torch.float32
-        ref = torch.bmm(A.bfloat16().float(), B.bfloat16().float())
-        tol = 1e-6 if exact else 1e-2  # exact: float32 round-off of adding the bias back
-        torch.testing.assert_close(out - bias, ref, rtol=tol, atol=tol * 4)
-        torch.testing.assert_close(prod, ref, rtol=tol, atol=tol * 4)
-        torch.testing.assert_close(lin - bias[0, 0], ref[0], rtol=tol, atol=tol * 4)
-        # the added term stays float32 in both modes: its 1e-3 part survives to round-off
-        # (rounding it to bf16, or dropping that part, moves the difference by >= 1e-3)
-        torch.testing.assert_close(out - prod, bias.expand_as(out), rtol=0, atol=1e-6)
-        torch.testing.assert_close(lin - prod[0], bias[0, 0].expand_as(lin), rtol=0, atol=1e-6)
-        # float64 products are not cast
-        with BF16Casts(exact=exact):
-            wide = A.double() @ B.double()
-        assert wide.dtype == torch.float64
-        torch.testing.assert_close(wide, A.double() @ B.double(), rtol=0, atol=0)

@@ -44,6 +44,7 @@ def run_gpt2(
     holds no run of other settings (``simulate.rundir.IdentityMismatch``, unless ``restart``,
     which clears its records).
     """
+    from softleak.simulate.precision import require_precision
     from softleak.simulate.rundir import check_fits, claim, resolve_out, run_config
     from softleak.simulate.store import atomic_write_parquet
 
@@ -51,6 +52,7 @@ def run_gpt2(
     if spec.pretrained is not None:
         check_pretrained(spec.pretrained)
     out = resolve_out(out)
+    require_precision(spec.precision, spec.device)  # refused here, before any record
     check_fits(spec.peak_bytes(), spec.device, f"a GPT-2 of {spec.weights():,} weights")
     with claim(
         out,
@@ -146,11 +148,13 @@ def _new_teacher(spec: GPT2Spec, store, out: Path, data, tokenizer, threads, con
 def _legacy_identity(old: dict) -> dict:
     """A gpt2 folder written before identities: its spec, ``amp`` (bf16 autocast, on CUDA only)
     read as its precision."""
+    from softleak.simulate.precision import ARITHMETIC_KEY
     from softleak.simulate.rundir import spec_from_dict
 
     values = dict(old["spec"])
-    amp = values.pop("amp", False)
-    values.setdefault(
-        "precision", "bf16" if amp and str(values.get("device")).startswith("cuda") else "fp32"
-    )
-    return spec_from_dict(GPT2Spec, values).identity()
+    amp = values.pop("amp", False) and str(values.get("device")).startswith("cuda")
+    values.setdefault("precision", "bf16" if amp else "fp32")
+    identity = spec_from_dict(GPT2Spec, values).identity()
+    if amp:  # autocast ran whole layers in bf16: no contract of today's
+        identity[ARITHMETIC_KEY] = "bf16 autocast (before precisions)"
+    return identity

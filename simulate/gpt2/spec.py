@@ -125,8 +125,8 @@ class GPT2Spec:
     )
     split: str = "random"  # D_train^S: a seeded random rho share of D_*^T (nested across rho)
     seed: int = param(0, help="base seed every draw derives from", kind="seed", group="execution")
-    # bf16: on CUDA the training forward under bfloat16 autocast (before precisions: ``amp``, on
-    # by default), on a CPU bf16 matrix products (simulate.precision)
+    # the matrix products of training steps, attention included, on every device by the policy of
+    # simulate.precision (before precisions: ``amp``, bf16 autocast on CUDA, another arithmetic)
     precision: str = precision_field()
     eval_batch: int = param(
         512, help="examples per evaluation forward", kind="count", group="execution"

@@ -1,5 +1,5 @@
 """The gpt2 experiment's training: the teacher on D_*^T and one student on the soft labels of
-its D_train^S (minibatch AdamW, bfloat16 autocast on CUDA), each returning its metrics."""
+its D_train^S (minibatch AdamW; products at the spec's precision), each returning its metrics."""
 
 from __future__ import annotations
 
@@ -17,14 +17,6 @@ from softleak.simulate.minibatch import MinibatchConfig, fit_minibatch, predict_
 from softleak.simulate.softlabels import soft_targets
 
 log = logging.getLogger(__name__)
-
-
-def _autocast_dtype(spec: GPT2Spec) -> torch.dtype | None:
-    """bf16 on CUDA: the training forward under autocast (on a CPU: bf16 products, see
-    ``simulate.minibatch.fit_minibatch``'s precision)."""
-    return (
-        torch.bfloat16 if spec.precision == "bf16" and str(spec.device).startswith("cuda") else None
-    )
 
 
 def _threads(spec: GPT2Spec, threads: int | None) -> int:
@@ -59,7 +51,6 @@ def train_teacher(spec: GPT2Spec, data: SequenceData, tokenizer, threads: int | 
             y,
             config,
             seed=spec.teacher_seed(),
-            autocast_dtype=_autocast_dtype(spec),
             precision=spec.precision,
             on_epoch=report,
         )
@@ -116,7 +107,6 @@ def train_student(
             soft[tr],
             config,
             seed=seed,
-            autocast_dtype=_autocast_dtype(spec),
             precision=spec.precision,
         )
         z = predict_logits(model, X, spec.eval_batch)  # (n, c)

@@ -78,10 +78,12 @@ def run_modadd(
     restart: start over, clearing the directory's records (a directory holding a run of other
         settings is refused without it: ``simulate.rundir.IdentityMismatch``).
     """
+    from softleak.simulate.precision import require_precision
     from softleak.simulate.rundir import check_fits, claim, resolve_out, run_config, spec_from_dict
     from softleak.simulate.store import atomic_write_bytes, atomic_write_parquet
 
     out = resolve_out(out)
+    require_precision(spec.precision, spec.device)  # refused here, before any record
     check_fits(spec.peak_bytes(), spec.device, f"a modadd {spec.model} at p = {spec.p}")
     with claim(
         out,
