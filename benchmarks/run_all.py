@@ -790,11 +790,14 @@ def main(argv: list[str] | None = None) -> int:
     threads = args.threads or 1
     sz = QUICK if args.quick else FULL
     start = time.perf_counter()
-    b = Bench(
-        threads=threads,
-        log=lambda text: print(f"[{time.perf_counter() - start:4.0f} s]{text}", flush=True),
-    )
-    load0 = os.getloadavg()[0]
+    loads = [os.getloadavg()[0]]  # sampled at every log line: a busy machine sets the rates
+
+    def log(text: str) -> None:
+        loads.append(os.getloadavg()[0])
+        print(f"[{time.perf_counter() - start:4.0f} s]{text}", flush=True)
+
+    b = Bench(threads=threads, log=log)
+    load0 = loads[0]
     print(
         f"softleak benchmark suite ({'quick' if args.quick else 'full'}): torch "
         f"{torch.__version__}, {platform.machine()}, {os.cpu_count()} cores, "
@@ -830,11 +833,14 @@ def main(argv: list[str] | None = None) -> int:
         "threads": threads,
         "quick": args.quick,
         "written": datetime.datetime.now().isoformat(timespec="seconds"),
-        "load_average": [round(load0, 2), round(os.getloadavg()[0], 2)],
+        "load_average": [round(x, 2) for x in (*loads, os.getloadavg()[0])],
+        "cores": os.cpu_count(),
         "min_timing_s": b.min_s,
         "timings": b.timings,
         "gemm_size": sz.gemm_size,
     }
+    busy = estimate.busy_reason(meta)
+    meta["busy"] = busy is not None
     doc = rates_document(b.rows, gemm, reference, meta=meta)
     print()
     print_rows(doc["workloads"])
@@ -853,6 +859,11 @@ def main(argv: list[str] | None = None) -> int:
     write_rates(doc, paths)
     if paths:
         print(f"\nrates written to {', '.join(map(str, paths))}")
+    if busy:
+        print(
+            f"these rates were {busy}: the file is marked busy and softleak figs list will not "
+            "read it by default; rerun on an idle machine"
+        )
     _report_projections(doc, threads)
     print(
         f"\nLoad average {os.getloadavg()[0]:.1f} at the end; {time.perf_counter() - start:.0f} s."

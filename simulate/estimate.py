@@ -79,6 +79,9 @@ CPU_PINV_GROUP_S = 7e-3  # s per rho group (Python and small NumPy calls around 
 # Free memory for replica batches (``simulate.memory`` budgets half of it): MemAvailable of the
 # development machine (~21 GB).
 CPU_FREE_BYTES = 20e9
+#: Where the constants above come from (``softleak figs list`` says it when no measured rates
+#: file is used).
+BUILT_IN_RATES = "fitted on 2-core Xeon development machines (simulate/estimate.py)"
 
 # --- one NVIDIA H200 (ASSUMED: no GPU measured; benchmarks.run_all uses the same numbers) ------
 H200_FP32_PEAK = 67e12  # FLOP/s: datasheet float32 (CUDA cores; no TF32 tensor cores)
@@ -386,18 +389,41 @@ def default_rates_path() -> Path:
     return Path(root) / "softleak" / "rates.json"
 
 
+def busy_reason(meta: dict) -> str | None:
+    """Why rates with this metadata were measured on a busy machine (a 1-minute load average
+    above half its cores before or during the run: other work then sets the rates), else None."""
+    loads = meta.get("load_average")
+    loads = [loads] if isinstance(loads, (int, float)) else list(loads or [])
+    loads = [x for x in loads if isinstance(x, (int, float))]
+    cores = meta.get("cores") or os.cpu_count() or 1
+    if meta.get("busy") or any(x > cores / 2 for x in loads):
+        top = f"up to {max(loads):g}" if loads else "high"
+        return f"measured on a busy machine (load average {top} on {cores} cores)"
+    return None
+
+
 def cached_rates(warn: Callable[[str], None] | None = None) -> list[Rates]:
-    """The last measured rates (:func:`default_rates_path`) when that file reads, else none: what
-    ``softleak figs list`` and the runs' own time estimates use by default. A file that does not
-    read is a warning (``warn(text)``; default: logged)."""
+    """The last measured rates (:func:`default_rates_path`) when that file reads and was measured
+    on an idle machine, else none: what ``softleak figs list`` and the runs' own time estimates
+    use by default. A file that does not read, or that a busy machine wrote (:func:`busy_reason`),
+    is a warning (``warn(text)``; default: logged) and the built-in rates are used; ``figs list
+    --rates FILE`` still reads it when asked."""
     path = default_rates_path()
     if not path.is_file():
         return []
     try:
-        return [load_rates(path)]
+        rates = load_rates(path)
     except RatesError as err:
         (warn or log.warning)(f"{err}; using the built-in CPU rates")
         return []
+    busy = busy_reason(rates.meta)
+    if busy is not None:
+        (warn or log.warning)(
+            f"rates in {path} were {busy}: using the built-in CPU rates (rerun python -m "
+            "benchmarks.run_all on an idle machine, or pass figs list --rates to use them)"
+        )
+        return []
+    return [rates]
 
 
 def calibration_key(part: Part) -> str:
@@ -450,6 +476,13 @@ class Rates:
         """How much faster than the constants parts of kind ``key`` run (1: not measured)."""
         cal = self.calibration(key, precision, size)
         return cal.speed if cal is not None else 1.0
+
+    def provenance(self) -> str:
+        """Where these rates come from: when and on which device they were measured."""
+        where = self.meta.get("device_name") or self.device
+        when = self.meta.get("written") or "an unknown date"
+        busy = busy_reason(self.meta)
+        return f"measured {when} on {where} ({self.source})" + (f"; {busy}" if busy else "")
 
     def summary(self) -> str:
         """One line: the speed of every measured slice per kind."""

@@ -274,15 +274,16 @@ def _list(recipes, rates=()) -> int:
     )
     cpu_rates = next((r for r in rates if r.device == "cpu"), None)
     gpu_rates = next((r for r in rates if r.device != "cpu"), None)
-    cpu_note = "measured rates built into simulate/estimate.py"
+    from softleak.simulate.estimate import BUILT_IN_RATES
+
+    cpu_note = f"built-in rates: {BUILT_IN_RATES}"
     if cpu_rates is not None:
-        cpu_note = f"built-in rates scaled by the rates measured in {cpu_rates.source}"
+        cpu_note = f"built-in rates scaled by the rates {cpu_rates.provenance()}"
     gpu_note = "assumed rates"
     if gpu_rates is not None:
-        where = gpu_rates.meta.get("device_name") or gpu_rates.meta.get("device") or "a GPU"
-        gpu_note = f"rates measured on {where} in {gpu_rates.source}"
+        gpu_note = f"rates {gpu_rates.provenance()}"
     print(
-        f"cpu: estimated wall time on the 2-core development CPU (1 process, 1 thread, "
+        f"cpu: estimated wall time on a 2-core CPU of the development kind (1 process, 1 thread; "
         f"{cpu_note}); h200: on one H200 ({gpu_note}). See simulate/estimate.py."
     )
     for r in (cpu_rates, gpu_rates):

@@ -335,7 +335,7 @@ def test_figs_list_reads_the_last_run_all_rates_by_default(tmp_path, monkeypatch
     assert E.default_rates_path() == tmp_path / "softleak" / "rates.json"
     assert main(["figs", "list"]) == 0
     built_in = capsys.readouterr().out
-    assert "built into simulate/estimate.py" in built_in
+    assert f"built-in rates: {E.BUILT_IN_RATES}" in built_in
     E.default_rates_path().parent.mkdir(parents=True)
     _write(E.default_rates_path(), _rates_doc(4.0))
     assert main(["figs", "list"]) == 0
@@ -379,3 +379,39 @@ def test_a_run_announces_its_time_from_the_measured_rates(tmp_path, monkeypatch)
     assert heard[-1] == E.estimate(spec, E.cached_rates())["cpu_s"] != heard[0]
     E.default_rates_path().write_text("{broken")
     assert E.cached_rates() == []
+
+
+@pytest.mark.parametrize(
+    "meta, busy",
+    [
+        ({"load_average": [0.3, 0.9], "cores": 2}, False),
+        ({"load_average": [0.3, 3.3], "cores": 2}, True),  # busy during the run
+        ({"load_average": 1.2, "cores": 2}, True),  # one number, above half the cores
+        ({"load_average": [1.9], "cores": 4}, False),
+        ({"busy": True}, True),
+        ({}, False),  # a file that says nothing about its load
+    ],
+)
+def test_rates_a_busy_machine_wrote_are_never_the_default(
+    meta, busy, tmp_path, monkeypatch, capsys
+):
+    """A rates file measured under a load average above half the cores (before or during the
+    run) is marked busy and skipped by default with one warning; --rates still reads it."""
+    from softleak.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    E.default_rates_path().parent.mkdir(parents=True)
+    path = _write(E.default_rates_path(), {**_rates_doc(1.0), **meta})
+    assert (E.busy_reason(meta) is not None) == busy
+    warned = []
+    assert len(E.cached_rates(warned.append)) == (0 if busy else 1)
+    assert len(warned) == int(busy) and (not busy or "busy machine" in warned[0])
+    assert len(E.load_rates(path).calibrations) > 0  # explicitly asked for, it reads
+    # figs list says where its CPU rates come from
+    assert main(["figs", "list"]) == 0
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    if busy:
+        assert f"built-in rates: {E.BUILT_IN_RATES}" in text and "busy machine" in text
+    else:
+        assert f"measured an unknown date on cpu ({path})" in text
