@@ -3,6 +3,7 @@ injected fake clocks and timings: no speed is asserted anywhere (timings are noi
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -183,3 +184,21 @@ def test_the_timing_record_is_finite_or_none():
     for t in (Timing(None), Timing(0.0), Timing(math.inf)):
         assert not t.ok
     assert Timing(1e-3).ok
+
+
+def test_the_precision_benchmark_times_every_mechanism_this_machine_has(tmp_path, capsys):
+    """Every mechanism the probe offers here (and the emulation) is timed beside float32, and the
+    record says what the probe found."""
+    from benchmarks import bench_precision
+    from softleak.simulate.precision_probe import probe
+
+    out = tmp_path / "record.json"
+    assert bench_precision.main(["--quick", "--repeats", "1", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    modes = set(bench_precision.mechanisms())
+    assert "fp32" in modes and any(m.startswith("bf16:") for m in modes)
+    assert any(m.startswith("bf16r:") for m in modes)
+    assert set(record["gemm_gflop_per_s"]["256"]) == modes | {"bf16-tensors (reference)"}
+    (step,) = record["step_ms"].values()
+    assert set(step) == modes and all(v > 0 for v in step.values())
+    assert record["probe"]["outcome"] == probe("cpu").outcome
