@@ -55,12 +55,14 @@ def mechanisms() -> dict:
     return out
 
 
-def _transformer_step(R: int, n: int, p: int = 59):
+def transformer_step(R: int, n: int, p: int = 59, **model):
+    """One autograd training step (gradients) of R modadd transformers on n soft-labelled rows;
+    ``model``: ``ReplicaTransformer.init`` sizes (default the engine's)."""
     from softleak.simulate.losses import Objective, normalized_weights
     from softleak.simulate.train import _autograd_grads, _loss
     from softleak.simulate.transformer import ReplicaTransformer
 
-    model = ReplicaTransformer.init(range(R), p)
+    model = ReplicaTransformer.init(range(R), p, **model)
     g = torch.Generator().manual_seed(1)
     a, b = (torch.randint(0, p, (R, n), generator=g) for _ in range(2))
     X = torch.stack([a, b, torch.full_like(a, p)], -1)
@@ -69,7 +71,8 @@ def _transformer_step(R: int, n: int, p: int = 59):
     return lambda: _autograd_grads(_loss, model, X, objective)
 
 
-def _mlp_step(R: int, n: int, d: int, p: int, c: int):
+def mlp_step(R: int, n: int, d: int, p: int, c: int):
+    """One analytic training step (gradients) of R replica MLPs d -> p -> c on n shared rows."""
     from softleak.simulate.losses import Objective
     from softleak.simulate.models import ReplicaMLP
     from softleak.simulate.train import _analytic_grads
@@ -89,12 +92,12 @@ def _mlp_step(R: int, n: int, d: int, p: int, c: int):
 
 
 STEPS = {
-    "modadd transformer teacher (p 59, 1,392 rows)": lambda: _transformer_step(1, 1392),
-    "modadd transformer students (R 5, 700 rows)": lambda: _transformer_step(5, 700),
-    "MLP students, quick scale (R 8, 1,000 rows, d 100, p 50, c 100)": lambda: _mlp_step(
+    "modadd transformer teacher (p 59, 1,392 rows)": lambda: transformer_step(1, 1392),
+    "modadd transformer students (R 5, 700 rows)": lambda: transformer_step(5, 700),
+    "MLP students, quick scale (R 8, 1,000 rows, d 100, p 50, c 100)": lambda: mlp_step(
         8, 1000, 100, 50, 100
     ),
-    "MLP student, paper slice (16,250 rows, d 1,000, p 500, c 100)": lambda: _mlp_step(
+    "MLP student, paper slice (16,250 rows, d 1,000, p 500, c 100)": lambda: mlp_step(
         1, 16250, 1000, 500, 100
     ),
 }

@@ -6,51 +6,31 @@ autograd, GPT-2's linear layers and its scaled-dot-product attention -- and noth
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from softleak.simulate.bf16_casts import BF16Casts, product_size
-from softleak.simulate.precision import SLOW_ENV, resolve
-from softleak.simulate.precision_probe import FORCE_ENV, ONEDNN_MIN_SIZE, probe
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # benchmarks/ is not installed: it runs from the repository root
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_precision import mlp_step, transformer_step  # noqa: E402
+from softleak.simulate.bf16_casts import BF16Casts, product_size  # noqa: E402
+from softleak.simulate.precision import SLOW_ENV, resolve  # noqa: E402
+from softleak.simulate.precision_probe import FORCE_ENV, ONEDNN_MIN_SIZE, probe  # noqa: E402
 
 
 def _mlp_step():
-    from softleak.simulate.losses import Objective
-    from softleak.simulate.models import ReplicaMLP
-    from softleak.simulate.train import _analytic_grads
-
-    R, n, d, k = 3, 256, 96, 16
-    model = ReplicaMLP.init(range(R), d, k, (64,), True)
-    g = torch.Generator().manual_seed(1)
-    X = torch.randn(n, d, generator=g)
-    targets = model.empty_like_logits(n, k)
-    targets.copy_(torch.softmax(2 * torch.randn(R, n, k, generator=g), -1))
-    objective = Objective("soft", targets)
-
-    def grads():
-        with torch.no_grad():
-            return _analytic_grads(model, X, objective)
-
-    return grads
+    return mlp_step(3, 256, 96, 64, 16)
 
 
 def _transformer_step():
-    from softleak.simulate.losses import Objective, normalized_weights
-    from softleak.simulate.train import _autograd_grads, _loss
-    from softleak.simulate.transformer import ReplicaTransformer
-
-    R, n, p = 2, 128, 23
-    model = ReplicaTransformer.init(range(R), p, d_model=64, n_heads=2, d_head=32, d_mlp=128)
-    g = torch.Generator().manual_seed(1)
-    a, b = (torch.randint(0, p, (R, n), generator=g) for _ in range(2))
-    X = torch.stack([a, b, torch.full_like(a, p)], -1)
-    targets = torch.softmax(torch.randn(R, n, p, generator=g), -1)
-    objective = Objective("soft", targets, normalized_weights(torch.ones(R, n)))
-    return lambda: _autograd_grads(_loss, model, X, objective)
+    return transformer_step(2, 128, 23, d_model=64, n_heads=2, d_head=32, d_mlp=128)
 
 
 def _distance(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
