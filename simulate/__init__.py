@@ -32,6 +32,7 @@ _LAZY = {
     "CanarySpec": "softleak.simulate.canary_spec",
     "Factory": "softleak.simulate.factories",
     "load_real": "softleak.simulate.real_data",
+    "teacher_audit_data": "softleak.simulate.canaries",
     "AuditSpec": "softleak.simulate.leakage_audit",
     "AuditData": "softleak.simulate.audit_data",
     "AuditResult": "softleak.simulate.audit_result",

@@ -35,6 +35,7 @@ i.i.d. uniform trials under which ``compare.privacy.epsilon_lower_bound`` holds 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -345,6 +346,7 @@ def teacher_audit_data(spec: CanarySpec, out: str | Path, seed: int = 0, k: int 
     training split (canaries with their planted labels) as the members, the test split as the
     non-members, inputs with their ``input_shape``. ``k``: default the largest."""
     from softleak.simulate.audit_data import AuditData
+    from softleak.simulate.rundir import jsonable
     from softleak.simulate.store import load_state
 
     k = max(spec.k) if k is None else int(k)
@@ -354,6 +356,9 @@ def teacher_audit_data(spec: CanarySpec, out: str | Path, seed: int = 0, k: int 
     if not path.is_file():
         raise ValueError(f"{path} is missing: run the spec into {out} first")
     data = load_real(spec.data, spec.input_shape)
+    config = json.loads((Path(out) / "config.json").read_text())
+    if config.get("identity") != jsonable(spec.identity(data.in_shape, data.c, data.fingerprint())):
+        raise ValueError(f"{out} holds a canary run of other settings than this spec")
     setup = setup_of(spec, data, seed)
     teacher = load_state(path)
     return AuditData(

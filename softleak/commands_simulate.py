@@ -377,7 +377,6 @@ def _register_canaries(commands) -> None:
 
 
 def run_canaries(args: argparse.Namespace) -> int:
-    import json
 
     from softleak.compare.canaries import canary_recovery
     from softleak.simulate.canary_spec import CanarySpec

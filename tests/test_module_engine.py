@@ -23,6 +23,7 @@ import torch.nn as nn
 
 from softleak.cli import main
 from softleak.simulate.audit_data import AuditData
+from softleak.simulate.device import thread_count
 from softleak.simulate.factories import _LOADED, Factory, factory_identity
 from softleak.simulate.leakage_audit import AuditSpec, _train_and_predict, audit, units_of
 from softleak.simulate.losses import Objective
@@ -107,7 +108,8 @@ def data(seed, n=60):
 
 
 def _fit(model, X, y, epochs=60):
-    fit(model, X, Objective("ce", y), epochs=epochs, optim=AdamConfig(lr=1e-2))
+    with thread_count(1):  # tiny steps: two threads on a shared CPU are ~10x slower
+        fit(model, X, Objective("ce", y), epochs=epochs, optim=AdamConfig(lr=1e-2))
 
 
 @pytest.mark.parametrize("engine", ["vmap", "loop"])
