@@ -302,11 +302,12 @@ def run_canaries(
     student). Teachers are saved and reused; each finished (seed, k, rho, rho_c) is a part, so
     growing seeds, k, rho or rho_c keeps every finished unit (``simulate.rundir``'s contract)."""
     from softleak.simulate.progress import student_bar
-    from softleak.simulate.rundir import claim, resolve_out, run_config
+    from softleak.simulate.rundir import check_fits, claim, resolve_out, run_config
     from softleak.simulate.store import save_state
 
     out = resolve_out(out)
     data = load_real(spec.data, spec.input_shape)
+    check_fits(peak_bytes(spec, data), spec.device, f"canaries on {data.n} points of {data.name}")
     identity = spec.identity(data.in_shape, data.c, data.fingerprint())
     units = spec.units()
     names = [u.name for u in units]
@@ -339,6 +340,16 @@ def run_canaries(
         finally:
             bar.close()
         return store.consolidate(names)
+
+
+def peak_bytes(spec: CanarySpec, data: RealData) -> int:
+    """Rough peak memory of one unit: the data (float64 and the float32 rows on the device), and
+    a replica batch's targets, logits and activations on all training rows (mlp widths; a module
+    architecture's activations are not counted)."""
+    b = 8 if spec.dtype == "float64" else 4
+    R = len(spec.settings())
+    per_row = sum(spec.student_width) + sum(spec.teacher_width) + 4 * data.c
+    return int(1.25 * (data.inputs.nbytes * 2 + data.n * R * per_row * b * 3))
 
 
 def teacher_audit_data(spec: CanarySpec, out: str | Path, seed: int = 0, k: int | None = None):

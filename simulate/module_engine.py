@@ -14,10 +14,10 @@ parameter-less copy of the module (on the ``meta`` device):
 - ``loop``: the replicas one after another on views of the same stacked tensors.
 
 They agree to float32 round-off. ``engine="auto"`` takes the faster one as measured side by side
-by ``benchmarks/bench_module_engine.py`` (this 2-core CPU, 1 thread, medians): ``loop`` on a CPU,
-where the vmapped step was slower for both kinds measured (an MLP 64-256-10 and the built-in
-``cnn`` on digits, 8 replicas on 700 rows: see :data:`MEASURED`); ``vmap`` on CUDA (assumed: one
-kernel per layer for all replicas instead of R; not measured here). A module that vmap cannot run
+by ``benchmarks/bench_module_engine.py`` (this 2-core CPU, 1 thread, medians, engines alternating):
+``loop`` on a CPU, where the vmapped step was slower for both kinds measured (an MLP 64-256-10 and
+the built-in ``cnn`` on digits, 8 replicas on 700 rows: :data:`MEASURED`); ``vmap`` on CUDA
+(assumed, not measured: one kernel per layer for all replicas instead of R launches). A module that vmap cannot run
 (data-dependent control flow, in-place updates of unbatched state) falls back to ``loop`` with one
 log line, and so does one whose training forward draws random numbers (dropout): under vmap the
 replicas would share or interleave one generator, and a replica's noise would depend on its
@@ -56,10 +56,11 @@ __all__ = ["ENGINES", "MEASURED", "ModuleReplicas", "check_module", "evaluating"
 
 ENGINES = ("auto", "vmap", "loop")
 
-#: Medians of a training step (forward, cross-entropy, autograd backward) of 8 replicas on 700
-#: rows of digits, 1 torch thread, vmap / loop, ms (``benchmarks/bench_module_engine.py``; see the
-#: report of issue 27 for the run). Why ``auto`` means ``loop`` on a CPU.
-MEASURED = {"mlp": (17.5, 11.8), "cnn": (845.0, 343.0)}
+#: Time of a vmapped training step over a looped one (forward, soft-label cross-entropy, autograd
+#: backward, Adam) of 8 replicas on 700 rows of digits, 1 torch thread, medians of 5 and 7 steps
+#: in two runs of ``benchmarks/bench_module_engine.py`` on a shared machine (load 2 and 8): loop
+#: 19.5 / 33.4 ms (MLP), 201 / 500 ms (cnn). Why ``auto`` means ``loop`` on a CPU.
+MEASURED = {"mlp": (1.54, 1.68), "cnn": (2.74, 2.35)}
 
 #: Tolerance of the row-independence probe: float32 GEMMs over batches of different size may
 #: reorder a reduction (relative differences ~1e-7); a row that depends on others moves far more.

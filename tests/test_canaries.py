@@ -187,7 +187,9 @@ def test_a_canary_teacher_is_audited_with_its_input_shape(dataset, tmp_path):
     data = K.teacher_audit_data(spec, tmp_path / "run")
     assert data.input_shape == (1, 4, 4) and data.n == 192 and data.has_holdout
     assert data.describe()["teacher_member_acc"] == 1.0
-    result = audit(data, AuditSpec(student="cnn", rho=(0.5,), seeds=1, epochs=10, settings=("soft",)))
+    result = audit(
+        data, AuditSpec(student="cnn", rho=(0.5,), seeds=1, epochs=10, settings=("soft",))
+    )
     assert (result.rows["student"] == "cnn").all()
     with pytest.raises(ValueError, match="no teacher"):
         K.teacher_audit_data(spec, tmp_path / "run", seed=3)
