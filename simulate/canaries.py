@@ -35,9 +35,11 @@ i.i.d. uniform trials under which ``compare.privacy.epsilon_lower_bound`` holds 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,31 +129,48 @@ def train_teacher(
     float64 on the CPU, computed in eval mode after training."""
     y = setup.labels(data, k)
     X = _tensor(data.inputs[setup.train], spec)
-    model = replicas_of(
-        spec.teacher,
-        [spec.seed_of("teacher", seed, k)],
+    model = _models(
+        spec, spec.teacher, spec.teacher_width, [spec.seed_of("teacher", seed, k)], data
+    )
+    objective = Objective("ce", torch.as_tensor(y, device=spec.device))
+    with _trained(spec, model, X, objective, spec.teacher_epochs, spec.teacher_lr, threads):
+        train = _logits(model, data.inputs[setup.train], spec)[0]
+        test = _logits(model, data.inputs[setup.test], spec)[0]
+    return {"train_logits": train, "test_logits": test}
+
+
+def _models(spec: CanarySpec, arch, widths, seeds: list[int], data: RealData):
+    """One replica per seed of ``arch`` (``simulate.module_engine.replicas_of``)."""
+    return replicas_of(
+        arch,
+        seeds,
         data.in_shape,
         data.c,
-        widths=spec.teacher_width,
+        widths=widths,
         dtype=DTYPES[spec.dtype],
         device=spec.device,
         engine=spec.engine,
     )
-    flops = 3 * model.flops_per_sample() * X.shape[0]
+
+
+@contextlib.contextmanager
+def _trained(spec, model, X, objective, epochs: int, lr: float, threads) -> Iterator:
+    """Train ``model`` on ``X`` (the one trainer, full-batch Adam) under the thread count its
+    step size calls for; the block then runs with that thread count, in eval mode, without
+    gradients (for the evaluations)."""
+    flops = 3 * model.flops_per_sample() * X.shape[0] * model.replicas
     with thread_count(threads_for(flops, threads)):
         fit(
             model,
             X,
-            Objective("ce", torch.as_tensor(y, device=spec.device)),
-            epochs=spec.teacher_epochs,
-            optim=AdamConfig(lr=spec.teacher_lr),
+            objective,
+            epochs=epochs,
+            optim=AdamConfig(lr=lr),
             precision=spec.precision,
             compile=spec.compile,
         )
         with torch.no_grad(), evaluating(model):
-            train = _logits(model, data.inputs[setup.train], spec)[0]
-            test = _logits(model, data.inputs[setup.test], spec)[0]
-    return {"train_logits": train, "test_logits": test}
+            yield
 
 
 def _logits(model, X: np.ndarray, spec: CanarySpec, chunk: int = 4096) -> torch.Tensor:
@@ -181,33 +200,15 @@ def train_unit(
     soft = np.stack(
         [_released(spec, z, predicted, rows, unit, kind, tau) for kind, tau in settings]
     )
-    model = replicas_of(
-        spec.student,
-        [spec.seed_of("student", unit.seed, unit.k, unit.rho, unit.rho_c)] * len(settings),
-        data.in_shape,
-        data.c,
-        widths=spec.student_width,
-        dtype=DTYPES[spec.dtype],
-        device=spec.device,
-        engine=spec.engine,
-    )
+    seeds = [spec.seed_of("student", unit.seed, unit.k, unit.rho, unit.rho_c)] * len(settings)
+    model = _models(spec, spec.student, spec.student_width, seeds, data)
     X_S = _tensor(data.inputs[setup.train[rows]], spec)  # (m, d): only this batch's own rows
     targets = model.empty_like_logits(len(rows), data.c, dtype=X_S.dtype, device=X_S.device)
     targets.copy_(_tensor(soft, spec))
-    flops = 3 * model.flops_per_sample() * len(rows) * len(settings)
-    with thread_count(threads_for(flops, threads)):
-        fit(
-            model,
-            X_S,
-            Objective("soft", targets),
-            epochs=spec.student_epochs,
-            optim=AdamConfig(lr=spec.student_lr),
-            precision=spec.precision,
-            compile=spec.compile,
-        )
-        with torch.no_grad(), evaluating(model):
-            pred = _logits(model, data.inputs[setup.train], spec).argmax(-1).numpy()
-            pred_test = _logits(model, data.inputs[setup.test], spec).argmax(-1).numpy()
+    objective = Objective("soft", targets)
+    with _trained(spec, model, X_S, objective, spec.student_epochs, spec.student_lr, threads):
+        pred = _logits(model, data.inputs[setup.train], spec).argmax(-1).numpy()
+        pred_test = _logits(model, data.inputs[setup.test], spec).argmax(-1).numpy()
     wall = (time.perf_counter() - t0) / len(settings)
     y_teacher = setup.labels(data, unit.k)
     planted = y_teacher  # at canary positions the teacher's label is the planted one

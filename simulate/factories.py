@@ -177,6 +177,12 @@ class Factory:
         return f"Factory({self.spec!r})"
 
 
+def one_line(err: BaseException) -> str:
+    """``Type: first line of the message`` of an exception raised by a user's code."""
+    first = str(err).strip().splitlines()
+    return type(err).__name__ + (f": {first[0]}" if first else "")
+
+
 def _load_file(path: str):
     """Execute a user's factory file as a module; any error is one line (ValueError)."""
     digest = hashlib.sha256(path.encode()).hexdigest()[:12]
@@ -187,10 +193,7 @@ def _load_file(path: str):
     try:
         spec.loader.exec_module(module)
     except Exception as err:  # the user's code: any error is theirs, reported in one line
-        first = str(err).strip().splitlines()
-        raise ValueError(
-            f"loading {path} failed: {type(err).__name__}" + (f": {first[0]}" if first else "")
-        ) from None
+        raise ValueError(f"loading {path} failed: {one_line(err)}") from None
     return module
 
 
@@ -208,10 +211,8 @@ def built_module(factory: Factory, in_shape: tuple[int, ...], c: int, seed: int)
         except ValueError as err:
             raise ValueError(f"factory {factory.name}: {err}") from None
         except Exception as err:  # the user's code
-            first = str(err).strip().splitlines()
             raise ValueError(
-                f"factory {factory.name}({tuple(in_shape)}, {c}) failed: {type(err).__name__}"
-                + (f": {first[0]}" if first else "")
+                f"factory {factory.name}({tuple(in_shape)}, {c}) failed: {one_line(err)}"
             ) from None
     if not isinstance(module, torch.nn.Module):
         raise ValueError(

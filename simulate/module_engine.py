@@ -47,7 +47,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from softleak.simulate.factories import Factory, built_module
+from softleak.simulate.factories import Factory, built_module, one_line
 from softleak.simulate.seeds import derive_seed
 
 log = logging.getLogger(__name__)
@@ -120,10 +120,8 @@ def _call(module, X: torch.Tensor, name: str) -> torch.Tensor:
     try:
         out = module(X)
     except Exception as err:  # the user's code
-        first = str(err).strip().splitlines()
         raise ValueError(
-            f"factory {name}: its module fails on inputs {tuple(X.shape)}: {type(err).__name__}"
-            + (f": {first[0]}" if first else "")
+            f"factory {name}: its module fails on inputs {tuple(X.shape)}: {one_line(err)}"
         ) from None
     if not isinstance(out, torch.Tensor):
         raise ValueError(f"factory {name}: its module must return a tensor of logits")
