@@ -126,7 +126,8 @@ class AuditSpec:
 
     def _settings(self, skip: tuple[str, ...], data: AuditData | None) -> dict:
         """The fields but ``skip`` (and ``engine``: round-off only); a module student as its
-        factory identity (name, SHA-256, parameter shapes for ``data``'s inputs and classes)."""
+        factory identity (name, SHA-256, parameter shapes for ``data``'s inputs and classes) and
+        the input shape it reads."""
         from softleak.simulate.rundir import settled
 
         out = {k: v for k, v in self.to_dict().items() if k not in (*skip, "engine")}
@@ -136,6 +137,7 @@ class AuditSpec:
             from softleak.simulate.factories import factory_identity
 
             out["student"] = factory_identity(self.student, data.input_shape, data.c)
+            out["input_shape"] = list(data.input_shape)  # (a convolution's shapes may not show it)
         return settled(out)
 
     def run_id(self, fingerprint: str, data: AuditData | None = None) -> str:

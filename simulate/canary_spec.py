@@ -248,24 +248,13 @@ class CanarySpec:
 
     # counted work -------------------------------------------------------------------------------
     def work(self) -> dict:
-        """Counted work: teachers, students and training FLOPs (3 x forward per row and step)."""
-        from softleak.simulate.real_data import describe_source
+        """Counted work: teachers, students and training FLOPs (3 x forward per row and step;
+        ``simulate.estimate`` counts the parts)."""
+        from softleak.simulate.estimate import parts_of
 
-        n, in_shape, c = describe_source(self.data, self.input_shape)
-        n_train = n - round(self.test_frac * n)
-        t_fps = forward_flops_per_sample(self.teacher, self.teacher_width, in_shape, c)
-        s_fps = forward_flops_per_sample(self.student, self.student_width, in_shape, c)
-        teachers = self.seeds * len(self.k)
-        flops = 3.0 * t_fps * n_train * self.teacher_epochs * teachers
-        students = 0
-        for k in self.k:
-            for rho in self.rho:
-                for rho_c in self.rho_c:
-                    rows = rho * max(n_train - k, 0) + rho_c * k
-                    R = len(self.settings())
-                    students += R * self.seeds
-                    flops += 3.0 * s_fps * rows * self.student_epochs * R * self.seeds
-        return {"teachers": teachers, "students": students, "flops": flops}
+        flops = sum(p.flops for p in parts_of(self))
+        students = len(self.units()) * len(self.settings())
+        return {"teachers": self.seeds * len(self.k), "students": students, "flops": flops}
 
 
 def forward_flops_per_sample(arch, widths: tuple[int, ...], in_shape: tuple, c: int) -> int:
