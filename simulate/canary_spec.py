@@ -267,10 +267,10 @@ def forward_flops_per_sample(arch, widths: tuple[int, ...], in_shape: tuple, c: 
     import torch
 
     from softleak.simulate.factories import built_module
-    from softleak.simulate.module_engine import _forward_flops
+    from softleak.simulate.module_engine import module_flops
 
     with torch.random.fork_rng(devices=[]):
-        return _forward_flops(built_module(arch, in_shape, c, 0), tuple(in_shape))
+        return module_flops(built_module(arch, in_shape, c, 0), tuple(in_shape))
 
 
 def _grids(spec: CanarySpec) -> None:

@@ -52,7 +52,15 @@ from softleak.simulate.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ENGINES", "MEASURED", "ModuleReplicas", "check_module", "evaluating"]
+__all__ = [
+    "ENGINES",
+    "MEASURED",
+    "ModuleReplicas",
+    "check_module",
+    "evaluating",
+    "module_flops",
+    "replicas_of",
+]
 
 ENGINES = ("auto", "vmap", "loop")
 
@@ -187,7 +195,7 @@ class ModuleReplicas:
         if any(s != shapes[0] for s in shapes[1:]):
             raise ValueError(f"factory {factory.name} builds modules of different shapes per seed")
         probe = check_module(modules[0], in_shape, c, factory.name)
-        flops = _forward_flops(modules[0], in_shape)
+        flops = module_flops(modules[0], in_shape)
         modules = [m.to(device) for m in modules]
         params, buffers = stack_module_state(modules)
         base = copy.deepcopy(modules[0]).to("meta")
@@ -333,7 +341,7 @@ def _numel(shape: tuple[int, ...]) -> int:
     return out
 
 
-def _forward_flops(module, in_shape: tuple[int, ...]) -> int:
+def module_flops(module, in_shape: tuple[int, ...]) -> int:
     """FLOPs of one forward pass on one sample, counted by ``torch.utils.flop_counter`` (eval
     mode, a CPU copy; 0 where the counter fails)."""
     from torch.utils.flop_counter import FlopCounterMode
