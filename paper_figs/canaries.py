@@ -157,6 +157,8 @@ def _plot_accuracy(summary: pd.DataFrame, ax) -> None:
         summary["teacher_test_acc"].mean(), color="k", ls="--", lw=1, label="teacher test acc"
     )
     ax.set_xscale("log")
+    taus = sorted(soft["tau"].unique())
+    ax.set_xticks(taus, [f"{t:g}" for t in taus])
     ax.set_xlabel("temperature tau")
     ax.set_ylabel("clean test accuracy / agreement")
     ax.set_title("soft-label students on the test split")
