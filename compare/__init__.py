@@ -8,6 +8,7 @@ only) and ``.to_dict()`` (JSON-ready). Imports pandas, numpy, scipy, matplotlib 
 from softleak.compare.audit_report import AuditReport, audit_report, leakage_interval
 from softleak.compare.audit_report import summarize as summarize_audit
 from softleak.compare.boundaries import Accuracy, DecisionMaps, decision_maps
+from softleak.compare.canaries import CanaryRecovery, canary_recovery
 from softleak.compare.class_collapse import SCALINGS, ClassCollapse, class_collapse
 from softleak.compare.fss import (
     Collapse,
@@ -42,6 +43,7 @@ __all__ = [
     "SCALINGS",
     "Accuracy",
     "AuditReport",
+    "CanaryRecovery",
     "ClassCollapse",
     "Collapse",
     "DecisionMaps",
@@ -55,6 +57,7 @@ __all__ = [
     "Threshold",
     "ThresholdTable",
     "audit_report",
+    "canary_recovery",
     "class_collapse",
     "classify",
     "collapse",

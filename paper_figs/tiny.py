@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 
+from softleak.simulate.canary_spec import CanarySpec
 from softleak.simulate.gpt2 import GPT2Spec
 from softleak.simulate.modadd import ModAddSpec
 from softleak.simulate.toy2d import Toy2DSpec
@@ -42,6 +43,8 @@ def shrink(spec):
         )
     if isinstance(spec, GPT2Spec):
         return dataclasses.replace(spec, **TINY_GPT2)
+    if isinstance(spec, CanarySpec):
+        return dataclasses.replace(spec, **TINY_CANARIES)
     if isinstance(spec, ModAddSpec):
         return dataclasses.replace(
             spec, rho=thin(spec.rho, 2), tau=thin(spec.tau, 2), **TINY_MODADD
@@ -78,6 +81,21 @@ TINY_GPT2 = dict(
     student_epochs=10,
     student_lr=1e-2,
     student_batch=16,
+)
+
+# The canaries on their data set with 3 seeds (the claims' minimum), 20 canaries, narrow models.
+TINY_CANARIES = dict(
+    seeds=3,
+    k=(20,),
+    rho=(0.5,),
+    rho_c=(0.0,),
+    tau=(1.0, 20.0),
+    teacher_width=(32,),
+    student_width=(16,),
+    teacher_epochs=150,
+    teacher_lr=0.02,
+    student_epochs=60,
+    student_lr=0.02,
 )
 
 # p = 13, a 16-wide transformer (or MLP [16]), two fixed checkpoints (2 rho x 2 tau students).

@@ -13,7 +13,9 @@ table, resuming exactly like the command line (same run-directory contract)::
 Importing this package stays torch-free (``softleak.compare`` reads result folders through
 ``softleak.simulate.store``): ``SweepSpec`` and ``run`` come from torch-free modules, and the names
 that need torch (``Toy2DSpec``, ``ModAddSpec``, ``GPT2Spec``, ``AuditSpec``, ``AuditData``) load
-their module on first use.
+their module on first use, as do ``CanarySpec`` (memorized canaries on a real data set),
+``Factory`` (a module architecture, ``simulate.factories``) and ``load_real`` (scikit-learn's
+bundled data sets or a user's arrays, ``simulate.real_data``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ _LAZY = {
     "Toy2DSpec": "softleak.simulate.toy2d",
     "ModAddSpec": "softleak.simulate.modadd",
     "GPT2Spec": "softleak.simulate.gpt2",
+    "CanarySpec": "softleak.simulate.canary_spec",
+    "Factory": "softleak.simulate.factories",
+    "load_real": "softleak.simulate.real_data",
+    "teacher_audit_data": "softleak.simulate.canaries",
     "AuditSpec": "softleak.simulate.leakage_audit",
     "AuditData": "softleak.simulate.audit_data",
     "AuditResult": "softleak.simulate.audit_result",
@@ -38,8 +44,8 @@ __all__ = ["SweepSpec", "run", "audit", *_LAZY]
 def run(spec, out, *, threads: int | None = None, progress: bool | None = None, **kwargs):
     """Run (or resume) any spec family into the directory ``out``; returns its results table.
 
-    ``spec`` is a ``SweepSpec`` (logistic-pinv, multinomial, mlp), ``Toy2DSpec``, ``ModAddSpec``
-    or ``GPT2Spec``. The directory follows the run-directory contract: a rerun resumes (finished
+    ``spec`` is a ``SweepSpec`` (logistic-pinv, multinomial, mlp), ``Toy2DSpec``, ``ModAddSpec``,
+    ``GPT2Spec`` or ``CanarySpec``. The directory follows the run-directory contract: a rerun resumes (finished
     units are kept), a directory holding a run of other settings is refused
     (``softleak.simulate.rundir.IdentityMismatch``) unless ``restart=True``. Other keyword
     arguments go to the family's runner (``client=`` a Dask client, ``allow_tf32=`` for sweeps).

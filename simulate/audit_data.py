@@ -29,8 +29,13 @@ class AuditData:
     logits: (n, c) the teacher's logits on its training points (any monotone scale: soft labels are
         softmax(logits / tau); pass log-probabilities when only probabilities are at hand).
     labels: (n,) int, the training labels, in 0..c-1.
-    inputs: (n, d) float, what a student sees (higher-rank inputs are flattened).
+    inputs: (n, d) float, what a student sees (higher-rank inputs are flattened, their shape kept
+        in ``input_shape``).
     holdout_*: the same for non-members (t rows), all three or none.
+    input_shape: the shape of one input, e.g. (C, H, W) for images, for students built from a
+        module factory (prod = d); None: (d,), or the shape of inputs given with higher rank.
+        Not part of the data's fingerprint (an audit's identity records it with a factory
+        student's parameter shapes).
     """
 
     logits: np.ndarray
@@ -39,9 +44,11 @@ class AuditData:
     holdout_logits: np.ndarray | None = None
     holdout_labels: np.ndarray | None = None
     holdout_inputs: np.ndarray | None = None
+    input_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         z = _matrix(self.logits, "logits")
+        shape = tuple(int(v) for v in np.shape(self.inputs)[1:])
         n, c = z.shape
         if c < 2:
             raise ValueError(f"logits need c >= 2 columns (one per class), got shape {z.shape}")
@@ -75,6 +82,13 @@ class AuditData:
             ("holdout_inputs", hX),
         ):
             object.__setattr__(self, name, value)
+        shape = tuple(int(v) for v in self.input_shape) if self.input_shape else shape
+        if int(np.prod(shape)) != X.shape[1]:
+            raise ValueError(
+                f"input shape {shape} holds {int(np.prod(shape))} values but the inputs have "
+                f"{X.shape[1]} columns"
+            )
+        object.__setattr__(self, "input_shape", shape)
 
     @property
     def n(self) -> int:
@@ -100,6 +114,7 @@ class AuditData:
             "d": self.d,
             "teacher_member_acc": float(np.mean(self.logits.argmax(1) == self.labels)),
             "n_nonmembers": 0,
+            "input_shape": list(self.input_shape),
         }
         if self.has_holdout:
             out["n_nonmembers"] = int(self.holdout_labels.shape[0])
@@ -117,8 +132,10 @@ class AuditData:
         holdout_logits: str | None = None,
         holdout_labels: str | None = None,
         holdout_inputs: str | None = None,
+        input_shape: tuple[int, ...] | None = None,
     ) -> AuditData:
-        """Read every array with :func:`load_array` (the role names select ``.npz`` keys)."""
+        """Read every array with :func:`load_array` (the role names select ``.npz`` keys);
+        ``input_shape`` as in the class (default: the inputs' own shape)."""
         read = {
             "logits": logits,
             "labels": labels,
@@ -131,7 +148,7 @@ class AuditData:
             name: None if spec is None else load_array(spec, name.removeprefix("holdout_"))
             for name, spec in read.items()
         }
-        return cls(**arrays)
+        return cls(**arrays, input_shape=input_shape)
 
     @classmethod
     def from_model(

@@ -33,7 +33,9 @@ class AuditSpec:
 
     rho: tuple[float, ...] = (0.25, 0.5, 0.75)  # fractions of the members a student trains on
     seeds: int = 5  # repetitions: each redraws the split, the student init and the release noise
-    student: str = "linear"  # "linear" or "mlp"
+    # "linear", "mlp", or a module factory: "cnn", "FILE.py:NAME", a callable (in_shape, c) ->
+    # torch.nn.Module or a ``simulate.factories.Factory`` (trained by simulate.module_engine)
+    student: str = "linear"
     width: tuple[int, ...] = (256,)  # hidden widths of an MLP student (ignored when linear)
     bias: bool | None = None  # None: the paper's students (linear without, MLP with biases)
     tau: float = 1.0  # the temperature the soft labels are released at ("soft")
@@ -47,19 +49,31 @@ class AuditSpec:
     dtype: str = "float32"  # student arithmetic: float32 | float64
     device: str = "cpu"  # torch device of the students
     precision: str = "fp32"  # the students' training GEMMs (simulate.precision): fp32 | tf32 | bf16
+    engine: str = "auto"  # module students: vmap | loop | auto (round-off only, not identity)
 
     def __post_init__(self) -> None:
         from softleak.simulate.precision import check_precision
 
         check_precision(self.precision, self.device, self.dtype)
+        if self.student not in STUDENTS:
+            from softleak.simulate.factories import Factory
+
+            object.__setattr__(self, "student", Factory.of(self.student))
+            if self.precision != "fp32":
+                raise ValueError(
+                    f"precision {self.precision} is not available for module (factory) students "
+                    "in this release: use fp32"
+                )
+            if self.solver == "lbfgs":
+                raise ValueError("L-BFGS is for linear students; module students train by Adam")
+        if self.engine not in ("auto", "vmap", "loop"):
+            raise ValueError(f"engine must be auto, vmap or loop, got {self.engine!r}")
         rho = tuple(float(r) for r in np.atleast_1d(self.rho))
         if not rho or any(not 0 < r < 1 for r in rho):
             raise ValueError(f"rho must lie in (0, 1), got {self.rho}")
         object.__setattr__(self, "rho", tuple(sorted(set(rho))))
         if int(self.seeds) < 1:
             raise ValueError(f"seeds must be >= 1, got {self.seeds}")
-        if self.student not in STUDENTS:
-            raise ValueError(f"student must be one of {', '.join(STUDENTS)}, got {self.student!r}")
         width = tuple(int(w) for w in np.atleast_1d(self.width))
         if self.student == "mlp" and (not width or min(width) < 1):
             raise ValueError(f"an MLP student needs hidden widths >= 1, got {self.width}")
@@ -94,34 +108,57 @@ class AuditSpec:
         return self.student == "mlp" if self.bias is None else bool(self.bias)
 
     @property
+    def is_module(self) -> bool:
+        """True for a module (factory) student."""
+        return self.student not in STUDENTS
+
+    @property
     def student_name(self) -> str:
+        if self.is_module:
+            return self.student.name
         return "linear" if self.student == "linear" else "mlp:" + ",".join(map(str, self.width))
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if self.is_module:
+            out["student"] = self.student.describe()
+        return out
 
-    def run_id(self, fingerprint: str) -> str:
-        """What determines the numbers: every field but the device, plus the input data."""
-        from softleak.simulate.rundir import digest, settled
-
-        settings = settled({k: v for k, v in self.to_dict().items() if k != "device"})
-        return digest({"spec": settings, "data": fingerprint})
-
-    def identity(self, fingerprint: str) -> dict:
-        """The run directory's identity: the settings but the device and the grid (rho, seeds),
-        and the audited data's fingerprint."""
+    def _settings(self, skip: tuple[str, ...], data: AuditData | None) -> dict:
+        """The fields but ``skip`` (and ``engine``: round-off only); a module student as its
+        factory identity (name, SHA-256, parameter shapes for ``data``'s inputs and classes) and
+        the input shape it reads."""
         from softleak.simulate.rundir import settled
 
-        settings = settled({k: v for k, v in self.to_dict().items() if k not in ("device", *GRID)})
-        return {**settings, "data": fingerprint}
+        out = {k: v for k, v in self.to_dict().items() if k not in (*skip, "engine")}
+        if self.is_module:
+            if data is None:
+                raise ValueError("a module student's identity needs the audited data's shapes")
+            from softleak.simulate.factories import factory_identity
 
-    def peak_bytes(self, n: int, d: int, c: int, n_holdout: int) -> int:
+            out["student"] = factory_identity(self.student, data.input_shape, data.c)
+            out["input_shape"] = list(data.input_shape)  # (a convolution's shapes may not show it)
+        return settled(out)
+
+    def run_id(self, fingerprint: str, data: AuditData | None = None) -> str:
+        """What determines the numbers: every field but the device, plus the input data."""
+        from softleak.simulate.rundir import digest
+
+        return digest({"spec": self._settings(("device",), data), "data": fingerprint})
+
+    def identity(self, fingerprint: str, data: AuditData | None = None) -> dict:
+        """The run directory's identity: the settings but the device and the grid (rho, seeds),
+        and the audited data's fingerprint (``data``: needed for a module student)."""
+        return {**self._settings(("device", *GRID), data), "data": fingerprint}
+
+    def peak_bytes(self, n: int, d: int, c: int, n_holdout: int, n_params: int = 0) -> int:
         """Rough peak memory of one (seed, rho) unit with one setting: the members' and
         non-members' arrays on the device, and a student's parameters, Adam state and
-        activations on the members' rows."""
+        activations on the members' rows (``n_params``: a module student's parameters; its
+        activations are not counted)."""
         b = 8 if self.dtype == "float64" else 4
         widths = [d, *self.width, c]
-        params = sum(a * o for a, o in zip(widths[:-1], widths[1:], strict=True))
+        params = sum(a * o for a, o in zip(widths[:-1], widths[1:], strict=True)) + n_params
         acts = (n + n_holdout) * (sum(self.width) * 3 + c * 6)
         return int(1.25 * ((n + n_holdout) * (d + c) * (8 + b) + b * (5 * params + acts)))
 

@@ -141,13 +141,16 @@ class Part:
 
 
 def parts_of(spec, *, free_bytes: float = CPU_FREE_BYTES, device: str = "cpu") -> list[Part]:
-    """The parts of a ``SweepSpec``, ``Toy2DSpec`` or ``ModAddSpec`` as the engine runs them on
-    ``device`` with ``free_bytes`` of memory (which sets the student batch sizes)."""
+    """The parts of a ``SweepSpec``, ``Toy2DSpec``, ``ModAddSpec`` or ``CanarySpec`` as the engine
+    runs them on ``device`` with ``free_bytes`` of memory (which sets the student batch sizes)."""
+    from softleak.simulate.canary_spec import CanarySpec
     from softleak.simulate.modadd import ModAddSpec
     from softleak.simulate.toy2d import Toy2DSpec
 
     if isinstance(spec, Toy2DSpec):
         return _toy2d_parts(spec)
+    if isinstance(spec, CanarySpec):
+        return _canary_parts(spec)
     if isinstance(spec, ModAddSpec):
         return _modadd_parts(spec, device=device)
     return _sweep_parts(spec, free_bytes=free_bytes, device=device)
@@ -181,6 +184,54 @@ def _toy2d_parts(spec) -> list[Part]:
             students,
         ),
     ]
+
+
+def _canary_parts(spec) -> list[Part]:
+    """Memorized canaries: one teacher per (seed, k) on the training split, one student batch per
+    (seed, k, rho, rho_c) on its own rows (shared by its replicas), FLOPs as
+    ``CanarySpec.work``. Module architectures (cnn, factories) are priced at the MLP's rates
+    (an assumption: none measured for them)."""
+    from softleak.simulate.canary_spec import forward_flops_per_sample
+    from softleak.simulate.real_data import describe_source
+
+    n, in_shape, c = describe_source(spec.data, spec.input_shape)
+    n_train, d, b = n - round(spec.test_frac * n), math.prod(in_shape), DTYPE_BYTES[spec.dtype]
+    t_fps = forward_flops_per_sample(spec.teacher, spec.teacher_width, in_shape, c)
+    s_fps = forward_flops_per_sample(spec.student, spec.student_width, in_shape, c)
+    t_width, s_width = sum(spec.teacher_width) + c, sum(spec.student_width) + c
+    e, R = spec.teacher_epochs, len(spec.settings())
+    parts = []
+    for _ in range(spec.seeds):
+        for k in spec.k:
+            rows = n_train
+            parts.append(
+                Part(
+                    "teachers",
+                    "mlp",
+                    3.0 * t_fps * rows * e,
+                    e * rows * t_width,
+                    e * 2 * rows * d * b,
+                    e,
+                    True,
+                    1,
+                )
+            )
+            for rho in spec.rho:
+                for rho_c in spec.rho_c:
+                    m, es = rho * max(n_train - k, 0) + rho_c * k, spec.student_epochs
+                    parts.append(
+                        Part(
+                            "students",
+                            "mlp",
+                            3.0 * s_fps * m * es * R,
+                            es * m * R * s_width,
+                            es * 2 * m * d * b,
+                            es,
+                            True,
+                            R,
+                        )
+                    )
+    return parts
 
 
 def _modadd_parts(spec, *, device: str = "cpu") -> list[Part]:

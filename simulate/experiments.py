@@ -5,7 +5,8 @@ Counted work and estimated times of every family are ``simulate.estimate``'s (on
 The random-data families (logistic-pinv, multinomial, mlp) are ``SweepSpec`` grids run by
 ``simulate.sweep``; the 2D examples are a ``Toy2DSpec`` run by ``simulate.toy2d``; modular addition
 is a ``ModAddSpec`` run by ``simulate.modadd``; the GPT-2 classifiers are a ``GPT2Spec`` run by
-``simulate.gpt2`` (it needs the optional ``transformers``, imported only when one runs). Figure
+``simulate.gpt2`` (it needs the optional ``transformers``, imported only when one runs); the
+memorized canaries on a real data set are a ``CanarySpec`` run by ``simulate.canaries``. Figure
 recipes and the command line go through here, so a new family needs one entry in ``RUNNERS``.
 """
 
@@ -16,12 +17,13 @@ from typing import Any
 
 import pandas as pd
 
+from softleak.simulate.canary_spec import CanarySpec
 from softleak.simulate.gpt2 import GPT2Spec, run_gpt2
 from softleak.simulate.modadd import ModAddSpec, run_modadd
 from softleak.simulate.spec import SweepSpec
 from softleak.simulate.toy2d import Toy2DSpec, run_toy2d
 
-Spec = SweepSpec | Toy2DSpec | ModAddSpec | GPT2Spec
+Spec = SweepSpec | Toy2DSpec | ModAddSpec | GPT2Spec | CanarySpec
 
 
 def run_experiment(
@@ -44,6 +46,10 @@ def run_experiment(
         return run_modadd(spec, out, **common, **kwargs)
     if isinstance(spec, GPT2Spec):
         return run_gpt2(spec, out, **common, **kwargs)
+    if isinstance(spec, CanarySpec):
+        from softleak.simulate.canaries import run_canaries
+
+        return run_canaries(spec, out, **common, **kwargs)
     if isinstance(spec, SweepSpec):
         from softleak.simulate.sweep import run_sweep
 

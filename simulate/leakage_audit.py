@@ -65,6 +65,7 @@ from softleak.simulate.audit_spec import (
 from softleak.simulate.device import thread_count, threads_for
 from softleak.simulate.losses import Objective
 from softleak.simulate.models import ReplicaMLP
+from softleak.simulate.module_engine import evaluating, replicas_of
 from softleak.simulate.optim import AdamConfig
 from softleak.simulate.precision import DTYPES
 from softleak.simulate.progress import student_bar
@@ -117,6 +118,7 @@ def audit(
     releases = releases_for(spec, data.c)
     units = units_of(spec, data)
     fp = fingerprint(data)
+    identity = spec.identity(fp, data)  # a module student is built once here: its shapes
     config = _config(spec, data, fp, threads, releases)
     config["units"] = [u.name for u in units]
     cache: dict = {}  # work shared by the units (the members' pseudo-inverse for certificates)
@@ -136,7 +138,7 @@ def audit(
     require_precision(spec.precision, spec.device)  # refused here, before any record
     n_holdout = 0 if data.holdout_labels is None else len(data.holdout_labels)
     check_fits(
-        spec.peak_bytes(data.n, data.inputs.shape[1], data.c, n_holdout),
+        spec.peak_bytes(data.n, data.inputs.shape[1], data.c, n_holdout, _module_params(identity)),
         spec.device,
         f"an audit of {data.n} members",
     )
@@ -149,7 +151,7 @@ def audit(
     with claim(
         out,
         experiment="audit",
-        identity=spec.identity(fp),
+        identity=identity,
         restart=restart,
         legacy=lambda old: _legacy_identity(old, fp),
         outputs=OUTPUTS,
@@ -188,6 +190,14 @@ def _finish(table: pd.DataFrame, examples: pd.DataFrame, config: dict) -> AuditR
     return AuditResult(table, examples.reset_index(drop=True), config)
 
 
+def _module_params(identity: dict) -> int:
+    """Parameters of one module student, from its identity's shapes (0 for built-in students)."""
+    student = identity.get("student")
+    if not isinstance(student, dict):
+        return 0
+    return int(sum(np.prod(shape) for _, shape in student["params"]))
+
+
 def _legacy_identity(old: dict, fp: str) -> dict | None:
     """An audit folder written before identities: its spec, if it audited the same data."""
     from softleak.simulate.rundir import spec_from_dict
@@ -202,7 +212,7 @@ def _config(spec: AuditSpec, data: AuditData, fp: str, threads, releases) -> dic
 
     return {
         "experiment": "audit",
-        "run_id": spec.run_id(fp),
+        "run_id": spec.run_id(fp, data),
         "spec": spec.to_dict(),
         "settings": [r.name for r in releases],
         "data": {"fingerprint": fp, **data.describe()},
@@ -318,7 +328,17 @@ def _train_and_predict(
     of the held-out members and of the holdout (None without one)."""
     dtype, device = DTYPES[spec.dtype], spec.device
     R, c = soft.shape[0], data.c
-    model = ReplicaMLP.init([model_seed] * R, data.d, c, spec.width, spec.has_bias, dtype, device)
+    model = replicas_of(
+        spec.student,
+        [model_seed] * R,
+        data.input_shape,
+        c,
+        widths=spec.width,
+        bias=spec.has_bias,
+        dtype=dtype,
+        device=device,
+        engine=spec.engine,
+    )
     X_S = torch.as_tensor(data.inputs[unit.train], dtype=dtype, device=device)  # (m, d) shared
     m = X_S.shape[0]
     targets = model.empty_like_logits(m, c, dtype=dtype, device=device)  # (R, m, c)
@@ -339,7 +359,7 @@ def _train_and_predict(
                 optim=AdamConfig(lr=spec.lr),
                 precision=spec.precision,
             )
-        with torch.no_grad():
+        with torch.no_grad(), evaluating(model):
             X_train, X_test = data.inputs[unit.train], data.inputs[unit.test]
             pred_train = _scores(model, X_train, data.labels[unit.train], dtype, device)[0]
             test = _scores(model, X_test, data.labels[unit.test], dtype, device)  # (R, t) each
@@ -398,14 +418,16 @@ def warm_start(model: ReplicaMLP, X: np.ndarray, soft: np.ndarray) -> None:
 SCORE_BUDGET = 2**25
 
 
-def _scores(
-    model: ReplicaMLP, X: np.ndarray, labels: np.ndarray, dtype, device, chunk: int = 65_536
-) -> Scored:
+def _out_features(model: ReplicaMLP) -> int:
+    return int(model.layer(model.n_layers - 1)[0].shape[1])
+
+
+def _scores(model, X: np.ndarray, labels: np.ndarray, dtype, device, chunk: int = 65_536) -> Scored:
     """Every replica's (prediction, probability of ``labels``, largest probability), each
     (R, rows), in row chunks of at most ``chunk`` rows and :data:`SCORE_BUDGET` probabilities
     (float64, so that a probability near 1 keeps its distance from 1: a score's rank at low
     false-positive rates depends on it)."""
-    R, c = model.replicas, int(model.layer(model.n_layers - 1)[0].shape[1])
+    R, c = model.replicas, int(getattr(model, "n_classes", 0) or _out_features(model))
     chunk = max(1, min(chunk, SCORE_BUDGET // max(R * c, 1)))
     preds, scores, confidences = [], [], []
     for i in range(0, X.shape[0], chunk):

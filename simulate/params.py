@@ -13,7 +13,7 @@ Kinds (what the command line accepts; the spec stores the value shown):
 - ``positive``: a finite number > 0; ``nonnegative``: a finite number >= 0;
 - ``fraction``: a number strictly between 0 and 1;
 - ``positive_grid``, ``fraction_grid``, ``int_grid``: grids (``a,b``, ``start:stop:num``,
-  ``log:start:stop:num``) -> tuples;
+  ``log:start:stop:num``) -> tuples; ``fraction0_grid``: a grid of values in [0, 1);
 - ``widths``: hidden widths ``500`` or ``500,200`` -> a tuple of ints;
 - ``text``: any text (e.g. a path);
 - ``choice``: one of ``choices``; ``flag``: a switch (True when given; a field whose default is
@@ -38,6 +38,7 @@ KINDS = (
     "fraction",
     "positive_grid",
     "fraction_grid",
+    "fraction0_grid",
     "int_grid",
     "widths",
     "choice",

@@ -136,6 +136,7 @@ def grid_of(check, what: str):
 
 positive_grid = grid_of(lambda v: v > 0, "every value must be > 0")
 fraction_grid = grid_of(lambda v: 0 < v < 1, "every value must lie strictly between 0 and 1")
+fraction0_grid = grid_of(lambda v: 0 <= v < 1, "every value must lie in [0, 1)")
 int_grid = grid_of(
     lambda v: float(v).is_integer() and v >= 1, "every value must be an integer >= 1"
 )

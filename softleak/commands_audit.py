@@ -10,7 +10,8 @@ from softleak import args as A
 from softleak.errors import UsageError
 
 DESCRIPTION = (
-    "Audit a teacher's soft labels before you release them. Students (linear, or an MLP) learn "
+    "Audit a teacher's soft labels before you release them. Students (linear, an MLP, a CNN or "
+    "your own torch module from FILE.py:NAME) learn "
     "the released labels of a fraction rho of the teacher's training set (the members) and are "
     "tested on the held-out rest; leakage = their accuracy there minus their accuracy on "
     "non-members (--holdout-*, or chance without them). Each release setting (--settings) is "
@@ -88,7 +89,22 @@ def _add_student_args(p: argparse.ArgumentParser) -> None:
     """The students that learn the released labels."""
     st = p.add_argument_group("students")
     st.add_argument(
-        "--student", choices=("linear", "mlp"), default="linear", help="student family (linear)"
+        "--student",
+        default="linear",
+        metavar="ARCH",
+        help="student family: linear (default), mlp (--width), cnn (images: give --input-shape "
+        "C,H,W or inputs of that shape) or FILE.py:NAME, your function NAME(in_shape, c) that "
+        "returns a torch.nn.Module mapping (batch, *in_shape) to (batch, c) logits; the file is "
+        "executed only because you name it, and the run records its SHA-256 and the module's "
+        "parameter shapes (module students: Adam, fp32)",
+    )
+    st.add_argument(
+        "--input-shape",
+        type=A.widths,
+        default=None,
+        metavar="C,H,W",
+        help="the shape of one input for a module student, e.g. 1,8,8 (default: the inputs' "
+        "own shape, flat for 2-D arrays)",
     )
     st.add_argument(
         "--width", type=A.widths, default=[256], help="MLP hidden widths, e.g. 256 or 256,128"
@@ -192,7 +208,8 @@ def _data(args: argparse.Namespace):
     if any(h is not None for h in holdout) and not all(h is not None for h in holdout):
         raise UsageError("--holdout-logits, --holdout-labels and --holdout-inputs go together")
     try:
-        return AuditData.from_files(*members, *holdout)
+        shape = None if args.input_shape is None else tuple(args.input_shape)
+        return AuditData.from_files(*members, *holdout, input_shape=shape)
     except ValueError as err:
         raise UsageError(str(err)) from None
 

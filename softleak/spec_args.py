@@ -24,10 +24,11 @@ TYPES = {
     "fraction": A.fraction,
     "positive_grid": A.positive_grid,
     "fraction_grid": A.fraction_grid,
+    "fraction0_grid": A.fraction0_grid,
     "int_grid": A.int_grid,
     "widths": A.widths,
 }
-TUPLES = ("positive_grid", "fraction_grid", "widths", "texts")
+TUPLES = ("positive_grid", "fraction_grid", "fraction0_grid", "widths", "texts")
 
 
 def add_spec_options(

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from softleak.paper_figs.registry import MODULES, load_recipes, run_recipe
+from softleak.simulate.canary_spec import CanarySpec
 from softleak.simulate.estimate import work_of
 from softleak.simulate.gpt2 import GPT2Spec
 from softleak.simulate.modadd import ModAddSpec
@@ -33,7 +34,7 @@ def test_presets_validate_and_have_work(name):
         p = recipe.presets[preset]
         assert p.note and p.sweeps
         for spec in p.sweeps.values():
-            assert isinstance(spec, SweepSpec | Toy2DSpec | ModAddSpec | GPT2Spec)
+            assert isinstance(spec, SweepSpec | Toy2DSpec | ModAddSpec | GPT2Spec | CanarySpec)
             dataclasses.replace(spec)  # re-runs the spec's validation
             work = work_of(spec)
             assert work["teachers"] > 0 and work["students"] > 0 and work["flops"] > 0
@@ -65,6 +66,8 @@ def test_make_runs_on_the_tiny_preset(name, tmp_path, monkeypatch):
     tiny = recipe.preset("tiny")
     if any(isinstance(s, GPT2Spec) for s in tiny.sweeps.values()):
         pytest.importorskip("transformers")
+    if any(isinstance(s, CanarySpec) for s in tiny.sweeps.values()):
+        pytest.importorskip("sklearn")  # the bundled digits (extra "real")
     figures = {}
     real = style.save_figure
 
