@@ -303,10 +303,12 @@ def run_canaries(
     student). Teachers are saved and reused; each finished (seed, k, rho, rho_c) is a part, so
     growing seeds, k, rho or rho_c keeps every finished unit (``simulate.rundir``'s contract)."""
     from softleak.simulate.progress import student_bar
+    from softleak.simulate.precision import require_precision
     from softleak.simulate.rundir import check_fits, claim, resolve_out, run_config
     from softleak.simulate.store import save_state
 
     out = resolve_out(out)
+    require_precision(spec.precision, spec.device)  # refused here, before any record
     data = load_real(spec.data, spec.input_shape)
     check_fits(peak_bytes(spec, data), spec.device, f"canaries on {data.n} points of {data.name}")
     identity = spec.identity(data.in_shape, data.c, data.fingerprint())
