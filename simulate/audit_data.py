@@ -222,6 +222,11 @@ def _split_key(spec: str) -> tuple[Path, str | None]:
     return Path(text), None
 
 
+def input_path(spec: str) -> Path:
+    """The file ``FILE`` or ``FILE:KEY`` names."""
+    return _split_key(spec)[0]
+
+
 def load_array(spec: str, role: str | None = None) -> np.ndarray:
     """Read one array from ``FILE`` or ``FILE:KEY`` without executing code.
 

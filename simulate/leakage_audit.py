@@ -91,6 +91,7 @@ def audit(
     threads: int | None = None,
     progress: bool | None = None,
     restart: bool = False,
+    inputs: tuple = (),
 ) -> AuditResult:
     """Audit ``data`` (a teacher's outputs, see ``AuditData``): one row per trained student and
     the per-example scores (``simulate.audit_result.AuditResult``).
@@ -106,6 +107,8 @@ def audit(
     progress: a tqdm bar over students (None: only when stderr is a terminal).
     restart: start over, clearing ``out``'s records (a directory holding an audit of other
         settings or data is refused without it: ``simulate.rundir.IdentityMismatch``).
+    inputs: the files ``data`` was read from: ``out`` may not be, lie inside, or hold one among
+        its records (``simulate.nesting``).
 
     Columns: ``setting, order, control, rho, seed, student, tau, member_acc, n_member_test,
     baseline, baseline_kind, n_nonmember, leakage, utility, student_train_acc, certified_leaked,
@@ -151,6 +154,7 @@ def audit(
         restart=restart,
         legacy=lambda old: _legacy_identity(old, fp),
         outputs=OUTPUTS,
+        inputs=inputs,
     ) as store:
         store.write_config(config)
         names = [u.name for u in units]

@@ -199,6 +199,8 @@ def resolve_out(out: str | os.PathLike) -> Path:
     if not str(text).strip():
         raise RunDirError("the output directory is empty: give a folder with --out")
     path = Path(os.path.expandvars(os.path.expanduser(str(text))))
+    if path.is_symlink() and not path.exists():
+        raise RunDirError(f"{path} is a symbolic link to nothing (broken or a loop): give a folder")
     if path.exists():
         if not path.is_dir():
             raise RunDirError(f"{path} exists and is not a directory")
@@ -278,8 +280,10 @@ class DirectoryLock:
     def acquire(self) -> None:
         import fcntl
 
+        from softleak.simulate.files import open_record
+
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_record(self.path, os.O_RDWR | os.O_CREAT)  # never through a planted link
         except OSError as err:
             raise RunDirError(f"cannot lock {self.path.parent}: {err.strerror or err}") from None
         try:
@@ -322,6 +326,7 @@ def claim(
     restart: bool = False,
     legacy: Callable[[dict], Mapping | None] | None = None,
     outputs: tuple[str, ...] = (),
+    inputs: tuple[str | os.PathLike, ...] = (),
 ) -> Iterator:
     """Hold ``out`` for one run of ``experiment`` with ``identity``; yields its ``Store``.
 
@@ -329,11 +334,18 @@ def claim(
         run they belong to.
     legacy: ``legacy(old_config) -> identity`` for a config written before identities were
         recorded (None when it cannot be rebuilt: the folder is then refused as another run).
-    Raises :class:`RunDirError` (bad path, busy, other identity) before writing any record.
+    inputs: the files and folders the run reads (a sweep folder, array files): ``out`` may not
+        be one, lie inside one, or hold one among its records (``check_place``).
+    Raises :class:`RunDirError` (bad path, nesting, linked records, busy, other identity) before
+    writing any record.
     """
+    from softleak.simulate.files import refuse_linked_records
+    from softleak.simulate.nesting import check_place
     from softleak.simulate.store import Store, set_aside
 
     root = resolve_out(out)
+    check_place(root, inputs, (*COMMON_OUTPUTS, *outputs))
+    refuse_linked_records(root, (*COMMON_OUTPUTS, *outputs))
     make_dir(root)
     lock = DirectoryLock(root)
     lock.acquire()
@@ -358,18 +370,25 @@ def claim(
 
 
 def _read_config(path: Path) -> dict | None:
+    from softleak.simulate.files import read_record
+
     try:
-        value = json.loads(path.read_text())
+        value = json.loads(read_record(path))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def article(word: str) -> str:
+    """``word`` with its indefinite article (a multinomial run, an audit run)."""
+    return f"{'an' if str(word)[:1].lower() in 'aeiou' else 'a'} {word}"
 
 
 def _check_identity(root, old, experiment, identity, fingerprint, legacy) -> None:
     old_experiment = old.get("experiment") or (old.get("spec") or {}).get("experiment")
     if old_experiment is not None and old_experiment != experiment:
         raise IdentityMismatch(
-            f"{root} holds a {old_experiment} run, not {experiment}; use another --out or "
+            f"{root} holds {article(old_experiment)} run, not {experiment}; use another --out or "
             "--restart to clear it"
         )
     if old.get("fingerprint") == fingerprint:
@@ -390,7 +409,7 @@ def _check_identity(root, old, experiment, identity, fingerprint, legacy) -> Non
         )
     diff = differences(old_identity, identity)
     raise IdentityMismatch(
-        f"{root} holds a {experiment} run with other settings ({'; '.join(diff)}); use another "
+        f"{root} holds {article(experiment)} run with other settings ({'; '.join(diff)}); use another "
         "--out or --restart to clear it"
     )
 

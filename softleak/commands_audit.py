@@ -197,6 +197,16 @@ def _data(args: argparse.Namespace):
         raise UsageError(str(err)) from None
 
 
+def _input_files(args: argparse.Namespace) -> tuple:
+    """The files the audit reads (``FILE:KEY`` without its key): --out must stay clear of them."""
+    from softleak.simulate.audit_data import input_path
+
+    names = ("members", "logits", "labels", "inputs", "holdout")
+    names += ("holdout_logits", "holdout_labels", "holdout_inputs")
+    given = (getattr(args, name) for name in names)
+    return tuple(dict.fromkeys(input_path(g) for g in given if g is not None))
+
+
 def _spec(args: argparse.Namespace, c: int):
     from softleak.simulate.leakage_audit import AuditSpec, releases_for
 
@@ -248,6 +258,7 @@ def run(args: argparse.Namespace) -> int:
             threads=args.threads,
             progress=False if args.no_progress else None,
             restart=args.restart,
+            inputs=_input_files(args),
         )
     except RunDirError:
         raise
