@@ -53,9 +53,15 @@ PAPER_CLASSES = (20, 50, 90, 100, 110)
 QUICK_N_OVER_D = (2, 5, 7.5, 10, 15, 20, 30, 45)
 
 
+#: The fewest samples per class whose rho = 0.45 student trains on a row: int(0.45 * 3) = 1 (at
+#: 2 per class, as the quick grid's n/d = 2 gave for c = 100 and 110, it trained on none).
+MIN_PER_CLASS = 3
+
+
 def n_grid(scale: MLPScale, n_over_d, c: int) -> tuple[int, ...]:
-    """Teacher set sizes n = (n/d) d rounded to a multiple of c (>= 2 per class), distinct."""
-    ns = [max(2, round(v * scale.d / c)) * c for v in n_over_d]
+    """Teacher set sizes n = (n/d) d rounded to a multiple of c (>= ``MIN_PER_CLASS`` per class),
+    distinct."""
+    ns = [max(MIN_PER_CLASS, round(v * scale.d / c)) * c for v in n_over_d]
     return tuple(sorted(set(ns)))
 
 

@@ -91,7 +91,10 @@ def _add_student_args(p: argparse.ArgumentParser) -> None:
         "--student", choices=("linear", "mlp"), default="linear", help="student family (linear)"
     )
     st.add_argument(
-        "--width", type=A.widths, default=[256], help="MLP hidden widths, e.g. 256 or 256,128"
+        "--width",
+        type=A.widths,
+        default=None,
+        help="MLP hidden widths, e.g. 256 or 256,128 (default 256; with --student mlp only)",
     )
     st.add_argument(
         "--rho",
@@ -210,12 +213,14 @@ def _input_files(args: argparse.Namespace) -> tuple:
 def _spec(args: argparse.Namespace, c: int):
     from softleak.simulate.leakage_audit import AuditSpec, releases_for
 
+    if args.width is not None and args.student == "linear":
+        raise UsageError("--width sets an MLP student's hidden widths: add --student mlp")
     try:
         spec = AuditSpec(
             rho=tuple(args.rho),
             seeds=args.seeds,
             student=args.student,
-            width=tuple(args.width),
+            width=tuple(args.width or (256,)),
             tau=args.tau,
             settings=None
             if args.settings is None
