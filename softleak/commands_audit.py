@@ -14,7 +14,9 @@ DESCRIPTION = (
     "the released labels of a fraction rho of the teacher's training set (the members) and are "
     "tested on the held-out rest; leakage = their accuracy there minus their accuracy on "
     "non-members (--holdout-*, or chance without them). Each release setting (--settings) is "
-    "audited with confidence intervals over --seeds repetitions; utility = agreement with the "
+    "audited with confidence intervals over --seeds repetitions (they carry the baseline's own "
+    "uncertainty: a holdout needs at least 30 non-members, and the verdict says when it is too "
+    "small for the tolerance); utility = agreement with the "
     "teacher on non-members. In privacy terms: an audited label-DP epsilon lower bound, "
     "membership inference through the student (AUC, TPR at 1% and 0.1% FPR, ROC) and the "
     "precision of its most confident 1% and 10% of held-out-member predictions. Writes "
@@ -68,7 +70,9 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     data.add_argument("--holdout-labels", metavar="FILE", help="the non-members' labels, (t,)")
     data.add_argument("--holdout-inputs", metavar="FILE", help="the non-members' inputs, (t, d)")
     data.add_argument(
-        "--holdout", metavar="FILE", help="one .npz with logits, labels, inputs of non-members"
+        "--holdout",
+        metavar="FILE",
+        help="one .npz with logits, labels, inputs of non-members (at least 30)",
     )
 
 
