@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 #: Columns the per-student table must have (written by ``simulate.audit``).
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -159,8 +159,6 @@ def leakage_interval(
     Returns:
         ``(mean, se, ci_low, ci_high)``; all NaN when no seed has a finite leakage.
     """
-    from scipy import special
-
     from softleak.compare.privacy import wilson_interval
 
     leakages = np.asarray(leakages, dtype=float)
