@@ -113,9 +113,9 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, timeou
 
     if (workers is None) == (scheduler is None):
         raise ValueError("give exactly one of workers and scheduler")
-    with _quiet_dask_logs():
+    with _quiet_dask_logs() as quiet:
         if scheduler is not None:
-            with Client(scheduler, timeout=timeout) as client:
+            with Client(scheduler, timeout=timeout) as client, quiet.on_error():
                 yield client
             return
         with (
@@ -130,20 +130,39 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, timeou
                 silence_logs=logging.ERROR,
             ) as cluster,
             Client(cluster) as client,
+            quiet.on_error(),
         ):
             yield client
+
+
+class _QuietDask:
+    """The ``distributed`` logger's level while a client is open (see ``_quiet_dask_logs``)."""
+
+    def __init__(self, logger: logging.Logger):
+        self.logger = logger
+
+    @contextlib.contextmanager
+    def on_error(self):
+        """Silence the logger entirely when the body raises (Ctrl-C, SIGTERM, an error): the
+        cluster's teardown then reports killed workers and cancelled tasks in several lines,
+        noise beside the command's own one-line message."""
+        try:
+            yield
+        except BaseException:
+            self.logger.setLevel(logging.CRITICAL + 1)  # its children (nanny, ...) inherit it
+            raise
 
 
 @contextlib.contextmanager
 def _quiet_dask_logs(level: int = logging.WARNING):
     """Keep Dask's INFO chatter (scheduler/nanny start and stop) out of the command's output;
-    warnings, e.g. about a lost worker, still show (on stderr)."""
+    warnings, e.g. about a lost worker, still show (on stderr) while the run goes on."""
     logger = logging.getLogger("distributed")
     old = logger.level
     if logger.getEffectiveLevel() < level:
         logger.setLevel(level)
     try:
-        yield
+        yield _QuietDask(logger)
     finally:
         logger.setLevel(old)
 
