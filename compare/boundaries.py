@@ -368,8 +368,9 @@ def decision_maps(path: str | Path) -> DecisionMaps:
 
     folder = Path(path)
     if not folder.is_dir():
-        what = "is a file, not a run directory" if folder.exists() else "does not exist"
-        raise ValueError(f"toy2d run directory {str(folder)!r} {what}")
+        if folder.exists():
+            raise ValueError(f"{str(folder)!r} is a file, not a toy2d run directory")
+        raise ValueError(f"toy2d run directory {str(folder)!r} does not exist")
     frames = {}
     for name in ("results", "points", "grid"):
         file = folder / f"{name}.parquet"

@@ -108,8 +108,9 @@ def load_sweep(path: str | Path, required: Iterable[str] = ()) -> Sweep:
         _refuse_other_runs(frame, path)
         return Sweep(frame, _read_config(path.parent))
     if not path.is_dir():
-        what = "is a file, not a sweep directory" if path.exists() else "does not exist"
-        raise ValueError(f"sweep directory {str(path)!r} {what}")
+        if path.exists():
+            raise ValueError(f"{str(path)!r} is a file, not a sweep directory")
+        raise ValueError(f"sweep directory {str(path)!r} does not exist")
     if not (path / RESULTS_FILE).is_file() and not (path / "parts").is_dir():
         raise ValueError(f"no {RESULTS_FILE} in {str(path)!r}: is it a finished sweep directory?")
     try:

@@ -118,8 +118,8 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, timeou
             with Client(scheduler, timeout=timeout) as client, quiet.on_error():
                 yield client
             return
-        with (
-            LocalCluster(
+        with _workers_ignore_interrupts():  # only while the worker processes start
+            cluster = LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
@@ -128,11 +128,28 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, timeou
                 # clusters on one machine would otherwise warn about the port).
                 scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"},
                 silence_logs=logging.ERROR,
-            ) as cluster,
-            Client(cluster) as client,
-            quiet.on_error(),
-        ):
+            )
+        with cluster, Client(cluster) as client, quiet.on_error():
             yield client
+
+
+@contextlib.contextmanager
+def _workers_ignore_interrupts():
+    """Start the local cluster's processes with SIGINT ignored (a Python started with SIGINT
+    ignored keeps ignoring it), then restore this process's handler: Ctrl-C reaches the whole
+    process group, and this process alone answers it by closing the cluster -- the workers would
+    otherwise each print a KeyboardInterrupt traceback."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _QuietDask:

@@ -422,8 +422,9 @@ def read_results(root: str | os.PathLike) -> RunResults:
 
     root = Path(root)
     if not root.is_dir():
-        what = "is a file, not a run directory" if root.exists() else "does not exist"
-        raise ValueError(f"run directory {str(root)!r} {what}")
+        if root.exists():
+            raise ValueError(f"{str(root)!r} is a file, not a run directory")
+        raise ValueError(f"run directory {str(root)!r} does not exist")
     refuse_linked_records(root, COMMON_OUTPUTS)  # a planted link is refused, never read
     config_path = root / "config.json"
     config: dict = {}
