@@ -5,8 +5,11 @@ finished unit of work, and never ends in a traceback. :func:`claim` makes a dire
 run and holds it for the run's whole life:
 
 1. **Paths first** (:func:`resolve_out`): ``~`` and environment variables are expanded; an empty
-   path, a path that is a file or sits under one, and a location that cannot be written are
-   refused before anything is written.
+   path, a path that is a file or sits under one, a broken or looping link, and a location that
+   cannot be written are refused before anything is written. Runs never nest
+   (``simulate.nesting``): a folder inside another run's, around one, or over the command's own
+   input is refused; and no record is ever a link (``simulate.files``: records are opened with
+   ``O_NOFOLLOW``, a folder whose records are links is refused).
 2. **Sizes first**: each runner estimates the peak memory of its smallest unit of work and calls
    :func:`check_fits` before claiming (nothing is written for a run that cannot fit), and
    :func:`announce` logs the estimated work and time of a long grid.
