@@ -412,8 +412,8 @@ def _check_identity(root, old, experiment, identity, fingerprint, legacy) -> Non
         )
     diff = differences(old_identity, identity)
     raise IdentityMismatch(
-        f"{root} holds {article(experiment)} run with other settings ({'; '.join(diff)}); use another "
-        "--out or --restart to clear it"
+        f"{root} holds {article(experiment)} run with other settings ({'; '.join(diff)}); use "
+        "another --out or --restart to clear it"
     )
 
 

@@ -43,8 +43,6 @@ from softleak.simulate.files import (
     record_handle,
 )
 
-__all__ = ["Store", "atomic_write_bytes", "atomic_write_parquet", "read_results", "set_aside"]
-
 log = logging.getLogger(__name__)
 
 META_KEY = b"softleak"

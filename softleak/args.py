@@ -21,7 +21,7 @@ def _number(text: str, kind: type) -> float | int:
             exact = decimal.Decimal(text.strip())
             if not exact.is_finite():
                 raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-            if abs(exact.adjusted()) > 4300:  # Python's own limit on an integer's digits
+            if exact.adjusted() > 4300:  # Python's own limit on an integer's digits
                 raise argparse.ArgumentTypeError(f"{text!r} is too large")
             if exact != exact.to_integral_value():
                 raise ValueError
