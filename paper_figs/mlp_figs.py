@@ -815,7 +815,7 @@ def fig7_claims(grid: pd.DataFrame, phases, lc) -> list[dict]:
             wanted,
             note=f"cells: {counts}",
             why_not=f"the preset's grid ({grid_text}) does not reach every regime; the quick "
-            "preset (n 500-2,000, rho 0.2-0.95) spans them",
+            "preset (n 700-2,000, rho 0.2-0.95) spans them",
         )
     )
     fails = (phases.metrics["teacher_train_acc"] < LEVEL).sum()
