@@ -167,6 +167,8 @@ def test_separable(capsys):
         ["theory", "cover", "--d", "1e301", "--n", "5"],  # beyond theory.cover.MAX_SIZE
         ["theory", "cover", "--d", "1e5000", "--n", "5"],  # beyond any integer we read
         ["theory", "separable", "--n", "10", "--d", "10", "--seed", "1.5"],
+        ["theory", "thresholds", "--rho", "5e-324"],  # 1/rho overflows
+        ["theory", "thresholds", "--rho", "0.5", "--c", "1e301"],  # c beyond float arithmetic
         ["theory", "thresholds", "--rho", "0"],
         ["theory", "thresholds", "--rho", "1"],
         ["theory", "thresholds", "--rho", "1.5"],
