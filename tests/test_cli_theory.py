@@ -169,6 +169,7 @@ def test_separable(capsys):
         ["theory", "separable", "--n", "10", "--d", "10", "--seed", "1.5"],
         ["theory", "thresholds", "--rho", "5e-324"],  # 1/rho overflows
         ["theory", "thresholds", "--rho", "0.5", "--c", "1e301"],  # c beyond float arithmetic
+        ["theory", "thresholds", "--rho", "0.5", "--d", "1e400"],  # d beyond float64
         ["theory", "thresholds", "--rho", "0"],
         ["theory", "thresholds", "--rho", "1"],
         ["theory", "thresholds", "--rho", "1.5"],
