@@ -12,23 +12,36 @@ training points it did not see) minus its accuracy on non-members, or minus chan
 the most frequent label among members) when no non-members were given.
 
 **Confidence interval** (per setting and rho, over the ``S`` seeds; each seed redraws the
-student's initialisation and the member split). Each seed's leakage also carries binomial noise
-from its finite test sets; its variance is ``v = m(1-m)/n_member_test + b(1-b)/n_nonmember``
-(``m`` the member accuracy, ``b`` the non-member accuracy; a chance baseline is a constant and
-adds nothing). With ``bin_se = sqrt(mean over seeds of v)``:
+student's initialisation and the member split). Two sources of error are combined by Newcombe's
+(1998) square-and-add rule for a difference of two proportions (his method 10, the hybrid score
+interval; Zou and Donner's MOVER):
 
-- ``S >= 2``: the wider of the Student-t interval on the per-seed leakages and the normal
-  interval of the binomial noise alone,
-  ``mean +- max(t_{(1+conf)/2, S-1} * sd, z_{(1+conf)/2} * bin_se) / sqrt(S)``. The binomial part
-  is a computed lower bound on each seed's variance, not an estimate from S values, so it takes
-  the normal quantile: with the few seeds an audit affords (t = 4.30 at S = 3, 12.7 at S = 2) a
-  t factor on it would make every interval too wide to pass any tolerance, while the t interval
-  still governs whenever the seeds disagree more than the test-set noise explains. The floor also
-  keeps the interval from collapsing when a few seeds happen to agree exactly.
-- ``S = 1``: normal (Wald) interval ``leakage +- z_{(1+conf)/2} * bin_se``.
+- **the members and the seeds** (half-widths ``A_low``, ``A_high`` around the member accuracy):
+  the Wilson score interval on the held-out member counts pooled over the seeds (``m`` the mean
+  member accuracy, ``S * n_member_test`` trials), and with ``S >= 2`` the Student-t interval on
+  the per-seed leakages, ``t_{(1+conf)/2, S-1} * sd / sqrt(S)``, whichever is wider on each side.
+  The score part is a computed floor, not an estimate from S values, so it needs no t factor:
+  with the few seeds an audit affords (t = 4.30 at S = 3) a t factor on it would make every
+  interval too wide to pass any tolerance, while the t part governs whenever the seeds disagree
+  more than the test-set noise explains. It also keeps the interval from collapsing when a few
+  seeds agree exactly, and keeps a width at m = 0 or 1 (the Wald interval has none).
+- **the baseline** (half-widths ``B_low``, ``B_high``): the Wilson score interval on the mean
+  non-member accuracy ``b`` with ``n_nonmember`` trials -- *not* ``S * n_nonmember``: every seed
+  scores the same non-members, so no number of seeds narrows the baseline's own sampling error.
+  A baseline from 1 non-member has the 95% interval [0, 0.79] around 0/1; from 1,000 about
+  +-0.03. A chance baseline is a constant: ``B = 0``.
 
-The Wald interval has zero width when ``m`` is exactly 0 or 1 and the baseline is chance (no
-binomial variance is left); such a leakage is then far from any tolerance anyway.
+The interval is ``[L - sqrt(A_low^2 + B_high^2), L + sqrt(A_high^2 + B_low^2)]`` around the mean
+leakage ``L``, clipped to [-1, 1]. With one seed it is exactly Newcombe's interval for
+``member_acc - baseline``. ``leakage_se`` is ``sqrt(se_A^2 + b(1-b)/n_nonmember)`` with
+``se_A = max(sd, sqrt(m(1-m)/n_member_test)) / sqrt(S)`` (the Wald parts, for display).
+
+Audits refuse holdouts below ``simulate.leakage_audit.MIN_NONMEMBERS`` non-members, and the
+verdict says when the baseline's own interval is wider than the tolerance (no setting can then
+be shown within it).
+
+Reference: R. G. Newcombe, "Interval estimation for the difference between independent
+proportions: comparison of eleven methods", Stat. Med. 17 (1998) 873-890.
 """
 
 from __future__ import annotations
@@ -38,7 +51,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 #: Columns the per-student table must have (written by ``simulate.audit``).
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -124,50 +137,107 @@ def _validate(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def _binomial_variance(group: pd.DataFrame) -> np.ndarray:
-    """Per-seed binomial variance of the measured leakage (chance baseline: member part only)."""
-    m = group["member_acc"].to_numpy(float)
-    b = group["baseline"].to_numpy(float)
-    variance = m * (1.0 - m) / group["n_member_test"].to_numpy(float)
-    nonmember = (group["baseline_kind"] == "non-members").to_numpy()
-    n_non = np.where(nonmember, group["n_nonmember"].to_numpy(float), 1.0)
-    return variance + np.where(nonmember, b * (1.0 - b) / n_non, 0.0)
-
-
 def leakage_interval(
-    leakages: np.ndarray, binomial_variances: np.ndarray, confidence: float = 0.95
+    leakages: np.ndarray,
+    member_acc: np.ndarray,
+    n_member_test: np.ndarray,
+    confidence: float = 0.95,
+    *,
+    baseline: np.ndarray | None = None,
+    n_nonmember: np.ndarray | None = None,
 ) -> tuple[float, float, float, float]:
     """Mean leakage and its confidence interval over seeds (see the module docstring).
 
     Args:
-        leakages: (S,) per-seed leakages; non-finite entries are ignored.
-        binomial_variances: (S,) per-seed binomial variances of those leakages.
+        leakages: (S,) per-seed leakages ``member_acc - baseline``; seeds whose leakage is not
+            finite are ignored.
+        member_acc, n_member_test: (S,) per-seed held-out member accuracy and its count.
         confidence: two-sided coverage in (0, 1).
+        baseline, n_nonmember: (S,) per-seed non-member accuracy and the number of non-members;
+            None (or no finite count >= 1) for a chance baseline, which adds no uncertainty.
 
     Returns:
         ``(mean, se, ci_low, ci_high)``; all NaN when no seed has a finite leakage.
     """
+    from softleak.compare.privacy import wilson_interval
+
     leakages = np.asarray(leakages, dtype=float)
-    variances = np.asarray(binomial_variances, dtype=float)
     keep = np.isfinite(leakages)
-    leakages, variances = leakages[keep], variances[keep]
+    leakages = leakages[keep]
     s = leakages.size
     if s == 0:
         return (math.nan, math.nan, math.nan, math.nan)
     mean = float(leakages.mean())
-    binomial_se = math.sqrt(max(float(np.mean(variances)), 0.0))
-    upper = (1.0 + confidence) / 2.0
-    if s == 1:
-        se = binomial_se
-        half = float(stats.norm.ppf(upper)) * se
-    else:
+    m_acc = np.asarray(member_acc, dtype=float)[keep]
+    n_m = np.asarray(n_member_test, dtype=float)[keep]
+    trials = float(n_m.sum())
+    m = float((m_acc * n_m).sum() / trials)
+    low_m, high_m = wilson_interval(min(max(m, 0.0), 1.0) * trials, trials, confidence)
+    a_low, a_high = m - low_m, high_m - m
+    se = math.sqrt(max(m * (1.0 - m), 0.0) / float(n_m.mean()))
+    if s >= 2:
         sd = float(leakages.std(ddof=1))
-        se = max(sd, binomial_se) / math.sqrt(s)
-        half = max(
-            float(stats.t.ppf(upper, s - 1)) * sd, float(stats.norm.ppf(upper)) * binomial_se
-        ) / math.sqrt(s)
-    # A leakage is a difference of two accuracies: the interval is clipped to [-1, 1].
-    return (mean, se, max(mean - half, -1.0), min(mean + half, 1.0))
+        t_quantile = float(special.stdtrit(s - 1, (1.0 + confidence) / 2.0))  # stats.t.ppf
+        t_half = t_quantile * sd / math.sqrt(s)
+        a_low, a_high = max(a_low, t_half), max(a_high, t_half)
+        se = max(sd, se)
+    se /= math.sqrt(s)
+    b_low = b_high = 0.0
+    if baseline is not None and n_nonmember is not None:
+        counts = np.asarray(n_nonmember, dtype=float)[keep]
+        if counts.size and np.all(np.isfinite(counts)) and counts.min() >= 1:
+            b = float(np.mean(np.asarray(baseline, dtype=float)[keep]))
+            n_b = float(counts.mean())  # the same non-members for every seed
+            low_b, high_b = wilson_interval(min(max(b, 0.0), 1.0) * n_b, n_b, confidence)
+            b_low, b_high = high_b - b, b - low_b  # a higher baseline lowers the leakage
+            se = math.sqrt(se * se + b * (1.0 - b) / n_b)
+    low = mean - math.hypot(a_low, b_low)
+    high = mean + math.hypot(a_high, b_high)
+    return (mean, se, max(low, -1.0), min(high, 1.0))
+
+
+def _interval_inputs(group: pd.DataFrame) -> dict:
+    """The arrays :func:`leakage_interval` reads from one (setting, rho) group (extracted once:
+    a p-value search evaluates the interval many times)."""
+    nonmember = bool((group["baseline_kind"] == "non-members").all())
+    return {
+        "leakages": group["leakage"].to_numpy(float),
+        "member_acc": group["member_acc"].to_numpy(float),
+        "n_member_test": group["n_member_test"].to_numpy(float),
+        "baseline": group["baseline"].to_numpy(float) if nonmember else None,
+        "n_nonmember": group["n_nonmember"].to_numpy(float) if nonmember else None,
+    }
+
+
+def _group_interval(group: pd.DataFrame, confidence: float) -> tuple[float, float, float, float]:
+    """``leakage_interval`` of one (setting, rho) group of the per-student table."""
+    return leakage_interval(confidence=confidence, **_interval_inputs(group))
+
+
+def baseline_half_width(n_nonmember: float, baseline: float, confidence: float) -> float:
+    """The larger half-width of the Wilson interval of a baseline ``baseline`` measured on
+    ``n_nonmember`` non-members: how far the baseline's own sampling error alone moves the
+    leakage (the verdict names it when it exceeds the tolerance)."""
+    from softleak.compare.privacy import wilson_interval
+
+    b = min(max(float(baseline), 0.0), 1.0)
+    low, high = wilson_interval(b * n_nonmember, n_nonmember, confidence)
+    return max(b - low, high - b)
+
+
+def nonmembers_needed(baseline: float, tolerance: float, confidence: float) -> int | None:
+    """The fewest non-members whose baseline interval (:func:`baseline_half_width`, at this
+    ``baseline``) is at most ``tolerance``; None for a zero tolerance or beyond 10^9."""
+    if not tolerance > 0 or baseline_half_width(1e9, baseline, confidence) > tolerance:
+        return None
+    low, high = 1, 1_000_000_000
+    while low < high:  # the half-width falls as n grows
+        mid = (low + high) // 2
+        if baseline_half_width(mid, baseline, confidence) <= tolerance:
+            high = mid
+        else:
+            low = mid + 1
+    return low
 
 
 def _nanmean(values: pd.Series) -> float:
@@ -189,17 +259,16 @@ def summarize(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
         certified_hidden, n_member_test, n_nonmember`` plus ``student, tau, student_train_acc,
         wall_s`` when present, sorted by ``order`` then ``rho``. Means ignore NaN (utility is NaN
         when no non-members were given; certified fractions when not applicable).
-        ``n_seeds`` counts the seeds with a finite leakage. The interval is a Student-t interval
-        widened to the binomial noise's normal interval for two or more seeds, a Wald interval
-        for one (module docstring).
+        ``n_seeds`` counts the seeds with a finite leakage. The interval combines the members'
+        and seeds' part (Wilson score on the pooled member counts, widened to the Student-t
+        interval on the seeds) with the baseline's own Wilson interval by Newcombe's rule
+        (module docstring).
     """
     confidence = _check_confidence(confidence)
     rows = _validate(rows)
     records = []
     for (setting, rho), group in rows.groupby(["setting", "rho"], sort=False):
-        mean, se, low, high = leakage_interval(
-            group["leakage"].to_numpy(float), _binomial_variance(group), confidence
-        )
+        mean, se, low, high = _group_interval(group, confidence)
         kinds = group["baseline_kind"].astype(str).unique()
         record: dict[str, Any] = {
             "setting": setting,
@@ -238,11 +307,6 @@ def summarize(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
 CORRECTION = "holm"
 
 
-def _group_interval(group: pd.DataFrame, confidence: float) -> tuple[float, float, float, float]:
-    """``leakage_interval`` of one (setting, rho) group of the per-student table."""
-    return leakage_interval(group["leakage"].to_numpy(float), _binomial_variance(group), confidence)
-
-
 def within_p_value(group: pd.DataFrame, tolerance: float) -> float:
     """The smallest ``1 - confidence`` at which the upper end of the group's leakage interval
     (:func:`leakage_interval`) is at most ``tolerance``: a p-value of "leakage >= tolerance"
@@ -251,8 +315,10 @@ def within_p_value(group: pd.DataFrame, tolerance: float) -> float:
     0 when the interval never reaches it (no spread left), NaN without a finite leakage."""
     from scipy.optimize import brentq
 
+    inputs = _interval_inputs(group)
+
     def high(q: float) -> float:
-        return _group_interval(group, q)[3]
+        return leakage_interval(confidence=q, **inputs)[3]
 
     if not math.isfinite(high(0.5)):
         return math.nan
@@ -372,6 +438,7 @@ def headlines(
         "member_acc",
         "baseline",
         "baseline_kind",
+        "n_nonmember",
         "certified_leaked",
         "certified_hidden",
     ]

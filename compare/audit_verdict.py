@@ -107,8 +107,29 @@ def _verdict(
     else:
         text.append("Only control settings were audited, so there is no release to judge.")
     text += _judge_releases(releases, reference, soft_present, tolerance)
+    text += _small_holdout(reference, tolerance, confidence)
     text += _check_controls(controls, tolerance, confidence)
     return " ".join(text)
+
+
+def _small_holdout(row: pd.Series | None, tolerance: float, confidence: float) -> list[str]:
+    """A flag when the non-members are too few for the tolerance: the baseline's own interval
+    (``audit_summary.baseline_half_width``) is then wider than it, so no setting can pass."""
+    from softleak.compare.audit_summary import baseline_half_width, nonmembers_needed
+
+    if row is None or row["baseline_kind"] != "non-members" or not _finite(row["n_nonmember"]):
+        return []
+    n = float(row["n_nonmember"])
+    half = baseline_half_width(n, float(row["baseline"]), confidence)
+    if half <= tolerance:
+        return []
+    need = nonmembers_needed(float(row["baseline"]), tolerance, confidence)
+    more = f"; give at least {need:,} to allow a verdict at this tolerance" if need else ""
+    return [
+        f"Too few non-members: the baseline comes from {n:g} of them, and its own "
+        f"{100 * confidence:.4g}% interval alone is +-{_pts(half)} points, wider than the "
+        f"tolerance, so no setting can be shown to stay within it{more}."
+    ]
 
 
 def _describe_privacy(row: pd.Series, privacy, confidence: float) -> list[str]:

@@ -364,15 +364,22 @@ def decision_maps(path: str | Path) -> DecisionMaps:
     Raises:
         ValueError: one line, when the directory or a file is missing or lacks columns.
     """
+    from softleak.simulate.store import read_parquet_checked
+
     folder = Path(path)
     if not folder.is_dir():
+        if folder.exists():
+            raise ValueError(f"{str(folder)!r} is a file, not a toy2d run directory")
         raise ValueError(f"toy2d run directory {str(folder)!r} does not exist")
     frames = {}
     for name in ("results", "points", "grid"):
         file = folder / f"{name}.parquet"
         if not file.is_file():
             raise ValueError(f"no {file.name} in {str(folder)!r}: is it a finished toy2d run?")
-        frames[name] = pd.read_parquet(file)
+        try:
+            frames[name] = read_parquet_checked(file)[0]  # never through a link
+        except ValueError as err:
+            raise ValueError(f"cannot read {str(file)!r}: {err}") from None
     results, points, grid = frames["results"], frames["points"], frames["grid"]
     require_columns(
         results,

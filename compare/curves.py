@@ -33,10 +33,12 @@ CURVE_LABELS: dict[str, str] = {
 
 def read_curves(directory: str | Path) -> pd.DataFrame:
     """The curves of a sweep directory (empty frame when none were recorded)."""
+    from softleak.simulate.store import read_parquet_checked
+
     path = Path(directory) / "curves.parquet"
     if not path.exists():
         return pd.DataFrame(columns=["run_id", "epoch", "metric", "value"])
-    return pd.read_parquet(path)
+    return read_parquet_checked(path)[0]  # never through a link
 
 
 @dataclass(frozen=True, eq=False)

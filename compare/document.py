@@ -74,14 +74,17 @@ class Document:
 
     # writers --------------------------------------------------------------------------------
     def to_markdown(self) -> str:
-        out = [f"# {self.title}", ""]
+        """The document as Markdown. Text is escaped as in the HTML page (``<``, ``>``, ``&`` as
+        entities, which Markdown renders as those characters): raw HTML in a note, a title or a
+        cell is shown, never rendered."""
+        out = [f"# {_md_text(self.title)}", ""]
         for block in self.blocks:
             kind = block[0]
             if kind == "heading":
                 _, text, level, _anchor = block
-                out += ["#" * max(2, min(level, 6)) + " " + text, ""]
+                out += ["#" * max(2, min(level, 6)) + " " + _md_text(text), ""]
             elif kind == "paragraph":
-                out += [block[1], ""]
+                out += [_md_text(block[1]), ""]
             elif kind == "table":
                 _, columns, rows, _marks, _col = block
                 out.append("| " + " | ".join(_md_cell(c) for c in columns) + " |")
@@ -90,9 +93,9 @@ class Document:
                 out.append("")
             elif kind == "image":
                 _, path, caption = block
-                out += [f"![{_md_cell(caption)}]({path})", ""]
+                out += [f"![{_md_cell(caption)}](<{_md_text(path)}>)", ""]
                 if caption:
-                    out += [f"*{caption}*", ""]
+                    out += [f"*{_md_text(caption)}*", ""]
         return "\n".join(out).rstrip() + "\n"
 
     def to_html(self) -> str:
@@ -148,6 +151,11 @@ class Document:
         }
 
 
+def _md_text(value) -> str:
+    """Markdown text with HTML escaped as ``to_html`` escapes it (quotes need no escaping)."""
+    return html.escape(str(value), quote=False)
+
+
 def _md_cell(value) -> str:
-    """A Markdown table cell: pipes escaped, line breaks folded."""
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """A Markdown table cell: HTML escaped, pipes escaped, line breaks folded."""
+    return _md_text(value).replace("|", "\\|").replace("\n", " ")

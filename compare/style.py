@@ -11,8 +11,6 @@ the caller passes no axes.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -131,36 +129,27 @@ def check_figure_path(path: str | Path) -> Path:
 
 
 def save_figure(fig: Any, path: str | Path, dpi: int = 150) -> Path:
-    """Save ``fig`` atomically: write a temporary file in the target folder, then ``os.replace``.
+    """Save ``fig`` atomically (``simulate.store.atomic_write_bytes``: a temporary file in the
+    target folder, then ``os.replace``; the mode follows the user's umask).
 
     The format follows the suffix (``.png``, ``.pdf``, ``.svg``). The parent folder is created.
     """
+    import io
+
+    from softleak.simulate.store import atomic_write_bytes
+
     path = check_figure_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format=path.suffix.lower().lstrip("."), dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lower().lstrip("."), dpi=dpi)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``text`` (UTF-8) to ``path`` atomically, with the user's umask (as ``save_figure``)."""
+    from softleak.simulate.store import atomic_write_bytes
+
+    return atomic_write_bytes(Path(path), text.encode())
 
 
 def log_ticks(axis: Any) -> None:

@@ -59,6 +59,10 @@ TEACHER_COLUMNS: tuple[str, ...] = (
     "teacher_lr",
 )
 
+#: The sweep experiments whose tables these analyses read: ``simulate.spec.EXPERIMENTS``
+#: restated (compare reads simulate only through its store; a test keeps the two equal).
+SWEEP_EXPERIMENTS: tuple[str, ...] = ("logistic-pinv", "multinomial", "mlp")
+
 #: Experiments whose alpha is n/d (one output logit); all others use n/(d c).
 SINGLE_LOGIT_EXPERIMENTS: frozenset[str] = frozenset({"logistic-pinv"})
 
@@ -101,8 +105,11 @@ def load_sweep(path: str | Path, required: Iterable[str] = ()) -> Sweep:
         frame = _read_table(path)
         frame.attrs.update(complete=None, units=None, units_done=None)
         frame = normalize(frame, required=required, source=str(path))
+        _refuse_other_runs(frame, path)
         return Sweep(frame, _read_config(path.parent))
     if not path.is_dir():
+        if path.exists():
+            raise ValueError(f"{str(path)!r} is a file, not a sweep directory")
         raise ValueError(f"sweep directory {str(path)!r} does not exist")
     if not (path / RESULTS_FILE).is_file() and not (path / "parts").is_dir():
         raise ValueError(f"no {RESULTS_FILE} in {str(path)!r}: is it a finished sweep directory?")
@@ -124,12 +131,24 @@ def load_sweep(path: str | Path, required: Iterable[str] = ()) -> Sweep:
             len(found.units or ()),
         )
     frame = normalize(frame, required=required, source=str(path / RESULTS_FILE))
+    _refuse_other_runs(frame, path)
     frame.attrs.update(
         complete=found.complete,
         units=None if found.units is None else len(found.units),
         units_done=len(found.done),
     )
     return Sweep(frame, found.config)
+
+
+def _refuse_other_runs(frame: pd.DataFrame, path: Path) -> None:
+    """ValueError (one line) for a table of another family (toy2d, modadd, gpt2, an audit):
+    thresholds, phases and overlays of it would be meaningless (e.g. +-inf thresholds)."""
+    others = sorted(set(frame["experiment"].astype(str)) - set(SWEEP_EXPERIMENTS))
+    if others:
+        raise ValueError(
+            f"{str(path)!r} holds a {others[0]} run, not a sweep: these analyses read "
+            f"{', '.join(SWEEP_EXPERIMENTS)} sweeps"
+        )
 
 
 def _read_table(path: Path) -> pd.DataFrame:

@@ -15,7 +15,8 @@ identification dotted) and measures, per c, the smallest grid n/d with student h
 >= 0.99 and the largest grid n/d up to which the teacher memorizes (train accuracy >= 0.99).
 
 Quick scale (``mlp_scale.QUICK``: d = 100, p = 50): n/d in {2, 5, 7.5, 10, 15, 20, 30, 45} for
-c in {20, 50, 100, 110}. At c = 100 the student identifies the teacher from n ~ 1,000 (n/d 10)
+c in {20, 50, 100, 110}, at least 3 samples per class (n/d 2 is n/d 3 at c = 100 and 3.3 at
+c = 110: with 2 per class the rho = 0.45 student trained on no row). At c = 100 the student identifies the teacher from n ~ 1,000 (n/d 10)
 and the teacher stops memorizing between n = 3,000 and 4,000 (n/d 30-40), so the grid spans
 weak leakage, identification and the teacher's capacity limit; n/d = 45 also gives the shrunken
 test sweeps enough samples per class at c = 110. c = 20 and 50 show the small-c side, 100 and
@@ -53,9 +54,15 @@ PAPER_CLASSES = (20, 50, 90, 100, 110)
 QUICK_N_OVER_D = (2, 5, 7.5, 10, 15, 20, 30, 45)
 
 
+#: The fewest samples per class whose rho = 0.45 student trains on a row: int(0.45 * 3) = 1 (at
+#: 2 per class, as the quick grid's n/d = 2 gave for c = 100 and 110, it trained on none).
+MIN_PER_CLASS = 3
+
+
 def n_grid(scale: MLPScale, n_over_d, c: int) -> tuple[int, ...]:
-    """Teacher set sizes n = (n/d) d rounded to a multiple of c (>= 2 per class), distinct."""
-    ns = [max(2, round(v * scale.d / c)) * c for v in n_over_d]
+    """Teacher set sizes n = (n/d) d rounded to a multiple of c (>= ``MIN_PER_CLASS`` per class),
+    distinct."""
+    ns = [max(MIN_PER_CLASS, round(v * scale.d / c)) * c for v in n_over_d]
     return tuple(sorted(set(ns)))
 
 
@@ -417,7 +424,8 @@ RECIPE = Recipe(
         "quick": Preset(
             QUICK,
             "2-core CPU, ~6.5 min (counted work; ~5 s per n = 1,000 student): d = 100, p = 50, "
-            "c in {20, 50, 100, 110}, n/d in {2, 5, 7.5, 10, 15, 20, 30, 45}, one run each",
+            "c in {20, 50, 100, 110}, n/d in {2, 5, 7.5, 10, 15, 20, 30, 45} (>= 3 per class), "
+            "one run each",
         ),
         "paper": Preset(
             PAPER,

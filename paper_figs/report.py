@@ -41,16 +41,50 @@ def collect(root: str | Path) -> list[dict]:
         elif summary.is_file():
             try:
                 data = json.loads(summary.read_text())
-                if not isinstance(data, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as err:
+                problem = summary_problem(data)
+                if problem:
+                    raise ValueError(problem)
+            except (ValueError, OSError) as err:
                 entries.append(
                     {"figure": folder.name, "status": "failed", "summary": None,
-                     "error": f"{summary} does not read: {err}"}
+                     "error": f"{summary} does not read: {err}", "damaged": True}
                 )  # fmt: skip
                 continue
             entries.append({"figure": folder.name, "status": "ok", "summary": data, "error": None})
     return entries
+
+
+#: The text fields of a claim record (``compare.claims.record``) the report prints.
+CLAIM_TEXT = ("id", "claim", "criterion", "note")
+
+
+def summary_problem(data) -> str | None:
+    """Why a parsed summary.json cannot be reported (a user may edit it): None when its fields
+    have the types ``registry.run_recipe`` writes."""
+    from softleak.compare.claims import VERDICTS
+
+    if not isinstance(data, dict):
+        return f"not a JSON object but {type(data).__name__}"
+    for key in ("preset", "title", "text"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            return f"{key!r} is {type(data[key]).__name__}, not text"
+    run_s = data.get("run_s", 0)
+    if isinstance(run_s, bool) or not isinstance(run_s, int | float):
+        return f"'run_s' is {type(run_s).__name__}, not a number of seconds"
+    for key in ("files", "claims"):
+        if not isinstance(data.get(key, []), list):
+            return f"{key!r} is {type(data[key]).__name__}, not a list"
+    if not all(isinstance(f, str) for f in data.get("files", [])):
+        return "'files' holds something other than file names"
+    for i, claim in enumerate(data.get("claims", [])):
+        if not isinstance(claim, dict):
+            return f"claim {i} is {type(claim).__name__}, not a record"
+        if claim.get("verdict") not in VERDICTS:
+            return f"claim {i}'s verdict is {claim.get('verdict')!r}, not one of {VERDICTS}"
+        for key in CLAIM_TEXT:
+            if not isinstance(claim.get(key, ""), str):
+                return f"claim {i}'s {key!r} is {type(claim[key]).__name__}, not text"
+    return None
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -152,10 +186,11 @@ def images(root: Path, name: str, summary: dict) -> list[str]:
     return out
 
 
-def write_report(root: str | Path) -> dict[str, Path]:
-    """Write ``ROOT/report.html`` and ``ROOT/report.md``; ValueError when ROOT holds no figure."""
+def write_report(root: str | Path, entries: list[dict] | None = None) -> dict[str, Path]:
+    """Write ``ROOT/report.html`` and ``ROOT/report.md`` (``entries``: :func:`collect`'s, read
+    here when None); ValueError when ROOT holds no figure."""
     root = Path(root)
-    entries = collect(root)
+    entries = collect(root) if entries is None else entries
     if not entries:
         raise ValueError(
             f"{root} holds no figure folders with a summary.json (run 'softleak figs all --out {root}')"

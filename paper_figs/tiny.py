@@ -133,10 +133,12 @@ def _shrink_linear(spec):
     alphas = tuple(a for a, m in zip(alphas, per_class, strict=True) if m * min(rhos) >= 2)
     if not alphas:
         raise ValueError(f"shrink(): no alpha of {spec.alpha} keeps 2 points per class")
+    # one alpha per realized n at the small d (two alphas of one n would be refused as collapsed)
+    by_n = {spec.n_of(a, d, c): a for a in reversed(thin(alphas, 6))}
     return dataclasses.replace(
         spec,
         d=(d,),
-        alpha=thin(alphas, 6),
+        alpha=tuple(sorted(by_n.values())),
         n=None,
         rho=rhos,
         tau=thin(spec.tau, 3),

@@ -201,6 +201,10 @@ def _matrix(value, name: str, flatten: bool = False) -> np.ndarray:
     a = np.asarray(value)
     if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
         raise ValueError(f"{name} must be numeric, got dtype {a.dtype}")
+    if np.iscomplexobj(a):
+        raise ValueError(f"{name} must be real numbers, got complex dtype {a.dtype}")
+    if a.size == 0:
+        raise ValueError(f"{name} is empty (shape {a.shape}): give at least one row")
     if flatten and a.ndim > 2:
         a = a.reshape(a.shape[0], -1)
     if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
@@ -217,7 +221,7 @@ def _labels(value, n: int, c: int, name: str) -> np.ndarray:
         y = y[:, 0]
     if y.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), got {y.shape}")
-    if not np.issubdtype(y.dtype, np.number):
+    if not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y):
         raise ValueError(f"{name} must be integers 0..{c - 1}, got dtype {y.dtype}")
     if not np.all(np.isfinite(y)) or not np.all(np.equal(np.mod(y, 1), 0)):
         raise ValueError(f"{name} must be integers 0..{c - 1}")
@@ -239,6 +243,11 @@ def _split_key(spec: str) -> tuple[Path, str | None]:
     return Path(text), None
 
 
+def input_path(spec: str) -> Path:
+    """The file ``FILE`` or ``FILE:KEY`` names."""
+    return _split_key(spec)[0]
+
+
 def load_array(spec: str, role: str | None = None) -> np.ndarray:
     """Read one array from ``FILE`` or ``FILE:KEY`` without executing code.
 
@@ -247,8 +256,11 @@ def load_array(spec: str, role: str | None = None) -> np.ndarray:
     """
     path, key = _split_key(spec)
     if not path.is_file():
-        raise ValueError(f"no such file: {path}")
+        raise ValueError(
+            f"{path} is a folder, not a file" if path.is_dir() else f"no such file: {path}"
+        )
     suffix = path.suffix.lower()
+    _check_magic(path, suffix)
     try:
         if suffix == ".npy":
             if key is not None:
@@ -268,6 +280,25 @@ def load_array(spec: str, role: str | None = None) -> np.ndarray:
     except (OSError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"{path}: cannot read ({type(err).__name__}: {err})") from None
     raise ValueError(f"{path}: unsupported file type {suffix!r}; use {', '.join(SUFFIXES)}")
+
+
+#: The first bytes of each array format (a file that lacks them is not that format: NumPy
+#: would otherwise try to unpickle it and complain about pickles).
+MAGIC = {".npy": b"\x93NUMPY", ".npz": b"PK", ".parquet": b"PAR1", ".pq": b"PAR1"}
+
+
+def _check_magic(path: Path, suffix: str) -> None:
+    magic = MAGIC.get(suffix)
+    if magic is None:
+        return
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(magic))
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read ({err.strerror or err})") from None
+    if head != magic:
+        what = "empty" if not head else f"not a {suffix} file (it lacks the format's header)"
+        raise ValueError(f"{path} is {what}")
 
 
 def _pick(path: Path, names: list[str], key: str | None, role: str | None) -> str:

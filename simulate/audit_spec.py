@@ -236,6 +236,7 @@ def units_of(spec: AuditSpec, data: AuditData) -> list[_Unit]:
     units = []
     for s in range(spec.seeds):
         splits = split_members(data.labels, spec.rho, derive_seed(spec.seed, "audit-split", s))
+        sizes: dict[int, float] = {}  # nested splits: one size is one training set
         for r in spec.rho:
             train, test = splits[r]
             if len(train) == 0 or len(test) == 0:
@@ -243,5 +244,12 @@ def units_of(spec: AuditSpec, data: AuditData) -> list[_Unit]:
                     f"rho = {r:g} leaves {len(train)} training and {len(test)} held-out members "
                     f"of {data.n}; choose rho so both are non-empty"
                 )
+            if len(train) in sizes:
+                raise ValueError(
+                    f"rho = {sizes[len(train)]:g} and {r:g} both train on the same {len(train)} "
+                    f"of {data.n} members (floor(rho x class size) per class); give rhos further "
+                    "apart"
+                )
+            sizes[len(train)] = r
             units.append(_Unit(s, r, train, test))
     return units

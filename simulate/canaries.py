@@ -302,8 +302,8 @@ def run_canaries(
     """Run (or resume) ``spec`` into the run directory ``out``; returns its table (one row per
     student). Teachers are saved and reused; each finished (seed, k, rho, rho_c) is a part, so
     growing seeds, k, rho or rho_c keeps every finished unit (``simulate.rundir``'s contract)."""
-    from softleak.simulate.progress import student_bar
     from softleak.simulate.precision import require_precision
+    from softleak.simulate.progress import student_bar
     from softleak.simulate.rundir import check_fits, claim, resolve_out, run_config
     from softleak.simulate.store import save_state
 

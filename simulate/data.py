@@ -70,10 +70,16 @@ def make_teacher_set(
     return TeacherSet(X=X, y=y, c=c)
 
 
+#: Float slack of ``train_per_class``'s floor: 0.29 x 100 is 28.999999999999996 in binary
+#: floating point, and 29 rows is what rho = 0.29 of 100 means.
+FLOOR_SLACK = 1e-9
+
+
 def train_per_class(per_class: int, rho: float) -> int:
-    """Samples per class a rho student trains on: ``int(rho * n/c)`` (the reference's rule; the
-    rest of the class is its D_test^S)."""
-    return int(rho * per_class)
+    """Samples per class a rho student trains on: ``floor(rho * n/c)`` (the reference's
+    ``int(rho * n/c)``, without its float truncation: 0.29 of 100 is 29, not 28; no preset's
+    grid meets such a value); the rest of the class is its D_test^S."""
+    return int(rho * per_class + FLOOR_SLACK)
 
 
 def student_split(y: np.ndarray, rho: float, c: int) -> tuple[np.ndarray, np.ndarray]:

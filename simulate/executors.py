@@ -113,13 +113,13 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, timeou
 
     if (workers is None) == (scheduler is None):
         raise ValueError("give exactly one of workers and scheduler")
-    with _quiet_dask_logs():
+    with _quiet_dask_logs() as quiet:
         if scheduler is not None:
-            with Client(scheduler, timeout=timeout) as client:
+            with Client(scheduler, timeout=timeout) as client, quiet.on_error():
                 yield client
             return
-        with (
-            LocalCluster(
+        with _workers_ignore_interrupts():  # only while the worker processes start
+            cluster = LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
@@ -128,22 +128,58 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, timeou
                 # clusters on one machine would otherwise warn about the port).
                 scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"},
                 silence_logs=logging.ERROR,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+            )
+        with cluster, Client(cluster) as client, quiet.on_error():
             yield client
+
+
+@contextlib.contextmanager
+def _workers_ignore_interrupts():
+    """Start the local cluster's processes with SIGINT ignored (a Python started with SIGINT
+    ignored keeps ignoring it), then restore this process's handler: Ctrl-C reaches the whole
+    process group, and this process alone answers it by closing the cluster -- the workers would
+    otherwise each print a KeyboardInterrupt traceback."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _QuietDask:
+    """The ``distributed`` logger's level while a client is open (see ``_quiet_dask_logs``)."""
+
+    def __init__(self, logger: logging.Logger):
+        self.logger = logger
+
+    @contextlib.contextmanager
+    def on_error(self):
+        """Silence the logger entirely when the body raises (Ctrl-C, SIGTERM, an error): the
+        cluster's teardown then reports killed workers and cancelled tasks in several lines,
+        noise beside the command's own one-line message."""
+        try:
+            yield
+        except BaseException:
+            self.logger.setLevel(logging.CRITICAL + 1)  # its children (nanny, ...) inherit it
+            raise
 
 
 @contextlib.contextmanager
 def _quiet_dask_logs(level: int = logging.WARNING):
     """Keep Dask's INFO chatter (scheduler/nanny start and stop) out of the command's output;
-    warnings, e.g. about a lost worker, still show (on stderr)."""
+    warnings, e.g. about a lost worker, still show (on stderr) while the run goes on."""
     logger = logging.getLogger("distributed")
     old = logger.level
     if logger.getEffectiveLevel() < level:
         logger.setLevel(level)
     try:
-        yield
+        yield _QuietDask(logger)
     finally:
         logger.setLevel(old)
 

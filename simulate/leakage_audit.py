@@ -80,6 +80,13 @@ __all__ = ["AuditResult", "AuditSpec", "audit", "releases_for", "split_members"]
 
 OUTPUTS = ("report",)  # besides the records every run directory holds
 
+#: The fewest non-members an audit accepts as a baseline. With 30, the baseline's own 95% Wilson
+#: interval spans at most +-0.18 (at accuracy 1/2; [0, 0.11] at 0); with fewer it is mostly noise
+#: (1 non-member: [0, 0.79]) and an audit should compare with chance instead (no holdout). Above
+#: the minimum the leakage interval carries the baseline's uncertainty (``compare.audit_summary``)
+#: and the verdict says when it alone is wider than the tolerance.
+MIN_NONMEMBERS = 30
+
 #: (prediction, score, confidence) of R students on some rows, each (R, rows).
 Scored = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -92,6 +99,7 @@ def audit(
     threads: int | None = None,
     progress: bool | None = None,
     restart: bool = False,
+    inputs: tuple = (),
 ) -> AuditResult:
     """Audit ``data`` (a teacher's outputs, see ``AuditData``): one row per trained student and
     the per-example scores (``simulate.audit_result.AuditResult``).
@@ -107,6 +115,8 @@ def audit(
     progress: a tqdm bar over students (None: only when stderr is a terminal).
     restart: start over, clearing ``out``'s records (a directory holding an audit of other
         settings or data is refused without it: ``simulate.rundir.IdentityMismatch``).
+    inputs: the files ``data`` was read from: ``out`` may not be, lie inside, or hold one among
+        its records (``simulate.nesting``).
 
     Columns: ``setting, order, control, rho, seed, student, tau, member_acc, n_member_test,
     baseline, baseline_kind, n_nonmember, leakage, utility, student_train_acc, certified_leaked,
@@ -115,6 +125,7 @@ def audit(
     ``rows.attrs["config"]``) holds the run record (spec, fingerprint, data sizes, versions).
     """
     spec = spec or AuditSpec()
+    check_holdout(data)
     releases = releases_for(spec, data.c)
     units = units_of(spec, data)
     fp = fingerprint(data)
@@ -155,6 +166,7 @@ def audit(
         restart=restart,
         legacy=lambda old: _legacy_identity(old, fp),
         outputs=OUTPUTS,
+        inputs=inputs,
     ) as store:
         store.write_config(config)
         names = [u.name for u in units]
@@ -168,6 +180,17 @@ def audit(
         from softleak.simulate.store import read_side_table
 
         return _finish(table, read_side_table(store.root, "examples", names), config)
+
+
+def check_holdout(data: AuditData) -> None:
+    """ValueError (one line) for a holdout of fewer than :data:`MIN_NONMEMBERS` non-members."""
+    n = 0 if data.holdout_labels is None else len(data.holdout_labels)
+    if 0 < n < MIN_NONMEMBERS:
+        raise ValueError(
+            f"the holdout has {n} non-member{'s' if n > 1 else ''}; a baseline needs at least "
+            f"{MIN_NONMEMBERS} (with fewer its own 95% interval is wider than +-0.18): give more "
+            "non-members, or leave the holdout out to compare with chance"
+        )
 
 
 def student_bar_units(units, releases, progress, total: int | None = None):

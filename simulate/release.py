@@ -106,7 +106,10 @@ def parse_release(text: str, c: int | None = None) -> Release:
     if name == "tau" and value <= 0:
         raise ValueError(f"release setting {text!r}: the temperature must be > 0")
     if name == "top_k" and (value < 1 or (c is not None and value > c)):
-        raise ValueError(f"release setting {text!r}: K must lie in 1..c = {c}")
+        bound = (
+            "K must be >= 1 (top_k:0 keeps no class)" if c is None else f"K must lie in 1..c = {c}"
+        )
+        raise ValueError(f"release setting {text!r}: {bound}")
     if name == "round" and not 0 <= value <= MAX_DECIMALS:
         raise ValueError(f"release setting {text!r}: decimals must lie in 0..{MAX_DECIMALS}")
     if name == "noise" and value < 0:

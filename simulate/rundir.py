@@ -5,8 +5,11 @@ finished unit of work, and never ends in a traceback. :func:`claim` makes a dire
 run and holds it for the run's whole life:
 
 1. **Paths first** (:func:`resolve_out`): ``~`` and environment variables are expanded; an empty
-   path, a path that is a file or sits under one, and a location that cannot be written are
-   refused before anything is written.
+   path, a path that is a file or sits under one, a broken or looping link, and a location that
+   cannot be written are refused before anything is written. Runs never nest
+   (``simulate.nesting``): a folder inside another run's, around one, or over the command's own
+   input is refused; and no record is ever a link (``simulate.files``: records are opened with
+   ``O_NOFOLLOW``, a folder whose records are links is refused).
 2. **Sizes first**: each runner estimates the peak memory of its smallest unit of work and calls
    :func:`check_fits` before claiming (nothing is written for a run that cannot fit), and
    :func:`announce` logs the estimated work and time of a long grid.
@@ -207,6 +210,8 @@ def resolve_out(out: str | os.PathLike) -> Path:
     if not str(text).strip():
         raise RunDirError("the output directory is empty: give a folder with --out")
     path = Path(os.path.expandvars(os.path.expanduser(str(text))))
+    if path.is_symlink() and not path.exists():
+        raise RunDirError(f"{path} is a symbolic link to nothing (broken or a loop): give a folder")
     if path.exists():
         if not path.is_dir():
             raise RunDirError(f"{path} exists and is not a directory")
@@ -286,8 +291,10 @@ class DirectoryLock:
     def acquire(self) -> None:
         import fcntl
 
+        from softleak.simulate.files import open_record
+
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_record(self.path, os.O_RDWR | os.O_CREAT)  # never through a planted link
         except OSError as err:
             raise RunDirError(f"cannot lock {self.path.parent}: {err.strerror or err}") from None
         try:
@@ -330,6 +337,7 @@ def claim(
     restart: bool = False,
     legacy: Callable[[dict], Mapping | None] | None = None,
     outputs: tuple[str, ...] = (),
+    inputs: tuple[str | os.PathLike, ...] = (),
 ) -> Iterator:
     """Hold ``out`` for one run of ``experiment`` with ``identity``; yields its ``Store``.
 
@@ -337,11 +345,18 @@ def claim(
         run they belong to.
     legacy: ``legacy(old_config) -> identity`` for a config written before identities were
         recorded (None when it cannot be rebuilt: the folder is then refused as another run).
-    Raises :class:`RunDirError` (bad path, busy, other identity) before writing any record.
+    inputs: the files and folders the run reads (a sweep folder, array files): ``out`` may not
+        be one, lie inside one, or hold one among its records (``check_place``).
+    Raises :class:`RunDirError` (bad path, nesting, linked records, busy, other identity) before
+    writing any record.
     """
+    from softleak.simulate.files import refuse_linked_records
+    from softleak.simulate.nesting import check_place
     from softleak.simulate.store import Store, set_aside
 
     root = resolve_out(out)
+    check_place(root, inputs, (*COMMON_OUTPUTS, *outputs))
+    refuse_linked_records(root, (*COMMON_OUTPUTS, *outputs))
     make_dir(root)
     lock = DirectoryLock(root)
     lock.acquire()
@@ -366,18 +381,25 @@ def claim(
 
 
 def _read_config(path: Path) -> dict | None:
+    from softleak.simulate.files import read_record
+
     try:
-        value = json.loads(path.read_text())
+        value = json.loads(read_record(path))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def article(word: str) -> str:
+    """``word`` with its indefinite article (a multinomial run, an audit run)."""
+    return f"{'an' if str(word)[:1].lower() in 'aeiou' else 'a'} {word}"
 
 
 def _check_identity(root, old, experiment, identity, fingerprint, legacy) -> None:
     old_experiment = old.get("experiment") or (old.get("spec") or {}).get("experiment")
     if old_experiment is not None and old_experiment != experiment:
         raise IdentityMismatch(
-            f"{root} holds a {old_experiment} run, not {experiment}; use another --out or "
+            f"{root} holds {article(old_experiment)} run, not {experiment}; use another --out or "
             "--restart to clear it"
         )
     if old.get("fingerprint") == fingerprint:
@@ -398,8 +420,8 @@ def _check_identity(root, old, experiment, identity, fingerprint, legacy) -> Non
         )
     diff = differences(old_identity, identity)
     raise IdentityMismatch(
-        f"{root} holds a {experiment} run with other settings ({'; '.join(diff)}); use another "
-        "--out or --restart to clear it"
+        f"{root} holds {article(experiment)} run with other settings ({'; '.join(diff)}); use "
+        "another --out or --restart to clear it"
     )
 
 

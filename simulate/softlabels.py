@@ -86,6 +86,8 @@ def parse_ablation(text: str) -> tuple[str, int]:
         return name, 0
     if not arg.isdigit():
         raise ValueError(f"ablation {name} needs an integer argument, e.g. {name}:1")
+    if name == "top_k" and int(arg) < 1:
+        raise ValueError(f"ablation {text}: top_k keeps the k largest entries, k must be >= 1")
     return name, int(arg)
 
 

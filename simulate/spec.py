@@ -276,9 +276,28 @@ class SweepSpec:
                 raise ValueError(f"ablation {a}: class {arg} does not exist for c = {min(self.c)}")
             if name in ("zero_smallest", "top_k") and any(arg >= c for c in self.c):
                 raise ValueError(f"ablation {a}: k must be below c = {min(self.c)}")
-        for _, c_, n_ in self.teacher_sizes():
-            if n_ < c_:
-                raise ValueError(f"alpha too small: n = {n_} < c = {c_}")
+        self._check_realized()
+
+    def _check_realized(self) -> None:
+        """Every alpha realizes its own n and every rho its own training rows, none empty
+        (``simulate.realized``: refused in one line, never relabelled)."""
+        from softleak.simulate.data import train_per_class
+        from softleak.simulate.realized import check_fractions, check_sizes
+
+        for d in self.d:
+            for c in self.c:
+                if self.alpha is not None:
+                    sizes = list(check_sizes(self.alpha, d, c, self.single_logit))
+                else:
+                    sizes = list(self.n or ())
+                for n in sizes:
+                    check_fractions(
+                        self.rho,
+                        n // c,
+                        functools.partial(train_per_class, n // c),
+                        what=f"n = {n}, c = {c} ({n // c} per class)",
+                        rule="int(rho n/c) per class",
+                    )
 
     # ---------------------------------------------------------------------------------------
     @property
@@ -299,8 +318,9 @@ class SweepSpec:
 
     def n_of(self, alpha: float, d: int, c: int) -> int:
         """alpha -> n, rounded to the nearest positive multiple of c."""
-        raw = alpha * d if self.single_logit else alpha * d * c
-        return max(c, int(round(raw / c)) * c)
+        from softleak.simulate.realized import realized_n
+
+        return max(c, realized_n(alpha, d, c, self.single_logit))
 
     def teacher_sizes(self) -> list[tuple[int, int, int]]:
         """Distinct (d, c, n) in grid order."""

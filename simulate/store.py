@@ -28,12 +28,20 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+
+from softleak.simulate.files import (
+    append_record,
+    atomic_write_bytes,
+    atomic_write_with,
+    check_folder,
+    read_record,
+    record_handle,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,51 +62,23 @@ def _part_arithmetic(record) -> dict | None:
     return {k: record.get(k) for k in ("precision", "mechanism", "native")}
 
 
-def _file_mode() -> int:
-    """The mode a plain ``open`` would give a new file (``mkstemp`` makes them 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, _file_mode())
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def atomic_write_parquet(path: Path, frame: pd.DataFrame, meta: dict | None = None) -> None:
-    """Write ``frame`` atomically; ``meta`` goes into the file's key-value metadata."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, _file_mode())
-    os.close(fd)
-    try:
+    """Write ``frame`` atomically (``files.atomic_write_with``: the user's umask, a link at
+    ``path`` replaced, never followed); ``meta`` goes into the file's key-value metadata."""
+
+    def write(tmp: str) -> None:
         if meta is None:
             frame.to_parquet(tmp, index=False)
-        else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            old = table.schema.metadata or {}
-            table = table.replace_schema_metadata({**old, META_KEY: json.dumps(meta).encode()})
-            pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        old = table.schema.metadata or {}
+        table = table.replace_schema_metadata({**old, META_KEY: json.dumps(meta).encode()})
+        pq.write_table(table, tmp)
+
+    atomic_write_with(path, write)
 
 
 def save_state(path: Path, state: dict) -> None:
@@ -117,7 +97,8 @@ def load_state(path: Path) -> dict:
     records go through ``Store.load_state``, which sets a damaged file aside."""
     import torch
 
-    return torch.load(path, weights_only=True, map_location="cpu")
+    with record_handle(path) as handle:  # never through a link
+        return torch.load(handle, weights_only=True, map_location="cpu")
 
 
 def read_parquet_checked(path: Path) -> tuple[pd.DataFrame, dict]:
@@ -125,11 +106,14 @@ def read_parquet_checked(path: Path) -> tuple[pd.DataFrame, dict]:
     it does not parse."""
     import pyarrow.parquet as pq
 
+    handle = record_handle(path)  # a link is refused (LinkedRecord), never followed
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(handle)
         frame = table.to_pandas()
     except Exception as err:  # pyarrow raises several types for a damaged file
         raise ValueError(f"{type(err).__name__}: {err}".splitlines()[0]) from None
+    finally:
+        handle.close()
     raw = (table.schema.metadata or {}).get(META_KEY)
     try:
         meta = json.loads(raw) if raw else {}
@@ -145,6 +129,7 @@ def set_aside(root: Path, path: Path, reason: str) -> Path:
         rel = path.relative_to(root)
     except ValueError:
         rel = Path(path.name)
+    check_folder(root / "damaged")
     target = root / "damaged" / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     k = 1
@@ -218,7 +203,7 @@ class Store:
 
     def read_config(self) -> dict | None:
         path = self.root / "config.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        return json.loads(read_record(path)) if os.path.lexists(path) else None
 
     # units --------------------------------------------------------------------------------
     def part_path(self, unit: str) -> Path:
@@ -298,6 +283,8 @@ class Store:
         """Record a finished unit. Side tables go first: a unit counts as done once its rows
         exist; the manifest line comes last. ``arithmetic``: how the process that computed it
         ran the precision (``simulate.precision.part_record``; default: this run's)."""
+        for folder in (self.parts, *self.side.values()):
+            check_folder(folder)  # a planted link is refused, never written through
         meta = {
             "unit": unit,
             "fingerprint": self.fingerprint,
@@ -310,11 +297,10 @@ class Store:
             if table is not None and (len(table) or name == "examples"):
                 atomic_write_parquet(self.side_path(name, unit), table, meta)
         atomic_write_parquet(self.part_path(unit), rows, meta)
-        with open(self.root / MANIFEST, "a") as fh:
-            fh.write(json.dumps(meta) + "\n")
+        append_record(self.root / MANIFEST, json.dumps(meta) + "\n")
 
     def teacher_path(self, teacher: str) -> Path:
-        return self.teachers / f"{teacher}.pt"
+        return check_folder(self.teachers) / f"{teacher}.pt"
 
     # checked reads of other records -------------------------------------------------------
     def load_state(self, path: Path) -> dict | None:
@@ -339,7 +325,7 @@ class Store:
         if not path.exists():
             return None
         try:
-            return json.loads(path.read_text())
+            return json.loads(read_record(path))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             set_aside(self.root, path, f"{type(err).__name__}")
             return None
@@ -442,14 +428,20 @@ def read_results(root: str | os.PathLike) -> RunResults:
     """The table of a run directory as its records say, writing nothing: results.parquet when it
     holds every finished unit of the grid, else the finished parts themselves. ValueError (one
     line) when the folder holds no readable table or config."""
+    from softleak.simulate.files import refuse_linked_records
+    from softleak.simulate.rundir import COMMON_OUTPUTS
+
     root = Path(root)
     if not root.is_dir():
+        if root.exists():
+            raise ValueError(f"{str(root)!r} is a file, not a run directory")
         raise ValueError(f"run directory {str(root)!r} does not exist")
+    refuse_linked_records(root, COMMON_OUTPUTS)  # a planted link is refused, never read
     config_path = root / "config.json"
     config: dict = {}
     if config_path.is_file():
         try:
-            config = json.loads(config_path.read_text())
+            config = json.loads(read_record(config_path))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ValueError(f"cannot read {str(config_path)!r}: {err}") from None
         if not isinstance(config, dict):
@@ -489,7 +481,7 @@ def _manifest_units(root: Path, fingerprint) -> set[str] | None:
     if not path.is_file():
         return None
     out = set()
-    for line in path.read_text(errors="replace").splitlines():
+    for line in read_record(path).decode(errors="replace").splitlines():
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:  # the line a kill cut short (its part may still exist)

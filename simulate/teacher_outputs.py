@@ -54,15 +54,28 @@ def load_sweep_spec(sweep_dir: str | os.PathLike) -> SweepSpec:
 
     Raises ValueError when the directory, its config or a valid spec in it is missing.
     """
+    from softleak.simulate.files import refuse_linked_records
+    from softleak.simulate.rundir import COMMON_OUTPUTS, article
+    from softleak.simulate.spec import EXPERIMENTS
+
     root = Path(sweep_dir)
     if not root.is_dir():
         raise ValueError(f"{root} is not a directory")
+    refuse_linked_records(root, COMMON_OUTPUTS)  # its records are read, never through a link
     try:
         config = Store(root).read_config()
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"cannot read {root}/config.json: {err}") from None
     if config is None:
         raise ValueError(f"{root} holds no config.json: not a softleak simulate sweep directory")
+    if not isinstance(config, dict):
+        raise ValueError(f"{root}/config.json is not a softleak config (not a JSON object)")
+    kind = config.get("experiment") or (config.get("spec") or {}).get("experiment")
+    if isinstance(kind, str) and kind not in EXPERIMENTS:
+        raise ValueError(
+            f"{root} holds {article(kind)} run, not a sweep: "
+            f"export-teacher reads a {' or '.join(EXPORTABLE)} sweep folder"
+        )
     if not isinstance(config.get("spec"), dict):
         raise ValueError(
             f"{root}/config.json has no sweep spec (is it a toy2d, modadd or gpt2 run? only "
@@ -127,7 +140,12 @@ def export_teacher_outputs(
     m = spec.n_val if n_holdout is None else int(n_holdout)
     identity = {"source": str(root.resolve()), "teacher_id": spec.teacher_id(*key), "n_holdout": m}
     with claim(
-        out, experiment="export-teacher", identity=identity, restart=restart, outputs=OUTPUTS
+        out,
+        experiment="export-teacher",
+        identity=identity,
+        restart=restart,
+        outputs=OUTPUTS,
+        inputs=(root,),
     ) as target:
         target.write_config({"spec": spec.to_dict(), "teacher": list(key), **identity})
         return _export(spec, key, states, m, root, out, threads)
@@ -136,8 +154,10 @@ def export_teacher_outputs(
 def _read_teacher(path: Path) -> list:
     """A sweep teacher's weights, read without writing to the sweep's folder (it is not ours):
     a damaged file is an error naming it, never a silent retraining."""
+    from softleak.simulate.store import load_state
+
     try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
+        state = load_state(path)  # never through a link
         return [state[f"p{i}"][0] for i in range(len(state))]
     except Exception as err:  # truncated zip, refused unpickling, not a teacher's weights
         text = f"{type(err).__name__}: {err}".splitlines()[0][:120]

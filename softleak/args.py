@@ -7,6 +7,7 @@ line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import decimal
 import math
 
 import numpy as np
@@ -15,12 +16,18 @@ import numpy as np
 def _number(text: str, kind: type) -> float | int:
     try:
         if kind is int:
-            value = float(text)
-            if not value.is_integer():
+            # exact decimal arithmetic: 99999999999999999999999 and 1e23 are themselves (a float
+            # would make them 99999999999999991611392); 1e3 and 2.0 are integers too
+            exact = decimal.Decimal(text.strip())
+            if not exact.is_finite():
+                raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+            if exact.adjusted() > 4300:  # Python's own limit on an integer's digits
+                raise argparse.ArgumentTypeError(f"{text!r} is too large")
+            if exact != exact.to_integral_value():
                 raise ValueError
-            return int(value)
+            return int(exact)
         value = float(text)
-    except ValueError:
+    except (ValueError, decimal.InvalidOperation):
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
@@ -92,6 +99,10 @@ def grid_values(text: str) -> list[float]:
             if len(parts) != 3:
                 raise ValueError
             start, stop, num = float(parts[0]), float(parts[1]), _count(parts[2])
+            if max(abs(start), abs(stop)) > 300:  # 10**308 is a float's largest power of ten
+                raise argparse.ArgumentTypeError(
+                    f"grid {text!r}: log exponents must lie within -300 ... 300"
+                )
             values = np.logspace(start, stop, num)
         elif ":" in text:
             parts = text.split(":")

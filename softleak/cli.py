@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     from softleak.simulate.precision import PrecisionUnavailable
     from softleak.simulate.rundir import RunDirError
 
+    previous = _terminate_as_interrupt()
     try:
         return int(args.handler(args) or 0)
     except (UsageError, RunDirError, PrecisionUnavailable) as err:
@@ -88,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Terminated:
+        print("softleak: terminated (SIGTERM); rerun the same command to resume", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("softleak: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
@@ -101,6 +105,31 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         text = f"{type(err).__name__}: {err}".splitlines()[0][:300]
         return _fail(f"unexpected {text}; run `softleak -v ...` for the traceback", 1)
+    finally:
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C: the run unwinds (worker clusters close, the lock and temp
+    files go) instead of dying mid-write, and says in one line how to resume."""
+
+
+def _terminate_as_interrupt():
+    """Turn SIGTERM into :class:`Terminated` for the command's run; returns the previous
+    handler (None where signals cannot be set: not the main thread)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _fail(message: str, code: int) -> int:

@@ -15,7 +15,9 @@ DESCRIPTION = (
     "the released labels of a fraction rho of the teacher's training set (the members) and are "
     "tested on the held-out rest; leakage = their accuracy there minus their accuracy on "
     "non-members (--holdout-*, or chance without them). Each release setting (--settings) is "
-    "audited with confidence intervals over --seeds repetitions; utility = agreement with the "
+    "audited with confidence intervals over --seeds repetitions (they carry the baseline's own "
+    "uncertainty: a holdout needs at least 30 non-members, and the verdict says when it is too "
+    "small for the tolerance); utility = agreement with the "
     "teacher on non-members. In privacy terms: an audited label-DP epsilon lower bound, "
     "membership inference through the student (AUC, TPR at 1% and 0.1% FPR, ROC) and the "
     "precision of its most confident 1% and 10% of held-out-member predictions. Writes "
@@ -69,7 +71,9 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     data.add_argument("--holdout-labels", metavar="FILE", help="the non-members' labels, (t,)")
     data.add_argument("--holdout-inputs", metavar="FILE", help="the non-members' inputs, (t, d)")
     data.add_argument(
-        "--holdout", metavar="FILE", help="one .npz with logits, labels, inputs of non-members"
+        "--holdout",
+        metavar="FILE",
+        help="one .npz with logits, labels, inputs of non-members (at least 30)",
     )
 
 
@@ -107,7 +111,10 @@ def _add_student_args(p: argparse.ArgumentParser) -> None:
         "own shape, flat for 2-D arrays)",
     )
     st.add_argument(
-        "--width", type=A.widths, default=[256], help="MLP hidden widths, e.g. 256 or 256,128"
+        "--width",
+        type=A.widths,
+        default=None,
+        help="MLP hidden widths, e.g. 256 or 256,128 (default 256; with --student mlp only)",
     )
     st.add_argument(
         "--rho",
@@ -214,15 +221,27 @@ def _data(args: argparse.Namespace):
         raise UsageError(str(err)) from None
 
 
+def _input_files(args: argparse.Namespace) -> tuple:
+    """The files the audit reads (``FILE:KEY`` without its key): --out must stay clear of them."""
+    from softleak.simulate.audit_data import input_path
+
+    names = ("members", "logits", "labels", "inputs", "holdout")
+    names += ("holdout_logits", "holdout_labels", "holdout_inputs")
+    given = (getattr(args, name) for name in names)
+    return tuple(dict.fromkeys(input_path(g) for g in given if g is not None))
+
+
 def _spec(args: argparse.Namespace, c: int):
     from softleak.simulate.leakage_audit import AuditSpec, releases_for
 
+    if args.width is not None and args.student == "linear":
+        raise UsageError("--width sets an MLP student's hidden widths: add --student mlp")
     try:
         spec = AuditSpec(
             rho=tuple(args.rho),
             seeds=args.seeds,
             student=args.student,
-            width=tuple(args.width),
+            width=tuple(args.width or (256,)),
             tau=args.tau,
             settings=None
             if args.settings is None
@@ -265,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
             threads=args.threads,
             progress=False if args.no_progress else None,
             restart=args.restart,
+            inputs=_input_files(args),
         )
     except RunDirError:
         raise

@@ -212,14 +212,20 @@ def _sweeps_on_workers(args, recipes, names, device, restarted, seconds) -> dict
 
 
 def _report(root: str) -> int:
-    from softleak.paper_figs.report import write_report
+    from softleak.paper_figs.report import collect, write_report
     from softleak.simulate.rundir import resolve_out
 
+    folder = resolve_out(root)
+    entries = collect(folder)
     try:
-        paths = write_report(resolve_out(root))
+        paths = write_report(folder, entries)
     except ValueError as err:
         raise UsageError(str(err)) from None
     print(f"report: {', '.join(str(p) for p in paths.values())}")
+    damaged = [e for e in entries if e.get("damaged")]
+    if damaged:  # a summary the user edited: the report lists it as failed, and says so here
+        more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+        raise UsageError(f"{damaged[0]['error']}{more}; the report lists it as failed")
     return 0
 
 

@@ -205,7 +205,10 @@ def _cover(args: argparse.Namespace) -> int:
     if args.n is not None:
         n = args.n
     else:
-        n = int(math.floor(args.alpha * d + 0.5))
+        raw = args.alpha * d
+        if not math.isfinite(raw):
+            raise UsageError(f"alpha * d = {args.alpha:g} x {d} overflows; use a smaller alpha")
+        n = int(math.floor(raw + 0.5))
         if n < 1:
             raise UsageError(f"alpha * d = {args.alpha * d:g} rounds to n = 0; use a larger alpha")
     try:

@@ -81,61 +81,130 @@ STANDARD = {
 # Intervals
 
 
-def test_three_seed_interval_is_the_student_t_interval():
-    """S = 3 with a spread far above the binomial floor: exactly scipy's t interval."""
+def _wilson(successes, trials, confidence):
+    """Wilson's score interval from statsmodels (an independent implementation)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    return proportion_confint(successes, trials, alpha=1 - confidence, method="wilson")
+
+
+def test_three_seed_interval_is_the_t_interval_and_the_baselines_own():
+    """S = 3 with a spread far above the members' binomial floor: scipy's t interval on the seeds,
+    combined by Newcombe's square-and-add rule with the baseline's Wilson interval on its
+    n_nonmember trials (the same non-members every seed)."""
+    pytest.importorskip("statsmodels")
     member = np.array([0.62, 0.70, 0.75])
     rows = pd.DataFrame(
-        [_row("soft", 0, 0.5, s, m, 0.3) for s, m in enumerate(member)],
+        [_row("soft", 0, 0.5, s, m, 0.3, n_nonmember=400) for s, m in enumerate(member)],
     )
     out = summarize(rows, confidence=0.9).iloc[0]
     leak = member - 0.3
-    low, high = stats.t.interval(0.9, 2, loc=leak.mean(), scale=leak.std(ddof=1) / math.sqrt(3))
+    t_half = stats.t.ppf(0.95, 2) * leak.std(ddof=1) / math.sqrt(3)
+    low_b, high_b = _wilson(0.3 * 400, 400, 0.9)
     assert out["n_seeds"] == 3
     assert out["leakage"] == pytest.approx(leak.mean(), abs=1e-12)
-    assert out["leakage_ci_low"] == pytest.approx(low, abs=1e-12)
-    assert out["leakage_ci_high"] == pytest.approx(high, abs=1e-12)
+    assert out["leakage_ci_low"] == pytest.approx(
+        leak.mean() - math.hypot(t_half, high_b - 0.3), abs=1e-12
+    )
+    assert out["leakage_ci_high"] == pytest.approx(
+        leak.mean() + math.hypot(t_half, 0.3 - low_b), abs=1e-12
+    )
 
 
-def test_identical_seeds_use_the_binomial_floor():
-    """Seeds that agree exactly: the binomial noise alone sets the width, with the normal
-    quantile (it is computed, not estimated from the S seeds)."""
+def test_identical_seeds_use_the_pooled_members_and_the_baseline_at_its_own_size():
+    """Seeds that agree exactly: the members' Wilson interval on the pooled counts (4 x n_m
+    trials) and the baseline's on n_b trials, not 4 x n_b: more seeds never narrow it."""
+    pytest.importorskip("statsmodels")
     m, b, n_m, n_b = 0.8, 0.4, 250, 500
     rows = pd.DataFrame(
         [_row("soft", 0, 0.5, s, m, b, n_member_test=n_m, n_nonmember=n_b) for s in range(4)]
     )
     out = summarize(rows).iloc[0]
-    se = math.sqrt(m * (1 - m) / n_m + b * (1 - b) / n_b) / math.sqrt(4)
-    half = stats.norm.ppf(0.975) * se
-    assert out["leakage_ci_high"] - out["leakage_ci_low"] > 0
-    assert out["leakage_ci_low"] == pytest.approx(m - b - half, abs=1e-12)
-    assert out["leakage_ci_high"] == pytest.approx(m - b + half, abs=1e-12)
-
-
-@pytest.mark.parametrize("kind", ["non-members", "chance"])
-def test_one_seed_wald_interval(kind):
-    """S = 1: leakage +- z * sqrt(m(1-m)/n_m + b(1-b)/n_b); a chance baseline adds no variance."""
-    m, b, n_m, n_b = 0.71, 0.25, 180, 420
-    rows = pd.DataFrame(
-        [
-            _row(
-                "soft",
-                0,
-                0.5,
-                0,
-                m,
-                b,
-                n_member_test=n_m,
-                n_nonmember=n_b if kind == "non-members" else 0,
-                baseline_kind=kind,
-            )
-        ]
+    low_m, high_m = _wilson(m * 4 * n_m, 4 * n_m, 0.95)
+    low_b, high_b = _wilson(b * n_b, n_b, 0.95)
+    assert out["leakage_ci_low"] == pytest.approx(
+        m - b - math.hypot(m - low_m, high_b - b), abs=1e-12
     )
-    out = summarize(rows, confidence=0.9).iloc[0]
-    var = m * (1 - m) / n_m + (b * (1 - b) / n_b if kind == "non-members" else 0.0)
-    half = stats.norm.ppf(0.95) * math.sqrt(var)
-    assert out["n_seeds"] == 1
-    assert out["leakage_ci_low"] == pytest.approx(m - b - half, abs=1e-12)
-    assert out["leakage_ci_high"] == pytest.approx(m - b + half, abs=1e-12)
+    assert out["leakage_ci_high"] == pytest.approx(
+        m - b + math.hypot(high_m - m, b - low_b), abs=1e-12
+    )
+
+
+def test_one_seed_is_newcombes_interval():
+    """S = 1 with non-members: Newcombe's (1998) hybrid score interval for a difference of two
+    proportions -- his worked example 56/70 - 48/80 gives (0.0524, 0.3339) -- and statsmodels'
+    implementation of it on other counts."""
+    out = leakage_interval(
+        np.array([56 / 70 - 48 / 80]),
+        np.array([56 / 70]),
+        np.array([70]),
+        baseline=np.array([48 / 80]),
+        n_nonmember=np.array([80]),
+    )
+    assert out[2] == pytest.approx(0.0524, abs=5e-5) and out[3] == pytest.approx(0.3339, abs=5e-5)
+    statsmodels = pytest.importorskip("statsmodels.stats.proportion")
+    for k1, n1, k2, n2 in ((9, 10, 0, 1), (3, 15, 1, 40), (128, 180, 105, 420), (0, 7, 0, 30)):
+        row = _row("soft", 0, 0.5, 0, k1 / n1, k2 / n2, n_member_test=n1, n_nonmember=n2)
+        got = summarize(pd.DataFrame([row]), confidence=0.9).iloc[0]
+        low, high = statsmodels.confint_proportions_2indep(
+            k1, n1, k2, n2, method="newcomb", compare="diff", alpha=0.1
+        )
+        assert got["leakage_ci_low"] == pytest.approx(max(low, -1), abs=1e-12)
+        assert got["leakage_ci_high"] == pytest.approx(min(high, 1), abs=1e-12)
+
+
+def test_one_seed_against_chance_is_the_members_wilson_interval():
+    pytest.importorskip("statsmodels")
+    m, b, n_m = 0.71, 0.25, 180
+    row = _row("soft", 0, 0.5, 0, m, b, n_member_test=n_m, n_nonmember=0, baseline_kind="chance")
+    out = summarize(pd.DataFrame([row]), confidence=0.9).iloc[0]
+    low, high = _wilson(m * n_m, n_m, 0.9)
+    assert out["leakage_ci_low"] == pytest.approx(low - b, abs=1e-12)
+    assert out["leakage_ci_high"] == pytest.approx(high - b, abs=1e-12)
+
+
+def test_a_baseline_from_one_non_member_widens_the_interval_honestly():
+    """The issue's case: the same members against 1 non-member (baseline 0/1) and against
+    1,000 (baseline 0.19): the first interval must be the wider, and reach as far down as the
+    baseline's own Wilson interval [0, 0.79] allows."""
+    member = [0.5, 0.52, 0.53]
+    tiny = summarize(
+        pd.DataFrame(
+            [_row("soft", 0, 0.5, s, m, 0.0, n_member_test=30, n_nonmember=1) for s, m in
+             enumerate(member)]
+        )
+    ).iloc[0]  # fmt: skip
+    many = summarize(
+        pd.DataFrame(
+            [_row("soft", 0, 0.5, s, m, 0.19, n_member_test=30, n_nonmember=1000) for s, m in
+             enumerate(member)]
+        )
+    ).iloc[0]  # fmt: skip
+    width = lambda r: r["leakage_ci_high"] - r["leakage_ci_low"]  # noqa: E731
+    assert width(tiny) > width(many) + 0.5
+    z = stats.norm.ppf(0.975)
+    assert tiny["leakage_ci_low"] <= tiny["leakage"] - z * z / (1 + z * z)  # the 0/1 bound 0.79
+
+
+@pytest.mark.parametrize("n_b", [30, 60])
+def test_small_holdouts_still_cover_zero_leakage(global_seed, n_b):
+    """No leakage, 3 seeds, baselines from only 30 or 60 non-members shared by the seeds: the
+    95% interval covers 0 in >= 90% of 400 audits (dividing the baseline's variance by the
+    seeds, as a per-seed binomial term would, undercovers here)."""
+    rng = np.random.default_rng(global_seed)
+    reps, seeds, n_m = 400, 3, 200
+    p = rng.uniform(0.2, 0.8, size=reps)
+    records = []
+    for i in range(reps):
+        base = rng.binomial(n_b, p[i]) / n_b  # one non-member sample for every seed
+        for s in range(seeds):
+            member = rng.binomial(n_m, p[i]) / n_m
+            records.append(
+                _row(f"r{i}", i, 0.5, s, member, base, n_member_test=n_m, n_nonmember=n_b)
+            )
+    out = summarize(pd.DataFrame(records))
+    covered = (out["leakage_ci_low"] <= 0.0) & (out["leakage_ci_high"] >= 0.0)
+    assert covered.mean() >= 0.90
 
 
 def test_summarize_one_row_per_setting_and_rho_in_user_order():
@@ -172,10 +241,14 @@ def test_interval_covers_zero_leakage(global_seed, seeds):
 
 
 def test_leakage_interval_ignores_non_finite_seeds():
-    mean, se, low, high = leakage_interval(np.array([0.1, np.nan]), np.array([0.01, 0.01]))
+    mean, se, low, high = leakage_interval(
+        np.array([0.1, np.nan]), np.array([0.6, 0.5]), np.array([100, 100])
+    )
     assert mean == pytest.approx(0.1)
-    assert se == pytest.approx(0.1)
-    assert all(math.isnan(x) for x in leakage_interval(np.array([np.nan]), np.array([0.0])))
+    assert se == pytest.approx(math.sqrt(0.6 * 0.4 / 100))
+    assert low < 0.1 < high
+    nan = leakage_interval(np.array([np.nan]), np.array([0.5]), np.array([10]))
+    assert all(math.isnan(x) for x in nan)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,6 +366,23 @@ def test_no_holdout_and_nothing_safe():
     report = audit_report(_no_holdout(spec))
     assert "No setting keeps leakage within that tolerance" in report.verdict
     assert "utility was not measured" in report.verdict
+
+
+@pytest.mark.parametrize("n_nonmember, flagged", [(40, True), (BIG_N, False)])
+def test_the_verdict_flags_a_holdout_too_small_for_the_tolerance(n_nonmember, flagged):
+    """40 non-members at baseline 0.5: the baseline's own 95% interval is about +-0.15, wider
+    than a 0.05 tolerance: the verdict says so and how many would do (the smallest n whose
+    Wilson half-width is at most 0.05: 381 at p = 1/2, by statsmodels' interval)."""
+    rows = _table({"hard": {"leak": 0.0}}, baseline=0.5, n_nonmember=n_nonmember)
+    verdict = audit_report(rows, tolerance=0.05).verdict
+    assert ("Too few non-members" in verdict) == flagged
+    if flagged:
+        from softleak.compare.audit_summary import nonmembers_needed
+
+        need = nonmembers_needed(0.5, 0.05, 0.95)
+        assert f"at least {need:,}" in verdict
+        halves = [np.ptp(_wilson(0.5 * n, n, 0.95)) / 2 for n in (need - 1, need)]
+        assert halves[0] > 0.05 >= halves[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -422,8 +512,11 @@ def test_not_a_dataframe_raises():
 
 def test_the_wider_of_the_seed_and_binomial_intervals_is_used():
     """Seeds that disagree more than the binomial noise explains: the t interval on the seeds;
-    seeds that agree better than it: the normal interval of the binomial noise."""
+    seeds that agree better than it: the members' pooled Wilson interval; either way combined
+    with the baseline's own Wilson interval."""
+    pytest.importorskip("statsmodels")
     n_m, n_b = 400, 400
+    low_b, high_b = _wilson(0.25 * n_b, n_b, 0.95)
     for member, expect_t in (([0.5, 0.7, 0.9], True), ([0.60, 0.601, 0.602], False)):
         rows = pd.DataFrame(
             [
@@ -433,12 +526,14 @@ def test_the_wider_of_the_seed_and_binomial_intervals_is_used():
         )
         out = summarize(rows).iloc[0]
         leak = np.asarray(member) - 0.25
-        bin_se = math.sqrt(np.mean([m * (1 - m) / n_m + 0.25 * 0.75 / n_b for m in member]))
         t_half = stats.t.ppf(0.975, 2) * leak.std(ddof=1) / math.sqrt(3)
-        z_half = stats.norm.ppf(0.975) * bin_se / math.sqrt(3)
-        half = (out["leakage_ci_high"] - out["leakage_ci_low"]) / 2
-        assert half == pytest.approx(max(t_half, z_half), rel=1e-12)
-        assert (t_half > z_half) == expect_t
+        m = float(np.mean(member))
+        low_m, high_m = _wilson(m * 3 * n_m, 3 * n_m, 0.95)
+        a_high = max(t_half, high_m - m)
+        assert out["leakage_ci_high"] == pytest.approx(
+            leak.mean() + math.hypot(a_high, 0.25 - low_b), rel=1e-12
+        )
+        assert (t_half > high_m - m) == expect_t
 
 
 # ---------------------------------------------------------------------------------------------

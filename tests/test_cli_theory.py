@@ -73,6 +73,16 @@ def test_cover_alpha_rounds_n_and_huge_sizes_stay_finite(capsys):
     assert rec["p_separable"] == pytest.approx(cover.p_separable(11, 7, bias=True), rel=1e-15)
 
 
+def test_cover_at_an_astronomical_alpha_is_finite_and_silent(capsys):
+    """alpha = 1e200 at d = 5: P underflows to 0 but log10 P is the finite -1.5e200 (it was
+    NaN, null in JSON, after six overflow warnings); nothing but the JSON is printed."""
+    code, out, err = run(["theory", "cover", "--d", "5", "--alpha", "1e200", "--json"], capsys)
+    assert code == 0 and err == ""
+    rec = json.loads(out)
+    assert rec["p_separable"] == 0.0
+    assert rec["log10_p_separable"] == pytest.approx(-5e200 * math.log10(2), rel=1e-12)
+
+
 def test_cover_human_output(capsys):
     code, out, err = run(["theory", "cover", "--d", "100", "--n", "150"], capsys)
     assert code == 0 and err == ""
@@ -153,6 +163,13 @@ def test_separable(capsys):
         ["theory", "cover", "--d", "10", "--n", "5", "--alpha", "2"],
         ["theory", "cover", "--d", "10", "--alpha", "0.01"],
         ["theory", "cover", "--d", "10", "--alpha", "nan"],
+        ["theory", "cover", "--d", "5", "--alpha", "1e308"],  # alpha d overflows
+        ["theory", "cover", "--d", "1e301", "--n", "5"],  # beyond theory.cover.MAX_SIZE
+        ["theory", "cover", "--d", "1e5000", "--n", "5"],  # beyond any integer we read
+        ["theory", "separable", "--n", "10", "--d", "10", "--seed", "1.5"],
+        ["theory", "thresholds", "--rho", "5e-324"],  # 1/rho overflows
+        ["theory", "thresholds", "--rho", "0.5", "--c", "1e301"],  # c beyond float arithmetic
+        ["theory", "thresholds", "--rho", "0.5", "--d", "1e400"],  # d beyond float64
         ["theory", "thresholds", "--rho", "0"],
         ["theory", "thresholds", "--rho", "1"],
         ["theory", "thresholds", "--rho", "1.5"],

@@ -250,3 +250,46 @@ def test_bad_inputs():
     with pytest.raises(ValueError):
         cover.transition_width(10, lower=0.9, upper=0.1)
     assert cover.cover_count_exact(3, 0, bias=True) == cover.cover_count_exact(3, 1)
+
+
+@pytest.mark.parametrize("n", [1e17, 5e100, 5e200, 1e300])
+@pytest.mark.parametrize("d", [1, 5, 1e7])
+def test_astronomical_n_stays_finite_without_warnings(n, d):
+    """Far in the tail (n >> d) Cover's sum is its last term: log P = -(n - 1) ln 2 +
+    ln binom(n - 1, d - 1) (1 + O(d/n)), here ln Gamma(n)/Gamma(n - d + 1) ~ (d - 1) ln(n - d)
+    to O(d^2/n). The log-space path must give that (it overflowed to NaN from n ~ 1e154), with no
+    floating-point warning, and P = 0 (underflow), never NaN."""
+    import warnings
+
+    exact = -(n - 1) * math.log(2.0) + (d - 1) * math.log(n - d) - special.gammaln(d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log_p = float(cover.log_p_separable(n, d))
+        p = float(cover.p_separable(n, d))
+    assert log_p == pytest.approx(exact, rel=1e-12)
+    assert p == 0.0
+
+
+def test_sizes_beyond_the_domain_are_one_line_errors():
+    for n, d in ((1.01e300, 5), (10**400, 5), (5, 10**400), (5, 2e300)):
+        with pytest.raises(ValueError, match="at most"):
+            cover.log_p_separable(n, d)
+    with pytest.raises(ValueError, match="at most"):
+        cover.alpha_half(10**400)
+    with pytest.raises(ValueError, match="at most"):
+        cover.transition_width(1e301)
+
+
+def test_the_large_d_closed_form_continues_the_bisection():
+    """From d = LARGE_D on, alpha_at_p and transition_width use the normal approximation in
+    closed form: at the switch it agrees with the bisection to its 1e-14 resolution, and for
+    d -> infinity the width is 2 sqrt(2) z_0.9 / sqrt(d) (it used to be stuck at ~1.5e-14, the
+    bisection's resolution, for every d above ~1e28)."""
+    below = cover.LARGE_D * (1 - 1e-9)
+    for p in (0.1, 0.9, 1e-30):
+        assert cover.alpha_at_p(cover.LARGE_D, p) == pytest.approx(
+            cover.alpha_at_p(below, p), abs=2e-14
+        )
+    const = 2 * math.sqrt(2) * special.ndtri(0.9)
+    for d in (1e20, 1e100, 1e300):
+        assert cover.transition_width(d) * math.sqrt(d) == pytest.approx(const, rel=1e-12)

@@ -93,11 +93,30 @@ def test_figs_report_rereads_a_root_and_refuses_an_empty_one(fake_recipes, tmp_p
     assert main(["figs", "list", str(root)]) == 2  # ROOT is for report only
 
 
-def test_a_damaged_summary_is_reported_as_a_failure(fake_recipes, tmp_path):
+@pytest.mark.parametrize(
+    "text, cause",
+    [
+        ("{not json", "Expecting property name"),
+        ('{"claims": "all hold"}', "'claims' is str, not a list"),
+        ('{"claims": [{"id": "a", "verdict": "maybe"}]}', "verdict is 'maybe'"),
+        ('{"claims": [{"id": 3, "verdict": "holds"}]}', "claim 0's 'id' is int"),
+        ('{"run_s": "long"}', "'run_s' is str"),
+        ('{"files": [1]}', "'files' holds"),
+        ("[1, 2]", "not a JSON object"),
+    ],
+)
+def test_a_damaged_summary_is_a_failure_in_the_report_and_one_line_exit_2(
+    fake_recipes, tmp_path, capsys, text, cause
+):
+    """A summary.json a user edited (it does not parse, or its fields have other types) is a
+    user error: one line naming the file and the cause, exit 2; the report is still written and
+    lists the figure as failed."""
     root = tmp_path / "root"
     (root / "figa").mkdir(parents=True)
-    (root / "figa" / "summary.json").write_text("{not json")
-    assert main(["figs", "report", str(root)]) == 0
+    (root / "figa" / "summary.json").write_text(text)
+    assert main(["figs", "report", str(root)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "summary.json does not read" in err[0] and cause in err[0], err
     assert "does not read" in (root / "report.md").read_text()
 
 
@@ -111,13 +130,28 @@ def test_the_document_writes_the_same_content_in_both_formats(tmp_path):
     doc.image("fig/a.png", "caption")
     paths = doc.write(tmp_path, "r")
     html, md = paths["r.html"].read_text(), paths["r.md"].read_text()
-    assert "a &lt; b &amp; c" in html and "a < b & c" in md
+    assert "a &lt; b &amp; c" in html and "a &lt; b &amp; c" in md  # both render a < b & c
     assert '<tr class="fails"><td>2</td><td class="mark">fails</td></tr>' in html
-    assert "| x | y\\|z |" in md and "![caption](fig/a.png)" in md
+    assert "| x | y\\|z |" in md and "![caption](<fig/a.png>)" in md
     with pytest.raises(ValueError, match="relative"):
         doc.image(str(tmp_path / "a.png"))
     with pytest.raises(ValueError, match="one mark per row"):
         doc.table(["x"], [["1"]], marks=[])
+
+
+def test_markdown_escapes_html_from_notes_and_titles_as_the_page_does(tmp_path):
+    """Raw HTML in a title, a heading, a note, a cell or a caption is shown, never rendered: no
+    tag survives in either format."""
+    evil = '<img src=x onerror="alert(1)"><script>steal()</script>'
+    doc = Document(f"T {evil}")
+    doc.heading(evil)
+    doc.paragraph(f"note {evil}")
+    doc.table(["c"], [[evil]])
+    doc.image("fig/a.png", evil)
+    paths = doc.write(tmp_path, "r")
+    for text in (paths["r.html"].read_text(), paths["r.md"].read_text()):
+        assert "<script" not in text and "<img src=x" not in text
+        assert "&lt;script&gt;steal()&lt;/script&gt;" in text
 
 
 @pytest.mark.parametrize("workers", [1, 2, 1000])

@@ -685,3 +685,358 @@ def test_recording_does_not_grow_with_the_square_of_the_units(tmp_path, monkeypa
     assert writes.count("results.parquet") == 1
     assert len((out / "manifest.jsonl").read_text().splitlines()) == 6
     assert set(COMMON_OUTPUTS) >= {"manifest.jsonl", "parts", "results.parquet"}
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile inputs: planted links, nested folders, grids that would change silently, tiny holdouts
+# ---------------------------------------------------------------------------------------------
+# Each row: a setup that builds the situation under tmp_path (from finished folders the module
+# makes once) and returns the command line and the files that must not change; the exit code
+# and a fragment of the one line it must print. Rows with code 0 are the neighbouring cases that
+# must keep working.
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> dict[str, Path]:
+    """Finished folders, made once: a sweep, a toy2d run, an export of the sweep's teacher and
+    an audit of it (each row copies what it touches)."""
+    root = tmp_path_factory.mktemp("finished")
+    out = {"sweep": root / "sweep", "toy": root / "toy", "export": root / "export"}
+    assert run([*SWEEP, "--out", str(out["sweep"])]) == 0
+    assert run([*TOY, "--out", str(out["toy"])]) == 0
+    assert run(["simulate", "export-teacher", str(out["sweep"]), "--out", str(out["export"])]) == 0
+    rng = np.random.default_rng(0)
+    out["members"] = root / "members.npz"
+    np.savez(
+        out["members"],
+        inputs=rng.standard_normal((40, 5)),
+        labels=np.repeat([0, 1], 20),
+        logits=rng.standard_normal((40, 2)),
+    )
+    out["audit"] = root / "audit"
+    assert run([*AUDIT, "--members", str(out["members"]), "--out", str(out["audit"])]) == 0
+    return out
+
+
+def _copy(finished, name: str, tmp: Path) -> Path:
+    target = tmp / name
+    shutil.copytree(finished[name], target, symlinks=True)
+    return target
+
+
+def _victim(tmp: Path) -> Path:
+    (tmp / "victim.txt").write_text("keep\n")
+    return tmp / "victim.txt"
+
+
+def _linked_record(record: str):
+    """A fresh --out whose ``record`` is a link to a file of the user's (the issue's case 1)."""
+
+    def setup(tmp, fx):
+        out = tmp / "d"
+        out.mkdir()
+        (out / record).symlink_to(_victim(tmp))
+        return [*SWEEP, "--out", str(out)], [tmp / "victim.txt"]
+
+    return setup
+
+
+def _linked_folder(tmp, fx):
+    """``teachers`` a link to another run's teachers: they would receive this run's files."""
+    sweep = _copy(fx, "sweep", tmp)
+    out = tmp / "f"
+    out.mkdir()
+    (out / "teachers").symlink_to(sweep / "teachers")
+    return [*SWEEP, "--n", "16", "--out", str(out)], [sweep]
+
+
+def _linked_part(tmp, fx):
+    sweep = _copy(fx, "sweep", tmp)
+    part = sorted((sweep / "parts").glob("*.parquet"))[0]
+    part.unlink()
+    part.symlink_to(_victim(tmp))
+    return [*SWEEP, "--out", str(sweep)], [tmp / "victim.txt"]
+
+
+def _compare_linked_results(tmp, fx):
+    sweep = _copy(fx, "sweep", tmp)
+    other = _copy(fx, "toy", tmp)
+    (sweep / "results.parquet").unlink()
+    (sweep / "results.parquet").symlink_to(other / "results.parquet")
+    return ["compare", "thresholds", str(sweep)], [other]
+
+
+def _export_linked_teachers(tmp, fx):
+    sweep = _copy(fx, "sweep", tmp)
+    elsewhere = tmp / "elsewhere"
+    (sweep / "teachers").rename(elsewhere)
+    (sweep / "teachers").symlink_to(elsewhere)
+    return ["simulate", "export-teacher", str(sweep), "--out", str(tmp / "t")], [sweep]
+
+
+def _export_into(where: str, restart: bool = False):
+    """export-teacher SWEEP --out SWEEP[/where] (the issue's cases 2 and 3)."""
+
+    def setup(tmp, fx):
+        sweep = _copy(fx, "sweep", tmp)
+        argv = ["simulate", "export-teacher", str(sweep), "--out", str(sweep / where)]
+        return argv + (["--restart"] if restart else []), [sweep]
+
+    return setup
+
+
+def _sweep_into(where: str):
+    """A sweep whose --out is inside (``parts``, ``sub``) or around (``..``) a finished run."""
+
+    def setup(tmp, fx):
+        sweep = _copy(fx, "sweep", tmp)
+        return [*SWEEP, "--student-epochs", "6", "--out", str(sweep / where)], [sweep]
+
+    return setup
+
+
+def _sweep_around_nested(tmp, fx):
+    """--out X where X/parts is itself a run folder: X's --restart would delete it."""
+    out = tmp / "x"
+    shutil.copytree(fx["sweep"], out / "parts", symlinks=True)
+    return [*SWEEP, "--out", str(out)], [out]
+
+
+def _audit_input_among_records(tmp, fx):
+    out = _copy(fx, "audit", tmp)
+    data = out / "parts" / "members.npz"
+    shutil.copy(fx["members"], data)
+    return [*AUDIT, "--members", str(data), "--restart", "--out", str(out)], [data]
+
+
+def _audit_over_export(tmp, fx):
+    export = _copy(fx, "export", tmp)
+    argv = [*AUDIT, "--members", str(export / "members.npz"), "--out", str(export)]
+    return argv, [export]
+
+
+def _out_link(kind: str):
+    def setup(tmp, fx):
+        link = tmp / "out"
+        if kind == "loop":
+            link.symlink_to(link)
+        elif kind == "broken":
+            link.symlink_to(tmp / "nowhere")
+        else:  # a link to a real folder: the user's own choice, allowed
+            (tmp / "real").mkdir()
+            link.symlink_to(tmp / "real")
+        return [*SWEEP, "--out", str(link)], []
+
+    return setup
+
+
+def _command(*argv, copy: str | None = None):
+    """A command on a copy of a finished folder (``{copy}`` in argv) or with a fresh --out."""
+
+    def setup(tmp, fx):
+        folder = _copy(fx, copy, tmp) if copy else None
+        names = {"copy": str(folder), "members": str(fx["members"]), "tmp": str(tmp)}
+        args = [a.format(**names) for a in argv]
+        if "--out" not in args and args[0] != "compare" and args[0] != "theory":
+            args += ["--out", str(tmp / "new")]
+        return args, [folder] if folder else []
+
+    return setup
+
+
+def _arrays(name: str, **arrays):
+    """An audit of members whose ``name`` file holds ``arrays`` (or is made by a callable)."""
+
+    def setup(tmp, fx):
+        path = tmp / name
+        if "make" in arrays:
+            arrays["make"](path)
+        else:
+            np.savez(path, **arrays)
+        role = ["--members", str(path)] if name.endswith(".npz") else [
+            "--logits", str(path), "--labels", f"{fx['members']}:labels",
+            "--inputs", f"{fx['members']}:inputs",
+        ]  # fmt: skip
+        return [*AUDIT, *role, "--out", str(tmp / "new")], []
+
+    return setup
+
+
+def _tiny_holdout(n: int):
+    def setup(tmp, fx):
+        rng = np.random.default_rng(1)
+        hold = tmp / "holdout.npz"
+        labels = rng.integers(0, 2, n)
+        np.savez(hold, inputs=rng.standard_normal((n, 5)), labels=labels,
+                 logits=rng.standard_normal((n, 2)))  # fmt: skip
+        argv = [*AUDIT, "--members", str(fx["members"]), "--holdout", str(hold)]
+        return [*argv, "--out", str(tmp / "new")], []
+
+    return setup
+
+
+_RNG = np.random.default_rng(0)
+HOSTILE = {
+    # records are never links, folders never nest, --restart never clears its own input
+    "lock-link": (_linked_record(".lock"), 2, "is a symbolic link"),
+    "manifest-link": (_linked_record("manifest.jsonl"), 2, "is a symbolic link"),
+    "config-link": (_linked_record("config.json"), 2, "is a symbolic link"),
+    "teachers-link": (_linked_folder, 2, "teachers is a symbolic link"),
+    "part-link": (_linked_part, 2, "is a symbolic link"),
+    "compare-linked-results": (_compare_linked_results, 2, "is a symbolic link"),
+    "export-linked-teachers": (_export_linked_teachers, 2, "teachers is a symbolic link"),
+    "export-into-its-sweep": (_export_into("."), 2, "own input"),
+    "export-into-its-sweep-restart": (_export_into(".", restart=True), 2, "own input"),
+    "export-into-its-teachers": (_export_into("teachers"), 2, "inside this command's input"),
+    "sweep-into-parts": (_sweep_into("parts"), 2, "lies inside the softleak run folder"),
+    "sweep-into-subfolder": (_sweep_into("sub"), 2, "lies inside the softleak run folder"),
+    "sweep-around-a-run": (_sweep_into(".."), 2, "holds the softleak run folder"),
+    "sweep-around-nested-records": (_sweep_around_nested, 2, "holds the softleak run folder"),
+    "audit-input-among-records": (_audit_input_among_records, 2, "among the records"),
+    "audit-over-an-export": (_audit_over_export, 2, "holds an export-teacher run, not audit"),
+    "out-link-loop": (_out_link("loop"), 2, "symbolic link to nothing"),
+    "out-link-broken": (_out_link("broken"), 2, "symbolic link to nothing"),
+    "out-link-to-a-folder": (_out_link("folder"), 0, ""),
+    # grids realized exactly or refused
+    "alpha-clamped": (_command(*SWEEP[:2], "--d", "20", "--alpha", "0.01"), 2,
+                      "alpha = 0.01 at d = 20, c = 2 asks n = alpha d c = 0.4"),
+    "alpha-collapse-by-clamp": (_command(*SWEEP[:2], "--d", "1", "--alpha", "0.5,1"), 2,
+                                "below one sample per class"),
+    "alpha-collapse": (_command(*SWEEP[:2], "--d", "2", "--alpha", "0.5,0.6"), 2,
+                       "both give n = 2"),
+    "pinv-alpha-collapse": (_command("simulate", "logistic-pinv", "--d", "10", "--alpha",
+                                     "1,1.05"), 2, "both give n = 10"),
+    "rho-no-rows": (_command("simulate", "logistic-pinv", "--d", "20", "--alpha", "0.5",
+                             "--rho", "0.01"), 2, "trains on no row"),
+    "rho-collapse": (_command("simulate", "mlp", "--d", "100", "--c", "100", "--n", "500",
+                              "--rho", "0.2,0.35"), 2, "both train on 1 of 5 rows"),
+    "modadd-rho-collapse": (_command("simulate", "modadd", "--p", "7", "--rho", "0.5,0.52"), 2,
+                            "both train on 7 of 14 rows"),
+    "audit-rho-collapse": (_command(*AUDIT, "--members", "{members}", "--rho", "0.5,0.51"), 2,
+                           "both train on the same 20 of 40 members"),
+    "log-grid-overflow": (_command(*SWEEP[:2], "--alpha", "log:400:401:2"), 2,
+                          "log exponents"),
+    "ablation-top-k-0": (_command(*SWEEP, "--ablation", "top_k:0"), 2, "k must be >= 1"),
+    "huge-seed-exact": (_command(*SWEEP, "--seed", "99999999999999999999999"), 0, ""),
+    # audit inputs
+    "holdout-of-one": (_tiny_holdout(1), 2, "the holdout has 1 non-member"),
+    "holdout-of-29": (_tiny_holdout(29), 2, "needs at least 30"),
+    "holdout-of-30": (_tiny_holdout(30), 0, ""),
+    "complex-logits": (_arrays("c.npz", inputs=_RNG.standard_normal((40, 5)),
+                               labels=np.repeat([0, 1], 20),
+                               logits=_RNG.standard_normal((40, 2)) + 1j), 2, "complex"),
+    "empty-logits": (_arrays("e.npy", make=lambda p: np.save(p, np.zeros(0))), 2, "is empty"),
+    "folder-named-npy": (_arrays("f.npy", make=lambda p: p.mkdir()), 2, "is a folder"),
+    "zeros-named-npy": (_arrays("z.npy", make=lambda p: p.write_bytes(bytes(1 << 16))), 2,
+                        "not a .npy file"),
+    "settings-top-k-0": (_command(*AUDIT, "--settings", "top_k:0", "--members", "{members}"),
+                         2, "K must be >= 1"),
+    "width-with-linear-student": (_command(*AUDIT, "--members", "{members}", "--width", "8"),
+                                  2, "--student mlp"),
+    # readers name the right cause
+    "compare-a-file": (_command("compare", "thresholds", "{members}"), 2, "is a file"),
+    "compare-toy2d": (_command("compare", "thresholds", "{copy}", copy="toy"), 2,
+                      "holds a toy2d run, not a sweep"),
+    "phase-toy2d": (_command("compare", "phase", "{copy}", "--out", "{tmp}/p.png", copy="toy"),
+                    2, "holds a toy2d run, not a sweep"),
+    "export-a-toy2d-run": (_command("simulate", "export-teacher", "{copy}", copy="toy"), 2,
+                           "holds a toy2d run, not a sweep"),
+    "export-an-audit": (_command("simulate", "export-teacher", "{copy}", copy="audit"), 2,
+                        "holds an audit run, not a sweep"),
+    "sweep-over-an-audit": (_command(*SWEEP, "--out", "{copy}", copy="audit"), 2,
+                            "holds an audit run, not multinomial"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_input_is_one_line_exit_2_and_changes_nothing(case, finished, tmp_path, capsys):
+    setup, code, fragment = HOSTILE[case]
+    if "modadd" in case:
+        pytest.importorskip("torch")
+    argv, guarded = setup(tmp_path, finished)
+    before = {str(p): checksums(p) if p.is_dir() else p.read_bytes() for p in guarded}
+    capsys.readouterr()
+    assert run(argv) == code, capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    if code == 2:
+        assert len(err) == 1 and "error:" in err[0] and fragment in err[0], err
+    else:
+        assert not [line for line in err if "error" in line.lower()], err
+    for p in guarded:
+        after = checksums(p) if p.is_dir() else p.read_bytes()
+        assert after == before[str(p)], f"{p} changed"
+    if case == "huge-seed-exact":
+        config = json.loads((tmp_path / "new" / "config.json").read_text())
+        assert config["spec"]["seed"] == 99999999999999999999999
+
+
+def test_a_planted_lock_link_with_a_real_process_leaves_its_target(tmp_path):
+    """The issue's exact command in a real process: the lock file is a link to a file of the
+    user's; it is refused, not truncated and overwritten with a pid."""
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / ".lock").symlink_to(_victim(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-m", "softleak", "simulate", "multinomial", "--d", "10", "--alpha",
+         "0.5", "--rho", "0.5", "--teacher-epochs", "50", "--student-epochs", "50", "--out",
+         str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "symbolic link" in proc.stderr
+    assert (tmp_path / "victim.txt").read_text() == "keep\n"
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027])
+def test_files_follow_the_umask(finished, tmp_path, mask):
+    """Figures, CSVs, HTML, Markdown, JSON and parquet files alike: the mode a plain ``open``
+    gives under the user's umask (``mkstemp`` alone made the figures and reports 0600)."""
+    old = os.umask(mask)
+    try:
+        out = tmp_path / "audit"
+        assert run([*AUDIT, "--members", str(finished["members"]), "--out", str(out)]) == 0
+    finally:
+        os.umask(old)
+    files = [p for p in out.rglob("*") if p.is_file()]
+    suffixes = {p.suffix for p in files}
+    assert {".png", ".csv", ".html", ".md", ".json", ".parquet"} <= suffixes
+    modes = {str(p.relative_to(out)): oct(p.stat().st_mode & 0o777) for p in files}
+    assert set(modes.values()) == {oct(0o666 & ~mask)}, modes
+
+
+def test_a_full_disk_names_the_file_it_was_writing(tmp_path, monkeypatch, capsys):
+    """An OSError without a file name (ENOSPC from a writer) is reported with the file."""
+    import errno
+
+    import pyarrow.parquet as pq
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", full)
+    out = tmp_path / "x"
+    assert run([*SWEEP, "--out", str(out)]) == 2
+    line = one_line_error(capsys)
+    assert "No space left on device" in line and str(out / "parts") in line, line
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*.tmp"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_workers_run_says_one_line(tmp_path, sig, code):
+    """Ctrl-C (or SIGTERM) to the whole process group of a ``--workers 2`` run: one line on
+    stderr and the conventional exit code, none of Dask's teardown chatter (killed workers,
+    cancelled tasks, tracebacks); the rerun resumes (the kill tests check its table)."""
+    pytest.importorskip("distributed")
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "softleak", *SLOW, "--workers", "2", "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True,
+    )  # fmt: skip
+    _wait_for(lambda: len(list((out / "parts").glob("*.parquet"))) >= 1, proc, timeout=300)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    os.killpg(proc.pid, sig)
+    _, err = proc.communicate(timeout=120)
+    lines = err.decode().strip().splitlines()
+    assert proc.returncode == code and len(lines) == 1, lines
+    assert "rerun the same command to resume" in lines[0]

@@ -99,6 +99,10 @@ def test_values_round_trip_into_the_spec():
         ["toy2d", "--rho", "0"],
         ["modadd", "--weight-decay", "-1"],
         ["gpt2", "--dropout", "-0.1"],
+        ["multinomial", "--alpha", "log:400:401:2"],  # no overflow warnings before the line
+        ["multinomial", "--seed", "1.5"],
+        ["multinomial", "--d", "1e5000"],
+        ["multinomial", "--seeds", "nan"],
     ],
 )
 def test_bad_values_are_one_line_and_exit_2(argv, capsys):

@@ -74,17 +74,17 @@ def test_finished_sweep_reruns_without_training(tmp_path, monkeypatch):
 
 
 def test_saved_teachers_are_not_retrained(tmp_path, monkeypatch):
-    spec = TINY
-    run_sweep(spec, tmp_path, stop_after_units=1)
+    spec, out = TINY, tmp_path / "run"
+    run_sweep(spec, out, stop_after_units=1)
     # Simulate a kill after the teachers were saved but before the second unit's students.
-    assert len(list((tmp_path / "teachers").glob("*.pt"))) == 2
+    assert len(list((out / "teachers").glob("*.pt"))) == 2
     calls = []
     real_fit = protocol.fit
     monkeypatch.setattr(protocol, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
-    table = run_sweep(spec, tmp_path)
+    table = run_sweep(spec, out)
     assert len(calls) == 1  # the missing students only; no teacher fit
     assert len(table) == 2
-    ref = run_sweep(spec, tmp_path / "ref").drop(columns="wall_s")
+    ref = run_sweep(spec, tmp_path / "ref").drop(columns="wall_s")  # beside it: runs never nest
     pd.testing.assert_frame_equal(table.drop(columns="wall_s"), ref)
 
 

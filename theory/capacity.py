@@ -82,7 +82,8 @@ def alpha_label_T(
     """
     c = _check_c(c)
     single = _single_logit(c, single_logit)
-    if d is not None and not (float(d).is_integer() and d >= 1):
+    integral = isinstance(d, int) or (d is not None and float(d).is_integer())  # int: any size
+    if d is not None and (d < 1 or not integral):
         raise ValueError(f"d must be an integer >= 1 or None, got {d!r}")
     cite = "Cover (1965) function counting"
     if c == 2:

@@ -63,6 +63,15 @@ _CF_EPS = 2.0 * np.finfo(np.float64).eps
 _CF_TINY = 1e-300
 _CF_MAXIT = 1_000_000
 
+#: The largest n and d accepted (a ValueError beyond): the log-space evaluation forms sums such as
+#: a + (a + b)/2 that overflow float64 near its maximum ~1.8e308.
+MAX_SIZE = 1e300
+
+#: From this d_eff on, ``alpha_at_p`` and ``transition_width`` use the normal approximation in
+#: closed form: its O(1/d) error is below the bisection's 1e-14 resolution in alpha, which alone
+#: could not resolve a width of 3.6 / sqrt(d) < 1e-7 from differences of two alphas near 2.
+LARGE_D = 1e14
+
 
 def _special():
     """scipy.special, imported on first use: importing it costs ~0.4 s, which the closed forms that
@@ -167,7 +176,7 @@ def _log_beta_prefactor_half(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     s = a + b
     return (
         -(_bd0(a, 0.5 * s) + _bd0(b, 0.5 * s))
-        + 0.5 * np.log(a * b / (2.0 * np.pi * s))
+        + 0.5 * (np.log(a) + np.log(b) - np.log(2.0 * np.pi * s))  # a b alone may overflow
         + _stirling_correction(s)
         - _stirling_correction(a)
         - _stirling_correction(b)
@@ -201,14 +210,15 @@ def _log_betainc_half_cf(a: ArrayLike, b: ArrayLike) -> np.ndarray:
         aa_, bb_, qab_, qap_, qam_ = a[active], b[active], qab[active], qap[active], qam[active]
         c_, d_ = c[active], dd[active]
         m2 = 2.0 * m
-        coef = m * (bb_ - m) * x / ((qam_ + m2) * (aa_ + m2))
+        # products of ratios: a and b up to ~1e308 never overflow (a * a would from ~1e154)
+        coef = (m / (qam_ + m2)) * ((bb_ - m) / (aa_ + m2)) * x
         d_ = 1.0 + coef * d_
         d_ = np.where(np.abs(d_) < _CF_TINY, _CF_TINY, d_)
         c_ = 1.0 + coef / c_
         c_ = np.where(np.abs(c_) < _CF_TINY, _CF_TINY, c_)
         d_ = 1.0 / d_
         step = d_ * c_
-        coef = -(aa_ + m) * (qab_ + m) * x / ((aa_ + m2) * (qap_ + m2))
+        coef = -((aa_ + m) / (aa_ + m2)) * ((qab_ + m) / (qap_ + m2)) * x
         d_ = 1.0 + coef * d_
         d_ = np.where(np.abs(d_) < _CF_TINY, _CF_TINY, d_)
         c_ = 1.0 + coef / c_
@@ -224,12 +234,23 @@ def _log_betainc_half_cf(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     return out.reshape(shape)
 
 
+def _floats(value: ArrayLike, name: str) -> np.ndarray:
+    """``value`` as float64, checked to lie in the domain ``[0, MAX_SIZE]`` (one-line ValueError)."""
+    try:
+        out = np.asarray(value, dtype=np.float64)
+    except OverflowError:  # a Python integer beyond float64
+        raise ValueError(f"{name} must be at most {MAX_SIZE:g}") from None
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{name} must be finite")
+    if np.any(out > MAX_SIZE):
+        raise ValueError(f"{name} must be at most {MAX_SIZE:g}, got {float(np.max(out)):g}")
+    return out
+
+
 def _log_tail_pair(n: ArrayLike, d: ArrayLike, bias: bool) -> tuple[np.ndarray, np.ndarray]:
     """(ln P, P) for P = I_{1/2}(n - d_eff, d_eff), broadcast over n and d."""
-    n = np.asarray(n, dtype=np.float64)
-    d = np.asarray(d, dtype=np.float64)
-    if not (np.all(np.isfinite(n)) and np.all(np.isfinite(d))):
-        raise ValueError("n and d must be finite")
+    n = _floats(n, "n")
+    d = _floats(d, "d")
     if np.any(n < 0):
         raise ValueError("n must be >= 0")
     de = d + 1.0 if bias else d
@@ -343,8 +364,8 @@ def alpha_half(d: float, bias: bool = False) -> float:
     root is n = 2 d_eff exactly, with d_eff = d (+ 1 with bias). ``alpha`` is measured in n/d with
     the input dimension d, not d_eff.
     """
-    d = float(d)
-    if not (math.isfinite(d) and d > 0):
+    d = float(_floats(d, "d"))
+    if not d > 0:
         raise ValueError(f"d must be a finite number > 0, got {d}")
     return 2.0 * (d + 1.0) / d if bias else 2.0
 
@@ -360,9 +381,9 @@ def alpha_at_p(d: float, p: float, bias: bool = False) -> float:
         p: target probability, 0 < p < 1.
         bias: affine classifier (d -> d + 1 in P; alpha still n/d).
     """
-    d = float(d)
+    d = float(_floats(d, "d"))
     p = float(p)
-    if not (math.isfinite(d) and d > 0):
+    if not d > 0:
         raise ValueError(f"d must be a finite number > 0, got {d}")
     if not 0.0 < p < 1.0:
         raise ValueError(f"p must lie strictly between 0 and 1, got {p}")
@@ -371,6 +392,8 @@ def alpha_at_p(d: float, p: float, bias: bool = False) -> float:
         raise ValueError(f"d must be >= 1 (>= 0 with bias), got {d}")
     if p == 0.5:
         return alpha_half(d, bias)
+    if de >= LARGE_D:
+        return (2.0 + _normal_offset(de, _normal_z(p))) * de / d
     target = math.log(p)
 
     def f(n: float) -> float:
@@ -406,4 +429,22 @@ def transition_width(d: float, lower: float = 0.1, upper: float = 0.9, bias: boo
     """
     if not 0.0 < lower < upper < 1.0:
         raise ValueError(f"need 0 < lower < upper < 1, got lower={lower}, upper={upper}")
+    d = float(_floats(d, "d"))
+    de = d + 1.0 if bias else d
+    if de >= LARGE_D:  # closed form: no difference of two numbers near 2
+        offsets = _normal_offset(de, _normal_z(lower)) - _normal_offset(de, _normal_z(upper))
+        return offsets * de / d
     return alpha_at_p(d, lower, bias) - alpha_at_p(d, upper, bias)
+
+
+def _normal_z(p: float) -> float:
+    """z with Phi(z) = p (the normal quantile)."""
+    return float(_special().ndtri(p))
+
+
+def _normal_offset(d_eff: float, z: float) -> float:
+    """alpha - 2 where the normal approximation Phi((2 - alpha) sqrt(d/alpha)) equals Phi(z):
+    with e = 1/sqrt(d) and u = sqrt(alpha), u^2 + z e u - 2 = 0, so alpha - 2 =
+    z^2 e^2 / 2 - (z e / 2) sqrt(8 + z^2 e^2) (no cancellation for small e)."""
+    e = 1.0 / math.sqrt(d_eff)
+    return 0.5 * z * z * e * e - 0.5 * z * e * math.sqrt(8.0 + z * z * e * e)

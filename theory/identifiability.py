@@ -23,9 +23,20 @@ from numpy.typing import ArrayLike
 __all__ = ["SoftmaxLimits", "alpha_id", "alpha_scale", "softmax_limits"]
 
 
+#: The most classes the closed forms accept (beyond, c itself overflows float64 arithmetic).
+MAX_CLASSES = 1e300
+
+
 def _check_c(c: int) -> int:
-    if isinstance(c, bool) or not float(c).is_integer() or c < 2:
-        raise ValueError(f"the number of classes c must be an integer >= 2, got {c!r}")
+    if isinstance(c, int) and not isinstance(c, bool) and c > MAX_CLASSES:
+        raise ValueError(
+            f"the number of classes c must be at most {MAX_CLASSES:g}, got a "
+            f"{len(str(c))}-digit number"
+        )
+    if isinstance(c, bool) or not float(c).is_integer() or not 2 <= c <= MAX_CLASSES:
+        raise ValueError(
+            f"the number of classes c must be an integer from 2 to {MAX_CLASSES:g}, got {c!r}"
+        )
     return int(c)
 
 
@@ -86,7 +97,10 @@ def alpha_id(rho: ArrayLike, c: int = 2, single_logit: bool | None = None) -> fl
     r = np.asarray(rho, dtype=np.float64)
     if not np.all((r > 0) & (r < 1)):
         raise ValueError(f"rho must lie strictly between 0 and 1, got {rho!r}")
-    out = 1.0 / r if single else 1.0 / (r * c)
+    with np.errstate(over="ignore"):
+        out = 1.0 / r if single else 1.0 / (r * c)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"rho = {rho!r} is too small: alpha_id = 1/(rho c) overflows a float")
     return float(out) if out.ndim == 0 else out
 
 

@@ -175,6 +175,11 @@ class GPT2Spec:
                 raise ValueError(f"rho must lie strictly between 0 and 1, got {rho:g}")
             if not 1 <= round(rho * self.n) < self.n:
                 raise ValueError(f"rho = {rho:g} leaves an empty student train or test set")
+        from softleak.simulate.realized import check_fractions  # no two rho on one split
+
+        check_fractions(
+            self.rho, self.n, lambda r: round(r * self.n), what=f"n = {self.n}", rule="round(rho n)"
+        )
         for tau in self.tau:
             if not (tau > 0 and math.isfinite(tau)):
                 raise ValueError(f"tau must be a finite number > 0, got {tau:g}")

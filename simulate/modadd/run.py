@@ -38,7 +38,9 @@ def load_checkpoints(out: str | Path, with_states: bool = True, store=None):
     if store is None:
         if not meta.exists():
             return None
-        records = json.loads(meta.read_text())
+        from softleak.simulate.files import read_record
+
+        records = json.loads(read_record(meta))  # never through a link
     else:
         records = store.read_json(meta)
         if records is None:
