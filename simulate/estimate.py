@@ -123,7 +123,9 @@ def pinv_flops(m: int, d: int, rhs: int, n_eval: int) -> float:
 
 def rows_of(n: int, c: int, rho: float) -> int:
     """Student training rows at rho (the stratified per-class prefix rule of ``student_split``)."""
-    return c * int(rho * (n // c))
+    from softleak.simulate.data import train_per_class
+
+    return c * train_per_class(n // c, rho)
 
 
 @dataclass(frozen=True)
