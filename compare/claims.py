@@ -45,6 +45,10 @@ class Claim:
     claim: str  # one sentence, citing the paper's section or figure
     paper: object = None  # the paper's own value (number, text or dict), when it reports one
     disputed: str | None = None  # the paper's sentence, quoted, where our analysis disputes it
+    # why its verdict may differ between CPU kinds (a criterion at its margin, float32 kernels
+    # that differ): such a claim is reported as machine-sensitive and not held to a reference
+    # verdict (``paper_figs.verdicts``)
+    machine_sensitive: str | None = None
 
     def __post_init__(self):
         if "." not in self.id or " " in self.id:
@@ -59,6 +63,9 @@ def record(claim: Claim, *, measured, criterion: str, verdict: str, note: str = 
     if claim.disputed:
         quoted = f'the paper: "{claim.disputed}"'
         note = f"{note}; {quoted}" if note else quoted
+    if claim.machine_sensitive:
+        sensitive = f"machine-sensitive: {claim.machine_sensitive}"
+        note = f"{note}; {sensitive}" if note else sensitive
     return {
         "id": claim.id,
         "claim": claim.claim,

@@ -532,6 +532,9 @@ def rho_claim_set(name: str, model: str) -> tuple[Claim, ...]:
                 "Learning from the generalizing teacher 3, students at tau = 10 need less data "
                 "than at tau = 0.1: at the same rho they reach a higher acc_val^S (sec. 4: "
                 "higher temperatures improve data efficiency).",
+                machine_sensitive="at rho 0.1 neither student generalizes and the difference is "
+                "a tie whose sign (-0.001 on an AMX Xeon, +0.007 on an AMD EPYC) sets the "
+                "sign-flip test's p at 2/32 or 1/32",
             ),
             Claim(
                 f"{name}.tau_to_0_transition",
@@ -896,6 +899,9 @@ FIG10_CLAIMS = (
         "(rho = 0.3, tau = 10) generalizes on D_test^S and D_val after only a few epochs, far "
         "sooner than its teacher did (app. C.2, Fig. 10 left).",
         paper={"rho": 0.3, "tau": 10.0},
+        machine_sensitive="when a 600-epoch student of a grokked teacher generalizes depends on "
+        "the products' rounding: it held on an AMX Xeon (bf16 products) and fails on an AMD "
+        "EPYC in fp32 (not reached by epoch 599 against the teacher's 1,664)",
     ),
     Claim(
         "fig10.grokking_student",

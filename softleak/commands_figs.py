@@ -30,6 +30,13 @@ def register(groups) -> None:
     )
     p.add_argument("root", metavar="ROOT", nargs="?", help="report: the folder 'figs all' wrote")
     p.add_argument(
+        "--expect",
+        metavar="FILE",
+        help="report: compare the verdicts with a reference list (e.g. the repository's "
+        "tests/fixtures/quick_verdicts.json); print every verdict that moved and exit 1 when one "
+        "that is not machine-sensitive did",
+    )
+    p.add_argument(
         "--preset",
         choices=["quick", "paper"],
         default="quick",
@@ -95,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         return _list(recipes, _rates(args.rates))
     if args.figure == "report":
-        return _report(args.root or args.out or "results")
+        return _report(args.root or args.out or "results", args.expect)
     names = list(recipes) if args.figure == "all" else [args.figure]
     unknown = [n for n in names if n not in recipes]
     if unknown:
@@ -211,10 +218,15 @@ def _sweeps_on_workers(args, recipes, names, device, restarted, seconds) -> dict
     return out
 
 
-def _report(root: str) -> int:
+def _report(root: str, expect: str | None = None) -> int:
     from softleak.paper_figs.report import collect, write_report
+    from softleak.paper_figs.verdicts import VerdictsError, read_reference
     from softleak.simulate.rundir import resolve_out
 
+    try:
+        reference = read_reference(expect) if expect else None
+    except VerdictsError as err:
+        raise UsageError(str(err)) from None
     folder = resolve_out(root)
     entries = collect(folder)
     try:
@@ -226,7 +238,26 @@ def _report(root: str) -> int:
     if damaged:  # a summary the user edited: the report lists it as failed, and says so here
         more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
         raise UsageError(f"{damaged[0]['error']}{more}; the report lists it as failed")
-    return 0
+    return 0 if reference is None else _expect(entries, reference, expect)
+
+
+def _expect(entries: list[dict], reference: dict, path: str) -> int:
+    """Print every verdict that moved against ``reference``; 1 when one that is not
+    machine-sensitive did."""
+    from softleak.paper_figs.verdicts import moves, run_verdicts
+
+    moved = moves(run_verdicts(entries), reference)
+    held = [m for m in moved if not m["sensitive"]]
+    for m in moved:
+        tag = f"machine-sensitive: {m['sensitive']}" if m["sensitive"] else "MOVED"
+        print(
+            f"  {m['id']}: {m['expected'] or 'absent'} in {path}, {m['found'] or 'absent'} here ({tag})"
+        )
+    same = len(set(reference) | set(run_verdicts(entries))) - len(moved)
+    print(
+        f"verdicts: {same} as in {path}, {len(held)} moved, {len(moved) - len(held)} machine-sensitive"
+    )
+    return 1 if held else 0
 
 
 def _rates(paths: list[str] | None) -> list:

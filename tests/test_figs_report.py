@@ -239,3 +239,65 @@ def test_sweeps_on_worker_processes_run_once_and_match_one_process(
         table[cols].sort_values(key).reset_index(drop=True),
         alone[cols].sort_values(key).reset_index(drop=True),
     )
+
+
+SENSITIVE = C.Claim(
+    "figa.margin", "A difference at its margin (Fig. A).", machine_sensitive="float32 kernels"
+)
+
+
+def test_figs_report_expect_lists_moved_verdicts_and_fails_only_on_held_ones(
+    fake_recipes, tmp_path, capsys, monkeypatch
+):
+    """``figs report ROOT --expect FILE``: the verdicts against a reference list; a move of a
+    machine-sensitive claim is listed, not held."""
+    fake = dict(FAKE)
+    fake["figa"] = Recipe(
+        "figa", "Figure A", {"quick": Preset({}, "a note")}, _make_good,
+        claims=(GOOD, BAD, SENSITIVE),
+    )  # fmt: skip
+    monkeypatch.setattr(registry, "load_recipes", lambda: fake)
+    root = tmp_path / "root"
+    assert main(["figs", "all", "--out", str(root), "--no-progress", "--device", "cpu"]) == 1
+    capsys.readouterr()
+    ref = tmp_path / "ref.json"
+    # as the run: holds, fails; a sensitive claim the run did not judge moves without failing
+    ref.write_text(json.dumps({"verdicts": {"figa.rises": "holds", "figa.jump": "fails",
+                                            "figa.margin": "holds"}}))  # fmt: skip
+    assert main(["figs", "report", str(root), "--expect", str(ref)]) == 0
+    out = capsys.readouterr().out
+    assert "figa.margin: holds in" in out and "machine-sensitive: float32 kernels" in out
+    assert "2 as in" in out and "0 moved, 1 machine-sensitive" in out
+    ref.write_text(json.dumps({"verdicts": {"figa.rises": "fails", "figa.jump": "fails"}}))
+    assert main(["figs", "report", str(root), "--expect", str(ref)]) == 1
+    out = capsys.readouterr().out
+    assert "figa.rises: fails in" in out and "holds here (MOVED)" in out
+    ref.write_text("[1, 2]")
+    assert main(["figs", "report", str(root), "--expect", str(ref)]) == 2
+    assert "is not a verdicts file" in capsys.readouterr().err
+    # the machine-sensitive reason reaches the claim's note
+    summary = json.loads((root / "figa" / "summary.json").read_text())
+    assert summary["claims"][0]["note"] == ""
+    record = C.untested(SENSITIVE, "not run")
+    assert record["note"] == "not run; machine-sensitive: float32 kernels"
+
+
+def test_the_committed_quick_verdicts_name_every_declared_claim():
+    """tests/fixtures/quick_verdicts.json stays in step with the recipes: every claim a recipe
+    declares has a committed verdict, and every committed verdict a claim."""
+    from softleak.compare.claims import VERDICTS
+    from softleak.paper_figs.verdicts import read_reference
+
+    reference = read_reference(Path(__file__).parent / "fixtures" / "quick_verdicts.json")
+    declared = {c.id for r in registry.load_recipes().values() for c in r.claims}
+    assert set(reference) == declared
+    assert set(reference.values()) <= set(VERDICTS)
+
+
+@pytest.mark.slow
+def test_a_full_quick_run_reproduces_the_committed_verdicts(tmp_path):
+    """~30-45 minutes on a 2-core CPU: every verdict that is not machine-sensitive as committed."""
+    fixture = Path(__file__).parent / "fixtures" / "quick_verdicts.json"
+    root = tmp_path / "quick"
+    main(["figs", "all", "--preset", "quick", "--out", str(root), "--no-progress"])
+    assert main(["figs", "report", str(root), "--expect", str(fixture)]) == 0
