@@ -285,7 +285,7 @@ class Store:
         ran the precision (``simulate.precision.part_record``; default: this run's)."""
         for folder in (self.parts, *self.side.values()):
             check_folder(folder)  # a planted link is refused, never written through
-        meta = {
+        meta: dict[str, object] = {
             "unit": unit,
             "fingerprint": self.fingerprint,
             "rows": len(rows),
