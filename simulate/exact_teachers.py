@@ -1,0 +1,85 @@
+"""logistic-pinv's exact teachers (``--teacher svm|minnorm``): weights computed by
+``theory.maxmargin`` instead of trained, and the per-seed record of what each teacher is.
+
+- ``svm``: the hard-margin l2 max-margin separator without bias (NNLS, KKT-checked). Where the
+  labels are not linearly separable (any alpha near 2 at finite d; all of them past 2 as d grows)
+  no such teacher exists: the teacher is w = 0 (every logit 0, train accuracy 1/2), recorded as
+  ``teacher_status = "not_separable"``; its rows are counted in the table (they are what the
+  teacher does) and left out of the theory comparisons (``compare.leakage``), which say how many.
+- ``minnorm``: w = X^+ y; for alpha >= 1 it no longer interpolates and is the least-squares fit,
+  recorded as ``"not_interpolating"`` and counted.
+
+Exact teachers live in float64 (model, logits, saved weights): the margins of a near-capacity
+separator need it. What a row records about its teacher is computed from the weights as stored,
+so a resumed sweep (teachers read back from disk) writes the same rows as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Row columns an exact teacher adds (logistic teachers' rows do not carry them).
+COLUMNS = ("teacher", "teacher_status", "teacher_kkt", "teacher_kappa", "teacher_support")
+
+
+def signed(y01: np.ndarray) -> np.ndarray:
+    """Labels 0/1 -> -1/+1 (class 1 is the positive logit)."""
+    return 2.0 * np.asarray(y01, dtype=np.float64) - 1.0
+
+
+def exact_weights(kind: str, X: np.ndarray, y01: np.ndarray) -> np.ndarray:
+    """(d,) float64 weights of the ``kind`` teacher (``svm`` or ``minnorm``) on X (n, d), labels
+    0/1 (n,)."""
+    from softleak.theory.maxmargin import max_margin, min_norm
+
+    if kind == "svm":
+        fit = max_margin(X, signed(y01))
+        if fit.status == "not_separable":
+            log.info("svm teacher: n = %d labels in d = %d not separable; w = 0", *X.shape)
+    elif kind == "minnorm":
+        fit = min_norm(X, signed(y01))
+    else:
+        raise ValueError(f"no exact teacher {kind!r}")
+    return fit.w
+
+
+def teacher_record(kind: str, X: np.ndarray, y01: np.ndarray, w: np.ndarray) -> dict:
+    """What a row says about an exact teacher with weights w (d,), from the weights alone.
+
+    ``teacher_status``: svm ``ok`` / ``kkt_failed`` (the KKT certificate of
+    ``theory.maxmargin.kkt_certificate`` within ``KKT_TOL`` or not) / ``not_separable`` (w = 0);
+    minnorm ``ok`` / ``not_interpolating``. ``teacher_kkt``: svm the certificate's largest
+    relative residual, minnorm max |x.w - y|. ``teacher_kappa``: the margin in Gardner's units,
+    1 / (||w|| sigma_x) with sigma_x^2 the mean squared input entry (sqrt(d) / ||w|| for x ~ N(0,
+    I/d); svm only). ``teacher_support``: active constraints per input dimension, n_SV / d (svm).
+    """
+    from softleak.theory.maxmargin import INTERPOLATION_TOL, KKT_TOL, kkt_certificate
+
+    X = np.asarray(X, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    y = signed(y01)
+    nan = float("nan")
+    out = {"teacher": kind, "teacher_kappa": nan, "teacher_support": nan}
+    if kind == "minnorm":
+        residual = float(np.max(np.abs(X @ w - y), initial=0.0))
+        ok = residual <= INTERPOLATION_TOL
+        return {
+            **out,
+            "teacher_status": "ok" if ok else "not_interpolating",
+            "teacher_kkt": residual,
+        }
+    if not np.any(w):
+        return {**out, "teacher_status": "not_separable", "teacher_kkt": nan}
+    kkt, active = kkt_certificate(X, y, w)
+    sigma = float(np.sqrt(np.mean(X * X)))
+    return {
+        **out,
+        "teacher_status": "ok" if kkt.ok(KKT_TOL) else "kkt_failed",
+        "teacher_kkt": kkt.worst,
+        "teacher_kappa": 1.0 / (float(np.linalg.norm(w)) * sigma),
+        "teacher_support": active / X.shape[1],
+    }
