@@ -334,6 +334,8 @@ def _overlay(args: argparse.Namespace) -> int:
         else:
             cols = ["name", "rho", "measured", "ci_low", "ci_high", "predicted", "gap"]
             print(gaps[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        if result.leakage is not None:
+            print(result.leakage.summary())
     return 0
 
 

@@ -94,6 +94,10 @@ def gardner_kappa(alpha) -> np.ndarray:
     alpha = np.asarray(alpha, dtype=float)
     if np.any(~(alpha > 0)):
         raise ValueError("alpha must be > 0")
+    if alpha.ndim > 1 or alpha.size > 64:  # grids repeat alpha: solve each value once
+        values, inverse = np.unique(alpha, return_inverse=True)
+        if values.size < alpha.size:
+            return gardner_kappa(values)[inverse].reshape(alpha.shape)
     # The left side increases from -1 (k -> -inf) to +inf. Bracket: (1 + k^2) Phi(k) + k phi(k)
     # >= k^2 Phi(k) >= k^2 / 2 for k >= 0, so the root lies below max(sqrt(2 / alpha), 0) < hi;
     # at k = -10 the integral is ~1e-24, below 1/alpha for every alpha < 1e23.
@@ -149,6 +153,8 @@ def bivariate_normal_cdf(h, k, corr) -> np.ndarray:
     """P(X <= h, Y <= k) for standard normals with correlation ``corr`` in (-1, 1), by Owen's T
     function (Owen 1956): exact to float64 round-off, vectorized. h, k may be +-inf."""
     h, k, corr = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (h, k, corr)))
+    shape = h.shape
+    h, k, corr = (np.ravel(v) for v in (h, k, corr))
     out = np.empty(h.shape)
     s = np.sqrt(1.0 - corr * corr)
     # Infinite limits reduce to one variable.
@@ -167,7 +173,7 @@ def bivariate_normal_cdf(h, k, corr) -> np.ndarray:
     both_zero = fin.copy()
     both_zero[fin] = (hf == 0) & (kf == 0)
     out[both_zero] = 0.25 + np.arcsin(corr[both_zero]) / (2 * np.pi)
-    return np.clip(out, 0.0, 1.0)
+    return np.clip(out, 0.0, 1.0).reshape(shape)
 
 
 def _owen_half(x, num, s):
