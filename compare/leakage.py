@@ -21,7 +21,7 @@ cells with rho alpha <= 0.95 and alpha <= 1.8 (``in_goal``). :meth:`CurveAgreeme
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,23 @@ def predicted(teacher: str, alpha, rho) -> np.ndarray:
     return predicted_accuracy(alpha, rho)
 
 
+def predicted_curves(
+    teacher: str, rhos: Sequence[float], lo: float, hi: float, n_grid: int = 400
+) -> pd.DataFrame:
+    """The theory's held-out accuracy (``compare.leakage.predicted``) per rho on ``n_grid``
+    alpha values from lo to hi: a long table ``rho, alpha, accuracy`` (NaN where the theory does
+    not apply: alpha >= 2, or alpha >= 1 for the min-norm teacher). The grid also holds each
+    1/rho, where the accuracy reaches 1, so the kink is drawn sharp."""
+    frames = []
+    for rho in rhos:
+        alpha = np.linspace(lo, hi, n_grid)
+        kink = 1.0 / float(rho)
+        if lo < kink < hi:
+            alpha = np.sort(np.append(alpha, [kink * (1 - 1e-9), kink]))
+        acc = predicted(teacher, alpha, float(rho))
+        frames.append(pd.DataFrame({"rho": float(rho), "alpha": alpha, "accuracy": acc}))
+    return pd.concat(frames, ignore_index=True)
+
 def theory_label(teacher: str) -> str:
     """Legend text of the predicted curve for a sweep of ``teacher``."""
     if teacher == "minnorm":
@@ -100,9 +117,11 @@ def usable(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 @dataclass(frozen=True, eq=False)
 class CurveAgreement:
     """Measured vs predicted held-out accuracy per (teacher, d, rho, alpha) cell (``table``:
-    :data:`COLUMNS`)."""
+    :data:`COLUMNS`), and each seed's accuracy in each cell (``per_seed``: teacher, d, rho,
+    alpha, seed, measured)."""
 
     table: pd.DataFrame
+    per_seed: pd.DataFrame
 
     @property
     def ds(self) -> list[int]:
@@ -123,6 +142,39 @@ class CurveAgreement:
             "fraction": frac,
             "goal": GOAL_FRACTION,
             "met": bool(len(cells) and frac >= GOAL_FRACTION),
+        }
+
+    def seed_gaps(
+        self, d: int | None = None, teacher: str | None = None, against: str = "theory"
+    ) -> np.ndarray:
+        """Per seed, the mean over the goal cells at ``d`` (default: the largest) where the theory
+        applies of measured - predicted (``against="theory"``) or measured - 1/2 (``"chance"``):
+        one number per seed. Seeds are the independent units (the cells of one seed share its
+        teacher across rho and, with nested data, its data across alpha)."""
+        d = max(self.ds) if d is None else int(d)
+        cells = self.table[(self.table["d"] == d) & self.table["in_goal"]]
+        cells = cells[cells["predicted"].notna()]
+        if teacher is not None:
+            cells = cells[cells["teacher"] == teacher]
+        keys = ["teacher", "d", "rho", "alpha"]
+        rows = self.per_seed.merge(cells[[*keys, "predicted"]], on=keys)
+        base = rows["predicted"] if against == "theory" else 0.5
+        return (rows["measured"] - base).groupby(rows["seed"]).mean().to_numpy(dtype=float)
+
+    def pooled(self, d: int | None = None, teacher: str | None = None) -> dict[str, float]:
+        """The mean over seeds of :meth:`seed_gaps` (measured - predicted over the goal cells)
+        and its standard error over seeds."""
+        gaps = self.seed_gaps(d, teacher)
+        k = gaps.size
+        cells = self.table[(self.table["d"] == (max(self.ds) if d is None else int(d)))]
+        cells = cells[cells["in_goal"] & cells["predicted"].notna()]
+        if teacher is not None:
+            cells = cells[cells["teacher"] == teacher]
+        return {
+            "mean_diff": float(gaps.mean()) if k else math.nan,
+            "se": float(gaps.std(ddof=1) / math.sqrt(k)) if k > 1 else math.nan,
+            "seeds": int(k),
+            "cells": int(len(cells)),
         }
 
     def by_d(self) -> pd.DataFrame:
@@ -221,6 +273,48 @@ class CurveAgreement:
             )
         return "\n".join(lines) or "held-out accuracy: no cell the theory covers"
 
+    def plot_curves(
+        self, ax: Any = None, d: int | None = None, teacher: str | None = None, legend: bool = True
+    ) -> Any:
+        """Measured held-out accuracy (+- SE) against alpha, one colour per rho, with the
+        predicted curve of each rho in the same colour, at ``d`` (default: the largest) for one
+        ``teacher`` (default: the table's only one). Returns the axes."""
+        from softleak.compare.style import axes_or_new
+
+        ax = axes_or_new(ax)
+        d = max(self.ds) if d is None else int(d)
+        part = self.table[self.table["d"] == d]
+        teachers = sorted(part["teacher"].unique())
+        teacher = teachers[0] if teacher is None else teacher
+        part = part[part["teacher"] == teacher]
+        lo, hi = float(part["alpha"].min()), float(part["alpha"].max())
+        curves = predicted_curves(teacher, sorted(part["rho"].unique()), lo, hi)
+        for k, (rho, g) in enumerate(part.groupby("rho")):
+            g = g.sort_values("alpha")
+            color = f"C{k}"
+            ax.errorbar(
+                g["alpha"],
+                g["measured"],
+                yerr=g["sem"].fillna(0.0),
+                color=color,
+                marker="o",
+                ms=3,
+                lw=0,
+                elinewidth=1.0,
+                capsize=2,
+                label=rf"$\rho = {rho:g}$ measured",
+            )
+            line = curves[np.isclose(curves["rho"], rho)]
+            ax.plot(line["alpha"], line["accuracy"], color=color, lw=1.3)
+        ax.plot([], [], color="0.3", lw=1.3, label=theory_label(teacher))
+        ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
+        ax.set_xlabel(r"$\alpha = n/d$")
+        ax.set_ylabel(r"held-out member accuracy acc$^S_{\rm test}$")
+        ax.set_title(f"{teacher} teacher, d = {d}", fontsize="medium")
+        if legend:
+            ax.legend(fontsize="x-small", frameon=False)
+        return ax
+
     def plot(self, ax: Any = None, d: int | None = None) -> Any:
         """Measured minus predicted against alpha, one colour per rho (+-2 SE bars), at ``d``
         (default: the largest), with the +-ABS_TOL band. Returns the axes."""
@@ -290,7 +384,9 @@ def curve_agreement(df: pd.DataFrame, *, where: Mapping[str, Any] | None = None)
     )
     table["d"] = table["d"].astype(int)
     table["n_seeds"] = table["n_seeds"].astype(int)
-    return CurveAgreement(table[list(COLUMNS)].reset_index(drop=True))
+    seeds = per_seed.rename("measured").reset_index()
+    seeds["d"] = seeds["d"].astype(int)
+    return CurveAgreement(table[list(COLUMNS)].reset_index(drop=True), seeds)
 
 
 #: Accuracy levels of the predicted contours drawn over a phase diagram's weak phase.

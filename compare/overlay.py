@@ -24,7 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from softleak.compare.leakage import CurveAgreement, curve_agreement, predicted, theory_label
+from softleak.compare.leakage import (
+    CurveAgreement,
+    curve_agreement,
+    predicted_curves,
+    theory_label,
+)
 from softleak.compare.table import (
     CONDITION_COLUMNS,
     alpha_label,
@@ -287,23 +292,6 @@ def overlay(
         leakage=agreement,
     )
 
-
-def predicted_curves(
-    teacher: str, rhos: Sequence[float], lo: float, hi: float, n_grid: int = 400
-) -> pd.DataFrame:
-    """The theory's held-out accuracy (``compare.leakage.predicted``) per rho on ``n_grid``
-    alpha values from lo to hi: a long table ``rho, alpha, accuracy`` (NaN where the theory does
-    not apply: alpha >= 2, or alpha >= 1 for the min-norm teacher). The grid also holds each
-    1/rho, where the accuracy reaches 1, so the kink is drawn sharp."""
-    frames = []
-    for rho in rhos:
-        alpha = np.linspace(lo, hi, n_grid)
-        kink = 1.0 / float(rho)
-        if lo < kink < hi:
-            alpha = np.sort(np.append(alpha, [kink * (1 - 1e-9), kink]))
-        acc = predicted(teacher, alpha, float(rho))
-        frames.append(pd.DataFrame({"rho": float(rho), "alpha": alpha, "accuracy": acc}))
-    return pd.concat(frames, ignore_index=True)
 
 
 def mean_curve(curves, metric: str, **where) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

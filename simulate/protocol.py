@@ -169,7 +169,10 @@ def train_teachers(
 
 
 def teacher_batches(spec: SweepSpec, keys: list[tuple[int, int, int, int]]) -> list[list]:
-    """Group teacher keys into batches that train together."""
+    """Group teacher keys into batches that train together (exact teachers are solved one at a
+    time and gain nothing from a batch: one each, so each is saved as soon as it is solved)."""
+    if spec.exact_teacher:
+        return [[key] for key in keys]
     groups: dict[tuple, list] = {}
     for key in keys:
         d, c, n, rep = key
