@@ -160,7 +160,9 @@ def teacher_geometry(df: pd.DataFrame) -> pd.DataFrame:
         ):
             vals = ok[col].to_numpy(float)
             row[col] = float(vals.mean()) if len(vals) else None
-            row[col + "_se"] = float(vals.std(ddof=1) / np.sqrt(len(vals))) if len(vals) > 1 else None
+            row[col + "_se"] = (
+                float(vals.std(ddof=1) / np.sqrt(len(vals))) if len(vals) > 1 else None
+            )
             row[col + "_theory"] = float(theory)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -85,6 +85,7 @@ def predicted_curves(
         frames.append(pd.DataFrame({"rho": float(rho), "alpha": alpha, "accuracy": acc}))
     return pd.concat(frames, ignore_index=True)
 
+
 def theory_label(teacher: str) -> str:
     """Legend text of the predicted curve for a sweep of ``teacher``."""
     if teacher == "minnorm":
@@ -405,7 +406,13 @@ class TheoryContours:
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(
-            {"x": self.x, "y": self.y, "accuracy": self.z, "levels": self.levels, "label": self.label}
+            {
+                "x": self.x,
+                "y": self.y,
+                "accuracy": self.z,
+                "levels": self.levels,
+                "label": self.label,
+            }
         )
 
     def plot(self, ax: Any) -> Any:

@@ -276,7 +276,9 @@ def overlay(
     if is_single_logit(experiment):
         teacher = str(single_value(df, "teacher") or "logistic")
         lo, hi = float(df["alpha"].min()), float(df["alpha"].max())
-        theory_curve = predicted_curves(teacher, sorted(df["rho"].dropna().unique()), lo, hi, n_grid)
+        theory_curve = predicted_curves(
+            teacher, sorted(df["rho"].dropna().unique()), lo, hi, n_grid
+        )
         agreement = curve_agreement(df)
     return Overlay(
         curves=curves,
@@ -291,7 +293,6 @@ def overlay(
         teacher=teacher,
         leakage=agreement,
     )
-
 
 
 def mean_curve(curves, metric: str, **where) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

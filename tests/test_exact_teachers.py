@@ -41,7 +41,9 @@ def test_default_teacher_keeps_every_existing_id():
     assert explicit.unit_id(20, 2, 10, 0) == s.unit_id(20, 2, 10, 0)
     svm = dataclasses.replace(s, teacher_kind="svm")
     assert "teacher_kind" not in sweep_identity(s) and sweep_identity(svm)["teacher_kind"] == "svm"
-    ids = {t.unit_id(20, 2, 10, 0) for t in (s, svm, dataclasses.replace(s, teacher_kind="minnorm"))}
+    ids = {
+        t.unit_id(20, 2, 10, 0) for t in (s, svm, dataclasses.replace(s, teacher_kind="minnorm"))
+    }
     assert len(ids) == 3
     assert len({svm.unit_id(20, 2, n, r) for n in (10, 20) for r in (0, 1)}) == 4
 

@@ -72,7 +72,9 @@ def test_overlaps_limits_and_closed_forms():
 
 def test_bivariate_normal_cdf_against_scipy():
     rng = np.random.default_rng(0)
-    pts = np.column_stack([rng.normal(0, 2, 40), rng.normal(0, 2, 40), rng.uniform(-0.99, 0.99, 40)])
+    pts = np.column_stack(
+        [rng.normal(0, 2, 40), rng.normal(0, 2, 40), rng.uniform(-0.99, 0.99, 40)]
+    )
     edge = np.array([[0.0, 0.7, 0.3], [0.7, 0.0, -0.6], [0.0, 0.0, 0.5], [0.0, -1.2, -0.9]])
     for h, k, c in np.vstack([pts, edge]):
         want = stats.multivariate_normal(cov=[[1, c], [c, 1]]).cdf([h, k])
@@ -90,7 +92,9 @@ def _accuracy_by_quadrature(kappa, r, g):
     return integrate.quad(f, -np.inf, kappa)[0] + integrate.quad(f, kappa, np.inf)[0]
 
 
-@pytest.mark.parametrize("alpha, rho", [(0.25, 0.8), (0.5, 0.5), (1.0, 0.3), (1.5, 0.6), (1.9, 0.5)])
+@pytest.mark.parametrize(
+    "alpha, rho", [(0.25, 0.8), (0.5, 0.5), (1.0, 0.3), (1.5, 0.6), (1.9, 0.5)]
+)
 def test_accuracy_integral_against_quadrature(alpha, rho):
     p = L.leakage_prediction(alpha, rho)
     want = _accuracy_by_quadrature(float(p.kappa), float(p.r), float(p.g))
