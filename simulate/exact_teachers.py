@@ -83,3 +83,23 @@ def teacher_record(kind: str, X: np.ndarray, y01: np.ndarray, w: np.ndarray) -> 
         "teacher_kappa": 1.0 / (float(np.linalg.norm(w)) * sigma),
         "teacher_support": active / X.shape[1],
     }
+
+
+#: Multiply-adds per (n k^2) of the NNLS active-set solve (``scipy.optimize.nnls``), k = n_SV:
+#: fitted to d = 1600, alpha = 1.8 (n = 2,880, n_SV ~ 1,500) taking ~17 s at ``CPU_PINV_RATE``
+#: (1 thread, load ~1.5); d = 400 and d = 1600 at alpha = 1 run within 2x of it.
+NNLS_FLOPS_PER_NK2 = 116.0
+
+
+def exact_teacher_flops(kind: str, n: int, d: int) -> float:
+    """Estimated float64 FLOPs of solving one exact teacher on n points in d dimensions (for
+    ``simulate.estimate``): NNLS with n_SV = d * Gardner's support density for svm, one
+    least-squares factorization and solve for minnorm."""
+    from softleak.simulate.estimate import pinv_flops
+    from softleak.theory.leakage import ALPHA_SEPARABLE, support_density
+
+    if kind == "minnorm":
+        return pinv_flops(n, d, 1, n)
+    alpha = min(n / d, ALPHA_SEPARABLE)
+    k = min(n, d, max(1.0, float(support_density(alpha)) * d))
+    return NNLS_FLOPS_PER_NK2 * n * k * k
