@@ -457,8 +457,17 @@ def phase_diagram(
             "mse_cutoff": mse_cutoff,
         },
         theory_lines=lines,
-        contours=theory_contours(df, x, y, _edges(xs), _edges(ys)) if contours else None,
+        contours=_contours(df, x, y, xs, ys) if contours else None,
     )
+
+
+def _contours(df: pd.DataFrame, x: str, y: str, xs: np.ndarray, ys: np.ndarray):
+    """The predicted accuracy contours over the diagram, or None (with a warning) where the
+    theory has none: it covers logistic-pinv over (alpha, rho)."""
+    found = theory_contours(df, x, y, _edges(xs), _edges(ys))
+    if found is None:
+        log.warning("no predicted contours: they are for logistic-pinv over (alpha, rho)")
+    return found
 
 
 def _diagram_runs(
