@@ -226,8 +226,8 @@ def _replace(spec, **changes):
 
 def _sweep_parts(spec, *, free_bytes: float, device: str) -> list[Part]:
     from softleak.simulate import protocol
-    from softleak.simulate.exact_teachers import exact_teacher_flops
     from softleak.simulate.chunks import ROW_SHARING_WIDTH, student_width
+    from softleak.simulate.exact_teachers import exact_teacher_flops
     from softleak.simulate.memory import BUDGET_FRACTION, shared_bytes, student_bytes
 
     b = DTYPE_BYTES[spec.dtype]
