@@ -89,10 +89,10 @@ def predicted_curves(
 def theory_label(teacher: str) -> str:
     """Legend text of the predicted curve for a sweep of ``teacher``."""
     if teacher == "minnorm":
-        return "min-norm teacher: exactly 1/2 (theory)"
+        return "min-norm theory: 1/2 exactly"
     if teacher == "svm":
         return "max-margin theory"
-    return "max-margin theory (not this teacher's bias)"
+    return "max-margin theory (Adam teacher: another bias)"
 
 
 def teacher_of(df: pd.DataFrame) -> pd.Series:

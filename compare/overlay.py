@@ -161,7 +161,7 @@ class Overlay:
                 part["accuracy"],
                 color="black",
                 lw=1.4,
-                label=theory_label(self.teacher or "logistic") + " (held-out)",
+                label="held-out: " + theory_label(self.teacher or "logistic"),
                 zorder=5,
             )
         if self.cover_alpha is not None:

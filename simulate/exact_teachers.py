@@ -103,3 +103,27 @@ def exact_teacher_flops(kind: str, n: int, d: int) -> float:
     alpha = min(n / d, ALPHA_SEPARABLE)
     k = min(n, d, max(1.0, float(support_density(alpha)) * d))
     return NNLS_FLOPS_PER_NK2 * n * k * k
+
+
+#: What a row's teacher did when it is not the exact teacher its kind names (one line each).
+STATUS_TEXT = {
+    "not_separable": "labels not linearly separable: no max-margin teacher, w = 0 (train "
+    "accuracy 1/2)",
+    "kkt_failed": "the solution misses the KKT tolerance (kept, flagged)",
+    "not_interpolating": "alpha >= 1: the least-squares fit, which does not interpolate",
+}
+
+
+def status_line(table) -> str:
+    """One line on a sweep's exact teachers: how many seeds are not the exact teacher of their
+    kind, what they do, and that their rows are counted in the table but left out of the theory
+    comparisons (``compare.leakage``)."""
+    teachers = table.groupby(["d", "n", "seed"])["teacher_status"].first()
+    bad = teachers[teachers != "ok"]
+    if bad.empty:
+        return f"all {len(teachers)} exact teachers ok (KKT / interpolation checked)"
+    parts = [f"{k}: {STATUS_TEXT.get(k, k)}" for k in sorted(bad.unique())]
+    return (
+        f"{len(bad)} of {len(teachers)} teachers not exact ({'; '.join(parts)}); their rows stay "
+        "in the table (teacher_status) and are left out of theory comparisons"
+    )

@@ -111,7 +111,10 @@ def test_command_line_teacher_option(tmp_path, capsys):
     base = ["simulate", "logistic-pinv", "--d", "12", "--alpha", "0.5", "--rho", "0.5"]
     assert _code([*base, "--teacher", "svm", "--out", str(out)]) == 0
     assert pd.read_parquet(out / "results.parquet")["teacher"].eq("svm").all()
-    capsys.readouterr()
+    assert "all 1 exact teachers ok" in capsys.readouterr().out
+    wide = ["simulate", "logistic-pinv", "--d", "12", "--alpha", "4", "--rho", "0.5"]
+    assert _code([*wide, "--teacher", "svm", "--out", str(tmp_path / "w")]) == 0
+    assert "not linearly separable" in capsys.readouterr().out  # alpha = 4 in d = 12
     # the folder holds svm teachers: the logistic default is another identity
     assert _code([*base, "--teacher-epochs", "5", "--out", str(out)]) == 2
     err = capsys.readouterr().err

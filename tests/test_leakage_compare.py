@@ -120,7 +120,7 @@ def test_overlay_and_phase_diagram_draw_the_prediction(tmp_path, capsys):
     assert ov.teacher == "svm" and ov.leakage is not None
     fig, (ax,) = new_figure()
     ov.plot(ax=ax, rho=0.5)
-    theory = [ln for ln in ax.get_lines() if ln.get_label().startswith("max-margin theory")]
+    theory = [ln for ln in ax.get_lines() if ln.get_label() == "held-out: max-margin theory"]
     assert len(theory) == 1
     x, y = (np.asarray(v, dtype=float) for v in theory[0].get_data())
     assert np.allclose(y, predicted_accuracy(x, 0.5), equal_nan=True)
@@ -187,7 +187,9 @@ def test_theory_leakage_is_fast_and_torch_free():
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)) == 5000
-    assert float(proc.stderr.strip().splitlines()[-1]) < 1.0  # 5,000 grid points in < 1 s
+    # 5,000 grid points: ~0.1 s of numpy plus imports on an idle machine; 3 s leaves room for
+    # a shared one (the tests run beside other work)
+    assert float(proc.stderr.strip().splitlines()[-1]) < 3.0
 
 
 def test_seed_gaps_pool_cells_per_seed():
