@@ -187,12 +187,13 @@ def report(args: argparse.Namespace) -> dict:
         if not fits.empty:
             print("\nper cell: diff(d) = diff_inf + c/d (weighted by 1/SE^2):")
             print(fits.to_string(index=False, float_format=lambda v: f"{v:+.4f}"))
-        goal = agreement.goal()
-        print(
-            f"\ngoal at d = {goal['d']}: {goal['within']} of {goal['cells']} goal cells within "
-            f"max(0.01, 2 SE) ({goal['fraction']:.0%}; goal {goal['goal']:.0%}: "
-            f"{'met' if goal['met'] else 'NOT met'})"
-        )
+        out["teachers"][name]["goal_by_d"] = [agreement.goal(d) for d in agreement.ds]
+        for goal in out["teachers"][name]["goal_by_d"]:
+            print(
+                f"goal at d = {goal['d']}: {goal['within']} of {goal['cells']} goal cells within "
+                f"max(0.01, 2 SE) ({goal['fraction']:.0%}; goal {goal['goal']:.0%}: "
+                f"{'met' if goal['met'] else 'NOT met'})"
+            )
     if (df["teacher_name"] == "svm").any():
         geo = teacher_geometry(df)
         out["svm_teachers"] = geo.to_dict(orient="records")

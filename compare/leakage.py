@@ -179,18 +179,21 @@ class CurveAgreement:
         }
 
     def by_d(self) -> pd.DataFrame:
-        """Per (teacher, d), over the goal cells: cells, the fraction within tolerance, mean diff,
-        mean |diff|, root-mean-square z, median SE."""
+        """Per (teacher, d), over the goal cells: cells, the fraction within tolerance, mean diff
+        with its standard error over seeds (:meth:`pooled`), mean |diff|, root-mean-square z,
+        median SE."""
         rows = []
         part = self.table[self.table["in_goal"] & self.table["predicted"].notna()]
         for (teacher, d), g in part.groupby(["teacher", "d"]):
+            pooled = self.pooled(int(d), str(teacher))
             rows.append(
                 {
                     "teacher": teacher,
                     "d": int(d),
                     "cells": int(len(g)),
                     "fraction_within": float(g["within"].mean()),
-                    "mean_diff": float(g["diff"].mean()),
+                    "mean_diff": pooled["mean_diff"],
+                    "mean_diff_se": pooled["se"],
                     "mean_abs_diff": float(g["diff"].abs().mean()),
                     "rms_z": float(np.sqrt(np.nanmean(g["z"] ** 2))),
                     "median_sem": float(g["sem"].median()),
