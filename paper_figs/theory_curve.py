@@ -17,7 +17,8 @@ import numpy as np
 
 from softleak.compare.claims import Claim, summary_line
 from softleak.paper_figs import fig4
-from softleak.paper_figs.common import clean, save, write_data
+from softleak.paper_figs.common import save, write_data
+from softleak.paper_figs.mlp_figs import fmt_value
 from softleak.paper_figs.registry import Preset, Recipe
 from softleak.simulate.spec import SweepSpec
 
@@ -57,6 +58,7 @@ def _nearest_rhos(df) -> list[float]:
 def make(tables: dict, out: Path, preset: str) -> dict:
     from softleak.compare.leakage import ABS_TOL, Z_TOL, curve_agreement
     from softleak.compare.style import new_figure
+    from softleak.compare.table import jsonable
 
     svm = curve_agreement(tables["theory_curve-svm"])
     minnorm = curve_agreement(tables["theory_curve-minnorm"])
@@ -80,17 +82,19 @@ def make(tables: dict, out: Path, preset: str) -> dict:
         write_data(agreement.table, out, f"theory_curve_{name}")
 
     goal = svm.goal()
-    summary = {
-        "goal": goal,
-        "by_d": {
-            name: a.by_d().to_dict(orient="records")
-            for name, a in (("svm", svm), ("minnorm", minnorm), ("adam", adam))
-        },
-        "minnorm_pooled": minnorm.pooled(),
-        "adam_gap": adam.pooled(),
-        "tolerance": f"max({ABS_TOL:g}, {Z_TOL:g} SE)",
-        "files": files,
-    }
+    summary = jsonable(
+        {
+            "goal": goal,
+            "by_d": {
+                name: a.by_d().to_dict(orient="records")
+                for name, a in (("svm", svm), ("minnorm", minnorm), ("adam", adam))
+            },
+            "minnorm_pooled": minnorm.pooled(),
+            "adam_gap": adam.pooled(),
+            "tolerance": f"max({ABS_TOL:g}, {Z_TOL:g} SE)",
+            "files": files,
+        }
+    )
     summary["claims"] = judge(svm, minnorm, adam)
     gap = summary["adam_gap"]
     summary["text"] = "\n".join(
@@ -100,11 +104,11 @@ def make(tables: dict, out: Path, preset: str) -> dict:
             svm.summary(),
             minnorm.summary(),
             f"Adam teacher (fig4's sweep) - max-margin theory, mean over {gap['cells']} goal "
-            f"cells: {gap['mean_diff']:+.4f} +- {gap['se']:.4f} ({gap['seeds']} seeds)",
+            f"cells: {fmt_value(gap['mean_diff'])} +- {fmt_value(gap['se'])} "
+            f"({gap['seeds']} seeds)",
             summary_line(summary["claims"]),
         ]
     )
-    summary["goal"] = {k: clean(v) if isinstance(v, float) else v for k, v in goal.items()}
     return summary
 
 
