@@ -203,3 +203,26 @@ def test_seed_gaps_pool_cells_per_seed():
     chance = agreement.seed_gaps(against="chance")
     want = np.mean([float(predicted_accuracy(a, r)) + o - 0.5 for (r, a), o in offsets.items()][:2])
     assert np.allclose(chance, want + np.tile([0.01, -0.01], 3))
+
+
+@pytest.mark.slow
+def test_max_margin_curve_at_d_400(tmp_path, global_seed):
+    """The theory_curve quick sweep with another base seed (d = 400, 16 exact teachers per alpha,
+    3 rho): the pooled gap over seeds is within 3 SE of 0, no cell is off by 4.5 SE (t with 15
+    dof: ~4e-4 per cell), and the min-norm control's gap is within 3 SE of 0. (The issue's goal,
+    >= 90% of 18 cells within max(0.01, 2 SE), is a measurement, not a test for any seed: with SE
+    ~0.01 per cell two cells outside 2 SE happen by chance.)"""
+    import dataclasses
+
+    from softleak.paper_figs.theory_curve import QUICK
+    from softleak.simulate.sweep import run_sweep
+
+    svm = dataclasses.replace(QUICK["theory_curve-svm"], seed=global_seed)
+    agreement = curve_agreement(run_sweep(svm, tmp_path / "svm"))
+    cells = agreement.table[agreement.table["in_goal"]]
+    assert (cells["z"].abs() < 4.5).all(), agreement.format()
+    pooled = agreement.pooled()
+    assert abs(pooled["mean_diff"]) <= 3 * pooled["se"]
+    minnorm = dataclasses.replace(QUICK["theory_curve-minnorm"], seed=global_seed)
+    control = curve_agreement(run_sweep(minnorm, tmp_path / "minnorm")).pooled()
+    assert abs(control["mean_diff"]) <= 3 * control["se"]
