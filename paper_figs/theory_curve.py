@@ -173,6 +173,9 @@ def judge(svm, minnorm, adam) -> list[dict]:
         _judge_gap(
             c_adam,
             adam,
+            note=f"{adam.pooled()['seeds']} seeds of fig4's sweep: a wide tolerance at the quick "
+            "preset; docs/theory.md has the paired gap to the max-margin teacher on the same data "
+            "(16 seeds, d = 200-400)",
             why_not="the Adam teacher is not the max-margin teacher, and the reference's "
             "standardization moves small-alpha cells; benchmarks/adam_vs_maxmargin.py compares "
             "the two teachers on the same data",
