@@ -94,14 +94,14 @@ def jsonable(obj):
     return json.loads(json.dumps(obj, sort_keys=True, default=str))
 
 
-#: Settings an identity leaves out at these values (``settled``), named when they differ.
+#: Settings an identity leaves out at these values (``settled``), named when they differ
+#: (``teacher_kind`` logistic: the teacher of every logistic-pinv sweep before exact teachers).
 SETTLED_DEFAULTS = {"precision": "fp32", "teacher_kind": "logistic"}
 
 
 def settled(settings: Mapping) -> dict:
     """Settings as an identity or id hashes them: ``precision`` fp32 (what every run used before
-    precisions existed) and ``teacher_kind`` logistic (before exact teachers) are left out, so folders
-    and ids from before keep theirs."""
+    precisions existed) is left out, so folders and ids from before keep theirs."""
     out = dict(settings)
     for key, value in SETTLED_DEFAULTS.items():
         if out.get(key) == value:
