@@ -22,8 +22,18 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-#: Row columns an exact teacher adds (logistic teachers' rows do not carry them).
-COLUMNS = ("teacher", "teacher_status", "teacher_kkt", "teacher_kappa", "teacher_support")
+#: What a row's teacher did when it is not the exact teacher its kind names (one line each).
+STATUS_TEXT = {
+    "not_separable": "labels not linearly separable: no max-margin teacher, w = 0 (train "
+    "accuracy 1/2)",
+    "kkt_failed": "the solution misses the KKT tolerance (kept, flagged)",
+    "not_interpolating": "alpha >= 1: the least-squares fit, which does not interpolate",
+}
+
+#: FLOPs per n k^2 of the NNLS active-set solve (``scipy.optimize.nnls``), k = n_SV:
+#: fitted to d = 1600, alpha = 1.8 (n = 2,880, n_SV ~ 1,500) taking ~17 s at ``CPU_PINV_RATE``
+#: (1 thread, load ~1.5); d = 400 and d = 1600 at alpha = 1 run within 2x of it.
+NNLS_FLOPS_PER_NK2 = 116.0
 
 
 def signed(y01: np.ndarray) -> np.ndarray:
@@ -85,12 +95,6 @@ def teacher_record(kind: str, X: np.ndarray, y01: np.ndarray, w: np.ndarray) -> 
     }
 
 
-#: Multiply-adds per (n k^2) of the NNLS active-set solve (``scipy.optimize.nnls``), k = n_SV:
-#: fitted to d = 1600, alpha = 1.8 (n = 2,880, n_SV ~ 1,500) taking ~17 s at ``CPU_PINV_RATE``
-#: (1 thread, load ~1.5); d = 400 and d = 1600 at alpha = 1 run within 2x of it.
-NNLS_FLOPS_PER_NK2 = 116.0
-
-
 def exact_teacher_flops(kind: str, n: int, d: int) -> float:
     """Estimated float64 FLOPs of solving one exact teacher on n points in d dimensions (for
     ``simulate.estimate``): NNLS with n_SV = d * Gardner's support density for svm, one
@@ -103,15 +107,6 @@ def exact_teacher_flops(kind: str, n: int, d: int) -> float:
     alpha = min(n / d, ALPHA_SEPARABLE)
     k = min(n, d, max(1.0, float(support_density(alpha)) * d))
     return NNLS_FLOPS_PER_NK2 * n * k * k
-
-
-#: What a row's teacher did when it is not the exact teacher its kind names (one line each).
-STATUS_TEXT = {
-    "not_separable": "labels not linearly separable: no max-margin teacher, w = 0 (train "
-    "accuracy 1/2)",
-    "kkt_failed": "the solution misses the KKT tolerance (kept, flagged)",
-    "not_interpolating": "alpha >= 1: the least-squares fit, which does not interpolate",
-}
 
 
 def status_line(table) -> str:
