@@ -19,6 +19,7 @@ from softleak.compare.fss import (
     quality,
     thresholds_by_d,
 )
+from softleak.compare.leakage import CurveAgreement, curve_agreement
 from softleak.compare.overlay import Overlay, mean_curves, overlay
 from softleak.compare.phases import PHASES, PhaseDiagram, TheoryLine, classify, phase_diagram
 from softleak.compare.table import Sweep, load_sweep, select
@@ -46,6 +47,7 @@ __all__ = [
     "CanaryRecovery",
     "ClassCollapse",
     "Collapse",
+    "CurveAgreement",
     "DecisionMaps",
     "FSSFit",
     "Overlay",
@@ -62,6 +64,7 @@ __all__ = [
     "classify",
     "collapse",
     "crossings",
+    "curve_agreement",
     "decision_maps",
     "find_thresholds",
     "fit_threshold_scaling",

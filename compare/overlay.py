@@ -5,8 +5,12 @@ accuracy and the student's train and test accuracies as functions of alpha (and,
 has a ``certified_leaked_fraction`` column, that fraction), the thresholds measured from them,
 and the theory: Cover's finite-d separability probability P(n, d) as the teacher's predicted
 probability of fitting its training set (c = 2 only), the capacity alpha_label^T and the
-identifiability threshold alpha_id(rho). Theory is drawn in black (dashed / dotted), data in
-colour; :attr:`Overlay.gaps` gives measured minus predicted thresholds.
+identifiability threshold alpha_id(rho), and for logistic-pinv the whole held-out accuracy curve of
+the weak-leakage phase (``theory.leakage``: the max-margin teacher's prediction, labelled as such
+on sweeps of other teachers; the exact 1/2 of the min-norm teacher). Theory is drawn in black
+(solid / dashed / dotted), data in colour; :attr:`Overlay.gaps` gives measured minus predicted
+thresholds and :attr:`Overlay.leakage` the curve's cell-by-cell comparison
+(``compare.leakage``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from softleak.compare.leakage import (
+    CurveAgreement,
+    curve_agreement,
+    predicted_curves,
+    theory_label,
+)
 from softleak.compare.table import (
     CONDITION_COLUMNS,
     alpha_label,
@@ -77,6 +87,11 @@ class Overlay:
     d: int
     c: int
     tau: float | None
+    # logistic-pinv: the predicted held-out accuracy per rho (rho, alpha, accuracy) on a fine
+    # alpha grid, the teacher it was drawn for, and the cell-by-cell comparison
+    theory_curve: pd.DataFrame | None = None
+    teacher: str | None = None
+    leakage: CurveAgreement | None = None
 
     @property
     def rhos(self) -> list[float]:
@@ -102,6 +117,11 @@ class Overlay:
                 "cover": None
                 if self.cover_alpha is None
                 else {"alpha": self.cover_alpha, "p_separable": self.cover_p},
+                "teacher": self.teacher,
+                "theory_curve": None
+                if self.theory_curve is None
+                else self.theory_curve.to_dict(orient="records"),
+                "leakage": None if self.leakage is None else self.leakage.to_dict()["cells"],
             }
         )
 
@@ -109,8 +129,8 @@ class Overlay:
         """Curves at one rho (default: the one closest to 0.8, as in Fig. 4A) with theory.
 
         Data: mean +- SEM per metric (colour); measured thresholds as thin coloured vertical lines.
-        Theory (black): Cover's P(n, d) dashed, alpha_label^T dotted, alpha_id(rho) dash-dotted.
-        Returns the axes.
+        Theory (black): the predicted held-out accuracy solid (logistic-pinv), Cover's P(n, d)
+        dashed, alpha_label^T dotted, alpha_id(rho) dash-dotted. Returns the axes.
         """
         from softleak.compare.style import METRIC_COLORS, METRIC_LABELS, axes_or_new
 
@@ -133,6 +153,16 @@ class Overlay:
                 lw=1.2,
                 capsize=1.5,
                 label=METRIC_LABELS[metric],
+            )
+        if self.theory_curve is not None and math.isfinite(rho):
+            part = self.theory_curve[np.isclose(self.theory_curve["rho"], rho)]
+            ax.plot(
+                part["alpha"],
+                part["accuracy"],
+                color="black",
+                lw=1.4,
+                label="held-out: " + theory_label(self.teacher or "logistic"),
+                zorder=5,
             )
         if self.cover_alpha is not None:
             ax.plot(
@@ -242,6 +272,14 @@ def overlay(
             per_alpha = d * (1 if is_single_logit(experiment) else c)  # n = alpha * per_alpha
             # A c = 2 softmax teacher depends on w_1 - w_2 only: Cover's P at the same n.
             cover_p = np.asarray(p_separable(cover_alpha * per_alpha, d), dtype=float)
+    theory_curve = agreement = teacher = None
+    if is_single_logit(experiment):
+        teacher = str(single_value(df, "teacher") or "logistic")
+        lo, hi = float(df["alpha"].min()), float(df["alpha"].max())
+        theory_curve = predicted_curves(
+            teacher, sorted(df["rho"].dropna().unique()), lo, hi, n_grid
+        )
+        agreement = curve_agreement(df)
     return Overlay(
         curves=curves,
         thresholds=table,
@@ -251,6 +289,9 @@ def overlay(
         d=d,
         c=c,
         tau=None if tau is None else float(tau),
+        theory_curve=theory_curve,
+        teacher=teacher,
+        leakage=agreement,
     )
 
 

@@ -29,6 +29,9 @@ module first asks whether the teacher memorized (as Fig. 7A does), which gives t
 the linear models, where the student fits its training set whenever the teacher does. A cell
 without a teacher accuracy is classified the reference's way. The paper mentions an MSE cut-off of
 0.1 that the reference never applied: pass ``mse_cutoff=0.1`` to use it.
+
+For logistic-pinv over (alpha, rho), ``contours=True`` adds the predicted held-out accuracy of the
+weak phase (``compare.leakage.theory_contours``) as contour lines over the diagram.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from softleak.compare.leakage import TheoryContours, theory_contours
 from softleak.compare.table import (
     CONDITION_COLUMNS,
     alpha_label,
@@ -172,6 +176,7 @@ class PhaseDiagram:
     c: int
     cutoffs: Mapping[str, float | None]  # cutoff, weak_cutoff, match_cutoff, mse_cutoff
     theory_lines: tuple[TheoryLine, ...] = field(default=())
+    contours: TheoryContours | None = None  # predicted held-out accuracy (logistic-pinv)
 
     def counts(self) -> dict[str, int]:
         """Number of cells in each phase (phases with no cell omitted)."""
@@ -211,6 +216,7 @@ class PhaseDiagram:
                     {"name": t.name, "x": t.x, "y": t.y, "label": t.label}
                     for t in self.theory_lines
                 ],
+                "contours": None if self.contours is None else self.contours.to_dict(),
             }
         )
 
@@ -274,6 +280,8 @@ class PhaseDiagram:
                     line.x, line.y, color="black", ls=line.linestyle, lw=1.6, label=line.label
                 )
                 handles.append(artist)
+            if self.contours is not None:
+                handles.append(self.contours.plot(ax))
         ax.set_xlim(xe[0], xe[-1])
         ax.set_ylim(ye[0], ye[-1])
         ax.set_xlabel(_axis_label(self.x_name, self.experiment))
@@ -387,6 +395,7 @@ def phase_diagram(
     match_metric: str = "match_teacher_test_acc",
     mse_metric: str = "test_mse",
     theory: bool = True,
+    contours: bool = False,
 ) -> PhaseDiagram:
     """Classify every (x, y) cell of a sweep from its seed-mean metrics.
 
@@ -399,6 +408,8 @@ def phase_diagram(
         cutoff, weak_cutoff, match_cutoff, mse_cutoff: see :func:`classify`.
         match_metric, mse_metric: columns for the student-matches-teacher decision.
         theory: attach theory lines (alpha_id, alpha_label_T) for linear experiments.
+        contours: for logistic-pinv over (alpha, rho), attach the predicted held-out accuracy
+            (drawn by ``plot`` with ``theory``).
 
     Returns:
         A :class:`PhaseDiagram`.
@@ -446,7 +457,17 @@ def phase_diagram(
             "mse_cutoff": mse_cutoff,
         },
         theory_lines=lines,
+        contours=_contours(df, x, y, xs, ys) if contours else None,
     )
+
+
+def _contours(df: pd.DataFrame, x: str, y: str, xs: np.ndarray, ys: np.ndarray):
+    """The predicted accuracy contours over the diagram, or None (with a warning) where the
+    theory has none: it covers logistic-pinv over (alpha, rho)."""
+    found = theory_contours(df, x, y, _edges(xs), _edges(ys))
+    if found is None:
+        log.warning("no predicted contours: they are for logistic-pinv over (alpha, rho)")
+    return found
 
 
 def _diagram_runs(

@@ -47,6 +47,7 @@ CONDITION_COLUMNS: tuple[str, ...] = (
     "student_lr",
     "solver",
     "ablation",
+    "teacher",  # logistic-pinv's exact teachers (svm, minnorm); absent: a trained teacher
 )
 
 #: The subset of condition columns that configure the teacher (the teacher does not see rho, tau).
@@ -57,6 +58,7 @@ TEACHER_COLUMNS: tuple[str, ...] = (
     "p_teacher",
     "teacher_epochs",
     "teacher_lr",
+    "teacher",
 )
 
 #: The sweep experiments whose tables these analyses read: ``simulate.spec.EXPERIMENTS``

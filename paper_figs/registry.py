@@ -42,6 +42,7 @@ MODULES = (
     "fig21",
     "fig22",
     "fss",
+    "theory_curve",
     "canaries",
 )
 

@@ -283,6 +283,7 @@ def _replace(spec, **changes):
 def _sweep_parts(spec, *, free_bytes: float, device: str) -> list[Part]:
     from softleak.simulate import protocol
     from softleak.simulate.chunks import ROW_SHARING_WIDTH, student_width
+    from softleak.simulate.exact_teachers import exact_teacher_flops
     from softleak.simulate.memory import BUDGET_FRACTION, shared_bytes, student_bytes
 
     b = DTYPE_BYTES[spec.dtype]
@@ -295,6 +296,10 @@ def _sweep_parts(spec, *, free_bytes: float, device: str) -> list[Part]:
         d, c = batch[0][0], batch[0][1]
         k = k_t or c
         ns = [key[2] for key in batch]
+        if spec.exact_teacher:  # solved in float64 on the host, not trained (exact_teachers)
+            flops = sum(exact_teacher_flops(spec.teacher_kind, n, d) for n in ns)
+            parts.append(Part("teachers", "pinv", flops, steps=len(ns), models=len(batch)))
+            continue
         # Nested data: every teacher of the batch reads the largest data set (prefix masks).
         rows = [max(ns)] * len(ns) if spec.nested_data else ns
         parts.append(
@@ -713,6 +718,7 @@ def work_of(spec) -> dict:
     if not hasattr(spec, "teacher_sizes"):  # Toy2DSpec, ModAddSpec, GPT2Spec count their own
         return spec.work()
     from softleak.simulate.chunks import students_per_teacher
+    from softleak.simulate.exact_teachers import exact_teacher_flops
 
     sizes = spec.teacher_sizes()
     teachers = len(sizes) * spec.seeds
@@ -721,7 +727,10 @@ def work_of(spec) -> dict:
     for d, c, n in sizes:
         k = 1 if spec.single_logit else c
         tw = _mlp_weights(d, spec.p_teacher, k)
-        flops += spec.seeds * 3 * 2 * tw * n * spec.teacher_epochs
+        if spec.exact_teacher:
+            flops += spec.seeds * exact_teacher_flops(spec.teacher_kind, n, d)
+        else:
+            flops += spec.seeds * 3 * 2 * tw * n * spec.teacher_epochs
         if not spec.single_logit:
             sw = _mlp_weights(d, spec.p_student, c)
             mean_rho = sum(spec.rho) / len(spec.rho)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -49,6 +49,7 @@ class Teacher:
     train_acc: float
     val_acc: float
     wall_s: float
+    record: dict = field(default_factory=dict)  # row columns of an exact teacher (svm, minnorm)
 
 
 def predict(logits: torch.Tensor) -> torch.Tensor:
@@ -80,7 +81,9 @@ def train_teachers(
     Nested data: the keys share one input matrix (the largest n) and train on prefix masks.
     ``states``: previously saved weights by key (those teachers are not retrained).
     """
-    dtype, device = DTYPES[spec.dtype], spec.device
+    # exact teachers (svm, minnorm) are float64 throughout: see simulate.exact_teachers
+    dtype = torch.float64 if spec.exact_teacher else DTYPES[spec.dtype]
+    device = spec.device
     d, c = keys[0][0], keys[0][1]
     k = 1 if spec.single_logit else c
     t0 = time.perf_counter()
@@ -90,7 +93,13 @@ def train_teachers(
     model = ReplicaMLP.init(seeds, d, k, spec.p_teacher, spec.has_bias, dtype, device)
     states = states or {}
     todo = [i for i, key in enumerate(keys) if key not in states]
-    if todo:
+    if todo and spec.exact_teacher:
+        from softleak.simulate.exact_teachers import exact_weights
+
+        for i in todo:
+            w = exact_weights(spec.teacher_kind, datas[i].X, datas[i].y)
+            model.params[0][i, 0] = torch.as_tensor(w, dtype=dtype, device=device)
+    elif todo:
         sub = model.select(todo)
         if spec.nested_data:
             X = torch.as_tensor(
@@ -135,6 +144,12 @@ def train_teachers(
             z = one.forward(torch.as_tensor(datas[i].X, dtype=dtype, device=device))[0]
             zv = one.forward(torch.as_tensor(X_val, dtype=dtype, device=device))[0]
         y_t = torch.as_tensor(datas[i].y, device=device)
+        record = {}
+        if spec.exact_teacher:  # from the weights as stored: a resumed sweep writes the same rows
+            from softleak.simulate.exact_teachers import teacher_record
+
+            w = one.params[0][0, 0].double().cpu().numpy()
+            record = teacher_record(spec.teacher_kind, datas[i].X, datas[i].y, w)
         out.append(
             Teacher(
                 key=key,
@@ -147,13 +162,17 @@ def train_teachers(
                 train_acc=float((predict(z) == y_t).double().mean()),
                 val_acc=float((predict(zv).cpu() == torch.as_tensor(y_val)).double().mean()),
                 wall_s=wall,
+                record=record,
             )
         )
     return out
 
 
 def teacher_batches(spec: SweepSpec, keys: list[tuple[int, int, int, int]]) -> list[list]:
-    """Group teacher keys into batches that train together."""
+    """Group teacher keys into batches that train together (exact teachers are solved one at a
+    time and gain nothing from a batch: one each, so each is saved as soon as it is solved)."""
+    if spec.exact_teacher:
+        return [[key] for key in keys]
     groups: dict[tuple, list] = {}
     for key in keys:
         d, c, n, rep = key
@@ -205,9 +224,9 @@ def _base_row(spec: SweepSpec, teacher: Teacher, run: StudentRun) -> dict:
         "tau": run.tau,
         "p_teacher": ",".join(map(str, spec.p_teacher)) or "0",
         "p_student": ",".join(map(str, spec.p_student)) or "0",
-        "teacher_epochs": spec.teacher_epochs,
+        "teacher_epochs": 0 if spec.exact_teacher else spec.teacher_epochs,
         "student_epochs": 0 if spec.single_logit else spec.student_epochs,
-        "teacher_lr": spec.teacher_lr,
+        "teacher_lr": float("nan") if spec.exact_teacher else spec.teacher_lr,
         "student_lr": float("nan") if spec.single_logit else spec.student_lr,
         "shuffle": run.shuffle,
         "ablation": run.ablation,
@@ -221,6 +240,7 @@ def _base_row(spec: SweepSpec, teacher: Teacher, run: StudentRun) -> dict:
         "precision": spec.precision,
         "teacher_train_acc": teacher.train_acc,
         "teacher_val_acc": teacher.val_acc,
+        **teacher.record,
     }
 
 

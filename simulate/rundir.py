@@ -97,8 +97,9 @@ def jsonable(obj):
     return json.loads(json.dumps(obj, sort_keys=True, default=str))
 
 
-#: Settings an identity leaves out at these values (``settled``), named when they differ.
-SETTLED_DEFAULTS = {"precision": "fp32"}
+#: Settings an identity leaves out at these values (``settled``), named when they differ
+#: (``teacher_kind`` logistic: the teacher of every logistic-pinv sweep before exact teachers).
+SETTLED_DEFAULTS = {"precision": "fp32", "teacher_kind": "logistic"}
 
 
 def settled(settings: Mapping) -> dict:

@@ -20,6 +20,9 @@ from softleak.simulate.rundir import refuse_repeats, settled
 from softleak.simulate.seeds import derive_seed
 
 EXPERIMENTS = ("logistic-pinv", "multinomial", "mlp")
+#: logistic-pinv's teachers: Adam on the logistic loss (the paper's), and two whose implicit bias is
+#: known, computed exactly (``simulate.exact_teachers``, ``theory.maxmargin``).
+TEACHERS = ("logistic", "svm", "minnorm")
 
 #: Per sweep experiment: its one-line description, the fields it leaves off the command line
 #: (with the values it runs them at, when those are not the spec's defaults) and the defaults it
@@ -46,14 +49,14 @@ EXPERIMENT_OPTIONS: dict[str, dict] = {
     "multinomial": {
         "help": "multinomial logistic teacher and students (c logits, no bias) trained on soft "
         "labels at temperature tau (paper Fig. 5, 13-15); alpha = n/(d c)",
-        "hidden": {"p_teacher": (), "p_student": ()},
+        "hidden": {"p_teacher": (), "p_student": (), "teacher_kind": "logistic"},
         "defaults": {"alpha": (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5)},
     },
     "mlp": {
         "help": "ReLU MLP teacher and students with biases (widths --p-teacher, --p-student) "
         "trained on soft labels at temperature tau (paper sec. 5.2, Figs. 6, 7, 16-22); "
         "alpha = n/(d c)",
-        "hidden": {},
+        "hidden": {"teacher_kind": "logistic"},
         # The reference's MLP settings (REFERENCE.md): teacher 2,000 epochs, tau = 20, p = 500;
         # the students' widths default to the teacher's (p_student None here).
         "defaults": {
@@ -169,6 +172,17 @@ class SweepSpec:
     p_student: tuple[int, ...] = param(
         (), help="hidden widths of the students", kind="widths", group="models"
     )
+    teacher_kind: str = param(
+        "logistic",
+        help="logistic-pinv's teacher: logistic (full-batch Adam on the logistic loss, the "
+        "paper's), svm (the exact hard-margin l2 max-margin separator, KKT-checked; w = 0 where "
+        "the labels are not separable) or minnorm (the square-loss minimum-norm fit X^+ y, which "
+        "interpolates for alpha < 1); svm and minnorm ignore the teacher's epochs and lr",
+        kind="choice",
+        choices=TEACHERS,
+        group="models",
+        flag="--teacher",
+    )
     bias: bool | None = None  # None: no bias for linear models (reference), biases for MLPs
     dtype: str = param(
         "float32",
@@ -188,8 +202,9 @@ class SweepSpec:
     )
     standardize: bool | None = param(
         None,
-        help="per-feature standardisation of the inputs (default: on for logistic-pinv as in the "
-        "reference, off otherwise)",
+        help="per-feature standardisation of the inputs (default: on for logistic-pinv's logistic "
+        "teacher as in the reference, off otherwise: the svm and minnorm theory assumes raw "
+        "Gaussian inputs)",
         kind="tristate",
         group="training",
     )
@@ -240,6 +255,10 @@ class SweepSpec:
             raise ValueError("c must be >= 2")
         if self.single_logit and self.c != (2,):
             raise ValueError("logistic-pinv is the binary single-logit model: c must be 2")
+        if self.teacher_kind not in TEACHERS:
+            raise ValueError(f"teacher_kind must be one of {', '.join(TEACHERS)}")
+        if self.exact_teacher and not self.single_logit:
+            raise ValueError(f"--teacher {self.teacher_kind} is for logistic-pinv (one logit)")
         if any(not 0 < r < 1 for r in self.rho):
             raise ValueError("rho must lie strictly between 0 and 1")
         if any(not (t > 0 and math.isfinite(t)) for t in self.tau):
@@ -305,12 +324,19 @@ class SweepSpec:
         return self.experiment == "logistic-pinv"
 
     @property
+    def exact_teacher(self) -> bool:
+        """A teacher computed exactly (svm, minnorm) rather than trained."""
+        return self.teacher_kind != "logistic"
+
+    @property
     def has_bias(self) -> bool:
         return bool(self.p_teacher or self.p_student) if self.bias is None else self.bias
 
     @property
     def do_standardize(self) -> bool:
-        return self.single_logit if self.standardize is None else self.standardize
+        if self.standardize is None:
+            return self.single_logit and not self.exact_teacher
+        return self.standardize
 
     def alpha_of(self, n: int, d: int, c: int) -> float:
         """The experiment's alpha: n/d for the single logit, n/(d c) otherwise."""
@@ -391,6 +417,7 @@ class SweepSpec:
             "teacher_epochs",
             "teacher_lr",
             "p_teacher",
+            "teacher_kind",
             "bias",
             "dtype",
             "nested_data",

@@ -137,6 +137,12 @@ def _add_phase(sub: Any) -> None:
     )
     p.add_argument("--shuffle", action="store_true", help="use the shuffled-control runs")
     p.add_argument("--hatch", action="store_true", help="hatch the teacher-fails phases")
+    p.add_argument(
+        "--contours",
+        action="store_true",
+        help="logistic-pinv over (alpha, rho): draw the predicted held-out accuracy of the weak "
+        "phase (the max-margin teacher's theory) as contour lines",
+    )
     _where_arg(p)
     p.set_defaults(handler=_phase)
 
@@ -148,8 +154,10 @@ def _add_overlay(sub: Any) -> None:
         help="accuracy curves vs alpha with theory drawn on top, and the gaps as numbers",
         description=(
             "Seed-mean teacher train, student train and student test accuracy (+- SEM) vs alpha, "
-            "with Cover's P(n, d), alpha_label^T and alpha_id(rho) in black; prints measured - "
-            "predicted thresholds."
+            "with Cover's P(n, d), alpha_label^T and alpha_id(rho) in black, and for "
+            "logistic-pinv the predicted held-out accuracy of the weak phase (the max-margin "
+            "teacher's theory; the exact 1/2 of --teacher minnorm); prints measured - predicted "
+            "thresholds and how many (alpha, rho) cells agree with the curve."
         ),
     )
     p.add_argument("dir", help="sweep directory (holds results.parquet)")
@@ -279,6 +287,7 @@ def _phase(args: argparse.Namespace) -> int:
             cutoff=args.cutoff,
             weak_cutoff=args.weak_cutoff,
             mse_cutoff=args.mse_cutoff,
+            contours=args.contours,
         )
     except ValueError as err:
         raise UsageError(str(err)) from None
@@ -334,6 +343,8 @@ def _overlay(args: argparse.Namespace) -> int:
         else:
             cols = ["name", "rho", "measured", "ci_low", "ci_high", "predicted", "gap"]
             print(gaps[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        if result.leakage is not None:
+            print(result.leakage.summary())
     return 0
 
 

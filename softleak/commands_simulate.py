@@ -573,3 +573,7 @@ def _report(spec, table, args, wall: float) -> None:
         f"{len(table)} student runs from {len(units_of(spec))} teachers in "
         f"{args.out}/results.parquet ({wall:.1f} s)"
     )
+    if getattr(spec, "exact_teacher", False):
+        from softleak.simulate.exact_teachers import status_line
+
+        print(status_line(table))

@@ -1,7 +1,8 @@
 """``softleak theory ...``: closed-form thresholds and exact checks, without training anything.
 
 Commands: ``cover`` (Cover's separability probability at one size), ``thresholds`` (alpha_id and
-alpha_label^T for a student fraction rho) and ``separable`` (an exact LP check on one random instance).
+alpha_label^T for a student fraction rho), ``separable`` (an exact LP check on one random instance)
+and ``leakage`` (the predicted held-out accuracy of the weak-leakage phase, ``theory.leakage``).
 The ``theory`` modules are imported inside the handlers, so parsing stays cheap and torch is never
 loaded.
 """
@@ -15,12 +16,21 @@ import math
 import os
 import sys
 
-from softleak.args import fraction, nonnegative_int, positive_float, positive_int
+from softleak.args import (
+    fraction,
+    fraction_grid,
+    nonnegative_int,
+    positive_float,
+    positive_grid,
+    positive_int,
+)
 from softleak.errors import UsageError
 
 # Largest instance ``separable`` builds (n * d float64 entries, ~400 MB); beyond that the LP would
 # not finish in reasonable time anyway.
 _MAX_ENTRIES = 50_000_000
+# Largest (alpha x rho) grid ``leakage`` evaluates (a few seconds of numpy at most).
+_MAX_GRID = 1_000_000
 
 
 def _class_count(text: str) -> int:
@@ -44,13 +54,14 @@ def register(groups) -> None:
             "Closed-form thresholds and exact checks, no training: Cover's separability probability "
             "(cover), the identifiability and teacher-capacity thresholds for a student fraction "
             "rho (thresholds), and an exact LP separability check of one random instance "
-            "(separable)."
+            "(separable), and the predicted held-out accuracy of the weak-leakage phase (leakage)."
         ),
     )
     commands = theory.add_subparsers(dest="theory_cmd", metavar="COMMAND", required=True)
     _add_cover(commands)
     _add_thresholds(commands)
     _add_separable(commands)
+    _add_leakage(commands)
 
 
 def _add_cover(commands) -> None:
@@ -137,6 +148,36 @@ def _add_separable(commands) -> None:
     separable.add_argument("--bias", action="store_true", help="allow a bias (affine model)")
     separable.add_argument("--json", action="store_true", help="print one JSON object")
     separable.set_defaults(handler=_separable)
+
+
+def _add_leakage(commands) -> None:
+    """``theory leakage``: the weak phase's predicted held-out accuracy on an (alpha, rho) grid."""
+    leakage = commands.add_parser(
+        "leakage",
+        help="predicted held-out accuracy of the weak-leakage phase (max-margin teacher)",
+        description=(
+            "Binary linear problem (paper sec. 5.1): n = alpha d Gaussian inputs with random "
+            "labels, the hard-margin l2 max-margin teacher (alpha < 2) and the pseudo-inverse "
+            "student on a fraction rho of them. Prints, per (alpha, rho): Gardner's margin kappa "
+            "(sqrt(d)/||w|| for x ~ N(0, I/d)), support vectors per dimension n_SV/d, the "
+            "student's overlaps r = ||P_S w||^2/||w||^2 and g (the seen part of a held-out "
+            "support vector's push), and the predicted held-out member accuracy Int Dt Phi([r t "
+            "+ g (kappa - t)_+]/sqrt(r (1 - r))). A heuristic (cavity) derivation checked by "
+            "simulation (docs/theory.md); 1 for rho alpha >= 1, empty for alpha > 2. Control: "
+            "a square-loss min-norm teacher leaks nothing (exactly 1/2 for alpha < 1)."
+        ),
+    )
+    leakage.add_argument(
+        "--alpha",
+        type=positive_grid,
+        required=True,
+        help="sample complexities n/d: a list 'a,b', a range 'start:stop:num' or 'log:a:b:num'",
+    )
+    leakage.add_argument(
+        "--rho", type=fraction_grid, required=True, help="student fractions in (0, 1) (a grid)"
+    )
+    leakage.add_argument("--json", action="store_true", help="print one JSON list of rows")
+    leakage.set_defaults(handler=_leakage)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -336,4 +377,24 @@ def _separable(args: argparse.Namespace) -> int:
     if c == 2:
         rows.append(("Cover P(separable)", record["p_separable_cover"]))
     _print_lines(rows)
+    return 0
+
+
+def _leakage(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from softleak.theory.leakage import leakage_prediction
+
+    size = len(args.alpha) * len(args.rho)
+    if size > _MAX_GRID:
+        raise UsageError(f"grid too large: {size} (alpha, rho) points > {_MAX_GRID}")
+    alpha, rho = np.meshgrid(args.alpha, args.rho, indexing="ij")
+    rows = [_finite(r) for r in leakage_prediction(alpha, rho).rows()]
+    if args.json:
+        print(json.dumps(rows, allow_nan=False))
+        return 0
+    names = ("alpha", "rho", "kappa", "support_density", "r", "g", "accuracy")
+    print("  ".join(f"{n:>15s}" for n in names))
+    for row in rows:
+        print("  ".join(f"{_fmt(row[n]):>15s}" for n in names))
     return 0

@@ -4,8 +4,9 @@ Pure functions (numpy, scipy, sympy, cvxpy); importing ``theory`` never imports 
 Submodules: ``cover`` (Cover 1965 counting), ``identifiability`` (alpha_id = 1/rho), ``capacity``
 (capacity bounds with provenance), ``pinv`` (pseudo-inverse student), ``feasibility`` (LP/convex
 separability and soft-label consistency), ``certified`` (certified leakage), ``class_scaling``
-(fits of thresholds vs c), ``symbolic`` (sympy forms). Every name loads its submodule on first
-use, so ``softleak theory ...`` pays only for what it uses.
+(fits of thresholds vs c), ``symbolic`` (sympy forms), ``leakage`` (the weak-leakage curve of
+the max-margin teacher), ``maxmargin`` (exact max-margin and min-norm teachers). Every name loads
+its submodule on first use, so ``softleak theory ...`` pays only for what it uses.
 """
 
 from __future__ import annotations
@@ -58,6 +59,18 @@ _LAZY = {
     "linearly_separable": "softleak.theory.feasibility",
     "multiclass_separable": "softleak.theory.feasibility",
     "softlabel_consistent": "softleak.theory.feasibility",
+    **dict.fromkeys(
+        [
+            "LeakagePrediction",
+            "gardner_kappa",
+            "leakage_prediction",
+            "minnorm_accuracy",
+            "predicted_accuracy",
+            "support_density",
+        ],
+        "softleak.theory.leakage",
+    ),
+    **dict.fromkeys(["kkt_certificate", "max_margin", "min_norm"], "softleak.theory.maxmargin"),
     "CertifiedLeakage": "softleak.theory.certified",
     "certified_leakage": "softleak.theory.certified",
     "latex": "softleak.theory.symbolic",
