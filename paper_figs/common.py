@@ -54,6 +54,8 @@ def threshold_entry(row) -> dict:
         "tau": clean(row.tau),
         "d": int(row.d) if row.d is not None else None,
         "n_seeds": int(row.n_seeds),
+        "censored": row.censored,
+        "bound": clean(row.bound),
         "note": row.note,
     }
 

@@ -25,6 +25,7 @@ extra teacher with all its students.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -204,7 +205,7 @@ def judge(df: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
         judge_paired,
         untested,
     )
-    from softleak.compare.crossings import crossings
+    from softleak.compare.crossings import threshold_crossing
 
     c_one, c_more, c_kill, c_rest, c_drop = CLAIMS
     per = teacher_table(df)
@@ -231,8 +232,11 @@ def judge(df: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
     # The n parameter counting needs to identify the unablated teacher (``_counting``).
     counted = _counting(df)["identifiability_n"] if "p_student" in df else None
     out = []
-    # The smallest n where the unablated student identifies the teacher (a grid point).
-    n_id = float(crossings(ns, mean("none"), LEVEL, "up", which="reach", position="grid"))
+    # Where the unablated student identifies the teacher: the grid point that ends the step in
+    # which its alpha_id^S lies (the threshold rule, compare.crossings.threshold_crossing; the
+    # first grid point when it identifies from there on).
+    ident = threshold_crossing(ns, mean("none"), LEVEL, "up")
+    n_id = float(ns[ident.index]) if ident.index >= 0 else math.nan
     if not np.isfinite(n_id):
         out.append(
             untested(

@@ -83,7 +83,7 @@ def fig20_claims(curves: pd.DataFrame, d: int, epochs: int) -> list[dict]:
     """Fig. 20's claims from the seed-mean curves (``W.width_curves``): every p_S sweep trains
     the same teachers, so the students of one alpha are paired by their teacher."""
     from softleak.compare.claims import judge_monotone, judge_paired, untested
-    from softleak.compare.crossings import grid_step, located
+    from softleak.compare.crossings import grid_step, threshold_crossing
 
     c_fit, c_capacity = CLAIMS
     train = curves[curves["metric"] == "student_train_acc"].pivot_table(
@@ -120,12 +120,16 @@ def fig20_claims(curves: pd.DataFrame, d: int, epochs: int) -> list[dict]:
         )
         return out
     alphas = train.index.to_numpy(dtype=float)
-    # The alpha where each student's train accuracy first drops below LEVEL (interpolated;
-    # a student that never drops gives the largest alpha, one already below the smallest).
-    acc = {p: train[p].to_numpy(dtype=float) for p in widths}
-    drops = {p: located(alphas, acc[p], W.LEVEL, "down") for p in widths}
+    # The alpha where each student's train accuracy first drops below LEVEL: its alpha_label^S
+    # by the threshold rule (compare.crossings.threshold_crossing; a student that never drops
+    # gives the largest alpha, one already below the smallest).
+    found = {
+        p: threshold_crossing(alphas, train[p].to_numpy(dtype=float), W.LEVEL, "down")
+        for p in widths
+    }
+    drops = {p: f.bounded for p, f in found.items()}
     finite = [v for v in drops.values() if np.isfinite(v)]
-    inside = [p for p in widths if np.isfinite(located(alphas, acc[p], W.LEVEL, "down", False))]
+    inside = [p for p in widths if found[p].censored is None]
     if not inside and len(set(finite)) <= 1:  # every student censored at the same grid end
         where = (
             "drops below it before the grid's first alpha"

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from softleak.compare.claims import Claim, judge_present, summary_line
-from softleak.compare.crossings import grid_step, located
-from softleak.compare.overlay import mean_curve
+from softleak.compare.crossings import grid_step
 from softleak.compare.phases import DEFAULT_CUTOFF
 from softleak.paper_figs.common import (
     clean,
@@ -156,8 +155,8 @@ CLAIMS = (
 
 def judge(df, table, phases) -> list[dict]:
     """Fig. 4's claims from the unshuffled rows ``df``, their ``find_thresholds`` table (with the
-    theory's predictions) and the phase diagram."""
-    from softleak.compare import mean_curves
+    theory's predictions) and the phase diagram. Every threshold is the table's (a censored one
+    as the grid end it lies beyond, ``Threshold.bounded``)."""
     from softleak.compare.claims import judge_bound, judge_close, untested
     from softleak.compare.predictions import predict_alpha_id
     from softleak.theory.cover import transition_width
@@ -186,7 +185,6 @@ def judge(df, table, phases) -> list[dict]:
             "tests the paper's 1.96, and fss extrapolates d to infinity",
         )
     )
-    curves = mean_curves(df, ["student_test_acc", "student_train_acc"], by=("rho",))
     why_id = (
         "past 1/rho the student is the teacher, so where the teacher misses held-out points "
         "(1/rho near alpha_label^T, few seeds) its seed-mean test accuracy stays below 0.99; "
@@ -201,12 +199,11 @@ def judge(df, table, phases) -> list[dict]:
             )
         )
     else:
-        x, y, _ = mean_curve(curves, "student_test_acc", rho=RHO_A)
         # Tolerance: one step of the alpha grid (the crossing is located between grid points).
         out.append(
             judge_close(
                 c_id,
-                located(x, y, CUTOFF, "up"),
+                table.value("alpha_id_S", bounded=True, rho=RHO_A),
                 predict_alpha_id(RHO_A, 2, str(df.experiment.iloc[0])).value,
                 step,
                 what=f"alpha_id^S(rho = {RHO_A:g}) vs 1/rho (tolerance: one alpha grid step)",
@@ -235,8 +232,7 @@ def judge(df, table, phases) -> list[dict]:
     else:
         per = {}
         for rho, pred in eligible:
-            x, y, _ = mean_curve(curves, "student_test_acc", rho=rho)
-            per[f"{rho:g}"] = located(x, y, CUTOFF, "up") - pred
+            per[f"{rho:g}"] = table.value("alpha_id_S", bounded=True, rho=rho) - pred
         worst = max(abs(v) for v in per.values())
         out.append(
             judge_bound(
@@ -261,8 +257,7 @@ def judge(df, table, phases) -> list[dict]:
     else:
         per = {}
         for rho in np.sort(df.rho.unique()):
-            x, y, _ = mean_curve(curves, "student_train_acc", rho=rho)
-            per[f"{rho:g}"] = located(x, y, CUTOFF, "down") - t_value
+            per[f"{rho:g}"] = table.value("alpha_label_S", bounded=True, rho=rho) - t_value
         out.append(
             judge_bound(
                 c_s,

@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from softleak.compare.claims import Claim, summary_line
-from softleak.compare.crossings import grid_step, located
-from softleak.compare.overlay import mean_curve
+from softleak.compare.crossings import grid_step, threshold_crossing
 from softleak.paper_figs.common import clean, fmt_ci, save, threshold_entry, write_data
 from softleak.paper_figs.common import linear_grid as _lin
 from softleak.paper_figs.common import log_grid as _log
@@ -147,9 +146,7 @@ def make_temperature(
             entry[f"{name}_reference_rule"] = clean(ref[0].value) if ref else None
         per_tau.append(entry)
     trend = _shuffle_trend(per_tau, t_entry, id_theory)
-    records = (
-        judge_temperature(claims, df, _value(t_entry), theory, label_T_paper) if claims else []
-    )
+    records = judge_temperature(claims, df, table, theory, label_T_paper) if claims else []
     text = _text(per_tau, t_entry, theory, t_bound.provenance, trend)
     if records:
         text += "\n" + summary_line(records)
@@ -240,17 +237,17 @@ def temperature_claims(fig: str, label_T_paper: float | None = None) -> tuple[Cl
 
 
 def judge_temperature(
-    claims: tuple, df, t_value: float, theory: dict, label_T_paper: float | None
+    claims: tuple, df, table, theory: dict, label_T_paper: float | None
 ) -> list[dict]:
     """Judge :func:`temperature_claims` on a temperature sweep ``df`` (one rho, one d and c).
 
-    ``t_value``: the located alpha_label^T (NaN when not located); ``theory``: ``alpha_id`` and
+    ``table``: its ``find_thresholds`` table at :data:`CUTOFF`; ``theory``: ``alpha_id`` and
     ``alpha_label_T`` (the theory's values); ``label_T_paper``: as in :func:`make_temperature`.
-    Thresholds are the seed-mean curves' first crossings of the cut-off (``fig4.located``: a
-    censored curve gives the grid end it lies beyond); the shuffle direction is judged on
-    seed-level differences between the smallest and largest tau (``judge_sign``).
+    Thresholds are the table's (a censored one as the grid end it lies beyond,
+    ``Threshold.bounded``); the shuffle direction is judged on seed-level thresholds (the same
+    rule, ``compare.crossings.threshold_crossing``) at the smallest and largest tau
+    (``judge_sign``).
     """
-    from softleak.compare import mean_curves
     from softleak.compare.claims import judge_close, judge_sign, untested
     from softleak.compare.table import seed_matrix
     from softleak.theory.cover import transition_width
@@ -261,11 +258,10 @@ def judge_temperature(
     taus = np.sort(df.tau.unique())
     id_theory = theory["alpha_id"]
     epochs = int(df.student_epochs.iloc[0])
-    curves = mean_curves(df, ["student_train_acc", "student_test_acc"], by=("tau", "shuffle"))
+    t_value = table.value("alpha_label_T")
 
-    def threshold(metric: str, direction: str, tau: float, shuffle: bool, bound=True) -> float:
-        x, y, _ = mean_curve(curves, metric, tau=tau, shuffle=float(shuffle))
-        return located(x, y, CUTOFF, direction, bound=bound)
+    def threshold(name: str, tau: float, bound=True) -> float:
+        return table.value(name, bounded=bound, tau=tau)
 
     out = []
     if label_T_paper is None:
@@ -297,9 +293,7 @@ def judge_temperature(
             )
         )
     # alpha_id^S per tau, NaN where the test accuracy does not reach the cut-off on the grid
-    ids = {
-        f"{tau:.4g}": threshold("student_test_acc", "up", tau, False, bound=False) for tau in taus
-    }
+    ids = {f"{tau:.4g}": threshold("alpha_id_S", tau, bound=False) for tau in taus}
     finite = {k: v for k, v in ids.items() if math.isfinite(v)}
     best = min(finite, key=finite.get) if finite else None
     # Tolerance: one step of the alpha grid at 1/(rho c) (the crossing lies between grid points).
@@ -330,7 +324,7 @@ def judge_temperature(
         tolerance_t = grid_step(alphas, at=t_value)  # one alpha grid step at alpha_label^T
         s_record = judge_close(
             c_s,
-            threshold("student_train_acc", "down", taus[0], False),
+            threshold("alpha_label_S", taus[0]),
             t_value,
             tolerance_t,
             what=f"alpha_label^S at tau = {taus[0]:.4g} vs alpha_label^T (tolerance: one alpha "
@@ -340,7 +334,7 @@ def judge_temperature(
         )
         lo_record = judge_close(
             c_lo,
-            threshold("student_train_acc", "down", taus[0], True),
+            threshold("alpha_label_S_shuffle", taus[0]),
             t_value,
             tolerance_t,
             what=f"alpha_label^{{S-shuffle}} at tau = {taus[0]:.4g} vs alpha_label^T (tolerance: "
@@ -356,7 +350,12 @@ def judge_temperature(
         ends = []
         for tau in (taus[0], taus[-1]):
             x, seeds, m = seed_matrix(shuffled[np.isclose(shuffled.tau, tau)], "student_train_acc")
-            ends.append({s: located(x, m[:, j], CUTOFF, "down") for j, s in enumerate(seeds)})
+            ends.append(
+                {
+                    s: threshold_crossing(x, m[:, j], CUTOFF, "down").bounded
+                    for j, s in enumerate(seeds)
+                }
+            )
         diffs = [ends[0][s] - ends[1][s] for s in ends[0] if s in ends[1]]
     out.append(
         judge_sign(
@@ -375,7 +374,7 @@ def judge_temperature(
     out.append(
         judge_close(
             c_hi,
-            threshold("student_train_acc", "down", taus[-1], True),
+            threshold("alpha_label_S_shuffle", taus[-1]),
             id_theory,
             grid_step(alphas, at=id_theory),
             what=f"alpha_label^{{S-shuffle}} at tau = {taus[-1]:.4g} vs 1/(rho c) (tolerance: one "

@@ -796,7 +796,7 @@ def fig7_claims(grid: pd.DataFrame, phases, lc) -> list[dict]:
     """Fig. 7's claims from the unshuffled grid runs, its phase diagram and (when the
     ``mlp-curves`` sweep is there) the learning curves at rho = 0.65 (``lc``, else None)."""
     from softleak.compare.claims import judge_bound, judge_sign, untested
-    from softleak.compare.crossings import crossing_index
+    from softleak.compare.crossings import threshold_crossing
     from softleak.compare.phases import FULL, MATCH, NEITHER, WEAK, WEAK_NO_MEM
 
     c_mem, c_fail, c_order, c_fall, c_time = FIG7_CLAIMS
@@ -838,21 +838,21 @@ def fig7_claims(grid: pd.DataFrame, phases, lc) -> list[dict]:
                 "(n to 250,000) spans them",
             )
         )
-    # Per rho, on the seed-mean grid where the teacher memorizes: the first alpha where the
-    # student no longer fits its set and the first where it identifies the teacher (grid points,
-    # compare.crossings).
+    # Per rho, on the seed-mean grid where the teacher memorizes: alpha_label^S (the student no
+    # longer fits its set) and alpha_id^S (it identifies the teacher), by the threshold rule
+    # (compare.crossings.threshold_crossing; never crossing on the grid counts as past its end).
     cells = cell_means(grid).sort_values(["rho", "alpha"])
     cells = cells[cells["teacher_train_acc"] >= LEVEL]
     order = {}
     for rho, rows in cells.groupby("rho"):
-        train = rows["student_train_acc"].to_numpy(dtype=float)
-        test = rows["student_test_acc"].to_numpy(dtype=float)
-        stop = int(crossing_index(train, LEVEL, "down", which="reach"))
-        ident = int(crossing_index(test, LEVEL, "up", which="reach"))
-        stop, ident = (len(train) if i < 0 else i for i in (stop, ident))
-        if ident == 0 or (stop == ident == len(train)):
+        alpha = rows["alpha"].to_numpy(dtype=float)
+        stop, ident = (
+            threshold_crossing(alpha, rows[metric].to_numpy(dtype=float), LEVEL, direction)
+            for metric, direction in (("student_train_acc", "down"), ("student_test_acc", "up"))
+        )
+        if ident.censored == "below" or stop.censored == ident.censored == "above":
             continue  # identifies from the first alpha, or neither happens: nothing to order
-        order[f"{rho:g}"] = bool(stop < ident)
+        order[f"{rho:g}"] = bool(_past_end(stop) < _past_end(ident))
     if not order:
         out.append(
             untested(
@@ -893,6 +893,14 @@ def fig7_claims(grid: pd.DataFrame, phases, lc) -> list[dict]:
     )
     out.append(_joint_jump_claim(c_time, lc))
     return out
+
+
+def _past_end(found) -> float:
+    """A ``compare.crossings.Crossing`` as a position: its value, -inf before the grid, +inf
+    past it."""
+    if found.censored is None:
+        return found.value
+    return -math.inf if found.censored == "below" else math.inf
 
 
 def _identifying(lc) -> list:
