@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from softleak.compare.claims import Claim, summary_line
-from softleak.compare.crossings import grid_step
+from softleak.compare.claims import Claim, summary_line, tol_grid_step, tol_seed_se
 from softleak.compare.overlay import mean_curve
 from softleak.paper_figs.common import (
     clean,
@@ -178,7 +177,7 @@ def judge(curves, per_rho: list[dict], alphas) -> list[dict]:
 
     c_mse, c_match, c_rise = CLAIMS
     alphas = np.sort(np.asarray(alphas, dtype=float))
-    step = grid_step(alphas)  # the alpha grids are uniform
+    step = tol_grid_step(alphas)  # the alpha grids are uniform
     # rho whose 1/rho lies on the alpha grid
     inside = [e for e in per_rho if alphas.size and alphas[0] <= e["theory_alpha_id"] <= alphas[-1]]
     why = (
@@ -264,7 +263,7 @@ def judge(curves, per_rho: list[dict], alphas) -> list[dict]:
                 c_rise,
                 y,
                 increasing=True,
-                tol=2 * float(sem.max()),
+                tol=tol_seed_se(sem, k=2),
                 what=f"seed-mean acc_test^S at rho = {rho:g} up to the first grid alpha >= 1/rho "
                 "(tolerance: two standard errors of the seed mean)",
                 why_not="the held-out set is 0.2 n points and the seeds few at this preset; the "

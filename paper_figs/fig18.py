@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from softleak.compare.claims import Claim, summary_line
+from softleak.compare.claims import SAME_ACCURACY, Claim, summary_line, tol_seed_se
 from softleak.compare.reach import LEVEL
 from softleak.paper_figs.common import clean, save, write_data
 from softleak.paper_figs.mlp_figs import held_out_size
@@ -192,8 +192,9 @@ def teacher_table(df: pd.DataFrame) -> pd.DataFrame:
     """Per teacher (index n, seed): each family's mean held-out accuracies (classes J of a family
     pooled), columns ``(metric, family)``."""
     df = df.assign(family=df["ablation"].map(family))
-    means = df.groupby(["n", "seed", "family"])[list(METRICS)].mean()
-    return means.unstack("family")
+    from softleak.compare.table import seed_means
+
+    return seed_means(df, ["n", "family"], list(METRICS)).unstack("family")
 
 
 def judge(df: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
@@ -281,7 +282,7 @@ def judge(df: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
     over_n = test.reindex(columns=list(SMALLEST)).groupby(level="seed").mean()
     values = over_n.mean(axis=0).to_numpy(dtype=float)
     sem = over_n.std(axis=0, ddof=1) / np.sqrt(over_n.notna().sum(axis=0))
-    tol = float(np.nanmax(sem)) if np.isfinite(sem).any() else 0.0
+    tol = tol_seed_se(sem, k=1)
     out.append(
         judge_monotone(
             c_more,
@@ -316,7 +317,7 @@ def judge(df: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
             c_rest,
             float(np.nanmean(gap)) if np.isfinite(gap).any() else None,
             0.0,
-            0.05,
+            SAME_ACCURACY,
             what="mean over n of |other-class held-out acc, zero_class - unablated| "
             "(tolerance: 0.05)",
             note="per n: "

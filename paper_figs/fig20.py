@@ -82,8 +82,8 @@ CLAIMS = (
 def fig20_claims(curves: pd.DataFrame, d: int, epochs: int) -> list[dict]:
     """Fig. 20's claims from the seed-mean curves (``W.width_curves``): every p_S sweep trains
     the same teachers, so the students of one alpha are paired by their teacher."""
-    from softleak.compare.claims import judge_monotone, judge_paired, untested
-    from softleak.compare.crossings import grid_step, threshold_crossing
+    from softleak.compare.claims import judge_monotone, judge_paired, tol_grid_step, untested
+    from softleak.compare.crossings import threshold_crossing
 
     c_fit, c_capacity = CLAIMS
     train = curves[curves["metric"] == "student_train_acc"].pivot_table(
@@ -148,7 +148,7 @@ def fig20_claims(curves: pd.DataFrame, d: int, epochs: int) -> list[dict]:
         return out
     # Tolerance: one grid step of alpha where the drops lie (their median): a step against the
     # order by less than that is within the interpolation's resolution.
-    tol = grid_step(alphas, at=float(np.median(finite))) if finite else 0.0
+    tol = tol_grid_step(alphas, at=float(np.median(finite))) if finite else 0.0
     out.append(
         judge_monotone(
             c_capacity,

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from softleak.compare.claims import Claim, judge_present, summary_line
-from softleak.compare.crossings import grid_step
+from softleak.compare.claims import Claim, judge_present, summary_line, tol_grid_step
 from softleak.compare.phases import DEFAULT_CUTOFF
 from softleak.paper_figs.common import (
     clean,
@@ -165,7 +164,7 @@ def judge(df, table, phases) -> list[dict]:
     d = int(df.d.iloc[0])
     epochs = int(df.teacher_epochs.iloc[0])
     alphas = np.sort(df.alpha.unique())
-    step = grid_step(alphas)  # the quick and paper alpha grids are uniform
+    step = tol_grid_step(alphas)  # the quick and paper alpha grids are uniform
     gaps = table.gaps()
     t_rows = gaps[gaps["name"] == "alpha_label_T"]
     t_value = float(t_rows["measured"].iloc[0]) if len(t_rows) else math.nan

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from softleak.compare.claims import Claim, summary_line
-from softleak.compare.crossings import grid_step, threshold_crossing
+from softleak.compare.claims import Claim, summary_line, tol_grid_step
+from softleak.compare.crossings import threshold_crossing
 from softleak.paper_figs.common import clean, fmt_ci, save, threshold_entry, write_data
 from softleak.paper_figs.common import linear_grid as _lin
 from softleak.paper_figs.common import log_grid as _log
@@ -286,7 +286,7 @@ def judge_temperature(
                 c_t,
                 t_value,
                 label_T_paper,
-                grid_step(alphas, at=label_T_paper),
+                tol_grid_step(alphas, at=label_T_paper),
                 what="alpha_label^T (tolerance: one alpha grid step)",
                 why_not=f"the paper's value comes from Fig. 5B's fit at d in {{100, 1000}}; here "
                 f"d = {d}; the paper preset (d = 1000) tests it",
@@ -302,7 +302,7 @@ def judge_temperature(
             c_id,
             finite[best] if best else math.nan,
             id_theory,
-            grid_step(alphas, at=id_theory),
+            tol_grid_step(alphas, at=id_theory),
             what="smallest alpha_id^S over tau (tolerance: one alpha grid step)",
             note=f"smallest at tau = {best}" if best else "",
             why_not=f"students train {epochs:,} Adam epochs: at small and very large tau they "
@@ -321,7 +321,7 @@ def judge_temperature(
             for claim, what in ((c_s, "alpha_label^S"), (c_lo, "alpha_label^{S-shuffle}"))
         )
     else:
-        tolerance_t = grid_step(alphas, at=t_value)  # one alpha grid step at alpha_label^T
+        tolerance_t = tol_grid_step(alphas, at=t_value)  # one alpha grid step at alpha_label^T
         s_record = judge_close(
             c_s,
             threshold("alpha_label_S", taus[0]),
@@ -376,7 +376,7 @@ def judge_temperature(
             c_hi,
             threshold("alpha_label_S_shuffle", taus[-1]),
             id_theory,
-            grid_step(alphas, at=id_theory),
+            tol_grid_step(alphas, at=id_theory),
             what=f"alpha_label^{{S-shuffle}} at tau = {taus[-1]:.4g} vs 1/(rho c) (tolerance: one "
             "alpha grid step)",
             why_not=f"at tau = {taus[-1]:.4g} the {epochs:,}-epoch student may not have fit the "

@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from softleak.compare.claims import Claim, summary_line
-from softleak.compare.crossings import grid_step
+from softleak.compare.claims import Claim, summary_line, tol_grid_step
 from softleak.compare.style import log_ticks
 from softleak.paper_figs.common import clean, save, threshold_entry, write_data
 from softleak.paper_figs.registry import Preset, Recipe
@@ -209,7 +208,7 @@ def judge(frame, df, fits: dict) -> list[dict]:
         # Tolerance: each c's alpha grid step at its threshold, in units of alpha f(c), averaged
         # over c like the scaled values (the resolution of the mean).
         steps = [
-            grid_step(df.loc[df["c"] == c, "alpha"], at=v) * f(c)
+            tol_grid_step(df.loc[df["c"] == c, "alpha"], at=v) * f(c)
             for c, v in zip(cs, rows["value"], strict=True)
         ]
         best = fits.get(name, {}).get("best_law")

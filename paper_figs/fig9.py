@@ -197,6 +197,7 @@ def judge(table: pd.DataFrame) -> list[dict]:
     initialisations, so its accuracies along rho are one replicate); held-out vs fresh accuracy
     across the students, paired (two accuracies of one student)."""
     from softleak.compare.claims import judge_bound, judge_paired, judge_sign, untested
+    from softleak.compare.table import seed_means
 
     c_fit, c_leak, c_rho, c_paper = CLAIMS
     first = table.iloc[0]
@@ -234,7 +235,8 @@ def judge(table: pd.DataFrame) -> list[dict]:
         ),
     ]
     # per student seed: the smallest step of its held-out accuracy (mean over tau) along rho
-    per_seed = table.groupby(["student_seed", "rho"])["student_test_acc"].mean().unstack("rho")
+    per_seed = seed_means(table, ["rho"], "student_test_acc", seed="student_seed")
+    per_seed = per_seed["student_test_acc"].unstack("rho")
     steps = per_seed.sort_index(axis=1).diff(axis=1).iloc[:, 1:]
     smallest = steps.min(axis=1) if steps.shape[1] else pd.Series(dtype=float)
     out.append(

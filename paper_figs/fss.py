@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from softleak.compare.claims import Claim, summary_line
-from softleak.compare.crossings import grid_step
+from softleak.compare.claims import Claim, summary_line, tol_grid_step
 from softleak.paper_figs.common import clean, save, write_data
 from softleak.paper_figs.registry import Preset, Recipe
 from softleak.simulate.spec import SweepSpec
@@ -215,7 +214,7 @@ def judge(fits: dict, col, sizes=(), epochs: int = 10_000) -> list[dict]:
                 claim,
                 fit.alpha_inf if fit is not None else None,
                 THEORY[name],
-                grid_step(ALPHAS, at=THEORY[name]),
+                tol_grid_step(ALPHAS, at=THEORY[name]),
                 what=f"alpha_inf of {name} (nu "
                 + ("fixed" if fit is not None and fit.nu_fixed else "fitted")
                 + "; tolerance: one alpha grid step)",
@@ -265,7 +264,7 @@ def judge(fits: dict, col, sizes=(), epochs: int = 10_000) -> list[dict]:
             c_ac,
             col.alpha_c,
             THEORY["alpha_label_T"],
-            grid_step(ALPHAS, at=THEORY["alpha_label_T"]),
+            tol_grid_step(ALPHAS, at=THEORY["alpha_label_T"]),
             what="collapse alpha_c (tolerance: one alpha grid step)",
             note=f"alpha_c = {col.alpha_c:.3f} +- {col.alpha_c_err:.3f}",
             why_not="the Adam teacher fits fewer label sets than Cover's P near alpha = 2; the "

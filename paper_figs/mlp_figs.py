@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from softleak.compare.claims import Claim, judge_present, summary_line
+from softleak.compare.claims import SAME_ACCURACY, Claim, judge_present, summary_line, tol_binomial
 from softleak.compare.reach import LEVEL
-from softleak.compare.table import cell_means
+from softleak.compare.table import cell_means, seed_means
 from softleak.paper_figs.common import clean, data_dir, linear_grid, save, write_data
 from softleak.paper_figs.mlp_scale import PAPER, PAPER_N, MLPScale
 from softleak.paper_figs.mlp_scale import QUICK_PAPER_TRAINING as QUICK
@@ -634,7 +634,7 @@ def seed_values(df: pd.DataFrame, index: Sequence[str], metric: str) -> pd.DataF
     """Per-seed means of ``metric`` of the unshuffled, unablated runs: index ``index``, one column
     per seed (teacher replicate)."""
     rows = df[(~df["shuffle"].astype(bool)) & (df["ablation"] == "none")]
-    return rows.groupby([*index, "seed"])[metric].mean().unstack("seed")
+    return seed_means(rows, index, metric, wide=True)
 
 
 def loo_falls(per_seed: pd.DataFrame, group: str) -> dict:
@@ -711,7 +711,7 @@ def fig6_claims(df: pd.DataFrame, cells: pd.DataFrame, n_a: int, n_b: int) -> li
     # (|D_test^S| samples per seed): steps smaller than that are noise, not a fall.
     acc = a["student_test_acc"].to_numpy(dtype=float)
     size = np.array([held_out_size(n_a, r, c) for r in a["rho"]]) * a["n_seeds"].to_numpy()
-    tol = 2 * float(np.nanmax(np.sqrt(acc * (1 - acc) / size))) if acc.size else 0.0
+    tol = tol_binomial(acc, size, k=2)
     out.append(
         judge_monotone(
             c_rise,
@@ -983,7 +983,7 @@ def _final(res: pd.DataFrame, metric: str) -> pd.DataFrame:
     """End-of-training ``metric`` per (n, seed) (index) and shuffle (columns False / True): each
     seed's normal and shuffled students learn from the same teacher."""
     rows = res[res["ablation"] == "none"] if "ablation" in res.columns else res
-    table = rows.groupby(["n", "seed", "shuffle"])[metric].mean().unstack("shuffle")
+    table = seed_means(rows, ["n", "shuffle"], metric)[metric].unstack("shuffle")
     return table.reindex(columns=[False, True])
 
 
@@ -1088,7 +1088,7 @@ def fig16_claims(res: pd.DataFrame, lc) -> list[dict]:
                 c_same,
                 max(gaps.values()),
                 0.0,
-                0.05,
+                SAME_ACCURACY,
                 what=what,
                 note="per n: "
                 + ", ".join(f"{n:,}: {g:.3f}" for n, g in gaps.items())

@@ -32,8 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from softleak.compare.claims import Claim, summary_line
-from softleak.compare.crossings import grid_step
+from softleak.compare.claims import SAME_ACCURACY, Claim, summary_line, tol_grid_step
 from softleak.paper_figs.common import clean, data_dir, save, write_data
 from softleak.paper_figs.registry import Preset, Recipe
 from softleak.simulate.modadd import ModAddSpec
@@ -118,11 +117,12 @@ def read_run(tables: dict, sweep: str, out: Path) -> tuple[pd.DataFrame, pd.Data
 
 def rho_curves(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and SEM over repetitions per checkpoint, tau and rho of the student accuracies."""
+    from softleak.compare.table import seed_means, seed_stats
+
     metrics = ["student_train_acc", "student_test_acc", "student_val_acc", "teacher_val_acc"]
-    g = results.groupby(["checkpoint", "teacher_epoch", "tau", "rho"])[metrics]
-    mean, sem, count = g.mean(), g.sem(ddof=1), g.size()
-    frame = mean.join(sem.add_suffix("_sem")).reset_index()
-    frame["n_runs"] = count.to_numpy()
+    keys = ["checkpoint", "teacher_epoch", "tau", "rho"]
+    stats = seed_stats(seed_means(results, keys, metrics, seed="student_seed"), keys)
+    frame = stats.rename(columns={"n_seeds": "n_runs"}).reset_index()
     return frame.sort_values(["teacher_epoch", "tau", "rho"]).reset_index(drop=True)
 
 
@@ -705,7 +705,7 @@ def rho_claims(name: str, results: pd.DataFrame, ckpts: list) -> list[dict]:
         out["small_tau_independent"] = judge_bound(
             by["small_tau_independent"],
             float(spread.max()),
-            at_most=0.05,  # a choice: five accuracy points
+            at_most=SAME_ACCURACY,  # a choice: five accuracy points
             what=crit,
             note=f"test {spread['student_test_acc']:.3f}, val {spread['student_val_acc']:.3f}",
             why_not=f"at tau = {tau_lo:g} the soft labels still differ between teachers, or the "
@@ -772,7 +772,7 @@ def rho_claims(name: str, results: pd.DataFrame, ckpts: list) -> list[dict]:
                 claim,
                 mean,
                 claim.paper,
-                grid_step(rhos, at=claim.paper),
+                tol_grid_step(rhos, at=claim.paper),
                 what=f"{base} (tolerance: one rho grid step)",
                 note=note,
                 why_not=f"{why}; the paper preset (40,000 epochs, 3 repetitions) tests it",

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from softleak.compare.claims import Claim, summary_line
+from softleak.compare.claims import Claim, summary_line, tol_binomial
 from softleak.paper_figs.common import clean, data_dir, save, write_data
 from softleak.paper_figs.registry import Preset, Recipe
 from softleak.simulate.toy2d import Toy2DSpec
@@ -309,7 +309,7 @@ def judge(name: str, rows: pd.DataFrame, *, c: int, n_test: int, paper: dict, sp
             c_base,
             base_mean,
             q,
-            2 * math.sqrt(q * (1 - q) / max(k * n_test, 1)),
+            tol_binomial(q, max(k * n_test, 1), k=2),
             what=f"mean baseline held-out accuracy vs chance 1/c (tolerance: 2 binomial standard "
             f"errors of chance over {k} x {n_test} held-out points)",
             why_not=f"{training}; the baseline learns only D_train^S's random labels, so its "
