@@ -57,7 +57,7 @@ recipe that names a threshold (read from the table, or this function where the c
 of the table's rules). Other members of the family are named where they are used: the paper code's
 rule (``compare.thresholds.reference_rule``), the first epoch a learning curve reaches a level
 (``compare.curves.first_crossing``) and the first grid point past a level
-(``paper_figs.mlp_figs.dip_and_jump``).
+(``paper_figs.mlp_measures.dip_and_jump``).
 """
 
 from __future__ import annotations

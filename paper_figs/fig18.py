@@ -34,7 +34,7 @@ import pandas as pd
 from softleak.compare.claims import SAME_ACCURACY, Claim, summary_line, tol_seed_se
 from softleak.compare.reach import LEVEL
 from softleak.paper_figs.common import clean, save, write_data
-from softleak.paper_figs.mlp_figs import held_out_size
+from softleak.paper_figs.mlp_measures import held_out_size
 from softleak.paper_figs.mlp_scale import PAPER as PAPER_SCALE
 from softleak.paper_figs.mlp_scale import QUICK as QUICK_SCALE
 from softleak.paper_figs.registry import Preset, Recipe

@@ -31,7 +31,7 @@ import pandas as pd
 from softleak.compare.claims import Claim, summary_line, tol_binomial
 from softleak.paper_figs import widths as W
 from softleak.paper_figs.common import clean, save, write_data
-from softleak.paper_figs.mlp_figs import held_out_size
+from softleak.paper_figs.mlp_measures import held_out_size
 from softleak.paper_figs.mlp_scale import PAPER, QUICK, MLPScale
 from softleak.paper_figs.registry import Preset, Recipe
 from softleak.simulate.data import train_per_class

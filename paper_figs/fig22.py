@@ -36,7 +36,7 @@ from softleak.compare.phases import DEFAULT_CUTOFF
 from softleak.compare.reach import first_reach, log_slope
 from softleak.compare.style import log_ticks
 from softleak.paper_figs.common import clean, save, write_data
-from softleak.paper_figs.mlp_figs import fmt_value
+from softleak.paper_figs.mlp_measures import fmt_value
 from softleak.paper_figs.mlp_scale import PAPER as PAPER_SCALE
 from softleak.paper_figs.mlp_scale import PAPER_N, MLPScale
 from softleak.paper_figs.mlp_scale import QUICK as QUICK_SCALE

@@ -13,9 +13,7 @@ alpha_id^S(tau) and alpha_label^{S-shuffle}(tau). Figures:
 Thresholds and phases use the project's cut-off 0.99 on seed means (located by interpolation, with
 bootstrap CIs over seeds, as in fig4). The reference's multinomial rule (REFERENCE.md: accuracy
 exactly 1.0, reported as the grid alpha) is given next to them in summary.json. ``make_temperature``
-is shared with fig15 (c = 10), and so are the claims (``temperature_claims``, judged by
-``judge_temperature``): the shuffle threshold's direction is stated as measured here, with the
-sec. 5.1 sentence it disputes quoted beside it.
+is shared with fig15 (c = 10), and so are the claims (``paper_figs.temperature_claims``).
 """
 
 from __future__ import annotations
@@ -25,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from softleak.compare.claims import Claim, summary_line, tol_grid_step
-from softleak.compare.crossings import threshold_crossing
+from softleak.compare.claims import summary_line
 from softleak.paper_figs.common import clean, fmt_ci, save, threshold_entry, write_data
 from softleak.paper_figs.common import linear_grid as _lin
 from softleak.paper_figs.common import log_grid as _log
 from softleak.paper_figs.fig4 import CUTOFF
 from softleak.paper_figs.registry import Preset, Recipe
+from softleak.paper_figs.temperature_claims import judge_temperature, temperature_claims
 from softleak.simulate.spec import SweepSpec
 
 # CUTOFF (fig4's, 0.99): accuracy cut-off of the thresholds and phases (the project's default).
@@ -135,16 +133,7 @@ def make_temperature(
     label_t = table.select("alpha_label_T").rows
     t_entry = threshold_entry(label_t[0]) if label_t else None
     ref_t = reference.select("alpha_label_T").rows
-    per_tau = []
-    for tau in sorted({r.tau for r in table.rows if not math.isnan(r.tau)}):
-        entry = {"tau": clean(tau)}
-        for name in STUDENT_RULES:
-            rows = table.select(name, tau=tau).rows
-            entry[name] = threshold_entry(rows[0]) if rows else None
-            ref = reference.select(name, tau=tau).rows
-            # At cut-off 1 the located crossing is the reference's grid alpha itself.
-            entry[f"{name}_reference_rule"] = clean(ref[0].value) if ref else None
-        per_tau.append(entry)
+    per_tau = _per_tau(table, reference)
     trend = _shuffle_trend(per_tau, t_entry, id_theory)
     records = judge_temperature(claims, df, table, theory, label_T_paper) if claims else []
     text = _text(per_tau, t_entry, theory, t_bound.provenance, trend)
@@ -172,218 +161,19 @@ def make_temperature(
     }
 
 
-# --------------------------------------------------------------------------------------------
-# Claims (shared with fig15)
-# --------------------------------------------------------------------------------------------
-
-#: The paper's sentence (sec. 5.1) that the measured direction of the shuffle threshold disputes.
-SHUFFLE_SENTENCE = (
-    "In Fig. 5(A), we observe that alpha_label^{S-shuffle} transitions from alpha_id^S to "
-    "alpha_label^T as tau increases."
-)
-
-
-def temperature_claims(fig: str, label_T_paper: float | None = None) -> tuple[Claim, ...]:
-    """The claims of a temperature figure (``fig``: "fig5a" for c = 2, "fig15" for c = 10), in
-    the order :func:`judge_temperature` judges them."""
-    where = "Fig. 5A" if fig == "fig5a" else "Fig. 15 (App. D.2: 'consistent with c = 2')"
-    if label_T_paper is None:
-        label_t = Claim(
-            f"{fig}.label_T_cover",
-            "The c = 2 softmax teacher memorizes up to Cover's capacity, alpha_label^T = 1 in "
-            f"alpha = n/(d c) (sec. 5.1, {where}, green).",
-        )
-    else:
-        label_t = Claim(
-            f"{fig}.label_T_paper",
-            f"The teacher memorizes up to alpha_label^T ~ {label_T_paper:.2f} in alpha = n/(d c), "
-            f"the paper's alpha ln c ~ 0.92 (Fig. 5B; {where}, green).",
-            paper=label_T_paper,
-        )
-    return (
-        label_t,
-        Claim(
-            f"{fig}.id_S_at_theory",
-            "At the temperatures that recover the teacher, the student identifies it at "
-            f"alpha_id^S = 1/(rho c), the linear identifiability threshold (sec. 5.1, {where}, "
-            "blue).",
-            paper="1/(rho c)",
-        ),
-        Claim(
-            f"{fig}.label_S_small_tau",
-            "At small tau the student's capacity alpha_label^S arrives at the teacher's "
-            "alpha_label^T (sec. 5.1: 'the scaling of alpha_label^S at tau -> 0 should arrive at "
-            f"alpha_label^T'; {where}, pink).",
-        ),
-        Claim(
-            f"{fig}.shuffle_falls_with_tau",
-            "As measured here, alpha_label^{S-shuffle} decreases as tau increases, from "
-            f"alpha_label^T toward alpha_id ({where}, red; the reverse of sec. 5.1's wording).",
-            disputed=SHUFFLE_SENTENCE,
-        ),
-        Claim(
-            f"{fig}.shuffle_small_tau_at_label_T",
-            "At the smallest tau the shuffled student fits D_train^S up to alpha_label^T: "
-            "near-one-hot soft labels carry class identity only, which the within-class shuffle "
-            f"keeps (sec. 5.1: low tau recovers class identity; {where}, red).",
-        ),
-        Claim(
-            f"{fig}.shuffle_large_tau_at_id",
-            "At the largest tau the shuffled student fits D_train^S only up to alpha_id = "
-            "1/(rho c), where it can still interpolate arbitrary logits (sec. 5.1: high tau fits "
-            f"the teacher function; {where}, red).",
-        ),
-    )
-
-
-def judge_temperature(
-    claims: tuple, df, table, theory: dict, label_T_paper: float | None
-) -> list[dict]:
-    """Judge :func:`temperature_claims` on a temperature sweep ``df`` (one rho, one d and c).
-
-    ``table``: its ``find_thresholds`` table at :data:`CUTOFF`; ``theory``: ``alpha_id`` and
-    ``alpha_label_T`` (the theory's values); ``label_T_paper``: as in :func:`make_temperature`.
-    Thresholds are the table's (a censored one as the grid end it lies beyond,
-    ``Threshold.bounded``); the shuffle direction is judged on seed-level thresholds (the same
-    rule, ``compare.crossings.threshold_crossing``) at the smallest and largest tau
-    (``judge_sign``).
-    """
-    from softleak.compare.claims import judge_close, judge_sign, untested
-    from softleak.compare.table import seed_matrix
-    from softleak.theory.cover import transition_width
-
-    c_t, c_id, c_s, c_dir, c_lo, c_hi = claims
-    d = int(df.d.iloc[0])
-    alphas = np.sort(df.alpha.unique())
-    taus = np.sort(df.tau.unique())
-    id_theory = theory["alpha_id"]
-    epochs = int(df.student_epochs.iloc[0])
-    t_value = table.value("alpha_label_T")
-
-    def threshold(name: str, tau: float, bound=True) -> float:
-        return table.value(name, bounded=bound, tau=tau)
-
-    out = []
-    if label_T_paper is None:
-        # Tolerance: the width of Cover's transition at this d (P from 0.9 to 0.1), halved into
-        # alpha = n/(d c) with c = 2 logits: the finite-size spread of the capacity.
-        out.append(
-            judge_close(
-                c_t,
-                t_value,
-                theory["alpha_label_T"],
-                transition_width(d) / 2,
-                what="alpha_label^T (tolerance: Cover's 10%-90% transition width at "
-                f"d = {d}, in n/(d c))",
-                why_not=f"d = {d}: Cover's transition is wide and the Adam teacher fits fewer "
-                "label sets near capacity; the paper preset (d = 1000) narrows it",
-            )
-        )
-    else:
-        # Tolerance: one step of the alpha grid at the paper's value.
-        out.append(
-            judge_close(
-                c_t,
-                t_value,
-                label_T_paper,
-                tol_grid_step(alphas, at=label_T_paper),
-                what="alpha_label^T (tolerance: one alpha grid step)",
-                why_not=f"the paper's value comes from Fig. 5B's fit at d in {{100, 1000}}; here "
-                f"d = {d}; the paper preset (d = 1000) tests it",
-            )
-        )
-    # alpha_id^S per tau, NaN where the test accuracy does not reach the cut-off on the grid
-    ids = {f"{tau:.4g}": threshold("alpha_id_S", tau, bound=False) for tau in taus}
-    finite = {k: v for k, v in ids.items() if math.isfinite(v)}
-    best = min(finite, key=finite.get) if finite else None
-    # Tolerance: one step of the alpha grid at 1/(rho c) (the crossing lies between grid points).
-    out.append(
-        judge_close(
-            c_id,
-            finite[best] if best else math.nan,
-            id_theory,
-            tol_grid_step(alphas, at=id_theory),
-            what="smallest alpha_id^S over tau (tolerance: one alpha grid step)",
-            note=f"smallest at tau = {best}" if best else "",
-            why_not=f"students train {epochs:,} Adam epochs: at small and very large tau they "
-            "converge slowly and identify late or never on the grid; the paper preset (d = 1000, "
-            "10,000-epoch students) tests it",
-        )
-    )
-    if not math.isfinite(t_value):
-        s_record, lo_record = (
-            untested(
-                claim,
-                "alpha_label^T is not located on this preset's alpha grid; the quick preset "
-                "locates it",
-                criterion=f"{what} at the smallest tau within one alpha grid step of alpha_label^T",
-            )
-            for claim, what in ((c_s, "alpha_label^S"), (c_lo, "alpha_label^{S-shuffle}"))
-        )
-    else:
-        tolerance_t = tol_grid_step(alphas, at=t_value)  # one alpha grid step at alpha_label^T
-        s_record = judge_close(
-            c_s,
-            threshold("alpha_label_S", taus[0]),
-            t_value,
-            tolerance_t,
-            what=f"alpha_label^S at tau = {taus[0]:.4g} vs alpha_label^T (tolerance: one alpha "
-            "grid step)",
-            why_not=f"tau = {taus[0]:.4g} is the grid's smallest; the paper preset (d = 1000) "
-            "tests it",
-        )
-        lo_record = judge_close(
-            c_lo,
-            threshold("alpha_label_S_shuffle", taus[0]),
-            t_value,
-            tolerance_t,
-            what=f"alpha_label^{{S-shuffle}} at tau = {taus[0]:.4g} vs alpha_label^T (tolerance: "
-            "one alpha grid step)",
-            why_not=f"at tau = {taus[0]:.4g} the soft labels are not yet one-hot; the paper "
-            "preset (d = 1000) tests it",
-        )
-    out.append(s_record)
-    # Seed-level shuffle thresholds at the smallest and largest tau (the same teachers).
-    shuffled = df[df["shuffle"].astype(bool)]
-    diffs = []
-    if not shuffled.empty and taus.size >= 2:
-        ends = []
-        for tau in (taus[0], taus[-1]):
-            x, seeds, m = seed_matrix(shuffled[np.isclose(shuffled.tau, tau)], "student_train_acc")
-            ends.append(
-                {
-                    s: threshold_crossing(x, m[:, j], CUTOFF, "down").bounded
-                    for j, s in enumerate(seeds)
-                }
-            )
-        diffs = [ends[0][s] - ends[1][s] for s in ends[0] if s in ends[1]]
-    out.append(
-        judge_sign(
-            c_dir,
-            diffs,
-            sign=+1,
-            what=f"alpha_label^{{S-shuffle}}(tau = {taus[0]:.4g}) - alpha_label^{{S-shuffle}}"
-            f"(tau = {taus[-1]:.4g})",
-            why_not=f"{len(diffs)} seed(s) of {epochs:,}-epoch students (a difference is judged "
-            "on >= 3; the quick preset has them); the paper preset (5 seeds, 10,000-epoch "
-            "students) tests it at the paper's scale",
-        )
-    )
-    out.append(lo_record)
-    # Tolerance: one alpha grid step at 1/(rho c).
-    out.append(
-        judge_close(
-            c_hi,
-            threshold("alpha_label_S_shuffle", taus[-1]),
-            id_theory,
-            tol_grid_step(alphas, at=id_theory),
-            what=f"alpha_label^{{S-shuffle}} at tau = {taus[-1]:.4g} vs 1/(rho c) (tolerance: one "
-            "alpha grid step)",
-            why_not=f"at tau = {taus[-1]:.4g} the {epochs:,}-epoch student may not have fit the "
-            "nearly uniform soft labels; the paper preset (10,000 epochs) tests it",
-        )
-    )
-    return out
+def _per_tau(table, reference) -> list[dict]:
+    """Per tau: each student threshold's entry and the reference rule's value beside it."""
+    per_tau = []
+    for tau in sorted({r.tau for r in table.rows if not math.isnan(r.tau)}):
+        entry = {"tau": clean(tau)}
+        for name in STUDENT_RULES:
+            rows = table.select(name, tau=tau).rows
+            entry[name] = threshold_entry(rows[0]) if rows else None
+            ref = reference.select(name, tau=tau).rows
+            # At cut-off 1 the located crossing is the reference's grid alpha itself.
+            entry[f"{name}_reference_rule"] = clean(ref[0].value) if ref else None
+        per_tau.append(entry)
+    return per_tau
 
 
 def _value(entry) -> float:

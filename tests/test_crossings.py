@@ -21,7 +21,7 @@ from softleak.compare.reach import first_reach
 from softleak.compare.thresholds import crossings as thresholds_crossings
 from softleak.compare.thresholds import reference_rule
 from softleak.paper_figs.common import clean
-from softleak.paper_figs.mlp_figs import LEVEL, dip_and_jump
+from softleak.paper_figs.mlp_measures import LEVEL, dip_and_jump
 
 EXACT = 1e-12
 

@@ -83,7 +83,7 @@ def test_fig4_claims_read_the_table():
 
 
 def test_fig5a_claims_read_the_table():
-    from softleak.paper_figs import fig5a
+    from softleak.paper_figs import fig5a, temperature_claims
 
     rows = []
     for tau, (y, _) in zip((1.0, 100.0), CURVES.values(), strict=True):
@@ -93,7 +93,10 @@ def test_fig5a_claims_read_the_table():
     df = pd.DataFrame(rows)
     table = find_thresholds(df, cutoff=fig5a.CUTOFF, n_boot=0)
     theory = {"alpha_id": 1 / 1.6, "alpha_label_T": 1.0}
-    records = {r["id"]: r for r in fig5a.judge_temperature(fig5a.CLAIMS, df, table, theory, None)}
+    records = {
+        r["id"]: r
+        for r in temperature_claims.judge_temperature(fig5a.CLAIMS, df, table, theory, None)
+    }
     ids = [table.value("alpha_id_S", tau=t) for t in (1.0, 100.0)]
     assert ids == pytest.approx([DIPS_AT, HOLE_AT], abs=1e-12)
     assert records["fig5a.id_S_at_theory"]["measured"] == pytest.approx(min(ids), abs=1e-6)
@@ -126,7 +129,7 @@ def test_fig20_drops_are_the_rule_on_each_width():
 def test_fig7_order_compares_the_interpolated_thresholds():
     """alpha_label^S and alpha_id^S in the same grid step (2, 3): the rule's values (2.01 and
     2.99) order them, where the first grid points past the level would call them equal."""
-    from softleak.paper_figs import mlp_figs
+    from softleak.paper_figs import mlp_claims
 
     train = np.array([1.0, 1.0, 0.0, 0.0, 0.0])
     test = np.array([0.1, 0.1, 1.0, 1.0, 1.0])
@@ -146,7 +149,7 @@ def test_fig7_order_compares_the_interpolated_thresholds():
         def counts(self):
             return {}
 
-    records = {r["id"]: r for r in mlp_figs.fig7_claims(pd.DataFrame(rows), Phases(), None)}
+    records = {r["id"]: r for r in mlp_claims.fig7_claims(pd.DataFrame(rows), Phases(), None)}
     order = records["fig7.memorization_fails_before_identification"]
     assert order["verdict"] == "holds" and order["measured"] == 1.0
     stop = threshold_crossing(ALPHA, train, LEVEL, "down").value
