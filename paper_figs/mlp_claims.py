@@ -142,7 +142,6 @@ def fig6_claims(df: pd.DataFrame, cells: pd.DataFrame, n_a: int, n_b: int) -> li
         judge_bound,
         judge_monotone,
         judge_paired,
-        judge_sign,
         untested,
     )
 
@@ -196,6 +195,15 @@ def fig6_claims(df: pd.DataFrame, cells: pd.DataFrame, n_a: int, n_b: int) -> li
         out.append(untested(c_below, why, criterion="mean acc_test^S(B) - acc_test^S(A) < 0"))
         out.append(untested(c_jump, why, criterion=f"acc^S at the largest rho >= {LEVEL:g}"))
         return out
+    return out + _fig6_panel_b(df, b, n_a, n_b, training)
+
+
+def _fig6_panel_b(df, b, n_a: int, n_b: int, training: str) -> list[dict]:
+    """Fig. 6B's claims: the fall with rho, below panel A in the drop's phase, the jump."""
+    from softleak.compare.claims import judge_bound, judge_sign, untested
+
+    _, _, _, c_fall, c_below, c_jump = FIG6_CLAIMS
+    out = []
     test = seed_values(df, ("n", "rho"), "student_test_acc")
     falls = loo_falls(test.loc[[n_b]], "n")
     out.append(
@@ -252,8 +260,7 @@ def fig6_claims(df: pd.DataFrame, cells: pd.DataFrame, n_a: int, n_b: int) -> li
 def fig7_claims(grid: pd.DataFrame, phases, lc) -> list[dict]:
     """Fig. 7's claims from the unshuffled grid runs, its phase diagram and (when the
     ``mlp-curves`` sweep is there) the learning curves at rho = 0.65 (``lc``, else None)."""
-    from softleak.compare.claims import judge_bound, judge_sign, untested
-    from softleak.compare.crossings import threshold_crossing
+    from softleak.compare.claims import judge_sign, untested
     from softleak.compare.phases import FULL, MATCH, NEITHER, WEAK, WEAK_NO_MEM
 
     c_mem, c_fail, c_order, c_fall, c_time = FIG7_CLAIMS
@@ -295,46 +302,7 @@ def fig7_claims(grid: pd.DataFrame, phases, lc) -> list[dict]:
                 "(n to 250,000) spans them",
             )
         )
-    # Per rho, on the seed-mean grid where the teacher memorizes: alpha_label^S (the student no
-    # longer fits its set) and alpha_id^S (it identifies the teacher), by the threshold rule
-    # (compare.crossings.threshold_crossing; never crossing on the grid counts as past its end).
-    cells = cell_means(grid).sort_values(["rho", "alpha"])
-    cells = cells[cells["teacher_train_acc"] >= LEVEL]
-    order = {}
-    for rho, rows in cells.groupby("rho"):
-        alpha = rows["alpha"].to_numpy(dtype=float)
-        stop, ident = (
-            threshold_crossing(alpha, rows[metric].to_numpy(dtype=float), LEVEL, direction)
-            for metric, direction in (("student_train_acc", "down"), ("student_test_acc", "up"))
-        )
-        if ident.censored == "below" or stop.censored == ident.censored == "above":
-            continue  # identifies from the first alpha, or neither happens: nothing to order
-        order[f"{rho:g}"] = bool(_past_end(stop) < _past_end(ident))
-    if not order:
-        out.append(
-            untested(
-                c_order,
-                "at no rho of this grid does the student stop fitting its set or identify the "
-                "teacher where the teacher memorizes; the quick preset tests it",
-                criterion="fraction of rho where the student stops fitting D_train^S at a "
-                f"smaller alpha than acc_test^S reaches {LEVEL:g}: >= 1",
-            )
-        )
-    else:
-        out.append(
-            judge_bound(
-                c_order,
-                sum(order.values()) / len(order),
-                at_least=1.0,
-                what="fraction of rho (where either happens while the teacher memorizes) at "
-                "which the student "
-                f"stops fitting D_train^S (train < {LEVEL:g}) at a smaller alpha than "
-                f"acc_test^S reaches {LEVEL:g}",
-                note="per rho: " + ", ".join(f"{r}: {v}" for r, v in order.items()),
-                why_not="between two grid points of alpha the student can go from memorizing "
-                "to identifying; the paper preset's 21 n resolve the band",
-            )
-        )
+    out.append(_fig7_order(c_order, grid))
     test = seed_values(grid, ("rho", "alpha"), "student_test_acc")
     falls = loo_falls(test, "rho")
     out.append(
@@ -350,6 +318,48 @@ def fig7_claims(grid: pd.DataFrame, phases, lc) -> list[dict]:
     )
     out.append(_joint_jump_claim(c_time, lc))
     return out
+
+
+def _fig7_order(claim: Claim, grid: pd.DataFrame) -> dict:
+    """alpha_label^S < alpha_id^S per rho, on the seed-mean grid where the teacher memorizes:
+    alpha_label^S (the student no longer fits its set) and alpha_id^S (it identifies the
+    teacher) by the threshold rule (``compare.crossings.threshold_crossing``; never crossing on
+    the grid counts as past its end)."""
+    from softleak.compare.claims import judge_bound, untested
+    from softleak.compare.crossings import threshold_crossing
+
+    cells = cell_means(grid).sort_values(["rho", "alpha"])
+    cells = cells[cells["teacher_train_acc"] >= LEVEL]
+    order = {}
+    for rho, rows in cells.groupby("rho"):
+        alpha = rows["alpha"].to_numpy(dtype=float)
+        stop, ident = (
+            threshold_crossing(alpha, rows[metric].to_numpy(dtype=float), LEVEL, direction)
+            for metric, direction in (("student_train_acc", "down"), ("student_test_acc", "up"))
+        )
+        if ident.censored == "below" or stop.censored == ident.censored == "above":
+            continue  # identifies from the first alpha, or neither happens: nothing to order
+        order[f"{rho:g}"] = bool(_past_end(stop) < _past_end(ident))
+    if not order:
+        return untested(
+            claim,
+            "at no rho of this grid does the student stop fitting its set or identify the "
+            "teacher where the teacher memorizes; the quick preset tests it",
+            criterion="fraction of rho where the student stops fitting D_train^S at a "
+            f"smaller alpha than acc_test^S reaches {LEVEL:g}: >= 1",
+        )
+    return judge_bound(
+        claim,
+        sum(order.values()) / len(order),
+        at_least=1.0,
+        what="fraction of rho (where either happens while the teacher memorizes) at "
+        "which the student "
+        f"stops fitting D_train^S (train < {LEVEL:g}) at a smaller alpha than "
+        f"acc_test^S reaches {LEVEL:g}",
+        note="per rho: " + ", ".join(f"{r}: {v}" for r, v in order.items()),
+        why_not="between two grid points of alpha the student can go from memorizing "
+        "to identifying; the paper preset's 21 n resolve the band",
+    )
 
 
 def _past_end(found) -> float:

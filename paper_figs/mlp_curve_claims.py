@@ -74,12 +74,11 @@ def identity_shuffle_ns(res: pd.DataFrame) -> list:
 def fig16_claims(res: pd.DataFrame, lc) -> list[dict]:
     """Fig. 16's claims from the ``mlp-curves`` runs (normal and shuffled) and their accuracy
     learning curves (``lc``, grouped by n and shuffle)."""
-    from softleak.compare.claims import judge_bound, judge_close, judge_sign, untested
+    from softleak.compare.claims import judge_bound, judge_sign, untested
     from softleak.compare.phases import default_weak_cutoff
 
     c_never, c_beats, c_same = FIG16_CLAIMS
     c = int(res["c"].iloc[0])
-    d, p = scale_of(res)[:2]
     same = identity_shuffle_ns(res)
     skip = (
         f"n = {', '.join(f'{int(n):,}' for n in same)} left out: one training sample per class, "
@@ -136,46 +135,50 @@ def fig16_claims(res: pd.DataFrame, lc) -> list[dict]:
                 why_not="the normal student's jump is not reached by every seed at this preset",
             )
         )
-    # The normal and shuffled mean training accuracy before the normal student's test rise (its
-    # 10% epoch; the whole run where it does not rise), at every n up to the third panel's.
+    out.append(_same_before_rise(c_same, res, lc, same, skip))
+    return out
+
+
+def _same_before_rise(claim: Claim, res: pd.DataFrame, lc, same: list, skip: str) -> dict:
+    """The normal and shuffled mean training accuracy before the normal student's test rise (its
+    10% epoch; the whole run where it does not rise), at every n up to the third panel's (the
+    n in ``same``, where the shuffle is the identity, left out)."""
+    from softleak.compare.claims import judge_close, untested
+
+    c = int(res["c"].iloc[0])
+    d, p = scale_of(res)[:2]
     n3 = n_matching(sorted(res["n"].unique()), C3_N_PAPER, d, p, c)
     gaps = {
         n: gap
         for n, gap in gap_before_onset(lc, "student_train_acc").items()
         if n <= n3 and n not in same
     }
-    # Tolerance: 0.05 of accuracy, what we read as "the same" on the paper's 0-1 accuracy axis (a
+    # Tolerance: SAME_ACCURACY, what we read as "the same" on the paper's 0-1 accuracy axis (a
     # choice; the paper gives no number).
     what = (
         "largest |normal - shuffled| mean acc_train^S before the normal student's held-out rise, "
         f"over n <= {int(n3):,} (tolerance: 0.05)"
     )
     if not gaps:
-        out.append(
-            untested(
-                c_same,
-                "no n up to the third panel's with a non-identity shuffle at this preset; the "
-                "quick preset tests it",
-                criterion=f"{what} within 0.05 of 0",
-            )
+        return untested(
+            claim,
+            "no n up to the third panel's with a non-identity shuffle at this preset; the "
+            "quick preset tests it",
+            criterion=f"{what} within 0.05 of 0",
         )
-    else:
-        out.append(
-            judge_close(
-                c_same,
-                max(gaps.values()),
-                0.0,
-                SAME_ACCURACY,
-                what=what,
-                note="per n: "
-                + ", ".join(f"{n:,}: {g:.3f}" for n, g in gaps.items())
-                + (f"; {skip}" if skip else ""),
-                why_not="the shuffled student memorizes its permuted soft labels more slowly "
-                "than the normal one fits its own at this scale (finite training); the paper "
-                "preset (d = 1000) tests it",
-            )
-        )
-    return out
+    return judge_close(
+        claim,
+        max(gaps.values()),
+        0.0,
+        SAME_ACCURACY,
+        what=what,
+        note="per n: "
+        + ", ".join(f"{n:,}: {g:.3f}" for n, g in gaps.items())
+        + (f"; {skip}" if skip else ""),
+        why_not="the shuffled student memorizes its permuted soft labels more slowly "
+        "than the normal one fits its own at this scale (finite training); the paper "
+        "preset (d = 1000) tests it",
+    )
 
 
 def fig17_claims(res: pd.DataFrame, lc, acc) -> list[dict]:

@@ -101,7 +101,7 @@ def presets(sweeps) -> dict:
 # figures
 # ---------------------------------------------------------------------------------------------
 def make_fig6(tables: dict, out: Path, preset: str) -> dict:
-    from softleak.compare.style import METRIC_COLORS, METRIC_LABELS, new_figure
+    from softleak.compare.style import new_figure
 
     df = next(iter(tables.values()))
     d, p, c = scale_of(df)
@@ -121,46 +121,7 @@ def make_fig6(tables: dict, out: Path, preset: str) -> dict:
     est = counting_estimates(d, p, c)
     for ax, n, tag in zip(axes, picks, "AB", strict=False):
         rows = cells[cells["n"] == n].sort_values("rho")
-        for metric in ("student_train_acc", "student_test_acc"):
-            ax.errorbar(
-                rows["rho"],
-                rows[metric],
-                yerr=rows[f"{metric}_sem"].fillna(0),
-                color=METRIC_COLORS[metric],
-                marker="o",
-                ms=4,
-                capsize=2,
-                label=METRIC_LABELS[metric],
-            )
-        ax.axhline(
-            rows["teacher_train_acc"].mean(),
-            color=METRIC_COLORS["teacher_train_acc"],
-            ls="-",
-            lw=1,
-            label=METRIC_LABELS["teacher_train_acc"],
-        )
-        ax.axhline(
-            rows["student_val_acc"].mean(), color="0.5", ls=":", label="student val (chance)"
-        )
-        rho_id = est["identify_rho_n"] / n
-        if rho_id < 1:
-            ax.axvline(
-                rho_id, color="black", ls="--", lw=1, label="counting: rho n = #params/(c-1)"
-            )
-        ax.set_xlabel(r"$\rho$")
-        ax.set_ylabel("accuracy")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_title(f"({tag}) n = {int(n):,} (alpha = {n / (d * c):.3g})")
-        panels[str(int(n))] = {
-            "alpha": clean(n / (d * c)),
-            "rho": [clean(v) for v in rows["rho"]],
-            "student_train_acc": [clean(v) for v in rows["student_train_acc"]],
-            "student_test_acc": [clean(v) for v in rows["student_test_acc"]],
-            "student_test_acc_sem": [clean(v) for v in rows["student_test_acc_sem"]],
-            "teacher_train_acc": clean(rows["teacher_train_acc"].mean()),
-            "student_val_acc": clean(rows["student_val_acc"].mean()),
-            **dip_and_jump(rows["rho"].to_numpy(), rows["student_test_acc"].to_numpy()),
-        }
+        panels[str(int(n))] = _fig6_panel(ax, rows, n, tag, d, c, est)
     axes[-1].legend(fontsize="x-small", frameon=False, loc="center right")
     fig.suptitle(f"ReLU MLP teacher and student: d = {d}, c = {c}, p = {p}")
     files = save(fig, out, "fig6")
@@ -184,6 +145,48 @@ def make_fig6(tables: dict, out: Path, preset: str) -> dict:
         "files": files,
         "text": "\n".join(lines),
         "claims": claims,
+    }
+
+
+def _fig6_panel(ax, rows: pd.DataFrame, n, tag: str, d: int, c: int, est: dict) -> dict:
+    """One panel of Fig. 6 (student accuracies over rho at one n) and its summary entry."""
+    from softleak.compare.style import METRIC_COLORS, METRIC_LABELS
+
+    for metric in ("student_train_acc", "student_test_acc"):
+        ax.errorbar(
+            rows["rho"],
+            rows[metric],
+            yerr=rows[f"{metric}_sem"].fillna(0),
+            color=METRIC_COLORS[metric],
+            marker="o",
+            ms=4,
+            capsize=2,
+            label=METRIC_LABELS[metric],
+        )
+    ax.axhline(
+        rows["teacher_train_acc"].mean(),
+        color=METRIC_COLORS["teacher_train_acc"],
+        ls="-",
+        lw=1,
+        label=METRIC_LABELS["teacher_train_acc"],
+    )
+    ax.axhline(rows["student_val_acc"].mean(), color="0.5", ls=":", label="student val (chance)")
+    rho_id = est["identify_rho_n"] / n
+    if rho_id < 1:
+        ax.axvline(rho_id, color="black", ls="--", lw=1, label="counting: rho n = #params/(c-1)")
+    ax.set_xlabel(r"$\rho$")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"({tag}) n = {int(n):,} (alpha = {n / (d * c):.3g})")
+    return {
+        "alpha": clean(n / (d * c)),
+        "rho": [clean(v) for v in rows["rho"]],
+        "student_train_acc": [clean(v) for v in rows["student_train_acc"]],
+        "student_test_acc": [clean(v) for v in rows["student_test_acc"]],
+        "student_test_acc_sem": [clean(v) for v in rows["student_test_acc_sem"]],
+        "teacher_train_acc": clean(rows["teacher_train_acc"].mean()),
+        "student_val_acc": clean(rows["student_val_acc"].mean()),
+        **dip_and_jump(rows["rho"].to_numpy(), rows["student_test_acc"].to_numpy()),
     }
 
 
