@@ -23,7 +23,7 @@ from softleak.compare.crossings import Direction, threshold_crossing
 from softleak.compare.phases import DEFAULT_CUTOFF
 
 #: "reaches": a student's held-out accuracy at or above this counts as identification (the
-#: package's fit cut-off, REFERENCE.md).
+#: package's fit cut-off, docs/reference.md).
 LEVEL = DEFAULT_CUTOFF
 
 

@@ -1,4 +1,4 @@
-"""Reading a sweep directory: the results table written by ``simulate`` (DESIGN.md contract).
+"""Reading a sweep directory: the results table written by ``simulate`` (docs/design.md contract).
 
 A sweep directory holds ``results.parquet`` (one row per student run) and ``config.json`` (the
 resolved sweep spec). This module reads both, checks the columns an analysis needs, and fills the
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 RESULTS_FILE = "results.parquet"
 CONFIG_FILE = "config.json"
 
-#: Config columns every results table must carry (DESIGN.md).
+#: Config columns every results table must carry (docs/design.md).
 REQUIRED_COLUMNS: tuple[str, ...] = ("experiment", "d", "c", "alpha", "seed")
 
 #: Config columns that identify one experimental condition besides alpha and the seed. Analyses

@@ -1,6 +1,6 @@
 """Empirical thresholds from a results table, with bootstrap confidence intervals over seeds.
 
-Four named rules (paper Sec. 5.1, REFERENCE.md "Threshold rules"), each applied to the seed-mean
+Four named rules (paper Sec. 5.1, docs/reference.md "Threshold rules"), each applied to the seed-mean
 accuracy curve as a function of alpha:
 
 ===========================  =========================  =========  ==========================
@@ -24,10 +24,10 @@ cut-off over the whole grid (threshold beyond the largest alpha, ``bound``); ``"
 "after" side over the whole grid (threshold below the smallest alpha, ``bound``) or crossing only
 in the other direction. ``Threshold.bounded`` reads a censored threshold as that grid end.
 
-**Reference rule** (``midpoint``), as the paper's code computed it (REFERENCE.md): for the label
+**Reference rule** (``midpoint``), as the paper's code computed it (docs/reference.md): for the label
 thresholds, the midpoint between the largest grid alpha whose mean accuracy is ``>= cutoff`` and the
 next grid alpha (NaN when that is the last grid point); for ``alpha_id_S`` the smallest grid alpha
-with mean test accuracy ``>= cutoff``. (The multinomial sweeps' rule, REFERENCE.md, is the same
+with mean test accuracy ``>= cutoff``. (The multinomial sweeps' rule, docs/reference.md, is the same
 with ``cutoff=1.0``, except that it reported the last grid alpha itself rather than the midpoint.)
 
 **Bootstrap** (``ci_low``, ``ci_high``): seeds (teacher replicates) are resampled with replacement,
@@ -112,7 +112,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Default cut-off (REFERENCE.md: 0.99 for the pseudo-inverse figure).
+#: Default cut-off (docs/reference.md: 0.99 for the pseudo-inverse figure).
 DEFAULT_CUTOFF = 0.99
 
 
@@ -257,7 +257,7 @@ def find_thresholds(
     """Measure thresholds for every rule and every condition in a results table.
 
     Args:
-        df: results table (DESIGN.md columns). Student rules group by every condition column
+        df: results table (docs/design.md columns). Student rules group by every condition column
             present (experiment, d, c, rho, tau, p_teacher, p_student, epochs, lrs, solver,
             ablation); ``alpha_label_T`` groups by the teacher's columns only (experiment, d, c and
             teacher hyper-parameters), since the teacher sees neither rho nor tau.

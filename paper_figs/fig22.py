@@ -3,7 +3,7 @@
 One sweep per c; each plots the teacher's train accuracy and the student's train and held-out
 accuracies against n/d. The paper: "when we scale the x-axis as n/d, the behavior we described in
 the main for the different classes remains similar" (d = 1000, p = 500, c in {20, 50, 90, 100,
-110}; REFERENCE.md's list omits 100).
+110}; docs/reference.md's list omits 100).
 
 The parameter-counting estimates of ``theory.capacity`` say what to expect: the teacher's
 memorization n ~ #params / (2 ln c) hardly moves with c (the output layer is a small part of
@@ -43,7 +43,7 @@ from softleak.paper_figs.mlp_scale import QUICK as QUICK_SCALE
 from softleak.paper_figs.registry import Preset, Recipe
 
 RHO = 0.45
-#: Accuracy counted as "memorized" / "identified": the package's fit cut-off (REFERENCE.md).
+#: Accuracy counted as "memorized" / "identified": the package's fit cut-off (docs/reference.md).
 CUTOFF = DEFAULT_CUTOFF
 
 QUICK_CLASSES = (20, 50, 100, 110)

@@ -32,8 +32,8 @@ PAPER_LABEL_T = 1.96
 PAPER_ID_S = 1.26
 #: The rho of Fig. 4A and of the paper's alpha_id^S value.
 RHO_A = 0.8
-#: The paper's accuracy cut-off of the thresholds (REFERENCE.md: 0.99).
-#: Accuracy counted as "memorized" / "identified": the package's fit cut-off (REFERENCE.md).
+#: The paper's accuracy cut-off of the thresholds (docs/reference.md: 0.99).
+#: Accuracy counted as "memorized" / "identified": the package's fit cut-off (docs/reference.md).
 CUTOFF = DEFAULT_CUTOFF
 
 QUICK = SweepSpec(

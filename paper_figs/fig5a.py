@@ -11,7 +11,7 @@ alpha_id^S(tau) and alpha_label^{S-shuffle}(tau). Figures:
   normal (top) and shuffled (bottom) students, each with its threshold.
 
 Thresholds and phases use the project's cut-off 0.99 on seed means (located by interpolation, with
-bootstrap CIs over seeds, as in fig4). The reference's multinomial rule (REFERENCE.md: accuracy
+bootstrap CIs over seeds, as in fig4). The reference's multinomial rule (docs/reference.md: accuracy
 exactly 1.0, reported as the grid alpha) is given next to them in summary.json. ``make_temperature``
 is shared with fig15 (c = 10), and so are the claims (``paper_figs.temperature_claims``).
 """
@@ -34,7 +34,7 @@ from softleak.simulate.spec import SweepSpec
 
 # CUTOFF (fig4's, 0.99): accuracy cut-off of the thresholds and phases (the project's default).
 
-#: The reference's multinomial rule (REFERENCE.md): seed-mean accuracy exactly 1, on grid points.
+#: The reference's multinomial rule (docs/reference.md): seed-mean accuracy exactly 1, on grid points.
 REFERENCE_CUTOFF = 1.0
 
 STUDENT_RULES = ("alpha_label_S", "alpha_id_S", "alpha_label_S_shuffle")

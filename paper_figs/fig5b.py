@@ -70,7 +70,7 @@ PAPER_CLASSES = (2, 5, 10, 20, 30, 40, 50)
 # c = 20 (d = 50); fig5a's check covers lr 1e-3 vs the reference's 1e-4 (the large lr only
 # misbehaves at tau >= 316, far from tau = 10).
 QUICK = {f"c{c}": _spec(c, 100, 16, 3, 1_000, 1e-2, True) for c in QUICK_CLASSES}
-# Paper: REFERENCE.md gives d in {100, 1000} without the split per c; d = 1000 for every c keeps
+# Paper: docs/reference.md gives d in {100, 1000} without the split per c; d = 1000 for every c keeps
 # the per-class split rho n / c integral enough at c = 50 (alpha_id = 0.036: 20 samples per class).
 PAPER = {f"c{c}": _spec(c, 1000, 20, 5, 10_000, 1e-4, False) for c in PAPER_CLASSES}
 

@@ -46,7 +46,7 @@ from softleak.simulate.gpt2 import GPT2Spec
 NAME = "gpt2"  # the sweep's name (OUT/data/gpt2)
 PRETRAINED_ENV = "SOFTLEAK_GPT2_DIR"  # a local folder with pretrained GPT-2 weights + tokenizer
 
-#: The paper's setting (REFERENCE.md, appendix B); ``pretrained`` from the environment.
+#: The paper's setting (docs/reference.md, appendix B); ``pretrained`` from the environment.
 PAPER = GPT2Spec(
     n=6_000,
     vocab=1_000,

@@ -8,7 +8,7 @@ Two sweeps serve the four figures (and run once when the figures share a data fo
   soft labels, with learning curves: the sudden joint jump of train and test accuracy, the shuffled
   control that never jumps, and the cross-entropy drop that goes with the jump.
 
-The paper preset uses the paper's sizes (d = 1000, c = 100, p = 500; REFERENCE.md). The quick preset
+The paper preset uses the paper's sizes (d = 1000, c = 100, p = 500; docs/reference.md). The quick preset
 divides d and p by 10 and n by 100 (``paper_figs.mlp_scale``: the alpha / p collapse of Fig. 19) and
 keeps the paper's training settings (``mlp_scale.QUICK_PAPER_TRAINING``) (teacher 2,000 epochs at lr 1e-3, students 10,000 epochs at lr
 1e-4): the two mechanisms -- weak leakage that falls while the student memorizes, and the jump to

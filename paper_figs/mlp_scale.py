@@ -58,7 +58,7 @@ class MLPScale:
         return SweepSpec("mlp", **settings)
 
 
-#: REFERENCE.md's settings.
+#: docs/reference.md's settings.
 PAPER = MLPScale(
     d=1000,
     c=100,

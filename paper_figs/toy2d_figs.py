@@ -1,7 +1,7 @@
 """The 2D examples (Fig. 1, c = 3; Fig. 8, c = 20): one builder for both recipes.
 
 Each preset is one ``Toy2DSpec`` (sweep name ``toy2d-c<C>``) at the reference code's settings
-(REFERENCE.md "2D toy examples"). The reference trains one data set (one teacher, one split) and
+(docs/reference.md "2D toy examples"). The reference trains one data set (one teacher, one split) and
 reports mean +- SEM over 5 student initialisations on it; we report mean +- SEM over data sets
 (each averaged over its student seeds), which includes the data-set noise that dominates with 60
 points, and draw the four panels for data set 0:
