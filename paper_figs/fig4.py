@@ -57,12 +57,12 @@ PAPER = SweepSpec(
 
 
 def make(tables: dict, out: Path, preset: str) -> dict:
-    from softleak.compare import find_thresholds, overlay, phase_diagram
+    from softleak.compare import find_thresholds, overlay_theory, phase_diagram
     from softleak.compare.style import new_figure
 
     df = tables["fig4-pinv"]
     rho = nearest(df.rho, 0.8)
-    ov = overlay(df)
+    ov = overlay_theory(df)
     fig, axes = new_figure(ncols=2, panel=(5.2, 4.4))
     ov.plot(ax=axes[0], rho=rho, legend=False)
     axes[0].legend(

@@ -1,7 +1,7 @@
 """Fig. 5B: how the four thresholds scale with the number of classes c (rho = 0.55, tau = 10).
 
 One multinomial sweep per c (alpha grids differ: the thresholds fall like 1/c ... 1/ln c in
-alpha = n/(d c)), combined by ``compare.class_collapse``: thresholds at each c with bootstrap CIs,
+alpha = n/(d c)), combined by ``compare.collapse_classes``: thresholds at each c with bootstrap CIs,
 the three candidate laws alpha(c) = A f(c) + B, f in {1/c, 1/ln c, 1/sqrt c}
 (``theory.class_scaling``, ranked by AIC), and the accuracy curves against alpha c, alpha sqrt(c)
 and alpha ln c. The paper reports alpha ln c ~ 0.92 for alpha_label^T and alpha_label^S,
@@ -76,10 +76,10 @@ PAPER = {f"c{c}": _spec(c, 1000, 20, 5, 10_000, 1e-4, False) for c in PAPER_CLAS
 
 
 def make(tables: dict, out: Path, preset: str) -> dict:
-    from softleak.compare import class_collapse
+    from softleak.compare import collapse_classes
 
     df = pd.concat(list(tables.values()), ignore_index=True)
-    result = class_collapse(df, where={"rho": RHO, "tau": TAU})
+    result = collapse_classes(df, where={"rho": RHO, "tau": TAU})
     frame = result.thresholds_vs_c()
     fig = _figure(result, frame)
     files = save(fig, out, "fig5b")
