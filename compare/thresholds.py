@@ -203,13 +203,7 @@ def threshold_of_curve(
 
 
 def _measure(
-    x: np.ndarray,
-    m: np.ndarray,
-    rule: Rule | str,
-    cutoff: float = DEFAULT_CUTOFF,
-    n_boot: int = 1000,
-    rng: np.random.Generator | int | None = 0,
-    level: float = 0.95,
+    x: np.ndarray, m: np.ndarray, rule: Rule | str, cutoff: float, n_boot: int, rng, level: float
 ) -> tuple[float, float, float, float, str, Crossing]:
     """:func:`threshold_of_curve` and the ``compare.crossings.Crossing`` of the seed-mean curve
     (its ``censored`` side and ``bound`` say where a threshold off the grid lies)."""
