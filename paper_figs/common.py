@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,7 @@ def nearest(values, target: float) -> float:
     return float(values[np.argmin(np.abs(values - target))])
 
 
-def format_rows(rows: list[tuple[str, object, object]]) -> str:
+def format_rows(rows: Sequence[tuple[str, object, object]]) -> str:
     """A three-column text table: name, measured, theory/paper."""
     lines = [f"{'threshold':28s} {'measured':>28s} {'theory / paper':>22s}"]
     for name, measured, ref in rows:

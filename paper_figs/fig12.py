@@ -244,7 +244,7 @@ def _match_past_theory(claim, curves, inside: list[dict], why: str) -> dict:
             at_least=CUT,
             what="min over rho and grid alpha >= 1/rho of the seed-mean match-teacher "
             "accuracy on D_test^S (the paper's cut-off 0.99)",
-            note="lowest at rho = " + min(lows, key=lows.get),
+            note="lowest at rho = " + min(lows, key=lambda k: lows[k]),
             why_not=why,
         )
 

@@ -22,6 +22,7 @@ largest n.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -96,8 +97,8 @@ def fig20_claims(curves: pd.DataFrame, d: int, epochs: int) -> list[dict]:
         "p_S up to 2000, 10,000 epochs) tests it"
     )
     # Adjacent widths at the same alpha (same teacher): wider minus narrower.
-    diffs = [train[wide] - train[narrow] for narrow, wide in zip(widths, widths[1:], strict=False)]
-    diffs = pd.concat(diffs).to_numpy(dtype=float) if diffs else np.array([])
+    pairs = [train[wide] - train[narrow] for narrow, wide in zip(widths, widths[1:], strict=False)]
+    diffs = pd.concat(pairs).to_numpy(dtype=float) if pairs else np.array([])
     out = [
         judge_paired(
             c_fit,
@@ -172,7 +173,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
     students = sorted(int(p) for p in curves["p_S"].unique())
     labels = {p: f"$p_S$ = {p} (paper {round(p / scale.p_factor)})" for p in students}
 
-    entries = []
+    entries: list[dict[str, Any]] = []
     for p in students:
         part = curves[curves["p_S"] == p]
         test = part[part["metric"] == "student_test_acc"].sort_values("alpha")

@@ -249,6 +249,7 @@ def grid_thresholds(curve: pd.DataFrame) -> dict:
     teacher = curve["teacher_train_acc"].to_numpy(dtype=float)
     ok_id = np.flatnonzero(test >= CUTOFF)
     fails = np.flatnonzero(teacher < CUTOFF)
+    cap: float | None
     if fails.size == 0:
         cap, censored = float(x[-1]), True
     else:

@@ -193,7 +193,7 @@ def _shuffle_trend(per_tau: list[dict], t_entry, id_theory: float) -> dict:
         if math.isfinite(v):
             gaps = {"alpha_label_T": abs(v - t_value), "alpha_id": abs(v - id_theory)}
             gaps = {k: g for k, g in gaps.items() if math.isfinite(g)}
-            near = min(gaps, key=gaps.get) if gaps else None
+            near = min(gaps, key=lambda k: gaps[k]) if gaps else None
         out[side] = {"tau": entry["tau"], "value": clean(v), "nearer": near}
     return out
 

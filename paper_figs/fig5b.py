@@ -12,7 +12,9 @@ alpha_id c = 1/rho = 1.82 exactly.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +29,7 @@ RHO = 0.55
 TAU = 10.0
 
 #: The paper's law per threshold: (law name in theory.class_scaling.LAWS, f(c), label, constant).
-PAPER_LAWS = {
+PAPER_LAWS: dict[str, tuple[str, Callable[[Any], Any], str, float]] = {
     "alpha_label_T": ("1/ln c", np.log, r"\alpha \ln c", 0.92),
     "alpha_label_S": ("1/ln c", np.log, r"\alpha \ln c", 0.92),
     "alpha_id_S": ("1/c", lambda c: np.asarray(c, dtype=float), r"\alpha c", 2.0),

@@ -268,7 +268,7 @@ def fig7_claims(grid: pd.DataFrame, phases, lc) -> list[dict]:
     ns = sorted(grid["n"].unique())
     grid_text = f"n {ns[0]:,}-{ns[-1]:,}"
     out = []
-    wanted = (WEAK, WEAK_NO_MEM, FULL)
+    wanted: tuple[str, ...] = (WEAK, WEAK_NO_MEM, FULL)
     out.append(
         judge_present(
             c_mem,
@@ -333,10 +333,8 @@ def _fig7_order(claim: Claim, grid: pd.DataFrame) -> dict:
     order = {}
     for rho, rows in cells.groupby("rho"):
         alpha = rows["alpha"].to_numpy(dtype=float)
-        stop, ident = (
-            threshold_crossing(alpha, rows[metric].to_numpy(dtype=float), LEVEL, direction)
-            for metric, direction in (("student_train_acc", "down"), ("student_test_acc", "up"))
-        )
+        stop = threshold_crossing(alpha, rows["student_train_acc"].to_numpy(float), LEVEL, "down")
+        ident = threshold_crossing(alpha, rows["student_test_acc"].to_numpy(float), LEVEL, "up")
         if ident.censored == "below" or stop.censored == ident.censored == "above":
             continue  # identifies from the first alpha, or neither happens: nothing to order
         order[f"{rho:g}"] = bool(_past_end(stop) < _past_end(ident))

@@ -171,7 +171,7 @@ def rho_run(name: str, results: pd.DataFrame, ckpts: list) -> RhoRun:
         f"rho x {reps} repetition(s) at this preset",
         paper_preset="the paper preset (p = 113, 30%, students 40,000 epochs, 3 repetitions)",
         paper_teacher="the paper preset (p = 113, 30%, checkpoints at "
-        + " / ".join(f"{e:,}" for e in paper_spec.checkpoints)
+        + " / ".join(f"{e:,}" for e in paper_spec.checkpoints or ())
         + " epochs)",
     )
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,7 +50,7 @@ TRANSITION_LEVEL = 0.5
 
 # --- presets ----------------------------------------------------------------------------------
 #: Quick settings shared by both architectures (the teacher and students 3x the paper's lr).
-QUICK_COMMON = dict(
+QUICK_COMMON: dict[str, Any] = dict(
     train_frac=0.4,
     teacher_lr=3e-3,
     student_lr=3e-3,
@@ -93,7 +94,7 @@ PAPER_MLP = ModAddSpec(model="mlp")
 
 
 def _settings(spec: ModAddSpec) -> str:
-    ckpts = ", ".join([f"epoch {e}" for e in spec.checkpoints] + list(spec.stop_rules))
+    ckpts = ", ".join([f"epoch {e}" for e in spec.checkpoints or ()] + list(spec.stop_rules))
     return (
         f"{spec.model}, p = {spec.p}, {spec.train_frac:.0%} teacher data (n = {spec.n:,}), "
         f"teacher lr {spec.teacher_lr:g} (checkpoints {ckpts}), students {spec.student_epochs:,} "

@@ -18,6 +18,7 @@ import pandas as pd
 
 from softleak.compare.claims import Claim, tol_grid_step
 from softleak.compare.crossings import threshold_crossing
+from softleak.compare.threshold_types import ThresholdTable
 from softleak.paper_figs.fig4 import CUTOFF
 
 #: The paper's sentence (sec. 5.1) that the measured direction of the shuffle threshold disputes.
@@ -85,7 +86,7 @@ class TemperatureRun:
     """What the temperature claims read from one sweep (one rho, one d and c)."""
 
     df: pd.DataFrame  # the sweep's rows
-    table: object  # its ThresholdTable at CUTOFF
+    table: ThresholdTable  # the sweep's thresholds at CUTOFF
     alphas: np.ndarray  # the alpha grid, sorted
     taus: np.ndarray  # the tau grid, sorted
     d: int
@@ -166,7 +167,7 @@ def _id_at_theory(run: TemperatureRun, claim: Claim) -> dict:
     # alpha_id^S per tau, NaN where the test accuracy does not reach the cut-off on the grid
     ids = {f"{tau:.4g}": run.threshold("alpha_id_S", tau, bound=False) for tau in run.taus}
     finite = {k: v for k, v in ids.items() if math.isfinite(v)}
-    best = min(finite, key=finite.get) if finite else None
+    best = min(finite, key=lambda k: finite[k]) if finite else None
     # Tolerance: one step of the alpha grid at 1/(rho c) (the crossing lies between grid points).
     return judge_close(
         claim,

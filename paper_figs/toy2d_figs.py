@@ -318,7 +318,7 @@ def _paper_accuracy(claim, soft: np.ndarray, paper: dict, n_test: int, training:
     # Tolerance: two standard deviations of (ours - the paper's): the paper's number is one data
     # set's accuracy on its n_test held-out points (binomial variance p (1 - p) / n_test), ours a
     # mean over k data sets (its SEM over data sets).
-    student = paper.get("student_test_acc")
+    student = float(paper["student_test_acc"])
     mean, sem = _mean_sem(soft)
     sd = math.sqrt(
         student * (1 - student) / max(n_test, 1) + (sem if math.isfinite(sem) else 0) ** 2
