@@ -12,7 +12,7 @@ difference from an eager twin after ``--steps`` steps.
 
 Configurations: the replica-batched MLP student at the quick MLP scale (``paper_figs.mlp_scale.QUICK``:
 R = 8 students, n = 1,000 shared rows, d = 100, p = 50, c = 100, soft labels) and a transformer
-student batch at the modadd quick scale (``paper_figs.modadd_figs.QUICK_TRANSFORMER``: p = 59,
+student batch at the modadd quick scale (``paper_figs.modadd_runs.QUICK_TRANSFORMER``: p = 59,
 one rho = 0.5 batch: R = 3 (the taus), 696 rows, AdamW with warm-up). ``--scan`` adds the sizes the
 threshold's constants come from (saved seconds per activation entry, and the small steps where the
 compiled call's fixed cost wins), in one process (graphs are shared there; compile times not shown).
@@ -55,7 +55,7 @@ def _setup(case: str, R: int | None = None, n: int | None = None, **shape):
         targets = model.empty_like_logits(n, c, shared=shared)
         targets.copy_(torch.softmax(torch.randn(R, n, c, generator=g) * 3, -1))
         return model, X, Objective("soft", targets), AdamConfig(lr=1e-4)
-    from softleak.paper_figs.modadd_figs import QUICK_TRANSFORMER as spec
+    from softleak.paper_figs.modadd_runs import QUICK_TRANSFORMER as spec
     from softleak.simulate.modadd.models import make_model
 
     R, n = R or len(spec.tau) * spec.student_seeds, n or spec.n_train(0.5)

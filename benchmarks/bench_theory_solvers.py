@@ -3,8 +3,8 @@
 Usage: python benchmarks/bench_theory_solvers.py [--lp-timeout 120] [--skip-large-lp]
 
 One instance each (timings, not statistics). The d = 1000 separability LP (n = 2000) can take
-minutes with an exact solver (NOTES.md: 138-325 s at d = 1600, n = 3000); it runs in a child
-process that is stopped after --lp-timeout seconds.
+minutes with an exact solver (measured on the 2-core development CPU: 138-325 s at d = 1600,
+n = 3000); it runs in a child process that is stopped after --lp-timeout seconds.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ def sweep_work(spec: SweepSpec, *, free_bytes: float, device: str = "cpu") -> Sw
 
 
 def paper_grids() -> dict[str, tuple[SweepSpec, str]]:
-    """The paper's grids (REFERENCE.md; the recipes' ``paper`` presets where they exist) with the
+    """The paper's grids (docs/reference.md; the recipes' ``paper`` presets where they exist) with the
     reference's reported cost."""
     from softleak.paper_figs.common import linear_grid
     from softleak.paper_figs.fig4 import PAPER as fig4

@@ -15,6 +15,13 @@ finite training, scale -- and what preset would test it). Recipes compute
 the measured quantities (accuracies, thresholds, seed-level differences) and pass them here; the
 rules -- tolerances applied, intervals, tests -- live only in this module.
 
+**Tolerance rules** (the named ones every recipe uses; a claim's comment says which and why):
+:func:`tol_grid_step` (one step of the grid a crossing is interpolated on), :func:`tol_binomial`
+(k binomial standard errors of accuracies counted on a finite held-out set), :func:`tol_seed_se`
+(k standard errors of a seed mean) and :data:`SAME_ACCURACY` (what we read as "the same
+accuracy" where the paper gives no number). Per-seed tables come from
+``compare.table.seed_means``.
+
 A claim about a difference is judged over seeds (:func:`judge_sign`: a t interval, at least
 ``MIN_SEEDS`` seeds, since with 2 a 95% t interval is 12.7 standard errors wide) or across cells
 (:func:`judge_paired`: a one-sided paired sign-flip test). Claims we dispute are declared with
@@ -35,6 +42,60 @@ VERDICTS = ("holds", "fails", "untested")
 MIN_SEEDS = 3  # the fewest seeds a claim about a difference is judged on
 MIN_CELLS = 5  # the fewest paired cells (2^-4 > 0.05: no sign-flip test of 4 reaches 5%)
 CONFIDENCE = 0.95  # of the intervals and tests below, unless a claim says otherwise
+#: "The same accuracy" where the paper gives no number: five accuracy points on its 0-1 axis (a
+#: choice, stated in every criterion that uses it).
+SAME_ACCURACY = 0.05
+
+
+# --------------------------------------------------------------------------------------------
+# Tolerance rules
+# --------------------------------------------------------------------------------------------
+
+
+def tol_grid_step(grid: Iterable[float], at: float | None = None) -> float:
+    """One step of a grid (``compare.crossings.grid_step``): at ``at`` the step of the interval
+    holding it, else the largest. The resolution of a crossing interpolated between grid points:
+    two crossings closer than that are not told apart."""
+    from softleak.compare.crossings import grid_step
+
+    return grid_step(grid, at=at)
+
+
+def tol_binomial(acc, trials, k: float = 2.0, *, combine: str = "max") -> float:
+    """``k`` binomial standard errors of accuracies counted on finite sets: per cell
+    sqrt(p (1 - p) / trials), p the accuracy, ``trials`` the predictions it counts (held-out
+    samples times seeds).
+
+    Args:
+        acc: accuracies, shape (K,) or scalar.
+        trials: predictions behind each, shape (K,) or scalar.
+        k: how many standard errors.
+        combine: ``"max"``: the noisiest cell's standard error (steps along a curve smaller than
+            that are counting noise); ``"sum"``: the standard error of a sum or difference of the
+            cells (sqrt of the summed variances).
+
+    Returns:
+        The tolerance; 0 without cells (NaN cells are left out).
+    """
+    p = np.atleast_1d(np.asarray(acc, dtype=float))
+    var = p * (1 - p) / np.asarray(trials, dtype=float)
+    var = var[np.isfinite(var)]
+    if var.size == 0:
+        return 0.0
+    if combine == "max":
+        return k * float(np.sqrt(var).max())
+    if combine == "sum":
+        return k * math.sqrt(float(var.sum()))
+    raise ValueError(f"combine must be 'max' or 'sum', got {combine!r}")
+
+
+def tol_seed_se(sem, k: float = 1.0) -> float:
+    """``k`` standard errors of a seed mean, the largest of ``sem`` (e.g. the ``<metric>_sem``
+    column of ``compare.table.seed_stats``, one per cell): differences smaller than that are
+    within the seeds' noise. NaN entries (one seed) are left out; 0 when none is finite."""
+    x = np.atleast_1d(np.asarray(sem, dtype=float))
+    x = x[np.isfinite(x)]
+    return k * float(x.max()) if x.size else 0.0
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Class-number scaling of the thresholds (paper Fig. 5B).
 
-For a sweep over the number of classes c (REFERENCE.md: c in {2, 5, ..., 50}, rho = 0.55,
+For a sweep over the number of classes c (docs/reference.md: c in {2, 5, ..., 50}, rho = 0.55,
 tau = 10), :func:`class_collapse` measures the four thresholds at each c, fits the scaling laws of
 ``theory.class_scaling.fit_class_scaling`` to each threshold vs c (the paper reports
 alpha log c ~ 0.92 for the label thresholds, alpha c ~ 2.0 for alpha_id^S and alpha sqrt(c) ~ 0.66

@@ -47,14 +47,23 @@ by a NaN is NaN. ``"skip"``: NaN points are left out of each curve; a step brack
 non-NaN neighbours.
 
 :func:`crossings` returns positions; :func:`crossing_index` the grid index of the step's after side.
-Callers: ``compare.thresholds`` (located crossings, the bootstrap, the reference rule),
-``compare.curves.first_crossing``, ``compare.reach.first_reach``,
-``paper_figs.mlp_figs.dip_and_jump``.
+
+**The threshold rule** (:func:`threshold_crossing`): ``which="first"``, ``position="linear"``,
+``nan="skip"``, censoring reported as a side and a bound (:class:`Crossing`). It is the one rule by
+which the package measures a threshold: ``compare.thresholds.find_thresholds`` (the
+``ThresholdTable`` of every summary, on seed-mean curves whose all-NaN grid points are dropped, so
+skipping NaN changes nothing there), ``compare.reach.first_reach`` and every claim of a figure
+recipe that names a threshold (read from the table, or this function where the curve is not one
+of the table's rules). Other members of the family are named where they are used: the paper code's
+rule (``compare.thresholds.reference_rule``), the first epoch a learning curve reaches a level
+(``compare.curves.first_crossing``) and the first grid point past a level
+(``paper_figs.mlp_measures.dip_and_jump``).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -231,20 +240,59 @@ def grid_step(values, at: float | None = None) -> float:
     return float(steps[i])
 
 
-def located(x, y, cutoff: float, direction: Literal["up", "down"], bound: bool = True) -> float:
-    """First crossing of a seed-mean curve: :func:`crossings` (``which="reach"`` going up,
-    ``"first"`` going down), linearly interpolated between the grid points around the cut-off
-    as ``find_thresholds`` does. A censored
-    curve gives the grid end it lies beyond (a bound on the threshold: above the largest alpha,
-    or at or below the smallest), or NaN when not ``bound``. NaN without points."""
+#: The threshold rule's keywords of :func:`crossings` (see the module docstring).
+THRESHOLD_RULE: dict = {"which": "first", "position": "linear", "nan": "skip"}
+
+Side = Literal["above", "below"]
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Where a curve crosses a level under the threshold rule, or why it does not on the grid.
+
+    ``censored``: None (located), ``"above"`` (never crosses on the grid: the crossing lies past
+    the largest x, ``bound`` = x[-1]) or ``"below"`` (already on the after side at the first grid
+    point, or crossing only in the other direction: the crossing lies at or before the smallest x,
+    ``bound`` = x[0]). ``status`` is :func:`crossings`' raw value (+inf / -inf / NaN when censored)
+    for callers that tell the two "below" cases apart. ``index``: the grid index of the located
+    step's after-side point (0 when censored "below", -1 when censored "above" or without points).
+    """
+
+    value: float  # the located crossing; NaN when censored
+    censored: Side | None
+    bound: float  # the grid end a censored crossing lies beyond; NaN when located
+    status: float  # crossings()' value: the crossing, or +inf / -inf / NaN
+    index: int
+
+    @property
+    def bounded(self) -> float:
+        """The crossing, or the grid end it lies beyond when censored (a bound on it: past the
+        largest x for "above", at or before the smallest for "below"); NaN without points."""
+        return self.value if self.censored is None else self.bound
+
+
+def threshold_crossing(x, y, level: float, direction: Direction) -> Crossing:
+    """The threshold rule on one curve: the first crossing of ``level`` in ``direction``, linearly
+    interpolated, NaN points of ``y`` left out (see the module docstring).
+
+    Args:
+        x: grid, shape (A,), strictly increasing.
+        y: curve, shape (A,); NaN where not measured.
+        level: the cut-off.
+        direction: ``"up"`` (from below to at or above ``level``) or ``"down"``.
+
+    Returns:
+        A :class:`Crossing`. Without non-NaN points: censored "above" with NaN bound.
+    """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
-    if x.size == 0:
-        return math.nan
-    which: Literal["reach", "first"] = "reach" if direction == "up" else "first"
-    v = float(crossings(x, y, cutoff, direction, which=which))
-    if math.isfinite(v):
-        return v
-    if not bound:
-        return math.nan
-    return float(x.max()) if v == math.inf else float(x.min())
+    keep = ~np.isnan(y)
+    if not keep.any():
+        return Crossing(math.nan, "above", math.nan, math.inf, -1)
+    status = float(crossings(x, y, level, direction, **THRESHOLD_RULE))
+    if math.isfinite(status):
+        index = int(crossing_index(y, level, direction, nan="skip"))
+        return Crossing(status, None, math.nan, status, index)
+    if status == math.inf:
+        return Crossing(math.nan, "above", float(x[keep][-1]), status, -1)
+    return Crossing(math.nan, "below", float(x[keep][0]), status, int(np.flatnonzero(keep)[0]))

@@ -5,7 +5,7 @@ them and its two drawings share the phase labels and cell edges, so a separate d
 would import them from here while :class:`PhaseDiagram`'s methods call it: an import cycle.
 
 Classification of a cell from seed-mean metrics (paper Figs. 4B and 7A; cut-offs from
-REFERENCE.md), with ``cutoff`` = 0.99 and ``weak_cutoff`` = 1/c + 0.05 (0.55 for c = 2, the
+docs/reference.md), with ``cutoff`` = 0.99 and ``weak_cutoff`` = 1/c + 0.05 (0.55 for c = 2, the
 reference's value):
 
 ====================================  ===========================================================
@@ -72,13 +72,13 @@ PHASES: tuple[str, ...] = (FULL, WEAK, WEAK_NO_MEM, NO_LEAK, MATCH, NEITHER)
 #: Label of a cell that cannot be classified (no runs, or a needed metric missing).
 UNKNOWN = ""
 
-DEFAULT_CUTOFF = 0.99  # REFERENCE.md: train / test "fit" cut-off
-WEAK_MARGIN = 0.05  # weak cut-off above chance 1/c (0.55 for c = 2, REFERENCE.md)
+DEFAULT_CUTOFF = 0.99  # docs/reference.md: train / test "fit" cut-off
+WEAK_MARGIN = 0.05  # weak cut-off above chance 1/c (0.55 for c = 2, docs/reference.md)
 MATCH_CUTOFF = 0.99  # match-teacher accuracy for "student matches"
 
 
 def default_weak_cutoff(c: int) -> float:
-    """Chance plus a margin: ``1/c + 0.05`` (REFERENCE.md's 0.55 for c = 2)."""
+    """Chance plus a margin: ``1/c + 0.05`` (docs/reference.md's 0.55 for c = 2)."""
     return 1.0 / c + WEAK_MARGIN
 
 

@@ -19,22 +19,24 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from softleak.compare.crossings import Direction, crossings
+from softleak.compare.crossings import Direction, threshold_crossing
 from softleak.compare.phases import DEFAULT_CUTOFF
 
 #: "reaches": a student's held-out accuracy at or above this counts as identification (the
-#: package's fit cut-off, REFERENCE.md).
+#: package's fit cut-off, docs/reference.md).
 LEVEL = DEFAULT_CUTOFF
 
 
 def first_reach(x, y, level: float = LEVEL, direction: Direction = "up") -> dict:
-    """Where a curve first reaches ``level`` (``compare.crossings.crossings``: the first crossing in
-    ``direction``, linear interpolation between grid points), as a JSON-friendly entry.
+    """Where a curve first reaches ``level`` under the package's threshold rule
+    (``compare.crossings.threshold_crossing``: the first crossing in ``direction``, linear
+    interpolation between grid points, NaN points left out), as a JSON-friendly entry.
 
     Returns ``{"value", "censored", "bound", "note"}``: ``value`` the crossing (None when censored);
     ``censored`` None, "below" (already past ``level`` at the first grid point: the crossing is
     <= ``bound`` = x[0]) or "above" (never crossed: > ``bound`` = x[-1]); ``direction`` "up" for a
-    rise to >= level, "down" for a fall below it. Unsorted x is sorted; NaN points are dropped.
+    rise to >= level, "down" for a fall below it. Unsorted x is sorted; non-finite points are
+    dropped.
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -44,22 +46,22 @@ def first_reach(x, y, level: float = LEVEL, direction: Direction = "up") -> dict
     x, y = x[order], y[order]
     if x.size == 0:
         return {"value": None, "censored": None, "bound": None, "note": "no points"}
-    value = float(crossings(x, y, level, direction))
+    found = threshold_crossing(x, y, level, direction)
     side = ">=" if direction == "up" else "<"
-    if math.isfinite(value):
-        return {"value": value, "censored": None, "bound": None, "note": ""}
-    if value == math.inf:
+    if found.censored is None:
+        return {"value": found.value, "censored": None, "bound": None, "note": ""}
+    if found.censored == "above":
         return {
             "value": None,
             "censored": "above",
-            "bound": float(x[-1]),
+            "bound": found.bound,
             "note": f"never {side} {level:g} on the grid: > {x[-1]:.4g}",
         }
     # -inf, or NaN (starts past the level and only crosses back): reached at the first point.
     return {
         "value": None,
         "censored": "below",
-        "bound": float(x[0]),
+        "bound": found.bound,
         "note": f"already {side} {level:g} at the first grid point: <= {x[0]:.4g}",
     }
 

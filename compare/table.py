@@ -1,4 +1,4 @@
-"""Reading a sweep directory: the results table written by ``simulate`` (DESIGN.md contract).
+"""Reading a sweep directory: the results table written by ``simulate`` (docs/design.md contract).
 
 A sweep directory holds ``results.parquet`` (one row per student run) and ``config.json`` (the
 resolved sweep spec). This module reads both, checks the columns an analysis needs, and fills the
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 RESULTS_FILE = "results.parquet"
 CONFIG_FILE = "config.json"
 
-#: Config columns every results table must carry (DESIGN.md).
+#: Config columns every results table must carry (docs/design.md).
 REQUIRED_COLUMNS: tuple[str, ...] = ("experiment", "d", "c", "alpha", "seed")
 
 #: Config columns that identify one experimental condition besides alpha and the seed. Analyses
@@ -274,27 +274,71 @@ def single_value(frame: pd.DataFrame, column: str) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def seed_means(
+    frame: pd.DataFrame,
+    keys: Sequence[str],
+    metrics: str | Sequence[str],
+    *,
+    wide: bool = False,
+    seed: str = "seed",
+) -> pd.DataFrame:
+    """The per-seed table: each metric averaged over the rows sharing (keys, seed), so that each
+    teacher replicate counts once (several students under one teacher, one teacher repeated on
+    several student rows). The one home of this step for ``compare`` and the figure recipes.
+
+    NaN values are left out of each mean (a (keys, seed) whose values are all NaN stays NaN); NaN
+    keys form their own group (``tau`` of a pseudo-inverse sweep), rows with a NaN seed are
+    dropped.
+
+    Args:
+        frame: a results table with a ``seed`` column.
+        keys: the cell columns, e.g. ``("n", "rho")``.
+        metrics: one column name or several.
+        wide: (one metric) one column per seed instead of a ``seed`` index level.
+        seed: the replicate column (``student_seed`` where one teacher serves every student).
+
+    Returns:
+        Index ``(*keys, seed)`` sorted, one column per metric; with ``wide``, index ``keys`` and
+        one column per seed (NaN where a seed has no run in a cell).
+    """
+    keys = list(keys)
+    names = [metrics] if isinstance(metrics, str) else list(metrics)
+    if wide and len(names) != 1:
+        raise ValueError("wide=True takes one metric")
+    rows = frame.dropna(subset=[seed])
+    per = rows.groupby([*keys, seed], dropna=False, sort=True)[names].mean()
+    if wide:
+        return per[names[0]].unstack(seed)
+    return per
+
+
+def seed_stats(per_seed: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Seed mean and standard error per cell of a :func:`seed_means` table (long form).
+
+    Returns:
+        Index ``keys``; for each metric ``<metric>`` (the mean over seeds) and ``<metric>_sem``
+        (sample standard deviation / sqrt(seeds with a value): NaN with one), and ``n_seeds`` (the
+        seeds with a row in the cell).
+    """
+    g = per_seed.groupby(level=list(range(len(list(keys)))), dropna=False)
+    mean = g.mean()
+    sem = (g.std(ddof=1) / np.sqrt(g.count().to_numpy())).add_suffix("_sem")
+    out = pd.concat([mean, sem], axis=1)
+    out["n_seeds"] = g.size().to_numpy()
+    return out
+
+
 def seed_matrix(
     frame: pd.DataFrame, metric: str, x: str = "alpha"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-seed means of ``metric`` on the grid of ``x``.
-
-    Rows sharing (x, seed) (several student seeds under one teacher, or one teacher repeated on
-    several student rows) are averaged first, so each teacher replicate counts once.
+    """Per-seed means of ``metric`` on the grid of ``x`` (:func:`seed_means`, wide).
 
     Returns:
         ``(xs, seeds, M)`` with ``xs`` sorted, shape (A,); ``seeds`` shape (S,); ``M`` shape (A, S)
         with NaN where a seed has no run at that x. Grid points whose metric is NaN for every seed
-        are dropped.
+        (and rows without an x) are dropped.
     """
-    per = (
-        frame[[x, "seed", metric]]
-        .dropna(subset=[x])
-        .groupby([x, "seed"], dropna=False)[metric]
-        .mean()
-        .unstack("seed")
-        .sort_index()
-    )
+    per = seed_means(frame.dropna(subset=[x]), [x], metric, wide=True).sort_index()
     per = per[per.notna().any(axis=1)]
     return (
         per.index.to_numpy(dtype=float),
@@ -321,17 +365,16 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+#: The accuracies :func:`cell_means` summarizes.
+CELL_METRICS = ("teacher_train_acc", "student_train_acc", "student_test_acc", "student_val_acc")
+
+
 def cell_means(df: pd.DataFrame, keys=("n", "rho")) -> pd.DataFrame:
-    """Seed means and SEMs of the accuracies per cell of ``keys`` (unshuffled, unablated runs):
-    columns ``<metric>``, ``<metric>_sem``, ``n_seeds`` and ``alpha = n / (d c)``."""
+    """Seed means and SEMs of the accuracies per cell of ``keys`` (unshuffled, unablated runs;
+    :func:`seed_means` and :func:`seed_stats`): columns ``<metric>``, ``<metric>_sem``,
+    ``n_seeds`` and ``alpha = n / (d c)``."""
     df = df[(~df["shuffle"]) & (df["ablation"] == "none")]
-    metrics = ["teacher_train_acc", "student_train_acc", "student_test_acc", "student_val_acc"]
-    per_seed = df.groupby([*keys, "seed"])[metrics].mean()
-    g = per_seed.groupby(level=list(range(len(keys))))
-    out = g.mean().add_suffix("")
-    sem = (g.std(ddof=1) / np.sqrt(g.size().to_numpy()[:, None])).add_suffix("_sem")
-    out = pd.concat([out, sem], axis=1).reset_index()
-    out["n_seeds"] = g.size().to_numpy()
+    out = seed_stats(seed_means(df, keys, CELL_METRICS), keys).reset_index()
     first = df.iloc[0]
     out["alpha"] = out["n"] / (int(first["d"]) * int(first["c"]))
     return out

@@ -119,6 +119,16 @@ class Threshold:
     experiment: str = ""
     level: float = 0.95  # confidence level of (ci_low, ci_high)
     extra: tuple[tuple[str, Any], ...] = ()  # other condition columns of the group
+    # where value is NaN because the mean curve does not cross on the grid: "above" (past the
+    # largest alpha) or "below" (at or before the smallest), and that grid end (compare.crossings)
+    censored: str | None = None
+    bound: float = math.nan
+
+    @property
+    def bounded(self) -> float:
+        """``value``, or the grid end a censored threshold lies beyond (``bound``): the reading
+        claims judge (``compare.crossings.Crossing.bounded``)."""
+        return self.value if self.censored is None else self.bound
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (non-finite numbers become None)."""
@@ -143,6 +153,26 @@ class ThresholdTable:
         for key, value in where.items():
             rows = [r for r in rows if _same(getattr(r, key), value)]
         return ThresholdTable(tuple(rows), self.predictions)
+
+    def one(self, name: str, **where: Any) -> Threshold | None:
+        """The one row with ``name`` and matching attributes (as :meth:`select`); None when there
+        is none.
+
+        Raises:
+            ValueError: when several rows match (name the condition that tells them apart).
+        """
+        rows = self.select(name, **where).rows
+        if len(rows) > 1:
+            raise ValueError(f"{len(rows)} {name} thresholds match {where}: select one")
+        return rows[0] if rows else None
+
+    def value(self, name: str, *, bounded: bool = False, **where: Any) -> float:
+        """The value of :meth:`one` (NaN when there is no such row); ``bounded``: a censored
+        threshold as the grid end it lies beyond (:attr:`Threshold.bounded`)."""
+        row = self.one(name, **where)
+        if row is None:
+            return math.nan
+        return row.bounded if bounded else row.value
 
     def to_frame(self) -> pd.DataFrame:
         """One row per threshold, columns as the :class:`Threshold` fields (extra flattened)."""
@@ -319,6 +349,8 @@ def _entry(r: Threshold) -> dict[str, Any]:
         "n_seeds": r.n_seeds,
         "cutoff": r.cutoff,
         "experiment": r.experiment,
+        "censored": r.censored,
+        "bound": r.bound,
         "note": r.note,
     }
     out.update(dict(r.extra))

@@ -1,6 +1,6 @@
 """Empirical thresholds from a results table, with bootstrap confidence intervals over seeds.
 
-Four named rules (paper Sec. 5.1, REFERENCE.md "Threshold rules"), each applied to the seed-mean
+Four named rules (paper Sec. 5.1, docs/reference.md "Threshold rules"), each applied to the seed-mean
 accuracy curve as a function of alpha:
 
 ===========================  =========================  =========  ==========================
@@ -12,19 +12,22 @@ rule                         metric                     direction  rows used
 ``alpha_label_S_shuffle``    ``student_train_acc``      down       shuffled
 ===========================  =========================  =========  ==========================
 
-**Located crossing** (``value``): the first crossing of the cut-off in the rule's direction when
-scanning alpha upward (down: from ``>= cutoff`` to ``< cutoff``; up: from ``< cutoff`` to
-``>= cutoff``), located by linear interpolation between the two grid points that bracket it. On a
-non-monotone curve (e.g. the MLP student train accuracy that drops and jumps back to 1, Fig. 7) this
-is the first crossing, not the last. A curve that never crosses gives NaN with a reason in ``note``:
-on the "before" side of the cut-off over the whole grid (threshold beyond the largest alpha), on
-the "after" side over the whole grid (threshold below the smallest alpha), or crossing only in the
-other direction.
+**Located crossing** (``value``): the package's threshold rule
+(``compare.crossings.threshold_crossing``, the one every claim about a threshold uses too): the
+first crossing of the cut-off in the rule's direction when scanning alpha upward (down: from
+``>= cutoff`` to ``< cutoff``; up: from ``< cutoff`` to ``>= cutoff``), located by linear
+interpolation between the two grid points that bracket it (grid points without a measurement
+left out). On a non-monotone curve (e.g. the MLP student train accuracy that drops and jumps back
+to 1, Fig. 7) this is the first crossing, not the last. A curve that never crosses gives NaN with
+a reason in ``note`` and the side in ``censored``: ``"above"``, on the "before" side of the
+cut-off over the whole grid (threshold beyond the largest alpha, ``bound``); ``"below"``, on the
+"after" side over the whole grid (threshold below the smallest alpha, ``bound``) or crossing only
+in the other direction. ``Threshold.bounded`` reads a censored threshold as that grid end.
 
-**Reference rule** (``midpoint``), as the paper's code computed it (REFERENCE.md): for the label
+**Reference rule** (``midpoint``), as the paper's code computed it (docs/reference.md): for the label
 thresholds, the midpoint between the largest grid alpha whose mean accuracy is ``>= cutoff`` and the
 next grid alpha (NaN when that is the last grid point); for ``alpha_id_S`` the smallest grid alpha
-with mean test accuracy ``>= cutoff``. (The multinomial sweeps' rule, REFERENCE.md, is the same
+with mean test accuracy ``>= cutoff``. (The multinomial sweeps' rule, docs/reference.md, is the same
 with ``cutoff=1.0``, except that it reported the last grid alpha itself rather than the midpoint.)
 
 **Bootstrap** (``ci_low``, ``ci_high``): seeds (teacher replicates) are resampled with replacement,
@@ -48,7 +51,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from softleak.compare.crossings import CUTOFF_TOL, Direction, crossings
+from softleak.compare.crossings import (
+    CUTOFF_TOL,
+    Crossing,
+    Direction,
+    crossings,
+    threshold_crossing,
+)
 from softleak.compare.predictions import (
     LINEAR_EXPERIMENTS,
     Prediction,
@@ -103,7 +112,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Default cut-off (REFERENCE.md: 0.99 for the pseudo-inverse figure).
+#: Default cut-off (docs/reference.md: 0.99 for the pseudo-inverse figure).
 DEFAULT_CUTOFF = 0.99
 
 
@@ -140,7 +149,9 @@ def bootstrap_crossings(
 ) -> np.ndarray:
     """Crossings of the mean of ``m`` (A, S) over seeds resampled with replacement, shape (n_boot,).
 
-    NaN cells are filled with the row's mean over the other seeds first.
+    NaN cells are filled with the row's mean over the other seeds first (so the resampled curves
+    hold no NaN, and the threshold rule's ``nan="skip"`` would change nothing: it is left out
+    here, where it would cost a Python loop over the resamples).
     """
     m = np.asarray(m, dtype=float)
     n_seeds = m.shape[1]
@@ -185,8 +196,17 @@ def threshold_of_curve(
         cutoff, n_boot, rng, level: as in :func:`find_thresholds`.
 
     Returns:
-        ``(value, ci_low, ci_high, midpoint, note)``.
+        ``(value, ci_low, ci_high, midpoint, note)``; ``value`` is the threshold rule
+        (``compare.crossings.threshold_crossing``) on the seed-mean curve, NaN when censored.
     """
+    return _measure(x, m, rule, cutoff, n_boot, rng, level)[:5]
+
+
+def _measure(
+    x: np.ndarray, m: np.ndarray, rule: Rule | str, cutoff: float, n_boot: int, rng, level: float
+) -> tuple[float, float, float, float, str, Crossing]:
+    """:func:`threshold_of_curve` and the ``compare.crossings.Crossing`` of the seed-mean curve
+    (its ``censored`` side and ``bound`` say where a threshold off the grid lies)."""
     rule = RULES[rule] if isinstance(rule, str) else rule
     rng = np.random.default_rng(rng)
     m = np.asarray(m, dtype=float)
@@ -197,10 +217,10 @@ def threshold_of_curve(
     x, m = x[keep], m[keep]
     notes = []
     mean = np.nanmean(m, axis=1)
-    value = float(crossings(x, mean, cutoff, rule.direction))
-    if not math.isfinite(value):
-        notes.append(_censor_note(value, rule.direction, cutoff, x))
-        value = math.nan
+    found = threshold_crossing(x, mean, cutoff, rule.direction)
+    value = found.value
+    if found.censored is not None:
+        notes.append(_censor_note(found.status, rule.direction, cutoff, x))
     midpoint = reference_rule(x, mean, cutoff, rule.direction)
     n_seeds = int((~np.isnan(m)).any(axis=0).sum())
     if n_seeds < 2 or n_boot < 1:
@@ -216,7 +236,7 @@ def threshold_of_curve(
             notes.append(f"{n_cens}/{n_boot} resamples censored at the grid edge")
         if n_nan:
             notes.append(f"{n_nan}/{n_boot} resamples without a {rule.direction}ward crossing")
-    return value, lo, hi, midpoint, "; ".join(notes)
+    return value, lo, hi, midpoint, "; ".join(notes), found
 
 
 def find_thresholds(
@@ -231,7 +251,7 @@ def find_thresholds(
     """Measure thresholds for every rule and every condition in a results table.
 
     Args:
-        df: results table (DESIGN.md columns). Student rules group by every condition column
+        df: results table (docs/design.md columns). Student rules group by every condition column
             present (experiment, d, c, rho, tau, p_teacher, p_student, epochs, lrs, solver,
             ablation); ``alpha_label_T`` groups by the teacher's columns only (experiment, d, c and
             teacher hyper-parameters), since the teacher sees neither rho nor tau.
@@ -288,9 +308,7 @@ def _rule_thresholds(
         x, _, m = seed_matrix(group, rule.metric)
         if x.size == 0:
             continue
-        value, lo, hi, mid, note = threshold_of_curve(
-            x, m, rule, cut, n_boot=n_boot, rng=rng, level=level
-        )
+        value, lo, hi, mid, note, found = _measure(x, m, rule, cut, n_boot, rng, level)
         extra = tuple(
             (k, _plain(v))
             for k, v in cond.items()
@@ -313,6 +331,8 @@ def _rule_thresholds(
                 experiment=str(cond.get("experiment", "")),
                 level=level,
                 extra=extra,
+                censored=found.censored,
+                bound=found.bound,
             )
         )
     return rows

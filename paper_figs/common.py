@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,8 @@ def threshold_entry(row) -> dict:
         "tau": clean(row.tau),
         "d": int(row.d) if row.d is not None else None,
         "n_seeds": int(row.n_seeds),
+        "censored": row.censored,
+        "bound": clean(row.bound),
         "note": row.note,
     }
 
@@ -63,7 +66,7 @@ def nearest(values, target: float) -> float:
     return float(values[np.argmin(np.abs(values - target))])
 
 
-def format_rows(rows: list[tuple[str, object, object]]) -> str:
+def format_rows(rows: Sequence[tuple[str, object, object]]) -> str:
     """A three-column text table: name, measured, theory/paper."""
     lines = [f"{'threshold':28s} {'measured':>28s} {'theory / paper':>22s}"]
     for name, measured, ref in rows:

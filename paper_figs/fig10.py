@@ -8,12 +8,8 @@ folder (``softleak figs ... --data DIR``) it runs once. Drawing: ``paper_figs.mo
 
 from __future__ import annotations
 
-from softleak.paper_figs.modadd_figs import (
-    PAPER_TRANSFORMER,
-    QUICK_TRANSFORMER,
-    TRANSFORMER_SWEEP,
-    curves_recipe,
-)
+from softleak.paper_figs.modadd_figs import curves_recipe
+from softleak.paper_figs.modadd_runs import PAPER_TRANSFORMER, QUICK_TRANSFORMER, TRANSFORMER_SWEEP
 
 RECIPE = curves_recipe(
     "fig10",

@@ -1,12 +1,13 @@
 """Fig. 11: Fig. 3 with 2-hidden-layer ReLU MLPs (one-hot (a, b) input, hidden [200, 200]).
 
 Teacher curves with checkpoints 1-3 and the students' accuracies vs rho per checkpoint and tau.
-Presets and drawing: ``paper_figs.modadd_figs`` (sweep ``modadd-mlp``).
+Presets: ``paper_figs.modadd_runs``, drawing: ``paper_figs.modadd_figs`` (sweep ``modadd-mlp``).
 """
 
 from __future__ import annotations
 
-from softleak.paper_figs.modadd_figs import MLP_SWEEP, PAPER_MLP, QUICK_MLP, rho_recipe
+from softleak.paper_figs.modadd_figs import rho_recipe
+from softleak.paper_figs.modadd_runs import MLP_SWEEP, PAPER_MLP, QUICK_MLP
 
 RECIPE = rho_recipe(
     "fig11",

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from softleak.paper_figs.common import linear_grid as _lin
 from softleak.paper_figs.common import log_grid as _log
-from softleak.paper_figs.fig5a import make_temperature, temperature_claims
+from softleak.paper_figs.fig5a import make_temperature
 from softleak.paper_figs.registry import Preset, Recipe
+from softleak.paper_figs.temperature_claims import temperature_claims
 from softleak.simulate.spec import SweepSpec
 
 QUICK = SweepSpec(

@@ -6,7 +6,8 @@ shuffled student never jumps. See ``paper_figs.mlp_figs``.
 
 from __future__ import annotations
 
-from softleak.paper_figs.mlp_figs import FIG16_CLAIMS, QUICK, curves_sweep, make_fig16, presets
+from softleak.paper_figs.mlp_curve_claims import FIG16_CLAIMS
+from softleak.paper_figs.mlp_figs import QUICK, curves_sweep, make_fig16, presets
 from softleak.paper_figs.mlp_scale import PAPER
 from softleak.paper_figs.registry import Recipe
 

@@ -6,7 +6,8 @@ The loss drops at the moment the accuracies jump. See ``paper_figs.mlp_figs``.
 from __future__ import annotations
 
 from softleak.paper_figs.fig16 import sweeps
-from softleak.paper_figs.mlp_figs import FIG17_CLAIMS, make_fig17, presets
+from softleak.paper_figs.mlp_curve_claims import FIG17_CLAIMS
+from softleak.paper_figs.mlp_figs import make_fig17, presets
 from softleak.paper_figs.registry import Recipe
 
 RECIPE = Recipe(

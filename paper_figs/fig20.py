@@ -22,6 +22,7 @@ largest n.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,8 +83,7 @@ CLAIMS = (
 def fig20_claims(curves: pd.DataFrame, d: int, epochs: int) -> list[dict]:
     """Fig. 20's claims from the seed-mean curves (``W.width_curves``): every p_S sweep trains
     the same teachers, so the students of one alpha are paired by their teacher."""
-    from softleak.compare.claims import judge_monotone, judge_paired, untested
-    from softleak.compare.crossings import grid_step, located
+    from softleak.compare.claims import judge_paired
 
     c_fit, c_capacity = CLAIMS
     train = curves[curves["metric"] == "student_train_acc"].pivot_table(
@@ -97,8 +97,8 @@ def fig20_claims(curves: pd.DataFrame, d: int, epochs: int) -> list[dict]:
         "p_S up to 2000, 10,000 epochs) tests it"
     )
     # Adjacent widths at the same alpha (same teacher): wider minus narrower.
-    diffs = [train[wide] - train[narrow] for narrow, wide in zip(widths, widths[1:], strict=False)]
-    diffs = pd.concat(diffs).to_numpy(dtype=float) if diffs else np.array([])
+    pairs = [train[wide] - train[narrow] for narrow, wide in zip(widths, widths[1:], strict=False)]
+    diffs = pd.concat(pairs).to_numpy(dtype=float) if pairs else np.array([])
     out = [
         judge_paired(
             c_fit,
@@ -109,55 +109,58 @@ def fig20_claims(curves: pd.DataFrame, d: int, epochs: int) -> list[dict]:
             why_not=why_not,
         )
     ]
+    out.append(_fits_to_larger_n(c_capacity, train, widths, why_not))
+    return out
+
+
+def _fits_to_larger_n(claim, train: pd.DataFrame, widths: list, why_not: str) -> dict:
+    """The alpha where each student's train accuracy first drops below LEVEL (``train``: alpha x
+    p_S seed means) increases with p_S."""
+    from softleak.compare.claims import judge_monotone, tol_grid_step, untested
+    from softleak.compare.crossings import threshold_crossing
+
     if len(widths) < 2:
-        out.append(
-            untested(
-                c_capacity,
-                f"one student width in this run; {why_not}",
-                criterion="alpha where acc_train^S first drops below "
-                f"{W.LEVEL:g} increases with p_S",
-            )
+        return untested(
+            claim,
+            f"one student width in this run; {why_not}",
+            criterion=f"alpha where acc_train^S first drops below {W.LEVEL:g} increases with p_S",
         )
-        return out
     alphas = train.index.to_numpy(dtype=float)
-    # The alpha where each student's train accuracy first drops below LEVEL (interpolated;
-    # a student that never drops gives the largest alpha, one already below the smallest).
-    acc = {p: train[p].to_numpy(dtype=float) for p in widths}
-    drops = {p: located(alphas, acc[p], W.LEVEL, "down") for p in widths}
+    # The alpha where each student's train accuracy first drops below LEVEL: its alpha_label^S
+    # by the threshold rule (compare.crossings.threshold_crossing; a student that never drops
+    # gives the largest alpha, one already below the smallest).
+    found = {
+        p: threshold_crossing(alphas, train[p].to_numpy(dtype=float), W.LEVEL, "down")
+        for p in widths
+    }
+    drops = {p: f.bounded for p, f in found.items()}
     finite = [v for v in drops.values() if np.isfinite(v)]
-    inside = [p for p in widths if np.isfinite(located(alphas, acc[p], W.LEVEL, "down", False))]
+    inside = [p for p in widths if found[p].censored is None]
     if not inside and len(set(finite)) <= 1:  # every student censored at the same grid end
         where = (
             "drops below it before the grid's first alpha"
             if finite and finite[0] == alphas.min()
             else "never drops on the grid"
         )
-        out.append(
-            untested(
-                c_capacity,
-                f"every student's acc_train^S {where}: no order to read; {why_not}",
-                measured=[drops[p] for p in widths],
-                criterion=f"alpha where acc_train^S first drops below {W.LEVEL:g} increases "
-                "with p_S",
-            )
+        return untested(
+            claim,
+            f"every student's acc_train^S {where}: no order to read; {why_not}",
+            measured=[drops[p] for p in widths],
+            criterion=f"alpha where acc_train^S first drops below {W.LEVEL:g} increases with p_S",
         )
-        return out
     # Tolerance: one grid step of alpha where the drops lie (their median): a step against the
     # order by less than that is within the interpolation's resolution.
-    tol = grid_step(alphas, at=float(np.median(finite))) if finite else 0.0
-    out.append(
-        judge_monotone(
-            c_capacity,
-            [drops[p] for p in widths],
-            increasing=True,
-            tol=tol,
-            what=f"alpha where acc_train^S first drops below {W.LEVEL:g}, over p_S = "
-            f"{', '.join(str(p) for p in widths)} (the grid's end where it never drops; "
-            f"tolerance: one grid step of alpha at the drops' median, {tol:.3g})",
-            why_not=why_not,
-        )
+    tol = tol_grid_step(alphas, at=float(np.median(finite))) if finite else 0.0
+    return judge_monotone(
+        claim,
+        [drops[p] for p in widths],
+        increasing=True,
+        tol=tol,
+        what=f"alpha where acc_train^S first drops below {W.LEVEL:g}, over p_S = "
+        f"{', '.join(str(p) for p in widths)} (the grid's end where it never drops; "
+        f"tolerance: one grid step of alpha at the drops' median, {tol:.3g})",
+        why_not=why_not,
     )
-    return out
 
 
 def make(tables: dict, out: Path, preset: str) -> dict:
@@ -170,7 +173,7 @@ def make(tables: dict, out: Path, preset: str) -> dict:
     students = sorted(int(p) for p in curves["p_S"].unique())
     labels = {p: f"$p_S$ = {p} (paper {round(p / scale.p_factor)})" for p in students}
 
-    entries = []
+    entries: list[dict[str, Any]] = []
     for p in students:
         part = curves[curves["p_S"] == p]
         test = part[part["metric"] == "student_test_acc"].sort_values("alpha")

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from softleak.compare.claims import Claim, summary_line
+from softleak.compare.claims import Claim, summary_line, tol_binomial
 from softleak.paper_figs import widths as W
 from softleak.paper_figs.common import clean, save, write_data
-from softleak.paper_figs.mlp_figs import held_out_size
+from softleak.paper_figs.mlp_measures import held_out_size
 from softleak.paper_figs.mlp_scale import PAPER, QUICK, MLPScale
 from softleak.paper_figs.registry import Preset, Recipe
 from softleak.simulate.data import train_per_class
@@ -112,13 +112,16 @@ def fig21_claims(df: pd.DataFrame, scale: MLPScale, n: int, epochs: int) -> list
     (rho, p_S) of seed means, seed-level differences where a claim is about one seed's
     students against another's (the p_S sweeps share their teachers and splits per seed)."""
     from softleak.compare.claims import judge_bound, judge_paired, judge_sign, untested
+    from softleak.compare.table import seed_means
 
     c_phase, c_leak, c_best, c_falls, c_plateau = CLAIMS
     c, d = int(df["c"].iloc[0]), int(df["d"].iloc[0])
     per_class = n // c
     rows = df[df["n"] == n].assign(rho=df["rho"].astype(float).round(6))
-    test = rows.groupby(["rho", "p_S", "seed"])["student_test_acc"].mean().unstack("seed")
-    val = rows.groupby(["rho", "p_S", "seed"])["student_val_acc"].mean().unstack("seed")
+    test, val = (
+        seed_means(rows, ["rho", "p_S"], metric, wide=True)
+        for metric in ("student_test_acc", "student_val_acc")
+    )
     seeds = int(test.notna().sum(axis=1).min()) if len(test) else 0
     widths = sorted(int(p) for p in test.index.get_level_values("p_S").unique())
     rhos = sorted(float(r) for r in test.index.get_level_values("rho").unique())
@@ -214,7 +217,7 @@ def _plateau_claim(claim, test, scale, rhos, per_class, c, seeds, why_not) -> di
     size = held_out_size(c * per_class, rho, c) * diff.size  # held-out samples per seed mean
     # Tolerance: two binomial standard errors of the difference of the two seed-mean
     # accuracies: differences below it are within the held-out sets' counting noise.
-    tol = 2 * math.sqrt(sum(v * (1 - v) for v in a) / size)
+    tol = tol_binomial(a, size, k=2, combine="sum")
     return judge_close(
         claim,
         float(diff.mean()),

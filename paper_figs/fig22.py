@@ -3,7 +3,7 @@
 One sweep per c; each plots the teacher's train accuracy and the student's train and held-out
 accuracies against n/d. The paper: "when we scale the x-axis as n/d, the behavior we described in
 the main for the different classes remains similar" (d = 1000, p = 500, c in {20, 50, 90, 100,
-110}; REFERENCE.md's list omits 100).
+110}; docs/reference.md's list omits 100).
 
 The parameter-counting estimates of ``theory.capacity`` say what to expect: the teacher's
 memorization n ~ #params / (2 ln c) hardly moves with c (the output layer is a small part of
@@ -37,14 +37,14 @@ from softleak.compare.phases import DEFAULT_CUTOFF
 from softleak.compare.reach import first_reach, log_slope
 from softleak.compare.style import log_ticks
 from softleak.paper_figs.common import clean, save, write_data
-from softleak.paper_figs.mlp_figs import fmt_value
+from softleak.paper_figs.mlp_measures import fmt_value
 from softleak.paper_figs.mlp_scale import PAPER as PAPER_SCALE
 from softleak.paper_figs.mlp_scale import PAPER_N, MLPScale
 from softleak.paper_figs.mlp_scale import QUICK as QUICK_SCALE
 from softleak.paper_figs.registry import Preset, Recipe
 
 RHO = 0.45
-#: Accuracy counted as "memorized" / "identified": the package's fit cut-off (REFERENCE.md).
+#: Accuracy counted as "memorized" / "identified": the package's fit cut-off (docs/reference.md).
 CUTOFF = DEFAULT_CUTOFF
 
 QUICK_CLASSES = (20, 50, 100, 110)
@@ -110,7 +110,7 @@ def fig22_claims(curves: pd.DataFrame, per_c: dict, d: int, p: int, epochs: int)
     """Fig. 22's claims from the seed-mean curves per (c, n) and the per-c entries of ``make``
     (grid rules and interpolated crossings in n/d) at input dimension ``d``, width ``p``, student
     training ``epochs``."""
-    from softleak.compare.claims import judge_bound, judge_close, judge_paired, untested
+    from softleak.compare.claims import judge_bound, judge_paired, untested
 
     c_ident, c_similar, c_teacher, c_leak = CLAIMS
     classes = sorted(int(c) for c in per_c)
@@ -144,46 +144,7 @@ def fig22_claims(curves: pd.DataFrame, per_c: dict, d: int, p: int, epochs: int)
                 "so small c needs a larger n/d",
             )
         ]
-    found = {
-        c: per_c[str(c)]["identification_crossing_n_over_d"]
-        for c in classes
-        if per_c[str(c)]["identification_crossing_n_over_d"] is not None
-    }
-    ks = sorted(found)
-    k = log_slope(ks, [found[c] for c in ks])
-    k_count = log_slope(ks, [per_c[str(c)]["theory"]["identifiability_n_over_d"] for c in ks])
-    criterion = (
-        "least-squares exponent k of the identification n/d ~ c^k within half of counting's "
-        "|k| of 0 (the paper's collapse)"
-    )
-    if not math.isfinite(k) or not math.isfinite(k_count):
-        out.append(
-            untested(
-                c_similar,
-                f"fewer than 2 classes reach {CUTOFF:g} on the grid "
-                f"({', '.join(f'c = {c}' for c in ks) or 'none'}); {why_not}",
-                criterion=criterion,
-            )
-        )
-    else:
-        # Tolerance: half the distance between the paper's collapse (k = 0) and the counting
-        # estimate's exponent over the same classes (n/d ~ 1/(c - 1) up to the d + c term), so
-        # "holds" means nearer the collapse than counting.
-        tol = abs(k_count) / 2
-        out.append(
-            judge_close(
-                c_similar,
-                k,
-                0.0,
-                tol,
-                what=f"least-squares exponent k of the interpolated identification n/d ~ c^k "
-                f"over c = {', '.join(str(c) for c in ks)} (tolerance: halfway to counting's "
-                f"k = {k_count:.3g})",
-                note=f"counting's exponent {k_count:.3g}"
-                + (f"; c = {', '.join(str(c) for c in missing)} never identify" if missing else ""),
-                why_not=why_not,
-            )
-        )
+    out.append(_similar_across_c(c_similar, per_c, classes, missing, why_not))
     out.append(_teacher_claim(c_teacher, curves, classes, d, p, why_not))
     weak = curves[(curves["teacher_train_acc"] >= CUTOFF) & (curves["student_test_acc"] < CUTOFF)]
     out.append(
@@ -199,6 +160,49 @@ def fig22_claims(curves: pd.DataFrame, per_c: dict, d: int, p: int, epochs: int)
         )
     )
     return out
+
+
+def _similar_across_c(claim, per_c: dict, classes: list, missing: list, why_not: str) -> dict:
+    """The interpolated identification n/d of the classes that reach the cut-off collapses:
+    its power law in c is nearer k = 0 than parameter counting's."""
+    from softleak.compare.claims import judge_close, untested
+
+    found = {
+        c: per_c[str(c)]["identification_crossing_n_over_d"]
+        for c in classes
+        if per_c[str(c)]["identification_crossing_n_over_d"] is not None
+    }
+    ks = sorted(found)
+    k = log_slope(ks, [found[c] for c in ks])
+    k_count = log_slope(ks, [per_c[str(c)]["theory"]["identifiability_n_over_d"] for c in ks])
+    criterion = (
+        "least-squares exponent k of the identification n/d ~ c^k within half of counting's "
+        "|k| of 0 (the paper's collapse)"
+    )
+    if not math.isfinite(k) or not math.isfinite(k_count):
+        return untested(
+            claim,
+            f"fewer than 2 classes reach {CUTOFF:g} on the grid "
+            f"({', '.join(f'c = {c}' for c in ks) or 'none'}); {why_not}",
+            criterion=criterion,
+        )
+    else:
+        # Tolerance: half the distance between the paper's collapse (k = 0) and the counting
+        # estimate's exponent over the same classes (n/d ~ 1/(c - 1) up to the d + c term), so
+        # "holds" means nearer the collapse than counting.
+        tol = abs(k_count) / 2
+        return judge_close(
+            claim,
+            k,
+            0.0,
+            tol,
+            what=f"least-squares exponent k of the interpolated identification n/d ~ c^k "
+            f"over c = {', '.join(str(c) for c in ks)} (tolerance: halfway to counting's "
+            f"k = {k_count:.3g})",
+            note=f"counting's exponent {k_count:.3g}"
+            + (f"; c = {', '.join(str(c) for c in missing)} never identify" if missing else ""),
+            why_not=why_not,
+        )
 
 
 def _teacher_claim(
@@ -252,6 +256,7 @@ def grid_thresholds(curve: pd.DataFrame) -> dict:
     teacher = curve["teacher_train_acc"].to_numpy(dtype=float)
     ok_id = np.flatnonzero(test >= CUTOFF)
     fails = np.flatnonzero(teacher < CUTOFF)
+    cap: float | None
     if fails.size == 0:
         cap, censored = float(x[-1]), True
     else:

@@ -2,18 +2,14 @@
 
 (A) the teacher's loss and accuracy curves with checkpoints 1 (memorizing), 2 (partly
 generalizing) and 3 (grokked); (B) per checkpoint (rows) and tau (columns) the students' train,
-test (held-out memorized pairs) and val accuracy vs rho, with the teacher's val accuracy. Presets
-and drawing: ``paper_figs.modadd_figs`` (sweep ``modadd-transformer``, shared with Fig. 10).
+test (held-out memorized pairs) and val accuracy vs rho, with the teacher's val accuracy. Presets:
+``paper_figs.modadd_runs``, drawing: ``paper_figs.modadd_figs`` (sweep ``modadd-transformer``, shared with Fig. 10).
 """
 
 from __future__ import annotations
 
-from softleak.paper_figs.modadd_figs import (
-    PAPER_TRANSFORMER,
-    QUICK_TRANSFORMER,
-    TRANSFORMER_SWEEP,
-    rho_recipe,
-)
+from softleak.paper_figs.modadd_figs import rho_recipe
+from softleak.paper_figs.modadd_runs import PAPER_TRANSFORMER, QUICK_TRANSFORMER, TRANSFORMER_SWEEP
 
 RECIPE = rho_recipe(
     "fig3",

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from softleak.compare.claims import Claim, judge_present, summary_line
-from softleak.compare.crossings import grid_step, located
-from softleak.compare.overlay import mean_curve
+from softleak.compare.claims import Claim, judge_present, summary_line, tol_grid_step
 from softleak.compare.phases import DEFAULT_CUTOFF
 from softleak.paper_figs.common import (
     clean,
@@ -34,8 +32,8 @@ PAPER_LABEL_T = 1.96
 PAPER_ID_S = 1.26
 #: The rho of Fig. 4A and of the paper's alpha_id^S value.
 RHO_A = 0.8
-#: The paper's accuracy cut-off of the thresholds (REFERENCE.md: 0.99).
-#: Accuracy counted as "memorized" / "identified": the package's fit cut-off (REFERENCE.md).
+#: The paper's accuracy cut-off of the thresholds (docs/reference.md: 0.99).
+#: Accuracy counted as "memorized" / "identified": the package's fit cut-off (docs/reference.md).
 CUTOFF = DEFAULT_CUTOFF
 
 QUICK = SweepSpec(
@@ -59,12 +57,12 @@ PAPER = SweepSpec(
 
 
 def make(tables: dict, out: Path, preset: str) -> dict:
-    from softleak.compare import find_thresholds, overlay, phase_diagram
+    from softleak.compare import find_thresholds, overlay_theory, phase_diagram
     from softleak.compare.style import new_figure
 
     df = tables["fig4-pinv"]
     rho = nearest(df.rho, 0.8)
-    ov = overlay(df)
+    ov = overlay_theory(df)
     fig, axes = new_figure(ncols=2, panel=(5.2, 4.4))
     ov.plot(ax=axes[0], rho=rho, legend=False)
     axes[0].legend(
@@ -154,68 +152,95 @@ CLAIMS = (
 )
 
 
+#: Why a claim about alpha_id^S may not hold at a preset (the rho = 0.8 and per-rho claims).
+WHY_ID = (
+    "past 1/rho the student is the teacher, so where the teacher misses held-out points "
+    "(1/rho near alpha_label^T, few seeds) its seed-mean test accuracy stays below 0.99; "
+    "the paper preset (d = 1600, 50 alpha values, 5 seeds) tests it"
+)
+
+
 def judge(df, table, phases) -> list[dict]:
     """Fig. 4's claims from the unshuffled rows ``df``, their ``find_thresholds`` table (with the
-    theory's predictions) and the phase diagram."""
-    from softleak.compare import mean_curves
-    from softleak.compare.claims import judge_bound, judge_close, untested
-    from softleak.compare.predictions import predict_alpha_id
-    from softleak.theory.cover import transition_width
-
+    theory's predictions) and the phase diagram. Every threshold is the table's (a censored one
+    as the grid end it lies beyond, ``Threshold.bounded``)."""
     c_t, c_id, c_track, c_s, c_ph = CLAIMS
-    d = int(df.d.iloc[0])
-    epochs = int(df.teacher_epochs.iloc[0])
     alphas = np.sort(df.alpha.unique())
-    step = grid_step(alphas)  # the quick and paper alpha grids are uniform
+    step = tol_grid_step(alphas)  # the quick and paper alpha grids are uniform
     gaps = table.gaps()
     t_rows = gaps[gaps["name"] == "alpha_label_T"]
     t_value = float(t_rows["measured"].iloc[0]) if len(t_rows) else math.nan
     t_pred = float(t_rows["predicted"].iloc[0]) if len(t_rows) else math.nan
-    out = []
+    return [
+        _label_T(c_t, df, t_value, t_pred),
+        _id_at_rho_a(c_id, df, table, step),
+        _id_tracks(c_track, table, gaps, alphas, t_value, step),
+        _label_S(c_s, df, table, t_value, step),
+        judge_present(
+            c_ph,
+            phases.counts(),
+            FIG4B_PHASES,
+            why_not="the preset's (alpha, rho) grid does not reach every regime; the quick "
+            "preset (alpha to 3, rho 0.05-0.95) spans them",
+        ),
+    ]
+
+
+def _label_T(claim: Claim, df, t_value: float, t_pred: float) -> dict:
+    from softleak.compare.claims import judge_close
+    from softleak.theory.cover import transition_width
+
+    d = int(df.d.iloc[0])
+    epochs = int(df.teacher_epochs.iloc[0])
     # Tolerance: the width of Cover's transition (P from 0.9 to 0.1) at this d, the finite-size
     # spread of the capacity around its limit (0.26 at d = 200, 0.09 at d = 1600).
-    out.append(
-        judge_close(
-            c_t,
-            t_value,
-            t_pred,
-            transition_width(d),
-            what=f"alpha_label^T (tolerance: Cover's 10%-90% transition width at d = {d})",
-            why_not=f"d = {d} with a {epochs:,}-epoch Adam teacher (which fits fewer random "
-            "label sets near capacity than Cover's P counts); the paper preset (d = 1600) "
-            "tests the paper's 1.96, and fss extrapolates d to infinity",
-        )
+    return judge_close(
+        claim,
+        t_value,
+        t_pred,
+        transition_width(d),
+        what=f"alpha_label^T (tolerance: Cover's 10%-90% transition width at d = {d})",
+        why_not=f"d = {d} with a {epochs:,}-epoch Adam teacher (which fits fewer random "
+        "label sets near capacity than Cover's P counts); the paper preset (d = 1600) "
+        "tests the paper's 1.96, and fss extrapolates d to infinity",
     )
-    curves = mean_curves(df, ["student_test_acc", "student_train_acc"], by=("rho",))
-    why_id = (
-        "past 1/rho the student is the teacher, so where the teacher misses held-out points "
-        "(1/rho near alpha_label^T, few seeds) its seed-mean test accuracy stays below 0.99; "
-        "the paper preset (d = 1600, 50 alpha values, 5 seeds) tests it"
-    )
+
+
+def _id_at_rho_a(claim: Claim, df, table, step: float) -> dict:
+    """alpha_id^S at rho = 0.8 against 1/rho."""
+    from softleak.compare.claims import judge_close, untested
+
     if not np.isclose(df.rho.unique().astype(float), RHO_A).any():
-        out.append(
-            untested(
-                c_id,
-                f"no rho = {RHO_A:g} on this preset's grid; the quick preset tests it",
-                criterion=f"alpha_id^S(rho = {RHO_A:g}) within one alpha grid step of 1/rho",
-            )
+        return untested(
+            claim,
+            f"no rho = {RHO_A:g} on this preset's grid; the quick preset tests it",
+            criterion=f"alpha_id^S(rho = {RHO_A:g}) within one alpha grid step of 1/rho",
         )
-    else:
-        x, y, _ = mean_curve(curves, "student_test_acc", rho=RHO_A)
-        # Tolerance: one step of the alpha grid (the crossing is located between grid points).
-        out.append(
-            judge_close(
-                c_id,
-                located(x, y, CUTOFF, "up"),
-                predict_alpha_id(RHO_A, 2, str(df.experiment.iloc[0])).value,
-                step,
-                what=f"alpha_id^S(rho = {RHO_A:g}) vs 1/rho (tolerance: one alpha grid step)",
-                why_not=why_id,
-            )
-        )
-    # alpha_id^S at every rho whose 1/rho lies on the grid with the first grid alpha at or past
-    # 1/rho (where the student is the teacher) one grid step inside the memorizing region, so
-    # that the seed-mean teacher accuracy there is clear of the cut-off
+    # Tolerance: one step of the alpha grid (the crossing is located between grid points).
+    return judge_close(
+        claim,
+        table.value("alpha_id_S", bounded=True, rho=RHO_A),
+        _predicted_id(RHO_A, str(df.experiment.iloc[0])),
+        step,
+        what=f"alpha_id^S(rho = {RHO_A:g}) vs 1/rho (tolerance: one alpha grid step)",
+        why_not=WHY_ID,
+    )
+
+
+def _predicted_id(rho: float, experiment: str) -> float:
+    """The theory's alpha_id = 1/rho for this experiment (NaN where it has none)."""
+    from softleak.compare.predictions import predict_alpha_id
+
+    found = predict_alpha_id(rho, 2, experiment)
+    return math.nan if found is None else found.value
+
+
+def _id_tracks(claim: Claim, table, gaps, alphas, t_value: float, step: float) -> dict:
+    """alpha_id^S at every rho whose 1/rho lies on the grid with the first grid alpha at or past
+    1/rho (where the student is the teacher) one grid step inside the memorizing region, so
+    that the seed-mean teacher accuracy there is clear of the cut-off."""
+    from softleak.compare.claims import judge_bound, untested
+
     preds = gaps[gaps["name"] == "alpha_id_S"]
     eligible = [
         (float(r.rho), float(r.predicted))
@@ -224,68 +249,49 @@ def judge(df, table, phases) -> list[dict]:
         and alphas[alphas >= r.predicted - 1e-9][0] <= t_value - step
     ]
     if not eligible:
-        out.append(
-            untested(
-                c_track,
-                "no rho with 1/rho on the alpha grid where the teacher memorizes at this preset; "
-                "the quick preset (rho 0.65-0.95 at d = 200) tests it",
-                criterion="max over rho of |alpha_id^S - 1/rho| <= one alpha grid step",
-            )
+        return untested(
+            claim,
+            "no rho with 1/rho on the alpha grid where the teacher memorizes at this preset; "
+            "the quick preset (rho 0.65-0.95 at d = 200) tests it",
+            criterion="max over rho of |alpha_id^S - 1/rho| <= one alpha grid step",
         )
-    else:
-        per = {}
-        for rho, pred in eligible:
-            x, y, _ = mean_curve(curves, "student_test_acc", rho=rho)
-            per[f"{rho:g}"] = located(x, y, CUTOFF, "up") - pred
-        worst = max(abs(v) for v in per.values())
-        out.append(
-            judge_bound(
-                c_track,
-                worst,
-                at_most=step,
-                what=f"max over {len(per)} rho of |alpha_id^S(rho) - 1/rho| (bound: one alpha "
-                "grid step)",
-                note="alpha_id^S - 1/rho per rho: "
-                + ", ".join(f"{k}: {v:+.3f}" for k, v in per.items()),
-                why_not=why_id,
-            )
-        )
-    if not math.isfinite(t_value):
-        out.append(
-            untested(
-                c_s,
-                "alpha_label^T not located on this preset's grid; the quick preset locates it",
-                criterion="min over rho of alpha_label^S(rho) - alpha_label^T >= -one grid step",
-            )
-        )
-    else:
-        per = {}
-        for rho in np.sort(df.rho.unique()):
-            x, y, _ = mean_curve(curves, "student_train_acc", rho=rho)
-            per[f"{rho:g}"] = located(x, y, CUTOFF, "down") - t_value
-        out.append(
-            judge_bound(
-                c_s,
-                min(per.values()),
-                at_least=-step,
-                what="min over rho of alpha_label^S(rho) - alpha_label^T (bound: minus one alpha "
-                "grid step)",
-                note="most negative at rho = " + min(per, key=per.get),
-                why_not="at small rho the student's few training points make its seed-mean "
-                "accuracy noisier than the teacher's (more seeds: the paper preset)",
-            )
-        )
-    counts = phases.counts()
-    out.append(
-        judge_present(
-            c_ph,
-            counts,
-            FIG4B_PHASES,
-            why_not="the preset's (alpha, rho) grid does not reach every regime; the quick "
-            "preset (alpha to 3, rho 0.05-0.95) spans them",
-        )
+    per = {}
+    for rho, pred in eligible:
+        per[f"{rho:g}"] = table.value("alpha_id_S", bounded=True, rho=rho) - pred
+    worst = max(abs(v) for v in per.values())
+    return judge_bound(
+        claim,
+        worst,
+        at_most=step,
+        what=f"max over {len(per)} rho of |alpha_id^S(rho) - 1/rho| (bound: one alpha grid step)",
+        note="alpha_id^S - 1/rho per rho: " + ", ".join(f"{k}: {v:+.3f}" for k, v in per.items()),
+        why_not=WHY_ID,
     )
-    return out
+
+
+def _label_S(claim: Claim, df, table, t_value: float, step: float) -> dict:
+    """alpha_label^S(rho) does not fall below alpha_label^T (by more than one grid step)."""
+    from softleak.compare.claims import judge_bound, untested
+
+    if not math.isfinite(t_value):
+        return untested(
+            claim,
+            "alpha_label^T not located on this preset's grid; the quick preset locates it",
+            criterion="min over rho of alpha_label^S(rho) - alpha_label^T >= -one grid step",
+        )
+    per = {}
+    for rho in np.sort(df.rho.unique()):
+        per[f"{rho:g}"] = table.value("alpha_label_S", bounded=True, rho=rho) - t_value
+    return judge_bound(
+        claim,
+        min(per.values()),
+        at_least=-step,
+        what="min over rho of alpha_label^S(rho) - alpha_label^T (bound: minus one alpha "
+        "grid step)",
+        note="most negative at rho = " + min(per, key=lambda k: per[k]),
+        why_not="at small rho the student's few training points make its seed-mean "
+        "accuracy noisier than the teacher's (more seeds: the paper preset)",
+    )
 
 
 RECIPE = Recipe(

@@ -11,11 +11,9 @@ alpha_id^S(tau) and alpha_label^{S-shuffle}(tau). Figures:
   normal (top) and shuffled (bottom) students, each with its threshold.
 
 Thresholds and phases use the project's cut-off 0.99 on seed means (located by interpolation, with
-bootstrap CIs over seeds, as in fig4). The reference's multinomial rule (REFERENCE.md: accuracy
+bootstrap CIs over seeds, as in fig4). The reference's multinomial rule (docs/reference.md: accuracy
 exactly 1.0, reported as the grid alpha) is given next to them in summary.json. ``make_temperature``
-is shared with fig15 (c = 10), and so are the claims (``temperature_claims``, judged by
-``judge_temperature``): the shuffle threshold's direction is stated as measured here, with the
-sec. 5.1 sentence it disputes quoted beside it.
+is shared with fig15 (c = 10), and so are the claims (``paper_figs.temperature_claims``).
 """
 
 from __future__ import annotations
@@ -25,19 +23,18 @@ from pathlib import Path
 
 import numpy as np
 
-from softleak.compare.claims import Claim, summary_line
-from softleak.compare.crossings import grid_step, located
-from softleak.compare.overlay import mean_curve
+from softleak.compare.claims import summary_line
 from softleak.paper_figs.common import clean, fmt_ci, save, threshold_entry, write_data
 from softleak.paper_figs.common import linear_grid as _lin
 from softleak.paper_figs.common import log_grid as _log
 from softleak.paper_figs.fig4 import CUTOFF
 from softleak.paper_figs.registry import Preset, Recipe
+from softleak.paper_figs.temperature_claims import judge_temperature, temperature_claims
 from softleak.simulate.spec import SweepSpec
 
 # CUTOFF (fig4's, 0.99): accuracy cut-off of the thresholds and phases (the project's default).
 
-#: The reference's multinomial rule (REFERENCE.md): seed-mean accuracy exactly 1, on grid points.
+#: The reference's multinomial rule (docs/reference.md): seed-mean accuracy exactly 1, on grid points.
 REFERENCE_CUTOFF = 1.0
 
 STUDENT_RULES = ("alpha_label_S", "alpha_id_S", "alpha_label_S_shuffle")
@@ -136,20 +133,9 @@ def make_temperature(
     label_t = table.select("alpha_label_T").rows
     t_entry = threshold_entry(label_t[0]) if label_t else None
     ref_t = reference.select("alpha_label_T").rows
-    per_tau = []
-    for tau in sorted({r.tau for r in table.rows if not math.isnan(r.tau)}):
-        entry = {"tau": clean(tau)}
-        for name in STUDENT_RULES:
-            rows = table.select(name, tau=tau).rows
-            entry[name] = threshold_entry(rows[0]) if rows else None
-            ref = reference.select(name, tau=tau).rows
-            # At cut-off 1 the located crossing is the reference's grid alpha itself.
-            entry[f"{name}_reference_rule"] = clean(ref[0].value) if ref else None
-        per_tau.append(entry)
+    per_tau = _per_tau(table, reference)
     trend = _shuffle_trend(per_tau, t_entry, id_theory)
-    records = (
-        judge_temperature(claims, df, _value(t_entry), theory, label_T_paper) if claims else []
-    )
+    records = judge_temperature(claims, df, table, theory, label_T_paper) if claims else []
     text = _text(per_tau, t_entry, theory, t_bound.provenance, trend)
     if records:
         text += "\n" + summary_line(records)
@@ -175,216 +161,19 @@ def make_temperature(
     }
 
 
-# --------------------------------------------------------------------------------------------
-# Claims (shared with fig15)
-# --------------------------------------------------------------------------------------------
-
-#: The paper's sentence (sec. 5.1) that the measured direction of the shuffle threshold disputes.
-SHUFFLE_SENTENCE = (
-    "In Fig. 5(A), we observe that alpha_label^{S-shuffle} transitions from alpha_id^S to "
-    "alpha_label^T as tau increases."
-)
-
-
-def temperature_claims(fig: str, label_T_paper: float | None = None) -> tuple[Claim, ...]:
-    """The claims of a temperature figure (``fig``: "fig5a" for c = 2, "fig15" for c = 10), in
-    the order :func:`judge_temperature` judges them."""
-    where = "Fig. 5A" if fig == "fig5a" else "Fig. 15 (App. D.2: 'consistent with c = 2')"
-    if label_T_paper is None:
-        label_t = Claim(
-            f"{fig}.label_T_cover",
-            "The c = 2 softmax teacher memorizes up to Cover's capacity, alpha_label^T = 1 in "
-            f"alpha = n/(d c) (sec. 5.1, {where}, green).",
-        )
-    else:
-        label_t = Claim(
-            f"{fig}.label_T_paper",
-            f"The teacher memorizes up to alpha_label^T ~ {label_T_paper:.2f} in alpha = n/(d c), "
-            f"the paper's alpha ln c ~ 0.92 (Fig. 5B; {where}, green).",
-            paper=label_T_paper,
-        )
-    return (
-        label_t,
-        Claim(
-            f"{fig}.id_S_at_theory",
-            "At the temperatures that recover the teacher, the student identifies it at "
-            f"alpha_id^S = 1/(rho c), the linear identifiability threshold (sec. 5.1, {where}, "
-            "blue).",
-            paper="1/(rho c)",
-        ),
-        Claim(
-            f"{fig}.label_S_small_tau",
-            "At small tau the student's capacity alpha_label^S arrives at the teacher's "
-            "alpha_label^T (sec. 5.1: 'the scaling of alpha_label^S at tau -> 0 should arrive at "
-            f"alpha_label^T'; {where}, pink).",
-        ),
-        Claim(
-            f"{fig}.shuffle_falls_with_tau",
-            "As measured here, alpha_label^{S-shuffle} decreases as tau increases, from "
-            f"alpha_label^T toward alpha_id ({where}, red; the reverse of sec. 5.1's wording).",
-            disputed=SHUFFLE_SENTENCE,
-        ),
-        Claim(
-            f"{fig}.shuffle_small_tau_at_label_T",
-            "At the smallest tau the shuffled student fits D_train^S up to alpha_label^T: "
-            "near-one-hot soft labels carry class identity only, which the within-class shuffle "
-            f"keeps (sec. 5.1: low tau recovers class identity; {where}, red).",
-        ),
-        Claim(
-            f"{fig}.shuffle_large_tau_at_id",
-            "At the largest tau the shuffled student fits D_train^S only up to alpha_id = "
-            "1/(rho c), where it can still interpolate arbitrary logits (sec. 5.1: high tau fits "
-            f"the teacher function; {where}, red).",
-        ),
-    )
-
-
-def judge_temperature(
-    claims: tuple, df, t_value: float, theory: dict, label_T_paper: float | None
-) -> list[dict]:
-    """Judge :func:`temperature_claims` on a temperature sweep ``df`` (one rho, one d and c).
-
-    ``t_value``: the located alpha_label^T (NaN when not located); ``theory``: ``alpha_id`` and
-    ``alpha_label_T`` (the theory's values); ``label_T_paper``: as in :func:`make_temperature`.
-    Thresholds are the seed-mean curves' first crossings of the cut-off (``fig4.located``: a
-    censored curve gives the grid end it lies beyond); the shuffle direction is judged on
-    seed-level differences between the smallest and largest tau (``judge_sign``).
-    """
-    from softleak.compare import mean_curves
-    from softleak.compare.claims import judge_close, judge_sign, untested
-    from softleak.compare.table import seed_matrix
-    from softleak.theory.cover import transition_width
-
-    c_t, c_id, c_s, c_dir, c_lo, c_hi = claims
-    d = int(df.d.iloc[0])
-    alphas = np.sort(df.alpha.unique())
-    taus = np.sort(df.tau.unique())
-    id_theory = theory["alpha_id"]
-    epochs = int(df.student_epochs.iloc[0])
-    curves = mean_curves(df, ["student_train_acc", "student_test_acc"], by=("tau", "shuffle"))
-
-    def threshold(metric: str, direction: str, tau: float, shuffle: bool, bound=True) -> float:
-        x, y, _ = mean_curve(curves, metric, tau=tau, shuffle=float(shuffle))
-        return located(x, y, CUTOFF, direction, bound=bound)
-
-    out = []
-    if label_T_paper is None:
-        # Tolerance: the width of Cover's transition at this d (P from 0.9 to 0.1), halved into
-        # alpha = n/(d c) with c = 2 logits: the finite-size spread of the capacity.
-        out.append(
-            judge_close(
-                c_t,
-                t_value,
-                theory["alpha_label_T"],
-                transition_width(d) / 2,
-                what="alpha_label^T (tolerance: Cover's 10%-90% transition width at "
-                f"d = {d}, in n/(d c))",
-                why_not=f"d = {d}: Cover's transition is wide and the Adam teacher fits fewer "
-                "label sets near capacity; the paper preset (d = 1000) narrows it",
-            )
-        )
-    else:
-        # Tolerance: one step of the alpha grid at the paper's value.
-        out.append(
-            judge_close(
-                c_t,
-                t_value,
-                label_T_paper,
-                grid_step(alphas, at=label_T_paper),
-                what="alpha_label^T (tolerance: one alpha grid step)",
-                why_not=f"the paper's value comes from Fig. 5B's fit at d in {{100, 1000}}; here "
-                f"d = {d}; the paper preset (d = 1000) tests it",
-            )
-        )
-    # alpha_id^S per tau, NaN where the test accuracy does not reach the cut-off on the grid
-    ids = {
-        f"{tau:.4g}": threshold("student_test_acc", "up", tau, False, bound=False) for tau in taus
-    }
-    finite = {k: v for k, v in ids.items() if math.isfinite(v)}
-    best = min(finite, key=finite.get) if finite else None
-    # Tolerance: one step of the alpha grid at 1/(rho c) (the crossing lies between grid points).
-    out.append(
-        judge_close(
-            c_id,
-            finite[best] if best else math.nan,
-            id_theory,
-            grid_step(alphas, at=id_theory),
-            what="smallest alpha_id^S over tau (tolerance: one alpha grid step)",
-            note=f"smallest at tau = {best}" if best else "",
-            why_not=f"students train {epochs:,} Adam epochs: at small and very large tau they "
-            "converge slowly and identify late or never on the grid; the paper preset (d = 1000, "
-            "10,000-epoch students) tests it",
-        )
-    )
-    if not math.isfinite(t_value):
-        s_record, lo_record = (
-            untested(
-                claim,
-                "alpha_label^T is not located on this preset's alpha grid; the quick preset "
-                "locates it",
-                criterion=f"{what} at the smallest tau within one alpha grid step of alpha_label^T",
-            )
-            for claim, what in ((c_s, "alpha_label^S"), (c_lo, "alpha_label^{S-shuffle}"))
-        )
-    else:
-        tolerance_t = grid_step(alphas, at=t_value)  # one alpha grid step at alpha_label^T
-        s_record = judge_close(
-            c_s,
-            threshold("student_train_acc", "down", taus[0], False),
-            t_value,
-            tolerance_t,
-            what=f"alpha_label^S at tau = {taus[0]:.4g} vs alpha_label^T (tolerance: one alpha "
-            "grid step)",
-            why_not=f"tau = {taus[0]:.4g} is the grid's smallest; the paper preset (d = 1000) "
-            "tests it",
-        )
-        lo_record = judge_close(
-            c_lo,
-            threshold("student_train_acc", "down", taus[0], True),
-            t_value,
-            tolerance_t,
-            what=f"alpha_label^{{S-shuffle}} at tau = {taus[0]:.4g} vs alpha_label^T (tolerance: "
-            "one alpha grid step)",
-            why_not=f"at tau = {taus[0]:.4g} the soft labels are not yet one-hot; the paper "
-            "preset (d = 1000) tests it",
-        )
-    out.append(s_record)
-    # Seed-level shuffle thresholds at the smallest and largest tau (the same teachers).
-    shuffled = df[df["shuffle"].astype(bool)]
-    diffs = []
-    if not shuffled.empty and taus.size >= 2:
-        ends = []
-        for tau in (taus[0], taus[-1]):
-            x, seeds, m = seed_matrix(shuffled[np.isclose(shuffled.tau, tau)], "student_train_acc")
-            ends.append({s: located(x, m[:, j], CUTOFF, "down") for j, s in enumerate(seeds)})
-        diffs = [ends[0][s] - ends[1][s] for s in ends[0] if s in ends[1]]
-    out.append(
-        judge_sign(
-            c_dir,
-            diffs,
-            sign=+1,
-            what=f"alpha_label^{{S-shuffle}}(tau = {taus[0]:.4g}) - alpha_label^{{S-shuffle}}"
-            f"(tau = {taus[-1]:.4g})",
-            why_not=f"{len(diffs)} seed(s) of {epochs:,}-epoch students (a difference is judged "
-            "on >= 3; the quick preset has them); the paper preset (5 seeds, 10,000-epoch "
-            "students) tests it at the paper's scale",
-        )
-    )
-    out.append(lo_record)
-    # Tolerance: one alpha grid step at 1/(rho c).
-    out.append(
-        judge_close(
-            c_hi,
-            threshold("student_train_acc", "down", taus[-1], True),
-            id_theory,
-            grid_step(alphas, at=id_theory),
-            what=f"alpha_label^{{S-shuffle}} at tau = {taus[-1]:.4g} vs 1/(rho c) (tolerance: one "
-            "alpha grid step)",
-            why_not=f"at tau = {taus[-1]:.4g} the {epochs:,}-epoch student may not have fit the "
-            "nearly uniform soft labels; the paper preset (10,000 epochs) tests it",
-        )
-    )
-    return out
+def _per_tau(table, reference) -> list[dict]:
+    """Per tau: each student threshold's entry and the reference rule's value beside it."""
+    per_tau = []
+    for tau in sorted({r.tau for r in table.rows if not math.isnan(r.tau)}):
+        entry = {"tau": clean(tau)}
+        for name in STUDENT_RULES:
+            rows = table.select(name, tau=tau).rows
+            entry[name] = threshold_entry(rows[0]) if rows else None
+            ref = reference.select(name, tau=tau).rows
+            # At cut-off 1 the located crossing is the reference's grid alpha itself.
+            entry[f"{name}_reference_rule"] = clean(ref[0].value) if ref else None
+        per_tau.append(entry)
+    return per_tau
 
 
 def _value(entry) -> float:
@@ -404,7 +193,7 @@ def _shuffle_trend(per_tau: list[dict], t_entry, id_theory: float) -> dict:
         if math.isfinite(v):
             gaps = {"alpha_label_T": abs(v - t_value), "alpha_id": abs(v - id_theory)}
             gaps = {k: g for k, g in gaps.items() if math.isfinite(g)}
-            near = min(gaps, key=gaps.get) if gaps else None
+            near = min(gaps, key=lambda k: gaps[k]) if gaps else None
         out[side] = {"tau": entry["tau"], "value": clean(v), "nearer": near}
     return out
 

@@ -1,7 +1,7 @@
 """Fig. 5B: how the four thresholds scale with the number of classes c (rho = 0.55, tau = 10).
 
 One multinomial sweep per c (alpha grids differ: the thresholds fall like 1/c ... 1/ln c in
-alpha = n/(d c)), combined by ``compare.class_collapse``: thresholds at each c with bootstrap CIs,
+alpha = n/(d c)), combined by ``compare.collapse_classes``: thresholds at each c with bootstrap CIs,
 the three candidate laws alpha(c) = A f(c) + B, f in {1/c, 1/ln c, 1/sqrt c}
 (``theory.class_scaling``, ranked by AIC), and the accuracy curves against alpha c, alpha sqrt(c)
 and alpha ln c. The paper reports alpha ln c ~ 0.92 for alpha_label^T and alpha_label^S,
@@ -12,13 +12,14 @@ alpha_id c = 1/rho = 1.82 exactly.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from softleak.compare.claims import Claim, summary_line
-from softleak.compare.crossings import grid_step
+from softleak.compare.claims import Claim, summary_line, tol_grid_step
 from softleak.compare.style import log_ticks
 from softleak.paper_figs.common import clean, save, threshold_entry, write_data
 from softleak.paper_figs.registry import Preset, Recipe
@@ -28,7 +29,7 @@ RHO = 0.55
 TAU = 10.0
 
 #: The paper's law per threshold: (law name in theory.class_scaling.LAWS, f(c), label, constant).
-PAPER_LAWS = {
+PAPER_LAWS: dict[str, tuple[str, Callable[[Any], Any], str, float]] = {
     "alpha_label_T": ("1/ln c", np.log, r"\alpha \ln c", 0.92),
     "alpha_label_S": ("1/ln c", np.log, r"\alpha \ln c", 0.92),
     "alpha_id_S": ("1/c", lambda c: np.asarray(c, dtype=float), r"\alpha c", 2.0),
@@ -71,16 +72,16 @@ PAPER_CLASSES = (2, 5, 10, 20, 30, 40, 50)
 # c = 20 (d = 50); fig5a's check covers lr 1e-3 vs the reference's 1e-4 (the large lr only
 # misbehaves at tau >= 316, far from tau = 10).
 QUICK = {f"c{c}": _spec(c, 100, 16, 3, 1_000, 1e-2, True) for c in QUICK_CLASSES}
-# Paper: REFERENCE.md gives d in {100, 1000} without the split per c; d = 1000 for every c keeps
+# Paper: docs/reference.md gives d in {100, 1000} without the split per c; d = 1000 for every c keeps
 # the per-class split rho n / c integral enough at c = 50 (alpha_id = 0.036: 20 samples per class).
 PAPER = {f"c{c}": _spec(c, 1000, 20, 5, 10_000, 1e-4, False) for c in PAPER_CLASSES}
 
 
 def make(tables: dict, out: Path, preset: str) -> dict:
-    from softleak.compare import class_collapse
+    from softleak.compare import collapse_classes
 
     df = pd.concat(list(tables.values()), ignore_index=True)
-    result = class_collapse(df, where={"rho": RHO, "tau": TAU})
+    result = collapse_classes(df, where={"rho": RHO, "tau": TAU})
     frame = result.thresholds_vs_c()
     fig = _figure(result, frame)
     files = save(fig, out, "fig5b")
@@ -209,7 +210,7 @@ def judge(frame, df, fits: dict) -> list[dict]:
         # Tolerance: each c's alpha grid step at its threshold, in units of alpha f(c), averaged
         # over c like the scaled values (the resolution of the mean).
         steps = [
-            grid_step(df.loc[df["c"] == c, "alpha"], at=v) * f(c)
+            tol_grid_step(df.loc[df["c"] == c, "alpha"], at=v) * f(c)
             for c, v in zip(cs, rows["value"], strict=True)
         ]
         best = fits.get(name, {}).get("best_law")

@@ -7,7 +7,8 @@ once the student identifies the teacher. See ``paper_figs.mlp_figs``.
 
 from __future__ import annotations
 
-from softleak.paper_figs.mlp_figs import FIG6_CLAIMS, fig6_sweeps, make_fig6, presets
+from softleak.paper_figs.mlp_claims import FIG6_CLAIMS
+from softleak.paper_figs.mlp_figs import fig6_sweeps, make_fig6, presets
 from softleak.paper_figs.registry import Recipe
 
 RECIPE = Recipe(

@@ -8,8 +8,8 @@ See ``paper_figs.mlp_figs``.
 
 from __future__ import annotations
 
+from softleak.paper_figs.mlp_claims import FIG7_CLAIMS
 from softleak.paper_figs.mlp_figs import (
-    FIG7_CLAIMS,
     QUICK,
     curves_sweep,
     grid_sweep,

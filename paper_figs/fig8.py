@@ -11,7 +11,7 @@ from __future__ import annotations
 from softleak.paper_figs.toy2d_figs import recipe
 from softleak.simulate.toy2d import Toy2DSpec
 
-#: The reference code's settings (REFERENCE.md "2D toy examples"); the presets set the seeds.
+#: The reference code's settings (docs/reference.md "2D toy examples"); the presets set the seeds.
 SPEC = Toy2DSpec(
     c=20,
     hidden=(300,),

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from softleak.compare.claims import Claim, summary_line
-from softleak.compare.crossings import grid_step
+from softleak.compare.claims import Claim, summary_line, tol_grid_step
 from softleak.paper_figs.common import clean, save, write_data
 from softleak.paper_figs.registry import Preset, Recipe
 from softleak.simulate.spec import SweepSpec
@@ -65,6 +64,31 @@ THEORY = {"alpha_label_T": 2.0, "alpha_id_S": 1 / RHO}
 NU_COVER = 2.0
 
 
+def _fit_entry(name: str, fit, by_d: pd.DataFrame) -> tuple[dict, str]:
+    """One threshold's summary entry (per-d values, the extrapolation fit) and its text line."""
+    rows = by_d[by_d["name"] == name].sort_values("d")
+    per_d = {int(r.d): clean(r.value) for r in rows.itertuples()}
+    entry = {"per_d": per_d, "theory_alpha_inf": clean(THEORY[name])}
+    if fit is not None:
+        entry.update(
+            alpha_inf=clean(fit.alpha_inf),
+            ci_low=clean(fit.ci_low),
+            ci_high=clean(fit.ci_high),
+            nu=clean(fit.nu),
+            nu_se=clean(fit.nu_se),
+            nu_fixed=fit.nu_fixed,
+            a=clean(fit.a),
+            chi2=clean(fit.chi2),
+            dof=fit.dof,
+        )
+        nu = f"{fit.nu:.2f}" + (" (fixed)" if fit.nu_fixed else f" +- {fit.nu_se:.2f}")
+        head = f"{fit.alpha_inf:.3f} [{fit.ci_low:.3f}, {fit.ci_high:.3f}]"
+    else:
+        nu, head = "-", "no fit"
+    per = ", ".join(f"{d}: {v:.3f}" for d, v in per_d.items() if v is not None)
+    return entry, f"{name:16s} {head:>26s} {nu:>12s} {THEORY[name]:8.3f}   {per}"
+
+
 def make(tables: dict, out: Path, preset: str) -> dict:
     from softleak.compare import collapse, fit_thresholds_by_d, mean_curves, thresholds_by_d
 
@@ -99,28 +123,8 @@ def make(tables: dict, out: Path, preset: str) -> dict:
     summary: dict = {"rho": RHO, "sizes": sorted(int(d) for d in df.d.unique())}
     lines = [f"{'threshold':16s} {'alpha_inf [95% CI]':>26s} {'nu':>12s} {'theory':>8s}   per d"]
     for name, fit in fits.items():
-        rows = by_d[by_d["name"] == name].sort_values("d")
-        per_d = {int(r.d): clean(r.value) for r in rows.itertuples()}
-        entry = {"per_d": per_d, "theory_alpha_inf": clean(THEORY[name])}
-        if fit is not None:
-            entry.update(
-                alpha_inf=clean(fit.alpha_inf),
-                ci_low=clean(fit.ci_low),
-                ci_high=clean(fit.ci_high),
-                nu=clean(fit.nu),
-                nu_se=clean(fit.nu_se),
-                nu_fixed=fit.nu_fixed,
-                a=clean(fit.a),
-                chi2=clean(fit.chi2),
-                dof=fit.dof,
-            )
-            nu = f"{fit.nu:.2f}" + (" (fixed)" if fit.nu_fixed else f" +- {fit.nu_se:.2f}")
-            head = f"{fit.alpha_inf:.3f} [{fit.ci_low:.3f}, {fit.ci_high:.3f}]"
-        else:
-            nu, head = "-", "no fit"
-        summary[name] = entry
-        per = ", ".join(f"{d}: {v:.3f}" for d, v in per_d.items() if v is not None)
-        lines.append(f"{name:16s} {head:>26s} {nu:>12s} {THEORY[name]:8.3f}   {per}")
+        summary[name], line = _fit_entry(name, fit, by_d)
+        lines.append(line)
     if cover_fit is not None:
         summary["alpha_label_T_nu2"] = {
             "alpha_inf": clean(cover_fit.alpha_inf),
@@ -215,7 +219,7 @@ def judge(fits: dict, col, sizes=(), epochs: int = 10_000) -> list[dict]:
                 claim,
                 fit.alpha_inf if fit is not None else None,
                 THEORY[name],
-                grid_step(ALPHAS, at=THEORY[name]),
+                tol_grid_step(ALPHAS, at=THEORY[name]),
                 what=f"alpha_inf of {name} (nu "
                 + ("fixed" if fit is not None and fit.nu_fixed else "fitted")
                 + "; tolerance: one alpha grid step)",
@@ -255,6 +259,15 @@ def judge(fits: dict, col, sizes=(), epochs: int = 10_000) -> list[dict]:
                 "to d = 1600) tests it",
             )
         )
+    return out + _collapse_claims(c_ac, c_cnu, col, criterion, nu_tol)
+
+
+def _collapse_claims(c_ac, c_cnu, col, criterion: str, nu_tol: float) -> list[dict]:
+    """The collapse of P(teacher fits all): alpha_c at 2 and nu at Cover's (``col``: the
+    ``compare.collapse`` result, None when not computed)."""
+    from softleak.compare.claims import judge_close, untested
+
+    out = []
     no_collapse = col is None or not col.success
     why_col = "the collapse needs >= 2 sizes and a converged fit; the quick preset (4 sizes) has it"
     # Tolerance: one step of the alpha grid at 2.
@@ -265,7 +278,7 @@ def judge(fits: dict, col, sizes=(), epochs: int = 10_000) -> list[dict]:
             c_ac,
             col.alpha_c,
             THEORY["alpha_label_T"],
-            grid_step(ALPHAS, at=THEORY["alpha_label_T"]),
+            tol_grid_step(ALPHAS, at=THEORY["alpha_label_T"]),
             what="collapse alpha_c (tolerance: one alpha grid step)",
             note=f"alpha_c = {col.alpha_c:.3f} +- {col.alpha_c_err:.3f}",
             why_not="the Adam teacher fits fewer label sets than Cover's P near alpha = 2; the "

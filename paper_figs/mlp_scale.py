@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ class MLPScale:
 
     def spec(self, *, n, rho, **overrides) -> SweepSpec:
         """An mlp SweepSpec at this scale; ``n`` at this scale (see ``n``), ``overrides`` any field."""
-        settings = dict(
+        settings: dict[str, Any] = dict(
             d=(self.d,),
             c=(self.c,),
             n=tuple(n),
@@ -58,7 +59,7 @@ class MLPScale:
         return SweepSpec("mlp", **settings)
 
 
-#: REFERENCE.md's settings.
+#: docs/reference.md's settings.
 PAPER = MLPScale(
     d=1000,
     c=100,

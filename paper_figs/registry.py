@@ -11,7 +11,7 @@ import importlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +49,7 @@ MODULES = (
 
 @dataclass(frozen=True)
 class Preset:
-    sweeps: dict[str, Spec]  # sweep name -> spec; each runs into OUT/data/<name>
+    sweeps: Mapping[str, Spec]  # sweep name -> spec; each runs into OUT/data/<name>
     note: str = ""  # what the preset is for (hardware, scale)
 
 

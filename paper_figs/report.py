@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from softleak.compare.claims import count
 from softleak.compare.document import Document
@@ -30,7 +31,7 @@ def collect(root: str | Path) -> list[dict]:
     order = list(load_recipes())
     folders = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
     folders.sort(key=lambda p: (order.index(p.name) if p.name in order else len(order), p.name))
-    entries = []
+    entries: list[dict[str, Any]] = []
     for folder in folders:
         error, summary = folder / ERROR_FILE, folder / "summary.json"
         if error.is_file():

@@ -1,7 +1,7 @@
 """The 2D examples (Fig. 1, c = 3; Fig. 8, c = 20): one builder for both recipes.
 
 Each preset is one ``Toy2DSpec`` (sweep name ``toy2d-c<C>``) at the reference code's settings
-(REFERENCE.md "2D toy examples"). The reference trains one data set (one teacher, one split) and
+(docs/reference.md "2D toy examples"). The reference trains one data set (one teacher, one split) and
 reports mean +- SEM over 5 student initialisations on it; we report mean +- SEM over data sets
 (each averaged over its student seeds), which includes the data-set noise that dominates with 60
 points, and draw the four panels for data set 0:
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from softleak.compare.claims import Claim, summary_line
+from softleak.compare.claims import Claim, summary_line, tol_binomial
 from softleak.paper_figs.common import clean, data_dir, save, write_data
 from softleak.paper_figs.registry import Preset, Recipe
 from softleak.simulate.toy2d import Toy2DSpec
@@ -256,7 +256,7 @@ def judge(name: str, rows: pd.DataFrame, *, c: int, n_test: int, paper: dict, sp
     data sets (``judge_sign``: each data set has its own teacher, so it is the replicate). The
     paper's two accuracies come from one data set (24 held-out points); their tolerances are the
     binomial noise of such a number (below)."""
-    from softleak.compare.claims import judge_bound, judge_close, judge_sign
+    from softleak.compare.claims import judge_bound, judge_sign
 
     c_beat, c_acc, c_base, c_bound, c_teacher = claims(name, c, paper)
     k = len(rows)
@@ -278,45 +278,8 @@ def judge(name: str, rows: pd.DataFrame, *, c: int, n_test: int, paper: dict, sp
             why_not=noise,
         )
     ]
-    # Tolerance: two standard deviations of (ours - the paper's): the paper's number is one data
-    # set's accuracy on its n_test held-out points (binomial variance p (1 - p) / n_test), ours a
-    # mean over k data sets (its SEM over data sets).
-    student = paper.get("student_test_acc")
-    mean, sem = _mean_sem(soft)
-    sd = math.sqrt(
-        student * (1 - student) / max(n_test, 1) + (sem if math.isfinite(sem) else 0) ** 2
-    )
-    out.append(
-        judge_close(
-            c_acc,
-            mean,
-            student,
-            2 * sd,
-            what=f"mean held-out accuracy over {k} data set(s) (tolerance: 2 standard deviations "
-            f"of the difference: the binomial noise of the paper's one data set of {n_test} "
-            "held-out points and our SEM over data sets)",
-            note=f"SEM over data sets {sem:.3f}" if math.isfinite(sem) else "",
-            why_not=f"{training}; {k} data set(s), and the paper's number is one data set's "
-            "(the quick preset has 10)",
-        )
-    )
-    # Tolerance: two binomial standard errors of a chance-level accuracy over all held-out points
-    # of the k data sets (k n_test guesses, each right with probability 1/c).
-    q = 1.0 / c
-    base_mean, _ = _mean_sem(hard)
-    out.append(
-        judge_close(
-            c_base,
-            base_mean,
-            q,
-            2 * math.sqrt(q * (1 - q) / max(k * n_test, 1)),
-            what=f"mean baseline held-out accuracy vs chance 1/c (tolerance: 2 binomial standard "
-            f"errors of chance over {k} x {n_test} held-out points)",
-            why_not=f"{training}; the baseline learns only D_train^S's random labels, so its "
-            f"held-out accuracy is chance up to the noise of {k} data set(s) (the quick preset "
-            "has 10)",
-        )
-    )
+    out.append(_paper_accuracy(c_acc, soft, paper, n_test, training))
+    out.append(_chance_baseline(c_base, hard, c, n_test, training))
     out.append(
         judge_sign(
             c_bound,
@@ -345,6 +308,55 @@ def judge(name: str, rows: pd.DataFrame, *, c: int, n_test: int, paper: dict, sp
         )
     )
     return out
+
+
+def _paper_accuracy(claim, soft: np.ndarray, paper: dict, n_test: int, training: str) -> dict:
+    """The soft-label student's mean held-out accuracy against the paper's one data set's."""
+    from softleak.compare.claims import judge_close
+
+    k = len(soft)
+    # Tolerance: two standard deviations of (ours - the paper's): the paper's number is one data
+    # set's accuracy on its n_test held-out points (binomial variance p (1 - p) / n_test), ours a
+    # mean over k data sets (its SEM over data sets).
+    student = float(paper["student_test_acc"])
+    mean, sem = _mean_sem(soft)
+    sd = math.sqrt(
+        student * (1 - student) / max(n_test, 1) + (sem if math.isfinite(sem) else 0) ** 2
+    )
+    return judge_close(
+        claim,
+        mean,
+        student,
+        2 * sd,
+        what=f"mean held-out accuracy over {k} data set(s) (tolerance: 2 standard deviations "
+        f"of the difference: the binomial noise of the paper's one data set of {n_test} "
+        "held-out points and our SEM over data sets)",
+        note=f"SEM over data sets {sem:.3f}" if math.isfinite(sem) else "",
+        why_not=f"{training}; {k} data set(s), and the paper's number is one data set's "
+        "(the quick preset has 10)",
+    )
+
+
+def _chance_baseline(claim, hard: np.ndarray, c: int, n_test: int, training: str) -> dict:
+    """The hard-label baseline's mean held-out accuracy against chance 1/c."""
+    from softleak.compare.claims import judge_close
+
+    k = len(hard)
+    # Tolerance: two binomial standard errors of a chance-level accuracy over all held-out points
+    # of the k data sets (k n_test guesses, each right with probability 1/c).
+    q = 1.0 / c
+    base_mean, _ = _mean_sem(hard)
+    return judge_close(
+        claim,
+        base_mean,
+        q,
+        tol_binomial(q, max(k * n_test, 1), k=2),
+        what=f"mean baseline held-out accuracy vs chance 1/c (tolerance: 2 binomial standard "
+        f"errors of chance over {k} x {n_test} held-out points)",
+        why_not=f"{training}; the baseline learns only D_train^S's random labels, so its "
+        f"held-out accuracy is chance up to the noise of {k} data set(s) (the quick preset "
+        "has 10)",
+    )
 
 
 def _mean_sem(x: np.ndarray) -> tuple[float, float]:

@@ -1,6 +1,6 @@
 """What an audit returns: the per-student rows and the per-example scores (torch-free).
 
-``simulate.audit`` returns an :class:`AuditResult`; ``compare.audit_report`` takes it (or the rows
+``simulate.audit`` returns an :class:`AuditResult`; ``compare.report_audit`` takes it (or the rows
 alone, for the accuracy-based report without per-example statistics). A finished audit folder
 reads back into the same object with :meth:`AuditResult.read`.
 

@@ -7,7 +7,8 @@ The random-data families (logistic-pinv, multinomial, mlp) are ``SweepSpec`` gri
 is a ``ModAddSpec`` run by ``simulate.modadd``; the GPT-2 classifiers are a ``GPT2Spec`` run by
 ``simulate.gpt2`` (it needs the optional ``transformers``, imported only when one runs); the
 memorized canaries on a real data set are a ``CanarySpec`` run by ``simulate.canaries``. Figure
-recipes and the command line go through here, so a new family needs one entry in ``RUNNERS``.
+recipes and the command line go through here: a new family adds its spec type to ``Spec`` and its
+runner to :func:`run_experiment` (and its work to ``simulate.estimate``).
 """
 
 from __future__ import annotations

@@ -104,11 +104,11 @@ def audit(
     """Audit ``data`` (a teacher's outputs, see ``AuditData``): one row per trained student and
     the per-example scores (``simulate.audit_result.AuditResult``).
 
-    Summarise with ``compare.audit_report(result)`` (leakage per setting with confidence
+    Summarise with ``compare.report_audit(result)`` (leakage per setting with confidence
     intervals, the label-DP epsilon bound, membership inference, the verdict, the plots)::
 
         result = simulate.audit(AuditData.from_files("z.npy", "y.npy", "x.npy"), AuditSpec(tau=4))
-        verdict = compare.audit_report(result, tolerance=0.02).verdict  # a paragraph of text
+        verdict = compare.report_audit(result, tolerance=0.02).verdict  # a paragraph of text
 
     out: a run directory (resumable, see the module doc); None keeps everything in memory.
     threads: torch/BLAS threads (None: one for small work, see ``simulate.device.threads_for``).

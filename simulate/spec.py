@@ -57,7 +57,7 @@ EXPERIMENT_OPTIONS: dict[str, dict] = {
         "trained on soft labels at temperature tau (paper sec. 5.2, Figs. 6, 7, 16-22); "
         "alpha = n/(d c)",
         "hidden": {"teacher_kind": "logistic"},
-        # The reference's MLP settings (REFERENCE.md): teacher 2,000 epochs, tau = 20, p = 500;
+        # The reference's MLP settings (docs/reference.md): teacher 2,000 epochs, tau = 20, p = 500;
         # the students' widths default to the teacher's (p_student None here).
         "defaults": {
             "alpha": (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5),

@@ -141,13 +141,14 @@ def run(args: argparse.Namespace) -> int:
             _record_failure(name, out, f"its sweep {sweep_errors[name]}")
             failed.append(name)
             continue
-        if len(names) == 1:
-            summary = run_recipe(recipes[name], args.preset, out, **kwargs)
-        else:
-            summary = _run_one_of_all(recipes[name], args.preset, out, kwargs)
-            if summary is None:
-                failed.append(name)
-                continue
+        summary = (
+            run_recipe(recipes[name], args.preset, out, **kwargs)
+            if len(names) == 1
+            else _run_one_of_all(recipes[name], args.preset, out, kwargs)
+        )
+        if summary is None:  # one of several figures failed (its line is printed)
+            failed.append(name)
+            continue
         if args.json:
             print(json.dumps(summary, indent=2))
         else:

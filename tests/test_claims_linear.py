@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from softleak.compare import collapse, find_thresholds, fit_threshold_scaling
-from softleak.paper_figs import fig4, fig5a, fig5b, fss
+from softleak.paper_figs import fig4, fig5a, fig5b, fss, temperature_claims
 
 SEEDS = (0, 1, 2, 3)
 
@@ -70,12 +70,12 @@ def temperature_table(shuffle_small: float, shuffle_large: float) -> pd.DataFram
 def judge_5a(df: pd.DataFrame) -> dict[str, str]:
     from softleak.theory.capacity import alpha_label_T
 
-    t_value = find_thresholds(df, rules=["alpha_label_T"], n_boot=0).rows[0].value
+    table = find_thresholds(df, cutoff=fig5a.CUTOFF, n_boot=0)
     theory = {
         "alpha_id": 1 / (0.8 * 2),
         "alpha_label_T": alpha_label_T(2, d=100, single_logit=False).value,
     }
-    return verdicts(fig5a.judge_temperature(fig5a.CLAIMS, df, t_value, theory, None))
+    return verdicts(temperature_claims.judge_temperature(fig5a.CLAIMS, df, table, theory, None))
 
 
 def test_fig5a_shuffle_falling_with_tau_holds():
@@ -104,12 +104,12 @@ def test_fig5a_direction_untested_on_two_seeds():
 
 def test_fig5a_record_quotes_the_disputed_sentence():
     df = temperature_table(shuffle_small=0.85, shuffle_large=0.6)
-    t_value = find_thresholds(df, rules=["alpha_label_T"], n_boot=0).rows[0].value
-    records = fig5a.judge_temperature(
-        fig5a.CLAIMS, df, t_value, {"alpha_id": 0.625, "alpha_label_T": 1.0}, None
+    table = find_thresholds(df, cutoff=fig5a.CUTOFF, n_boot=0)
+    records = temperature_claims.judge_temperature(
+        fig5a.CLAIMS, df, table, {"alpha_id": 0.625, "alpha_label_T": 1.0}, None
     )
     shuffle = next(r for r in records if r["id"] == "fig5a.shuffle_falls_with_tau")
-    assert fig5a.SHUFFLE_SENTENCE in shuffle["note"]
+    assert temperature_claims.SHUFFLE_SENTENCE in shuffle["note"]
     assert shuffle["measured"]["seeds"] == len(SEEDS)
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from softleak.paper_figs import fig9, toy2d_figs
-from softleak.paper_figs.modadd_figs import FIG10_CLAIMS, fig10_claims, rho_claim_set, rho_claims
+from softleak.paper_figs.modadd_claims import FIG10_CLAIMS, fig10_claims, rho_claim_set, rho_claims
 
 FIG1_PAPER = {"baseline_test_acc": 0.30, "student_test_acc": 0.50}
 TOY_SPEC = {"teacher_epochs": 4_000, "teacher_lr": 1e-3, "student_epochs": 4_000}

@@ -7,7 +7,9 @@ import pytest
 
 from softleak.theory.class_scaling import LAWS, fit_class_scaling
 
-C_GRID = np.array([2, 5, 10, 20, 30, 40, 50], dtype=float)  # the paper's c values (REFERENCE.md)
+C_GRID = np.array(
+    [2, 5, 10, 20, 30, 40, 50], dtype=float
+)  # the paper's c values (docs/reference.md)
 # Exact data: the fit is a 2-column least-squares problem with condition number < 1e3, so the
 # coefficients come back to ~1e-13; 1e-10 leaves margin.
 EXACT_TOL = 1e-10

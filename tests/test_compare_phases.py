@@ -1,4 +1,4 @@
-"""Phase classification (paper Figs. 4B, 7A; cut-offs from REFERENCE.md) and phase diagrams."""
+"""Phase classification (paper Figs. 4B, 7A; cut-offs from docs/reference.md) and phase diagrams."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_vectorized_and_unknown_cells():
 
 
 def test_weak_cutoff_is_relative_to_chance():
-    assert default_weak_cutoff(2) == pytest.approx(0.55)  # REFERENCE.md
+    assert default_weak_cutoff(2) == pytest.approx(0.55)  # docs/reference.md
     assert default_weak_cutoff(100) == pytest.approx(0.06)
     # 0.2 test accuracy is weak leakage for c = 10 (chance 0.1) but not for c = 2
     assert classify(1.0, 0.2, 1.0, c=10) == WEAK

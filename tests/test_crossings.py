@@ -21,7 +21,7 @@ from softleak.compare.reach import first_reach
 from softleak.compare.thresholds import crossings as thresholds_crossings
 from softleak.compare.thresholds import reference_rule
 from softleak.paper_figs.common import clean
-from softleak.paper_figs.mlp_figs import LEVEL, dip_and_jump
+from softleak.paper_figs.mlp_measures import LEVEL, dip_and_jump
 
 EXACT = 1e-12
 
@@ -392,16 +392,29 @@ def test_dip_and_jump_is_unchanged(global_seed):
         assert dip_and_jump(x, test)["jump_at"] == clean(jump)
 
 
-def test_grid_step_and_a_located_crossing_with_censored_ends():
-    from softleak.compare.crossings import grid_step, located
+def test_grid_step():
+    from softleak.compare.crossings import grid_step
 
     assert grid_step([0.1, 0.2, 0.4, 0.4]) == pytest.approx(0.2)
     assert grid_step([0.1, 0.2, 0.4], at=0.15) == pytest.approx(0.1)
     assert grid_step([0.1, 0.2, 0.4], at=9.0) == pytest.approx(0.2)  # beyond the end: its step
     assert math.isnan(grid_step([0.3]))
+
+
+def test_the_threshold_rule_with_censored_ends():
+    from softleak.compare.crossings import threshold_crossing
+
     x = np.array([1.0, 2.0, 3.0])
-    # interpolated between the grid points around the cut-off, as find_thresholds does
-    assert located(x, [0.1, 0.995, 1.0], 0.99, "up") == pytest.approx(1 + 0.89 / 0.895)
-    assert located(x, [0.1, 0.2, 0.3], 0.99, "up") == 3.0  # never reached: beyond the grid end
-    assert math.isnan(located(x, [0.1, 0.2, 0.3], 0.99, "up", bound=False))
-    assert math.isnan(located([], [], 0.99, "up"))
+    # interpolated between the grid points around the cut-off
+    found = threshold_crossing(x, [0.1, 0.995, 1.0], 0.99, "up")
+    assert found.value == pytest.approx(1 + 0.89 / 0.895) and found.censored is None
+    assert found.index == 1 and found.bounded == found.value
+    never = threshold_crossing(x, [0.1, 0.2, 0.3], 0.99, "up")  # beyond the grid end
+    assert math.isnan(never.value) and never.censored == "above" and never.bounded == 3.0
+    assert never.index == -1
+    already = threshold_crossing(x, [0.995, 1.0, 1.0], 0.99, "up")  # at or before the first x
+    assert already.censored == "below" and already.bounded == 1.0 and already.index == 0
+    falls = threshold_crossing(x, [0.995, 0.5, 0.2], 0.99, "up")  # crosses only downward
+    assert falls.censored == "below" and math.isnan(falls.status) and falls.bounded == 1.0
+    empty = threshold_crossing([], [], 0.99, "up")
+    assert empty.censored == "above" and math.isnan(empty.bounded)

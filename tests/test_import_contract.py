@@ -1,4 +1,4 @@
-"""The import contract (DESIGN.md): one namespace, arrows one way, no cycles, no torch below.
+"""The import contract (docs/design.md): one namespace, arrows one way, no cycles, no torch below.
 
 - Everything is ``softleak.<part>``: after importing every module, no module is loaded under a
   bare part name as well (``python -m pytest`` from the root puts the part folders on sys.path, so

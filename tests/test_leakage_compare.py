@@ -111,12 +111,12 @@ def _svm_sweep(tmp_path):
 
 
 def test_overlay_and_phase_diagram_draw_the_prediction(tmp_path, capsys):
-    from softleak.compare import load_sweep, overlay, phase_diagram
+    from softleak.compare import load_sweep, overlay_theory, phase_diagram
     from softleak.compare.style import new_figure
 
     folder = _svm_sweep(tmp_path)
     df, _ = load_sweep(folder)
-    ov = overlay(df, n_boot=10)
+    ov = overlay_theory(df, n_boot=10)
     assert ov.teacher == "svm" and ov.leakage is not None
     fig, (ax,) = new_figure()
     ov.plot(ax=ax, rho=0.5)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from softleak.compare.table import cell_means
-from softleak.paper_figs.mlp_figs import counting_estimates, dip_and_jump
+from softleak.paper_figs.mlp_measures import counting_estimates, dip_and_jump
 from softleak.paper_figs.mlp_scale import PAPER, QUICK
 
 
@@ -95,7 +95,8 @@ def _grid(test_of, train_of=lambda rho, k: 1.0, seeds=3, ns=(500, 1000, 1500, 20
 
 
 def _fig7_verdicts(grid) -> dict:
-    from softleak.paper_figs.mlp_figs import _fig7_phases, fig7_claims
+    from softleak.paper_figs.mlp_claims import fig7_claims
+    from softleak.paper_figs.mlp_figs import _fig7_phases
 
     phases = _fig7_phases(grid, D, C, counting_estimates(D, P, C))
     return {r["id"]: r for r in fig7_claims(grid, phases, None)}
@@ -134,7 +135,7 @@ def test_fig7_memorization_fails_before_identification():
 
 
 def test_fig6_panel_b_claims_with_three_seeds():
-    from softleak.paper_figs.mlp_figs import fig6_claims
+    from softleak.paper_figs.mlp_claims import fig6_claims
 
     # Along rho (0.3, 0.6) at the larger n the student no longer fits its set and its held-out
     # accuracy is below the smaller n's: B below A holds; reversed, it fails.
@@ -205,7 +206,8 @@ def _curves_tables(shuffled_jumps: bool, seeds: int = 3, early: bool = False):
 
 def _curve_verdicts(shuffled_jumps: bool, seeds: int = 3, early: bool = False) -> dict:
     from softleak.compare.curves import learning_curves
-    from softleak.paper_figs.mlp_figs import _joint_jump_claim, fig16_claims, fig17_claims
+    from softleak.paper_figs.mlp_claims import _joint_jump_claim
+    from softleak.paper_figs.mlp_curve_claims import fig16_claims, fig17_claims
 
     res, curves = _curves_tables(shuffled_jumps, seeds, early)
     lc = learning_curves(res, curves, by=("n", "shuffle"))
@@ -218,7 +220,7 @@ def _curve_verdicts(shuffled_jumps: bool, seeds: int = 3, early: bool = False) -
 
 
 def _fig7_claim(claim_id: str):
-    from softleak.paper_figs.mlp_figs import FIG7_CLAIMS
+    from softleak.paper_figs.mlp_claims import FIG7_CLAIMS
 
     return next(c for c in FIG7_CLAIMS if c.id == claim_id)
 

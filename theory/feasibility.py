@@ -169,7 +169,7 @@ def _decide(
 
 
 def random_instance(n: int, d: int, c: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Random memorization instance of the paper's protocol (REFERENCE.md, common protocol).
+    """Random memorization instance of the paper's protocol (docs/reference.md, common protocol).
 
     Draws, from ``numpy.random.default_rng(seed)``, first X then a permutation of the labels.
 

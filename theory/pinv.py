@@ -11,7 +11,8 @@ zero on the distillation loss converges to the same projection.
 Solvers (float64 throughout). The minimum-norm solution is computed from a Cholesky factor of the
 Gram matrix of the smaller side (``X X^T`` when m < d, ``X^T X`` when m >= d): at 1600 x 1600 this
 costs ~0.1-0.8 s on the 2-core development machine against ~1-7 s for an SVD-based
-``np.linalg.pinv`` (NOTES.md: ``lstsq(driver="gelsy")`` or a Gram solve ~0.08 s, ``pinv`` ~1 s).
+``np.linalg.pinv`` (planning measurements there: ``lstsq(driver="gelsy")`` or a Gram solve
+~0.08 s, ``pinv`` ~1 s).
 The Gram route squares the condition number, so it is used only when LAPACK's condition estimate
 of the Gram matrix (``dpocon``) says it is well conditioned (see ``GRAM_RCOND_MIN``); otherwise,
 and when a user ``rcond`` could truncate singular values, the SVD route (exactly

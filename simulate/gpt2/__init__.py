@@ -30,7 +30,7 @@ Outputs in the run directory:
 - ``teacher.pt`` (the teacher's state_dict, ``torch.save``; loaded with ``weights_only=True``) and
   ``teacher.json`` (its metrics and per-epoch loss, written last: the teacher is done);
 - ``parts/<student>.parquet`` (one row per student, written when it finishes) and
-  ``results.parquet`` (their concatenation; the results-table columns of DESIGN.md).
+  ``results.parquet`` (their concatenation; the results-table columns of docs/design.md).
 The directory follows ``simulate.rundir``'s contract: a rerun of the same spec reuses the saved
 teacher and skips finished students (more rho, tau or repetitions add students); a spec of other
 settings is refused (``IdentityMismatch``) unless ``restart=True``; damaged records are set aside and

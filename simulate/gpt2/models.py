@@ -163,7 +163,14 @@ def make_model(spec: GPT2Spec, tokenizer, seed: int):
 
 def model_summary(model) -> dict:
     """The resolved model config (recorded in config.json) and its parameter count."""
-    keys = ("vocab_size", "n_positions", "n_layer", "n_embd", "n_head", "num_labels")
+    keys: tuple[str, ...] = (
+        "vocab_size",
+        "n_positions",
+        "n_layer",
+        "n_embd",
+        "n_head",
+        "num_labels",
+    )
     keys += ("resid_pdrop", "embd_pdrop", "attn_pdrop", "pad_token_id")
     cfg = model.config.to_dict()
     return {k: cfg.get(k) for k in keys} | {

@@ -17,7 +17,7 @@ from softleak.simulate.transformer import flops_per_sample as transformer_flops
 MODELS = ("transformer", "mlp")
 BATCH_BY = ("rho", "checkpoint")
 
-#: The paper's teacher checkpoints (REFERENCE.md): epochs of teachers 1, 2, 3 per model.
+#: The paper's teacher checkpoints (docs/reference.md): epochs of teachers 1, 2, 3 per model.
 PAPER_CHECKPOINTS = {"transformer": (2_500, 5_000, 10_000), "mlp": (5_000, 10_000, 20_000)}
 
 
