@@ -61,7 +61,7 @@ def small_cnn(in_shape: tuple[int, ...], c: int):
 BUILTIN: dict[str, Callable] = {"cnn": small_cnn}
 
 # Loaded user files: (resolved path, sha256) -> module namespace (each file runs once per process).
-_LOADED: dict[tuple[str, str], object] = {}
+_LOADED: dict[tuple[str, str | None], object] = {}
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -216,7 +216,11 @@ def _data(args: argparse.Namespace):
         raise UsageError("--holdout-logits, --holdout-labels and --holdout-inputs go together")
     try:
         shape = None if args.input_shape is None else tuple(args.input_shape)
-        return AuditData.from_files(*members, *holdout, input_shape=shape)
+        logits, labels, inputs = (str(m) for m in members)
+        h_logits, h_labels, h_inputs = holdout
+        return AuditData.from_files(
+            logits, labels, inputs, h_logits, h_labels, h_inputs, input_shape=shape
+        )
     except ValueError as err:
         raise UsageError(str(err)) from None
 
@@ -225,7 +229,7 @@ def _input_files(args: argparse.Namespace) -> tuple:
     """The files the audit reads (``FILE:KEY`` without its key): --out must stay clear of them."""
     from softleak.simulate.audit_data import input_path
 
-    names = ("members", "logits", "labels", "inputs", "holdout")
+    names: tuple[str, ...] = ("members", "logits", "labels", "inputs", "holdout")
     names += ("holdout_logits", "holdout_labels", "holdout_inputs")
     given = (getattr(args, name) for name in names)
     return tuple(dict.fromkeys(input_path(g) for g in given if g is not None))

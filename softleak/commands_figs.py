@@ -239,7 +239,9 @@ def _report(root: str, expect: str | None = None) -> int:
     if damaged:  # a summary the user edited: the report lists it as failed, and says so here
         more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
         raise UsageError(f"{damaged[0]['error']}{more}; the report lists it as failed")
-    return 0 if reference is None else _expect(entries, reference, expect)
+    if reference is None or expect is None:
+        return 0
+    return _expect(entries, reference, expect)
 
 
 def _expect(entries: list[dict], reference: dict, path: str) -> int:
