@@ -13,6 +13,7 @@ import numpy as np
 from softleak.simulate.audit_data import AuditData
 from softleak.simulate.precision import DTYPES
 from softleak.simulate.release import Release, default_settings, parse_release
+from softleak.simulate.run_spec import filled
 from softleak.simulate.seeds import derive_seed
 
 __all__ = ["AuditSpec", "fingerprint", "releases_for", "split_members", "units_of"]
@@ -39,9 +40,11 @@ class AuditSpec:
     width: tuple[int, ...] = (256,)  # hidden widths of an MLP student (ignored when linear)
     bias: bool | None = None  # None: the paper's students (linear without, MLP with biases)
     tau: float = 1.0  # the temperature the soft labels are released at ("soft")
-    settings: tuple[str, ...] | None = None  # release settings (None: default_settings(tau))
+    # release settings, filled in when not given: default_settings(tau)
+    settings: tuple[str, ...] = filled()
     solver: str = "auto"  # "adam" | "lbfgs" | "auto" (L-BFGS for linear students, else Adam)
-    epochs: int | None = None  # Adam steps or L-BFGS iterations (None: 2,000 Adam, 500 L-BFGS)
+    # Adam steps or L-BFGS iterations, filled in when not given: 2,000 Adam, 500 L-BFGS
+    epochs: int = filled()
     lr: float = 1e-2  # Adam learning rate
     warm_start: bool = True  # linear students start at the log-ratio least-squares fit
     certify: bool = True  # certified fractions for linear students (theory.certified)

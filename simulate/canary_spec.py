@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
 from softleak.simulate.params import compile_field, param
-from softleak.simulate.precision import check_precision, precision_field
+from softleak.simulate.precision import check_precision
+from softleak.simulate.run_spec import RunSpec
 from softleak.simulate.seeds import derive_seed
 
 __all__ = ["KINDS", "CanarySpec", "CanaryUnit"]
@@ -58,7 +60,9 @@ class CanaryUnit:
 
 
 @dataclass(frozen=True)
-class CanarySpec:
+class CanarySpec(RunSpec):
+    family: ClassVar[str] = "canaries"
+
     experiment: str = "canaries"  # fixed
     data: str = param(
         "digits",
@@ -132,7 +136,6 @@ class CanarySpec:
         2_000, help="student full-batch Adam steps", kind="count", group="training"
     )
     student_lr: float = param(1e-3, help="student Adam lr", kind="positive", group="training")
-    seed: int = param(0, help="base seed every draw derives from", kind="seed", group="execution")
     dtype: str = param(
         "float32",
         help="arithmetic",
@@ -140,8 +143,6 @@ class CanarySpec:
         choices=("float32", "float64"),
         group="training",
     )
-    device: str = "cpu"  # resolved device
-    precision: str = precision_field()
     compile: bool | None = compile_field()
     engine: str = param(
         "auto",
@@ -150,9 +151,10 @@ class CanarySpec:
         choices=("auto", "vmap", "loop"),
         group="execution",
     )
-    extra: dict = field(default_factory=dict)  # recorded, not part of the identity
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
+        """Architectures resolved, own bounds, sorted grids (the declared kinds are checked
+        already)."""
         from softleak.simulate.factories import Factory
 
         if self.experiment != "canaries":
@@ -161,37 +163,22 @@ class CanarySpec:
             value = getattr(self, name)
             if not (isinstance(value, str) and value.strip() == "mlp"):
                 value = Factory.of(value)
-            object.__setattr__(self, name, value)
+            self.put(name, value)
             width = f"{name}_width"
             widths = tuple(int(w) for w in getattr(self, width))
             if value == "mlp" and (not widths or min(widths) < 1):
                 raise ValueError(f"an mlp {name} needs hidden widths >= 1, got {widths}")
-            object.__setattr__(self, width, widths if value == "mlp" else ())
+            self.put(width, widths if value == "mlp" else ())
         check_precision(self.precision, self.device, self.dtype)
         if self.precision != "fp32" and self.modules:
             raise ValueError(
                 f"precision {self.precision} is not available for module teachers or students "
                 "(cnn, FILE.py:NAME) in this release: use fp32"
             )
-        _grids(self)
-        for name in ("seeds", "teacher_epochs", "student_epochs"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        for name in ("teacher_lr", "student_lr"):
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
-                raise ValueError(f"{name} must be finite and > 0")
-        if not 0 < self.test_frac < 1:
-            raise ValueError("test_frac must lie strictly between 0 and 1")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError("dtype must be float32 or float64")
-        if self.engine not in ("auto", "vmap", "loop"):
-            raise ValueError("engine must be auto, vmap or loop")
-        if self.compile not in (None, True, False):
-            raise ValueError("compile must be true, false or None (the size threshold)")
-        shape = tuple(int(v) for v in self.input_shape)
-        if any(v < 1 for v in shape):
-            raise ValueError(f"input_shape must hold positive sizes, got {self.input_shape}")
-        object.__setattr__(self, "input_shape", shape)
+        for name in ("k", "rho", "rho_c", "tau"):  # each value once (checked), sorted
+            kind = int if name == "k" else float
+            self.put(name, tuple(sorted(kind(v) for v in getattr(self, name))))
+        self.put("input_shape", tuple(int(v) for v in self.input_shape))
 
     @property
     def modules(self) -> list:
@@ -271,24 +258,3 @@ def forward_flops_per_sample(arch, widths: tuple[int, ...], in_shape: tuple, c: 
 
     with torch.random.fork_rng(devices=[]):
         return module_flops(built_module(arch, in_shape, c, 0), tuple(in_shape))
-
-
-def _grids(spec: CanarySpec) -> None:
-    """Validate and sort the grid axes (each value once)."""
-    from softleak.simulate.rundir import refuse_repeats
-
-    k = tuple(int(v) for v in spec.k)
-    rho = tuple(float(v) for v in spec.rho)
-    rho_c = tuple(float(v) for v in spec.rho_c)
-    tau = tuple(float(v) for v in spec.tau)
-    if not k or min(k) < 1:
-        raise ValueError(f"k (canaries) must be integers >= 1, got {spec.k}")
-    if not rho or any(not 0 < r < 1 for r in rho):
-        raise ValueError(f"rho must lie strictly between 0 and 1, got {spec.rho}")
-    if not rho_c or any(not 0 <= r < 1 for r in rho_c):
-        raise ValueError(f"rho_c must lie in [0, 1), got {spec.rho_c}")
-    if not tau or any(not (math.isfinite(t) and t > 0) for t in tau):
-        raise ValueError(f"tau must be finite and > 0, got {spec.tau}")
-    refuse_repeats(k=k, rho=rho, rho_c=rho_c, tau=tau)
-    for name, values in (("k", k), ("rho", rho), ("rho_c", rho_c), ("tau", tau)):
-        object.__setattr__(spec, name, tuple(sorted(values)))

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from softleak.simulate.params import compile_field, param
-from softleak.simulate.precision import check_precision, precision_field
+from softleak.simulate.precision import check_precision
+from softleak.simulate.run_spec import RunSpec
 from softleak.simulate.rundir import digest as _digest
 from softleak.simulate.rundir import refuse_repeats, settled
 from softleak.simulate.seeds import derive_seed
@@ -74,13 +74,15 @@ GRID = "a list 'a,b', a range 'start:stop:num' (inclusive) or 'log:start:stop:nu
 
 
 @dataclass(frozen=True)
-class SweepSpec:
+class SweepSpec(RunSpec):
     """A grid of teachers and their soft-label students (logistic-pinv, multinomial, mlp). Every
     field but ``experiment``, ``device`` and ``extra`` is a command-line option of
     ``softleak simulate EXPERIMENT`` (``simulate.params``); ``EXPERIMENT_OPTIONS`` says which each
-    experiment shows and the defaults it changes."""
+    experiment shows and the defaults it changes. ``experiment`` (the first field, positional):
+    logistic-pinv (single logit, pinv student), multinomial or mlp."""
 
-    experiment: str  # logistic-pinv (single logit, pinv student), multinomial, mlp
+    family: ClassVar[str] = "sweep"
+
     d: tuple[int, ...] = param(
         (200,), help=f"input dimensions ({GRID})", kind="int_grid", group="grid"
     )
@@ -113,9 +115,6 @@ class SweepSpec:
     )
     student_seeds: int = param(
         1, help="student initialisations per setting", kind="count", group="training"
-    )
-    seed: int = param(
-        0, help="base seed every run's seeds derive from", kind="seed", group="execution"
     )
     shuffle: str = param(
         "no",
@@ -191,8 +190,6 @@ class SweepSpec:
         choices=("float32", "float64"),
         group="training",
     )
-    device: str = "cpu"  # resolved device (cpu, cuda)
-    precision: str = precision_field()
     nested_data: bool = param(
         False,
         help="one data set per seed whose balanced prefixes serve every n (common random numbers: "
@@ -229,64 +226,28 @@ class SweepSpec:
         group="execution",
     )
     compile: bool | None = compile_field()
-    extra: dict = field(default_factory=dict)  # family-specific settings (recorded, not hashed)
 
     # ---------------------------------------------------------------------------------------
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
+        """Across fields (the declared kinds -- grids, counts, choices -- are checked already)."""
         if self.experiment not in EXPERIMENTS:
             raise ValueError(f"unknown experiment {self.experiment!r}; choose from {EXPERIMENTS}")
         if (self.alpha is None) == (self.n is None):
             raise ValueError("give exactly one of alpha and n")
-        for name in ("d", "c", "rho", "tau"):
-            if not getattr(self, name):
-                raise ValueError(f"empty grid for {name}")
-        refuse_repeats(
-            d=self.d,
-            c=self.c,
-            alpha=self.alpha,
-            n=self.n,
-            rho=self.rho,
-            tau=self.tau,
-            ablation=self.ablation,
-        )
-        if any(d < 1 for d in self.d):
-            raise ValueError("d must be >= 1")
+        refuse_repeats(ablation=self.ablation)
         if any(c < 2 for c in self.c):
             raise ValueError("c must be >= 2")
         if self.single_logit and self.c != (2,):
             raise ValueError("logistic-pinv is the binary single-logit model: c must be 2")
-        if self.teacher_kind not in TEACHERS:
-            raise ValueError(f"teacher_kind must be one of {', '.join(TEACHERS)}")
         if self.exact_teacher and not self.single_logit:
             raise ValueError(f"--teacher {self.teacher_kind} is for logistic-pinv (one logit)")
-        if any(not 0 < r < 1 for r in self.rho):
-            raise ValueError("rho must lie strictly between 0 and 1")
-        if any(not (t > 0 and math.isfinite(t)) for t in self.tau):
-            raise ValueError("tau must be > 0")
-        if self.alpha is not None and any(a <= 0 for a in self.alpha):
-            raise ValueError("alpha must be > 0")
         if self.n is not None:
             for n in self.n:
                 if any(n % c for c in self.c):
                     raise ValueError(f"n = {n} is not a multiple of c = {self.c}")
-        if self.shuffle not in ("no", "yes", "both"):
-            raise ValueError("shuffle must be no, yes or both")
-        if self.solver not in ("adam", "lbfgs"):
-            raise ValueError("solver must be adam or lbfgs")
         if self.solver == "lbfgs" and self.p_student:
             raise ValueError("--solver lbfgs is for linear students (the convex problem)")
-        if self.student_init not in ("default", "zero"):
-            raise ValueError("student_init must be default or zero")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError("dtype must be float32 or float64")
         check_precision(self.precision, self.device, self.dtype)
-        if self.compile not in (None, True, False):
-            raise ValueError("compile must be true, false or None (the size threshold)")
-        for name in ("seeds", "student_seeds", "teacher_epochs", "student_epochs", "n_val"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        if self.teacher_lr <= 0 or self.student_lr <= 0:
-            raise ValueError("learning rates must be > 0")
         from softleak.simulate.softlabels import parse_ablation
 
         for a in self.ablation:
@@ -368,9 +329,6 @@ class SweepSpec:
         return (float("nan"),) if self.single_logit else self.tau
 
     # identity -------------------------------------------------------------------------------
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict) -> SweepSpec:
         """The spec ``to_dict`` described, e.g. read back from a sweep's ``config.json`` (JSON

@@ -17,13 +17,12 @@ A rerun of the same spec in the same directory finds the finished run and trains
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -34,7 +33,8 @@ from softleak.simulate.losses import Objective
 from softleak.simulate.models import ReplicaMLP
 from softleak.simulate.optim import AdamConfig
 from softleak.simulate.params import compile_field, param
-from softleak.simulate.precision import check_precision, precision_field
+from softleak.simulate.precision import check_precision
+from softleak.simulate.run_spec import RunSpec
 from softleak.simulate.seeds import derive_seed
 from softleak.simulate.softlabels import soft_targets
 from softleak.simulate.train import fit
@@ -45,7 +45,9 @@ KINDS = ("soft", "hard")  # soft-label student, hard-label baseline
 
 
 @dataclass(frozen=True)
-class Toy2DSpec:
+class Toy2DSpec(RunSpec):
+    family: ClassVar[str] = "toy2d"
+
     experiment: str = "toy2d"  # fixed: the 2D examples
     c: int = param(3, help="classes (Fig. 1: 3, Fig. 8: 20)", kind="count", group="experiment")
     n: int = param(60, help="points per data set", kind="count", group="experiment")
@@ -71,7 +73,6 @@ class Toy2DSpec:
     student_seeds: int = param(
         1, help="students per data set and kind", kind="count", group="experiment"
     )
-    seed: int = param(0, help="base seed every draw derives from", kind="seed", group="execution")
     teacher_epochs: int = param(
         4_000, help="most teacher epochs (full-batch Adam)", kind="count", group="training"
     )
@@ -102,48 +103,28 @@ class Toy2DSpec:
         choices=("float32", "float64"),
         group="training",
     )
-    device: str = "cpu"  # resolved device
-    precision: str = precision_field()
     compile: bool | None = compile_field()
-    extra: dict = field(default_factory=dict)  # recorded, not part of the identity
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
+        """Own bounds and across fields (the declared kinds are checked already)."""
         if self.experiment != "toy2d":
             raise ValueError("Toy2DSpec is the toy2d experiment")
         check_precision(self.precision, self.device, self.dtype)
-        if self.compile not in (None, True, False):
-            raise ValueError("compile must be true, false or None (the size threshold)")
         if self.c < 2:
             raise ValueError("c must be >= 2")
         if self.n < 2:
             raise ValueError("n must be >= 2")
-        if not 0 < self.rho < 1:
-            raise ValueError("rho must lie strictly between 0 and 1")
         if not 1 <= self.n_train < self.n:
             raise ValueError(f"rho = {self.rho} leaves an empty student train or test set")
-        if not (self.tau > 0 and math.isfinite(self.tau)):
-            raise ValueError("tau must be > 0")
-        if not self.hidden or any(h < 1 for h in self.hidden):
+        if not self.hidden:
             raise ValueError("hidden widths must be >= 1 (at least one hidden layer)")
-        for name in ("seeds", "student_seeds", "teacher_epochs", "student_epochs", "n_val"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
         if self.grid < 2:
             raise ValueError("grid must be >= 2")
-        if self.teacher_lr <= 0 or self.student_lr <= 0:
-            raise ValueError("learning rates must be > 0")
-        if self.teacher_stop_acc is not None and not 0 < self.teacher_stop_acc <= 1:
-            raise ValueError("teacher_stop_acc must lie in (0, 1]")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError("dtype must be float32 or float64")
 
     @property
     def n_train(self) -> int:
         """|D_train^S| = round(rho n) (rounded, not truncated: 0.7 * 90 is 62.99999...)."""
         return round(self.rho * self.n)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
     def run_id(self) -> str:
         """What determines the numbers (device and extras excluded)."""
@@ -154,10 +135,7 @@ class Toy2DSpec:
     def identity(self) -> dict:
         """The run directory's identity: every field but the device, compiling (round-off only)
         and extras (one unit)."""
-        from softleak.simulate.rundir import settled
-
-        skip = ("device", "extra", "compile")
-        return settled({k: v for k, v in self.to_dict().items() if k not in skip})
+        return self.settings(("device", "extra", "compile"))
 
     def work(self) -> dict:
         """Counted work: teachers, students, training FLOPs (forward + backward, full batch)."""

@@ -3,12 +3,12 @@ identity, its seeds, size and counted work; the student grid and names."""
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
 from softleak.simulate.params import param
-from softleak.simulate.precision import check_precision, precision_field
+from softleak.simulate.precision import check_precision
+from softleak.simulate.run_spec import RunSpec
 from softleak.simulate.seeds import derive_seed
 
 #: Model shapes built from a config (``config=``): GPT-2 124M and a CPU-sized one.
@@ -23,7 +23,9 @@ GRID = ("rho", "tau", "student_seeds")  # the student grid: may grow or shrink i
 
 
 @dataclass(frozen=True)
-class GPT2Spec:
+class GPT2Spec(RunSpec):
+    family: ClassVar[str] = "gpt2"
+
     experiment: str = "gpt2"  # fixed
     n: int = param(6_000, help="teacher sequences (paper: 6,000)", kind="count", group="data")
     vocab: int = param(
@@ -67,9 +69,10 @@ class GPT2Spec:
         choices=("small", "tiny"),
         group="model",
     )
-    n_layer: int | None = param(None, help="override: layers", kind="count", group="model")
-    n_embd: int | None = param(None, help="override: width", kind="count", group="model")
-    n_head: int | None = param(None, help="override: heads", kind="count", group="model")
+    # filled in from ``config`` when not given (``validate``)
+    n_layer: int = param(None, help="override: layers", kind="count", group="model")
+    n_embd: int = param(None, help="override: width", kind="count", group="model")
+    n_head: int = param(None, help="override: heads", kind="count", group="model")
     dropout: float | None = param(
         None,
         help="dropout of every layer (default: the model's, 0.1 for GPT-2)",
@@ -124,20 +127,14 @@ class GPT2Spec:
         group="training",
     )
     split: str = "random"  # D_train^S: a seeded random rho share of D_*^T (nested across rho)
-    seed: int = param(0, help="base seed every draw derives from", kind="seed", group="execution")
-    # the matrix products of training steps, attention included, on every device by the policy of
-    # simulate.precision (before precisions: ``amp``, bf16 autocast on CUDA, another arithmetic)
-    precision: str = precision_field()
     eval_batch: int = param(
         512, help="examples per evaluation forward", kind="count", group="execution"
     )
-    device: str = "cpu"  # resolved device (cpu, cuda)
-    extra: dict = field(default_factory=dict)  # recorded, not part of the identity
 
-    def __post_init__(self) -> None:
-        def put(name, value):
-            object.__setattr__(self, name, value)
-
+    def validate(self) -> None:
+        """Normalisation, filled-in shapes, own bounds and across fields (the declared kinds are
+        checked already)."""
+        put = self.put
         put("rho", tuple(float(v) for v in self.rho))
         put("tau", tuple(float(v) for v in self.tau))
         check_precision(self.precision, self.device)
@@ -145,34 +142,23 @@ class GPT2Spec:
             put("pretrained", str(self.pretrained))
         if self.experiment != "gpt2":
             raise ValueError("GPT2Spec is the gpt2 experiment")
-        if self.vocab < 1 or self.c < 2:
-            raise ValueError("vocab must be >= 1 and c >= 2")
-        if self.n < 2 or self.n_val < 1:
-            raise ValueError("n must be >= 2 and n_val >= 1")
+        if self.c < 2:
+            raise ValueError("c must be >= 2")
+        if self.n < 2:
+            raise ValueError("n must be >= 2")
         if self.n + self.n_val > self.vocab**3 // 2:
             raise ValueError(
                 f"n + n_val = {self.n + self.n_val} distinct sequences need vocab^3 >= "
                 f"2 (n + n_val); vocab = {self.vocab} gives {self.vocab**3}"
             )
-        if self.config not in CONFIGS:
-            raise ValueError(f"unknown config {self.config!r}; choose from {', '.join(CONFIGS)}")
         for name in ("n_layer", "n_embd", "n_head"):
-            value = getattr(self, name)
-            if value is None:
+            if getattr(self, name) is None:
                 put(name, CONFIGS[self.config][name])
-            elif value < 1:
-                raise ValueError(f"{name} must be >= 1")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd = {self.n_embd} must be a multiple of n_head = {self.n_head}")
-        if self.dropout is not None and not 0 <= self.dropout < 1:
+        if self.dropout is not None and not self.dropout < 1:
             raise ValueError("dropout must lie in [0, 1)")
-        if not self.rho or not self.tau:
-            raise ValueError("rho and tau need at least one value each")
-        if len(set(self.rho)) != len(self.rho) or len(set(self.tau)) != len(self.tau):
-            raise ValueError("rho and tau values must be distinct")
         for rho in self.rho:
-            if not 0 < rho < 1:
-                raise ValueError(f"rho must lie strictly between 0 and 1, got {rho:g}")
             if not 1 <= round(rho * self.n) < self.n:
                 raise ValueError(f"rho = {rho:g} leaves an empty student train or test set")
         from softleak.simulate.realized import check_fractions  # no two rho on one split
@@ -180,37 +166,15 @@ class GPT2Spec:
         check_fractions(
             self.rho, self.n, lambda r: round(r * self.n), what=f"n = {self.n}", rule="round(rho n)"
         )
-        for tau in self.tau:
-            if not (tau > 0 and math.isfinite(tau)):
-                raise ValueError(f"tau must be a finite number > 0, got {tau:g}")
-        for name in (
-            "student_seeds",
-            "teacher_epochs",
-            "student_epochs",
-            "teacher_batch",
-            "student_batch",
-            "eval_batch",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
         if self.max_length < 5:
             raise ValueError("max_length must be >= 5 (a_b_c is 5 tokens here)")
-        if not (self.teacher_lr > 0 and self.student_lr > 0):
-            raise ValueError("learning rates must be > 0")
-        if self.weight_decay < 0 or not self.clip > 0:
-            raise ValueError("weight_decay must be >= 0 and clip > 0")
         if self.split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(SPLITS)}")
-        if self.seed < 0:
-            raise ValueError("seed must be >= 0")
 
     # derived --------------------------------------------------------------------------------
     def n_train(self, rho: float) -> int:
         """|D_train^S| = round(rho n)."""
         return round(rho * self.n)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
     def run_id(self) -> str:
         """What determines the numbers (device, evaluation batch and extras excluded)."""
@@ -219,14 +183,10 @@ class GPT2Spec:
         return digest(self._settings())
 
     def _settings(self) -> dict:
-        skip = ("device", "extra", "eval_batch")
-        from softleak.simulate.rundir import settled
-
-        settings = {k: v for k, v in self.to_dict().items() if k not in skip}
+        skip = ["device", "extra", "eval_batch"]
         if self.pretrained is not None:  # the folder's model decides the shape
-            for name in ("config", "n_layer", "n_embd", "n_head", "shared_init"):
-                settings.pop(name)
-        return settled(settings)
+            skip += ["config", "n_layer", "n_embd", "n_head", "shared_init"]
+        return self.settings(skip)
 
     def identity(self) -> dict:
         """The run directory's identity: the settings of ``run_id`` but the student grid (rho,

@@ -3,14 +3,14 @@ work, and the student grid it defines (``StudentRun``, ``student_runs``, ``stude
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
 from softleak.simulate.modadd.rules import StopRule, parse_rule
 from softleak.simulate.optim import AdamConfig
 from softleak.simulate.params import compile_field, param
-from softleak.simulate.precision import DTYPES, check_precision, precision_field
+from softleak.simulate.precision import check_precision
+from softleak.simulate.run_spec import RunSpec
 from softleak.simulate.seeds import derive_seed
 from softleak.simulate.transformer import flops_per_sample as transformer_flops
 
@@ -22,7 +22,9 @@ PAPER_CHECKPOINTS = {"transformer": (2_500, 5_000, 10_000), "mlp": (5_000, 10_00
 
 
 @dataclass(frozen=True)
-class ModAddSpec:
+class ModAddSpec(RunSpec):
+    family: ClassVar[str] = "modadd"
+
     experiment: str = "modadd"  # fixed
     model: str = param(
         "transformer",
@@ -40,16 +42,17 @@ class ModAddSpec:
         kind="fraction",
         group="task and models",
     )
-    teacher_epochs: int | None = param(
+    # filled in (``validate``): the last checkpoint when not given
+    teacher_epochs: int = param(
         None,
         help="most teacher epochs (default: the last checkpoint); it stops earlier once every "
         "checkpoint is taken",
         kind="count",
         group="teacher",
     )
-    # epochs at which the teacher is saved (None: the paper's for the model, see PAPER_CHECKPOINTS,
-    # or none when stop_rules are given); named "e<epoch>"
-    checkpoints: tuple[int, ...] | None = param(
+    # epochs at which the teacher is saved, filled in when not given (``validate``): the paper's
+    # for the model (PAPER_CHECKPOINTS), or none when stop_rules are given; named "e<epoch>"
+    checkpoints: tuple[int, ...] = param(
         None,
         help="epochs at which the teacher is saved (default: the paper's, 2500,5000,10000 for the "
         "transformer, 5000,10000,20000 for the MLP; none when --stop-rule is given)",
@@ -123,7 +126,6 @@ class ModAddSpec:
         kind="count0",
         group="students",
     )
-    seed: int = param(0, help="base seed every draw derives from", kind="seed", group="execution")
     dtype: str = param(
         "float32",
         help="arithmetic (soft labels and metrics use float64)",
@@ -131,8 +133,6 @@ class ModAddSpec:
         choices=("float32", "float64"),
         group="execution",
     )
-    device: str = "cpu"  # resolved device (cpu, cuda)
-    precision: str = precision_field()
     batch_by: str = param(
         "rho",
         help="replica batches: one per rho (no padded rows; least work) or all students of a "
@@ -145,12 +145,11 @@ class ModAddSpec:
         512, help="most students in one replica batch", kind="count", group="students"
     )
     compile: bool | None = compile_field()
-    extra: dict = field(default_factory=dict)  # recorded, not part of the identity
 
-    def __post_init__(self) -> None:
-        def put(name, value):
-            object.__setattr__(self, name, value)
-
+    def validate(self) -> None:
+        """Normalisation, filled-in defaults, own bounds and across fields (the declared kinds
+        are checked already)."""
+        put = self.put
         # Normalise sequences (lists from a command line or JSON) to tuples of the right type.
         put("rho", tuple(float(v) for v in self.rho))
         put("tau", tuple(float(v) for v in self.tau))
@@ -159,12 +158,8 @@ class ModAddSpec:
         put("stop_rules", tuple(str(r).strip() for r in self.stop_rules))
         if self.experiment != "modadd":
             raise ValueError("ModAddSpec is the modadd experiment")
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")
         if self.p < 2:
             raise ValueError("p must be >= 2")
-        if not 0 < self.train_frac < 1:
-            raise ValueError("train_frac must lie strictly between 0 and 1")
         n = self.n
         if not 2 <= n < self.p**2:
             raise ValueError(
@@ -175,10 +170,6 @@ class ModAddSpec:
         if self.checkpoints is None:
             put("checkpoints", () if rules else PAPER_CHECKPOINTS[self.model])
         put("checkpoints", tuple(int(v) for v in self.checkpoints))
-        if any(e < 1 for e in self.checkpoints):
-            raise ValueError("checkpoint epochs must be >= 1")
-        if len(set(self.checkpoints)) != len(self.checkpoints):
-            raise ValueError("checkpoint epochs must be distinct")
         if not self.checkpoints and not rules:
             raise ValueError("give at least one checkpoint epoch or stop rule")
         names = [f"e{e}" for e in self.checkpoints] + [r.name for r in rules]
@@ -189,50 +180,21 @@ class ModAddSpec:
                 raise ValueError("teacher_epochs is needed when only stop rules choose checkpoints")
             put("teacher_epochs", max(self.checkpoints))
         put("teacher_epochs", int(self.teacher_epochs))
-        if self.teacher_epochs < 1:
-            raise ValueError("teacher_epochs must be >= 1")
         if self.checkpoints and max(self.checkpoints) > self.teacher_epochs:
             raise ValueError(
                 f"checkpoint epoch {max(self.checkpoints)} > teacher_epochs {self.teacher_epochs}"
             )
-        if not self.rho or not self.tau:
-            raise ValueError("rho and tau need at least one value each")
-        if len(set(self.rho)) != len(self.rho) or len(set(self.tau)) != len(self.tau):
-            raise ValueError("rho and tau values must be distinct")
         for rho in self.rho:
-            if not 0 < rho < 1:
-                raise ValueError(f"rho must lie strictly between 0 and 1, got {rho:g}")
             if not 1 <= round(rho * n) < n:
                 raise ValueError(f"rho = {rho:g} leaves an empty student train or test set")
         from softleak.simulate.realized import check_fractions  # no two rho on one split
 
         check_fractions(self.rho, n, lambda r: round(r * n), what=f"n = {n}", rule="round(rho n)")
-        for tau in self.tau:
-            if not (tau > 0 and math.isfinite(tau)):
-                raise ValueError(f"tau must be a finite number > 0, got {tau:g}")
-        for name in ("student_epochs", "student_seeds", "teacher_curve_every", "max_replicas"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        for name in ("d_model", "n_heads", "d_head", "d_mlp"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        if not self.hidden or any(h < 1 for h in self.hidden):
+        if not self.hidden:
             raise ValueError("hidden widths must be >= 1 (at least one hidden layer)")
-        if self.curve_every < 0 or self.warmup < 0 or self.seed < 0:
-            raise ValueError("curve_every, warmup and seed must be >= 0")
-        if not (self.teacher_lr > 0 and self.student_lr > 0):
-            raise ValueError("learning rates must be > 0")
-        if self.teacher_weight_decay < 0 or self.student_weight_decay < 0:
-            raise ValueError("weight decay must be >= 0")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError("betas must be two numbers in [0, 1)")
-        if self.dtype not in DTYPES:
-            raise ValueError("dtype must be float32 or float64")
         check_precision(self.precision, self.device, self.dtype)
-        if self.batch_by not in BATCH_BY:
-            raise ValueError(f"batch_by must be one of {', '.join(BATCH_BY)}")
-        if self.compile not in (None, True, False):
-            raise ValueError("compile must be true, false or None (the size threshold)")
 
     # derived --------------------------------------------------------------------------------
     @property
@@ -251,16 +213,10 @@ class ModAddSpec:
         """Fixed-epoch checkpoints ("e<epoch>", by epoch), then the rules in their order."""
         return [f"e{e}" for e in sorted(self.checkpoints)] + [r.name for r in self.rules()]
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
     def identity(self) -> dict:
         """What determines the numbers (device, batching, compiling and extras excluded: they change
         results by round-off only): the run directory's identity."""
-        from softleak.simulate.rundir import settled
-
-        skip = ("device", "extra", "batch_by", "max_replicas", "compile")
-        return settled({k: v for k, v in self.to_dict().items() if k not in skip})
+        return self.settings(("device", "extra", "batch_by", "max_replicas", "compile"))
 
     def run_id(self) -> str:
         from softleak.simulate.rundir import digest
