@@ -7,11 +7,13 @@ Usage (from a plain checkout, nothing installed)::
 
 It writes ``{device, torch, dry_run, checks: [{name, passed, detail}], rates, projections}``:
 
-- ``agree-float64/<family>``: a small batched run of every family (logistic-pinv, multinomial, mlp,
-  toy2d, modadd) in float64 on the device equals the same run on the CPU to ``FLOAT64_RTOL``
-  (every metric of the results table; identities exactly);
-- ``agree-float32/<family>`` (gpt2 too): a longer float32 run agrees by outcome -- the same phase
-  (teachers that memorize their set, ``MEMORIZED``) and accuracies within the seed spread
+- ``agree-float64/<experiment>``: a small batched run of every experiment of every registered
+  family (``simulate.families``: ``Family.check_spec``; logistic-pinv, multinomial, mlp, toy2d,
+  modadd, canaries) in float64 on the device equals the same run on the CPU to ``FLOAT64_RTOL``
+  (every metric of the results table; identities exactly); a family that declares no float64
+  run (gpt2: float32 only) is a skipped check;
+- ``agree-float32/<experiment>`` (gpt2 too): a longer float32 run agrees by outcome -- the same
+  phase (teachers that memorize their set, ``MEMORIZED``) and accuracies within the seed spread
   (``|mean_device - mean_cpu| <= SEED_SPREAD_K * std over seeds + ACC_FLOOR``);
 - ``memory/replica_batch``: the batch ``simulate.memory.replica_batch`` picks at the MLP paper
   slice trains without running out of memory, its peak (CUDA) within the budgeted fraction;
@@ -28,8 +30,8 @@ It writes ``{device, torch, dry_run, checks: [{name, passed, detail}], rates, pr
   (oneDNN's flag not engaged on a CPU without AMX, no bf16 units) is a finding, not a failure:
   ``passed: null``, the detail starting ``finding:``.
 
-A check needing a module that does not import (transformers for gpt2; pandas/pyarrow for the run
-directories) is skipped: ``passed: null`` with the reason. ``--dry-run`` runs the same code on the
+A check needing a module that does not import (a family's ``needs``: transformers for gpt2,
+scikit-learn for the canaries' data set; pandas/pyarrow for the run directories) is skipped: ``passed: null`` with the reason. ``--dry-run`` runs the same code on the
 CPU at tiny sizes ("cpu" on both sides), in well under a minute. Exit status: 0 when every check
 that ran passed, 1 otherwise.
 """
@@ -50,8 +52,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FAMILIES = ("logistic-pinv", "multinomial", "mlp", "toy2d", "modadd", "gpt2")
-FLOAT64 = ("logistic-pinv", "multinomial", "mlp", "toy2d", "modadd")  # gpt2: float32 only
+RUN_NEEDS = ("pandas", "pyarrow")  # what every run directory needs
 FLOAT64_RTOL = 1e-6  # float64 device vs CPU: every metric, relative ...
 FLOAT64_ATOL = 1e-9  # ... plus this absolute slack (metrics near 0)
 SEED_SPREAD_K = 2.0  # float32 by outcome: mean difference within K x the std over seeds ...
@@ -187,99 +188,19 @@ def _missing(modules: tuple[str, ...]) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # the families' runs
 # ---------------------------------------------------------------------------------------------
-def family_spec(family: str, kind: str, prof: Profile):
-    """The spec of a ``family``'s agreement run: ``kind`` "float64" (short) or "float32"
-    (longer, several seeds, settings clearly inside their phases)."""
-    from softleak.simulate.spec import SweepSpec
+def family_spec(command: str, kind: str, prof: Profile):
+    """The spec of an experiment's agreement run (its family's ``check_spec``): ``kind``
+    "float64" (short) or "float32" (longer, several seeds, settings clearly inside their
+    phases); None where the family declares none."""
+    from softleak.simulate.families import for_command
 
-    long = kind == "float32"
-    e = lambda n: max(10, int(n * prof.scale))  # noqa: E731 - epochs at this profile's scale
-    dtype = "float64" if kind == "float64" else "float32"
-    seeds = prof.seeds if long else 2
-    if family == "logistic-pinv":
-        return SweepSpec(
-            "logistic-pinv",
-            d=(30,),
-            n=(16, 300) if long else (20, 40),
-            rho=(0.5, 0.9),
-            seeds=seeds,
-            shuffle="both",
-            teacher_epochs=e(1500 if long else 200),
-            teacher_lr=1e-2,
-            dtype=dtype,
-        )
-    if family in ("multinomial", "mlp"):
-        hidden = (32,) if family == "mlp" else ()
-        return SweepSpec(
-            family,
-            d=(20,),
-            c=(3,),
-            n=(15, 600) if long else (30, 60),
-            rho=(0.5, 0.8),
-            tau=(1.0, 10.0),
-            seeds=seeds,
-            p_teacher=hidden,
-            p_student=hidden,
-            teacher_epochs=e(1500 if long else 200),
-            student_epochs=e(1000 if long else 100),
-            teacher_lr=1e-2,
-            student_lr=1e-2,
-            dtype=dtype,
-        )
-    if family == "toy2d":
-        from softleak.simulate.toy2d import Toy2DSpec
-
-        return Toy2DSpec(
-            c=3,
-            n=40,
-            hidden=(128,) if long else (16,),
-            seeds=seeds,
-            teacher_epochs=e(3000 if long else 200),
-            student_epochs=e(1000 if long else 100),
-            teacher_lr=1e-2,
-            student_lr=1e-2,
-            grid=8,
-            n_val=100,
-            dtype=dtype,
-        )
-    if family == "modadd":
-        from softleak.paper_figs.tiny import TINY_MODADD
-        from softleak.simulate.modadd import ModAddSpec
-
-        epochs = e(400 if long else 60)
-        return ModAddSpec(
-            **{
-                **TINY_MODADD,
-                "rho": (0.5,),
-                "tau": (1.0, 10.0),
-                "student_seeds": seeds,
-                "checkpoints": (epochs,),
-                "teacher_epochs": epochs,
-                "student_epochs": e(300 if long else 40),
-                "curve_every": 0,
-                "dtype": dtype,
-            }
-        )
-    if family == "gpt2":
-        from softleak.paper_figs.tiny import TINY_GPT2
-        from softleak.simulate.gpt2 import GPT2Spec
-
-        return GPT2Spec(
-            **{
-                **TINY_GPT2,
-                "teacher_epochs": max(10, int(60 * prof.scale)),
-                "student_epochs": max(5, int(20 * prof.scale)),
-            },
-            rho=(0.5,),
-            tau=(1.0, 10.0),
-            student_seeds=seeds,
-        )
-    raise ValueError(f"unknown family {family!r}")
+    return for_command(command).check_spec(command, kind, scale=prof.scale, seeds=prof.seeds)
 
 
-FAMILY_NEEDS = {f: ("pandas", "pyarrow") for f in FAMILIES} | {
-    "gpt2": ("pandas", "pyarrow", "transformers")
-}
+def family_needs(command: str) -> tuple[str, ...]:
+    from softleak.simulate.families import for_command
+
+    return (*RUN_NEEDS, *for_command(command).needs)
 
 
 def run_table(spec, device: str, root: Path, tag: str):
@@ -401,25 +322,37 @@ def _std(x) -> float:
 
 
 def check_families(report: Report, prof: Profile, device: str, root: Path) -> None:
-    for family in FAMILIES:
-        for kind in ("float64", "float32"):
-            name = f"agree-{kind}/{family}"
-            if kind == "float64" and family not in FLOAT64:
-                if report.wanted(name):
-                    report.add(name, None, "skipped: the family trains in float32 only")
-                continue
+    """Every experiment of every registered family (``simulate.families``)."""
+    from softleak.simulate.families import FAMILIES, family
 
-            def check(family=family, kind=kind):
-                spec = family_spec(family, kind, prof)
-                t0 = time.perf_counter()
-                cpu = run_table(spec, "cpu", root, f"{family}-{kind}-ref")
-                t1 = time.perf_counter()
-                dev = run_table(spec, device, root, f"{family}-{kind}")
-                t2 = time.perf_counter()
-                ok, detail = (compare_float64 if kind == "float64" else compare_outcomes)(cpu, dev)
-                return ok, f"{detail} (CPU {t1 - t0:.1f} s, {device} {t2 - t1:.1f} s)"
+    for name in FAMILIES:
+        try:
+            commands = family(name).commands()
+        except Exception as err:  # a family whose modules do not import here
+            report.add(f"agree/{name}", None, f"skipped: {_last_line(err)}")
+            continue
+        for command in commands:
+            for kind in ("float64", "float32"):
+                _check_agreement(report, prof, device, root, command, kind)
 
-            report.run(name, check, needs=FAMILY_NEEDS[family])
+
+def _check_agreement(report, prof, device, root, command: str, kind: str) -> None:
+    name = f"agree-{kind}/{command}"
+    if report.wanted(name) and family_spec(command, kind, prof) is None:
+        report.add(name, None, f"skipped: its family declares no {kind} run")
+        return
+
+    def check():
+        spec = family_spec(command, kind, prof)
+        t0 = time.perf_counter()
+        cpu = run_table(spec, "cpu", root, f"{command}-{kind}-ref")
+        t1 = time.perf_counter()
+        dev = run_table(spec, device, root, f"{command}-{kind}")
+        t2 = time.perf_counter()
+        ok, detail = (compare_float64 if kind == "float64" else compare_outcomes)(cpu, dev)
+        return ok, f"{detail} (CPU {t1 - t0:.1f} s, {device} {t2 - t1:.1f} s)"
+
+    report.run(name, check, needs=family_needs(command))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -782,7 +715,7 @@ def check_bf16(report: Report, prof: Profile, device: str, root: Path) -> None:
         how = resolve(native[0], device).name
         return ok, f"{family}, {native[0]} ({how}) vs fp32 on {device}: {detail}"
 
-    report.run("bf16-probe/train", train_probe, needs=FAMILY_NEEDS[family])
+    report.run("bf16-probe/train", train_probe, needs=family_needs(family))
 
 
 # ---------------------------------------------------------------------------------------------

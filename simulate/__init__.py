@@ -15,7 +15,9 @@ Importing this package stays torch-free (``softleak.compare`` reads result folde
 that need torch (``Toy2DSpec``, ``ModAddSpec``, ``GPT2Spec``, ``AuditSpec``, ``AuditData``) load
 their module on first use, as do ``CanarySpec`` (memorized canaries on a real data set),
 ``Factory`` (a module architecture, ``simulate.factories``) and ``load_real`` (scikit-learn's
-bundled data sets or a user's arrays, ``simulate.real_data``).
+bundled data sets or a user's arrays, ``simulate.real_data``). Every run family is registered in
+``simulate.families``; the spec of a family registered there later loads here by its class name
+too (``simulate.NameSpec``).
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ __all__ = ["SweepSpec", "run", "audit", *_LAZY]
 def run(spec, out, *, threads: int | None = None, progress: bool | None = None, **kwargs):
     """Run (or resume) any spec family into the directory ``out``; returns its results table.
 
-    ``spec`` is a ``SweepSpec`` (logistic-pinv, multinomial, mlp), ``Toy2DSpec``, ``ModAddSpec``,
-    ``GPT2Spec`` or ``CanarySpec``. The directory follows the run-directory contract: a rerun resumes (finished
+    ``spec`` is the spec of any family of ``simulate.families``: a ``SweepSpec`` (logistic-pinv,
+    multinomial, mlp), ``Toy2DSpec``, ``ModAddSpec``, ``GPT2Spec`` or ``CanarySpec``. The directory follows the run-directory contract: a rerun resumes (finished
     units are kept), a directory holding a run of other settings is refused
     (``softleak.simulate.rundir.IdentityMismatch``) unless ``restart=True``. Other keyword
     arguments go to the family's runner (``client=`` a Dask client, ``allow_tf32=`` for sweeps).
@@ -70,6 +72,12 @@ def audit(data, spec=None, **kwargs):
 def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name.endswith("Spec") and not name.startswith("_"):  # a registered family's spec
+        from softleak.simulate.families import families
+
+        for family in families():
+            if family.spec_type.__name__ == name:
+                return family.spec_type
     raise AttributeError(f"module 'softleak.simulate' has no attribute {name!r}")
 
 

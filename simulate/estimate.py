@@ -1,9 +1,11 @@
 """How long a preset takes: its work, counted the way the engine batches it, over device rates.
 
-The work of a sweep is split into *parts*, each a sequence of optimizer steps that run one after
-the other on one device (``parts_of``): a teacher batch (per-replica inputs through ``bmm``, or one
-shared input matrix with nested data), a student batch (every student of a batch reads the same
-rows; ``simulate.chunks.student_batches``), or a pseudo-inverse group (float64 on the host). Per part:
+The work of a run is split into *parts*, each a sequence of optimizer steps that run one after
+the other on one device (``parts_of``; every family counts its own, ``Family.parts`` in the
+registry ``simulate.families``): e.g. for a sweep a teacher batch (per-replica inputs through
+``bmm``, or one shared input matrix with nested data), a student batch (every student of a batch
+reads the same rows; ``simulate.chunks.student_batches``), or a pseudo-inverse group (float64 on
+the host). Per part:
 
 - ``flops``: matrix-multiply FLOPs (``step_flops``: forward, weight gradients, and the gradients
   through every layer above the first -- no gradient w.r.t. the inputs);
@@ -20,7 +22,9 @@ An H200 (ASSUMED rates, none measured): ``max(flops / (H200_GEMM * H200_EFFICIEN
 bytes / H200_BANDWIDTH) + steps * step_s``, pinv groups on the host CPU. ``benchmarks.run_all``
 projects the paper grids through ``estimate`` too, so its numbers and ``softleak figs list`` agree.
 
-Estimates ignore data generation, teacher outputs, the final evaluation and the store (seconds per
+A family whose runs the replica engine does not train (GPT-2: Hugging Face models in
+minibatches) prices its parts with a time model of its own (``Family.seconds``,
+``simulate.gpt2.family``). Estimates ignore data generation, teacher outputs, the final evaluation and the store (seconds per
 unit), and early stopping (an upper bound where a spec stops early).
 
 Measured rates (``load_rates``): a rates file -- written by ``python -m benchmarks.run_all`` (this
@@ -133,7 +137,7 @@ class Part:
     """Work that runs as one sequence of steps on one device (see the module docstring)."""
 
     role: str  # teachers | students | pinv
-    family: str  # linear | mlp | transformer | pinv
+    family: str  # linear | mlp | transformer | pinv (| gpt2: its family's own time model)
     flops: float  # matrix-multiply FLOPs, all steps
     entries: float = 0.0  # hidden and logit values written, all steps
     bytes: float = 0.0  # input-matrix traffic, all steps
@@ -143,216 +147,12 @@ class Part:
 
 
 def parts_of(spec, *, free_bytes: float = CPU_FREE_BYTES, device: str = "cpu") -> list[Part]:
-    """The parts of a ``SweepSpec``, ``Toy2DSpec``, ``ModAddSpec`` or ``CanarySpec`` as the engine
-    runs them on ``device`` with ``free_bytes`` of memory (which sets the student batch sizes)."""
-    from softleak.simulate.canary_spec import CanarySpec
-    from softleak.simulate.modadd import ModAddSpec
-    from softleak.simulate.toy2d import Toy2DSpec
+    """The parts of any registered family's spec (``simulate.families``: ``Family.parts``) as
+    the engine runs them on ``device`` with ``free_bytes`` of memory (which sets the student
+    batch sizes)."""
+    from softleak.simulate.families import family_of
 
-    if isinstance(spec, Toy2DSpec):
-        return _toy2d_parts(spec)
-    if isinstance(spec, CanarySpec):
-        return _canary_parts(spec)
-    if isinstance(spec, ModAddSpec):
-        return _modadd_parts(spec, device=device)
-    return _sweep_parts(spec, free_bytes=free_bytes, device=device)
-
-
-def _toy2d_parts(spec) -> list[Part]:
-    """Toy 2D: all teachers one batch, all students (both kinds) another; per-replica inputs."""
-    h, c = tuple(spec.hidden), spec.c
-    students = spec.seeds * spec.student_seeds * 2
-    m = spec.n_train
-    per_row = sum(h) + c
-    return [
-        Part(
-            "teachers",
-            "mlp",
-            spec.teacher_epochs * spec.seeds * step_flops(2, h, c, spec.n),
-            spec.teacher_epochs * spec.seeds * spec.n * per_row,
-            spec.teacher_epochs * spec.seeds * 2 * spec.n * 2 * DTYPE_BYTES[spec.dtype],
-            spec.teacher_epochs,
-            False,
-            spec.seeds,
-        ),
-        Part(
-            "students",
-            "mlp",
-            spec.student_epochs * students * step_flops(2, h, c, m),
-            spec.student_epochs * students * m * per_row,
-            spec.student_epochs * students * 2 * m * 2 * DTYPE_BYTES[spec.dtype],
-            spec.student_epochs,
-            False,
-            students,
-        ),
-    ]
-
-
-def _canary_parts(spec) -> list[Part]:
-    """Memorized canaries: one teacher per (seed, k) on the training split, one student batch per
-    (seed, k, rho, rho_c) on its own rows (shared by its replicas), FLOPs as
-    ``CanarySpec.work``. Module architectures (cnn, factories) are priced at the MLP's rates
-    (an assumption: none measured for them)."""
-    from softleak.simulate.canary_spec import forward_flops_per_sample
-    from softleak.simulate.real_data import describe_source
-
-    n, in_shape, c = describe_source(spec.data, spec.input_shape)
-    n_train, d, b = n - round(spec.test_frac * n), math.prod(in_shape), DTYPE_BYTES[spec.dtype]
-    t_fps = forward_flops_per_sample(spec.teacher, spec.teacher_width, in_shape, c)
-    s_fps = forward_flops_per_sample(spec.student, spec.student_width, in_shape, c)
-    t_width, s_width = sum(spec.teacher_width) + c, sum(spec.student_width) + c
-    e, R = spec.teacher_epochs, len(spec.settings())
-    parts = []
-    for _ in range(spec.seeds):
-        for k in spec.k:
-            rows = n_train
-            parts.append(
-                Part(
-                    "teachers",
-                    "mlp",
-                    3.0 * t_fps * rows * e,
-                    e * rows * t_width,
-                    e * 2 * rows * d * b,
-                    e,
-                    True,
-                    1,
-                )
-            )
-            for rho in spec.rho:
-                for rho_c in spec.rho_c:
-                    m, es = rho * max(n_train - k, 0) + rho_c * k, spec.student_epochs
-                    parts.append(
-                        Part(
-                            "students",
-                            "mlp",
-                            3.0 * s_fps * m * es * R,
-                            es * m * R * s_width,
-                            es * 2 * m * d * b,
-                            es,
-                            True,
-                            R,
-                        )
-                    )
-    return parts
-
-
-def _modadd_parts(spec, *, device: str = "cpu") -> list[Part]:
-    """Modular addition: the teacher (n rows per step, evaluated on all p^2 pairs every
-    ``teacher_curve_every`` epochs, to ``teacher_epochs``: an upper bound when stop rules end it
-    early), then per checkpoint the replica batches of ``simulate.modadd.student_batches`` (rows
-    padded to the batch's largest rho; evaluated on all p^2 pairs every ``curve_every`` epochs).
-    FLOPs as ``ModAddSpec.work``; the transformer runs at its own measured rate, the MLP variant
-    as an MLP with per-replica one-hot inputs."""
-    from softleak.simulate.modadd import student_batches, student_runs
-
-    if str(device).startswith("cuda") and spec.batch_by != "checkpoint":
-        spec = _replace(spec, batch_by="checkpoint")  # what a GPU run would choose
-    fps, P, b = spec.flops_per_sample(), spec.p**2, DTYPE_BYTES[spec.dtype]
-    family = "transformer" if spec.model == "transformer" else "mlp"
-    width = sum(spec.hidden) + spec.p if family == "mlp" else 0
-    d_in = 2 * spec.p
-
-    def part(role, rows, replicas, epochs, every):
-        evals = epochs // every + 1 if every else 1
-        return Part(
-            role,
-            family,
-            3.0 * fps * rows * replicas * epochs + fps * P * replicas * evals,
-            (rows * epochs + P * evals) * replicas * width,
-            (rows * epochs + P * evals) * replicas * d_in * b if family == "mlp" else 0.0,
-            epochs + evals,
-            family != "mlp",
-            replicas,
-        )
-
-    parts = [part("teachers", spec.n, 1, spec.teacher_epochs, spec.teacher_curve_every)]
-    n_ckpt = len(spec.checkpoints) + len(spec.stop_rules)
-    for _ in range(n_ckpt):
-        for batch in student_batches(spec, student_runs(spec)):
-            m = max(spec.n_train(r.rho) for r in batch)
-            parts.append(part("students", m, len(batch), spec.student_epochs, spec.curve_every))
-    return parts
-
-
-def _replace(spec, **changes):
-    import dataclasses
-
-    return dataclasses.replace(spec, **changes)
-
-
-def _sweep_parts(spec, *, free_bytes: float, device: str) -> list[Part]:
-    from softleak.simulate import protocol
-    from softleak.simulate.chunks import ROW_SHARING_WIDTH, student_width
-    from softleak.simulate.exact_teachers import exact_teacher_flops
-    from softleak.simulate.memory import BUDGET_FRACTION, shared_bytes, student_bytes
-
-    b = DTYPE_BYTES[spec.dtype]
-    k_t = 1 if spec.single_logit else None
-    keys = [(d, c, n, rep) for d, c, n in spec.teacher_sizes() for rep in range(spec.seeds)]
-    parts = []
-    family_t = "mlp" if spec.p_teacher else "linear"
-    e = spec.teacher_epochs
-    for batch in protocol.teacher_batches(spec, keys):
-        d, c = batch[0][0], batch[0][1]
-        k = k_t or c
-        ns = [key[2] for key in batch]
-        if spec.exact_teacher:  # solved in float64 on the host, not trained (exact_teachers)
-            flops = sum(exact_teacher_flops(spec.teacher_kind, n, d) for n in ns)
-            parts.append(Part("teachers", "pinv", flops, steps=len(ns), models=len(batch)))
-            continue
-        # Nested data: every teacher of the batch reads the largest data set (prefix masks).
-        rows = [max(ns)] * len(ns) if spec.nested_data else ns
-        parts.append(
-            Part(
-                "teachers",
-                family_t,
-                e * sum(step_flops(d, spec.p_teacher, k, r) for r in rows),
-                e * sum(rows) * (sum(spec.p_teacher) + k),
-                e * 2 * d * b * (max(ns) if spec.nested_data else sum(ns)),
-                e,
-                spec.nested_data,
-                len(batch),
-            )
-        )
-    family_s = "mlp" if spec.p_student else "linear"
-    kind = "cuda" if str(device).startswith("cuda") else "cpu"
-    # Every teacher has the same runs (rho, tau, shuffle, ablation, seed): only their seeds differ.
-    runs = protocol.student_runs(spec, (1, 2, 2, 0))
-    for d, c, n, _rep in keys:
-        if spec.single_logit:
-            for rho in spec.rho:
-                group = [r for r in runs if r.rho == rho]
-                m = rows_of(n, c, rho)
-                flops = pinv_flops(m, d, len(group), n + spec.n_val)
-                parts.append(Part("pinv", "pinv", flops, steps=1, models=len(group)))
-            continue
-        wide = student_width(spec, c) >= ROW_SHARING_WIDTH  # as simulate.chunks.student_batches
-        groups = [[r for r in runs if r.rho == rho] for rho in spec.rho] if wide else [runs]
-        # simulate.memory.replicas_that_fit, without its warning when one student does not fit.
-        budget = BUDGET_FRACTION[kind] * free_bytes - shared_bytes(spec, d, c, n)
-        fit = int(budget // student_bytes(spec, d, c, n))
-        size = max(1, min(spec.max_replicas, fit))
-        per_row = sum(spec.p_student) + c
-        e = spec.student_epochs
-        evals = e // spec.curve_every + 1 if spec.curve_every else 0
-        for group in groups:
-            for i in range(0, len(group), size):
-                R = len(group[i : i + size])
-                m = rows_of(n, c, max(r.rho for r in group[i : i + size]))
-                parts.append(
-                    Part(
-                        "students",
-                        family_s,
-                        e * R * step_flops(d, spec.p_student, c, m)
-                        + evals * R * forward_flops(d, spec.p_student, c, n),
-                        (e * m + evals * n) * R * per_row,
-                        e * 2 * m * d * b + evals * n * d * b,
-                        e + evals,
-                        True,
-                        R,
-                    )
-                )
-    return parts
+    return family_of(spec).parts(spec, free_bytes=free_bytes, device=device)
 
 
 # --- timing -----------------------------------------------------------------------------------
@@ -397,11 +197,12 @@ def estimate(spec, rates: Rates | list[Rates] | None = None) -> dict:
 
     Pseudo-inverse students run on the host CPU in both (float64 SciPy). ``rates``: measured rates
     (``load_rates``; a CPU file scales the CPU column and the pinv parts, a CUDA file the GPU
-    column); GPT-2 specs keep their own constants."""
-    from softleak.simulate.gpt2 import GPT2Spec
+    column). A family with a time model of its own (``Family.seconds``: GPT-2) gives its own."""
+    from softleak.simulate.families import family_of
 
-    if isinstance(spec, GPT2Spec):
-        return _gpt2_estimate(spec)
+    own = family_of(spec).seconds(spec, rates)
+    if own is not None:
+        return own
     cpu_rates, gpu_rates = _by_device(rates)
     precision = getattr(spec, "precision", "fp32")
     cpu = sum(
@@ -656,46 +457,6 @@ def _calibration(row, gemm: dict, device: str, source: str, i: int):
     return Calibration(name, precision, rate * 1e9, part.flops / model_s, size), None
 
 
-# --- GPT-2 classifiers (``simulate.gpt2``: Hugging Face models, one at a time, minibatches) ----
-# MEASURED on this CPU (1 thread, load ~2): the tiny config (2 layers, width 128, 5 tokens per
-# sequence, c = 50) took 0.45-0.9 s per teacher epoch on 1,000 sequences (batch 64) and ~0.55 ms
-# per sample-epoch for students (batch 32, 800 rows): steps are dominated by per-layer Python and
-# autograd overhead, ~15 ms per step of 2 layers, and the model below reproduces that.
-CPU_GPT2_RATE = 50e9  # FLOP/s of the GEMMs (as the modadd transformer's; ASSUMED for GPT-2 small)
-CPU_GPT2_STEP_S = 3e-3  # s per optimizer step: AdamW, clipping, the head, Python
-CPU_GPT2_LAYER_STEP_S = 6e-3  # s per step and transformer block (forward + backward ops)
-# H200 (ASSUMED): eager torch ops per step, ~250 per block (forward, backward, AdamW foreach)
-GPT2_OPS_BASE, GPT2_OPS_PER_LAYER = 150, 250
-
-
-def _gpt2_parts(spec) -> list[Part]:
-    """GPT-2: the teacher, then every student one after another; minibatch steps
-    (ceil(rows / batch) per epoch), FLOPs as ``GPT2Spec.work`` (3 x forward per row and epoch,
-    plus one evaluation of D_*^T and D_val per model)."""
-    f = spec.flops_per_sequence()
-    evals = f * (spec.n + spec.n_val)
-
-    def part(role, rows, batch, epochs):
-        steps = epochs * math.ceil(rows / batch)
-        return Part(role, "gpt2", 3.0 * f * rows * epochs + evals, steps=steps, models=1)
-
-    parts = [part("teachers", spec.n, spec.teacher_batch, spec.teacher_epochs)]
-    for rho, _, _ in spec.students():
-        parts.append(part("students", spec.n_train(rho), spec.student_batch, spec.student_epochs))
-    return parts
-
-
-def _gpt2_estimate(spec) -> dict:
-    """Seconds of a ``GPT2Spec`` on this CPU (measured overheads) and on one H200 (assumed)."""
-    cpu = gpu = 0.0
-    for p in _gpt2_parts(spec):
-        cpu += p.flops / CPU_GPT2_RATE
-        cpu += p.steps * (CPU_GPT2_STEP_S + spec.n_layer * CPU_GPT2_LAYER_STEP_S)
-        ops = GPT2_OPS_BASE + GPT2_OPS_PER_LAYER * spec.n_layer
-        gpu += p.flops / (H200_GEMM * H200_EFFICIENCY) + p.steps * ops * H200_OP_S
-    return {"cpu_s": cpu, "h200_s": gpu}
-
-
 def hours(seconds: float) -> str:
     """A duration for people: "42 s", "4.2 min", "3.1 h", "2.5 days" (n/a if not finite)."""
     if not math.isfinite(seconds):
@@ -713,31 +474,8 @@ def hours(seconds: float) -> str:
 # counted work (what `softleak figs list` shows; FLOPs only, independent of any device)
 # ---------------------------------------------------------------------------------------------
 def work_of(spec) -> dict:
-    """Counted work of any spec family: ``teachers``, ``students`` and training ``flops``
-    (multiply-adds x 2, forward and backward, full batch)."""
-    if not hasattr(spec, "teacher_sizes"):  # Toy2DSpec, ModAddSpec, GPT2Spec count their own
-        return spec.work()
-    from softleak.simulate.chunks import students_per_teacher
-    from softleak.simulate.exact_teachers import exact_teacher_flops
+    """Counted work of any registered family's spec (``Family.work``): ``teachers``,
+    ``students`` and training ``flops`` (multiply-adds x 2, forward and backward, full batch)."""
+    from softleak.simulate.families import family_of
 
-    sizes = spec.teacher_sizes()
-    teachers = len(sizes) * spec.seeds
-    per_teacher = students_per_teacher(spec)
-    flops = 0.0
-    for d, c, n in sizes:
-        k = 1 if spec.single_logit else c
-        tw = _mlp_weights(d, spec.p_teacher, k)
-        if spec.exact_teacher:
-            flops += spec.seeds * exact_teacher_flops(spec.teacher_kind, n, d)
-        else:
-            flops += spec.seeds * 3 * 2 * tw * n * spec.teacher_epochs
-        if not spec.single_logit:
-            sw = _mlp_weights(d, spec.p_student, c)
-            mean_rho = sum(spec.rho) / len(spec.rho)
-            flops += spec.seeds * per_teacher * 3 * 2 * sw * mean_rho * n * spec.student_epochs
-    return {"teachers": teachers, "students": teachers * per_teacher, "flops": flops}
-
-
-def _mlp_weights(d: int, hidden: tuple[int, ...], k: int) -> int:
-    sizes = [d, *hidden, k]
-    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    return family_of(spec).work(spec)

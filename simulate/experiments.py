@@ -1,30 +1,24 @@
-"""One entry point for every experiment's spec: run (or resume) it into a directory, count its work.
+"""One entry point for every experiment's spec: run (or resume) it into a directory.
 
-Counted work and estimated times of every family are ``simulate.estimate``'s (one cost model).
-
-The random-data families (logistic-pinv, multinomial, mlp) are ``SweepSpec`` grids run by
-``simulate.sweep``; the 2D examples are a ``Toy2DSpec`` run by ``simulate.toy2d``; modular addition
-is a ``ModAddSpec`` run by ``simulate.modadd``; the GPT-2 classifiers are a ``GPT2Spec`` run by
-``simulate.gpt2`` (it needs the optional ``transformers``, imported only when one runs); the
-memorized canaries on a real data set are a ``CanarySpec`` run by ``simulate.canaries``. Figure
-recipes and the command line go through here: a new family adds its spec type to ``Spec`` and its
-runner to :func:`run_experiment` (and its work to ``simulate.estimate``).
+The runner, the counted work and the estimated time of a spec are its family's, found in the one
+registry ``simulate.families`` (``family_of(spec)``): the random-data sweeps (``SweepSpec``:
+logistic-pinv, multinomial, mlp), the 2D examples (``Toy2DSpec``), modular addition
+(``ModAddSpec``), the GPT-2 classifiers (``GPT2Spec``; it needs the optional ``transformers``,
+imported only when one runs) and the memorized canaries on a real data set (``CanarySpec``).
+Figure recipes and the command line go through here; a new family is registered there, not here.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from softleak.simulate.canary_spec import CanarySpec
-from softleak.simulate.gpt2 import GPT2Spec, run_gpt2
-from softleak.simulate.modadd import ModAddSpec, run_modadd
-from softleak.simulate.spec import SweepSpec
-from softleak.simulate.toy2d import Toy2DSpec, run_toy2d
+from softleak.simulate.families import family_of
+from softleak.simulate.run_spec import RunSpec
 
-Spec = SweepSpec | Toy2DSpec | ModAddSpec | GPT2Spec | CanarySpec
+#: Any registered family's spec (what a recipe's preset holds).
+Spec = RunSpec
 
 
 def run_experiment(
@@ -39,23 +33,9 @@ def run_experiment(
     """Run or resume ``spec`` into ``out``; returns its results table. Every family's directory
     follows ``simulate.rundir``'s contract (``restart`` clears its records first). ``kwargs`` go
     to the family's runner (e.g. ``client=``, ``allow_tf32=`` for sweeps)."""
+    family = family_of(spec)
     preflight(spec)
-    common: dict[str, Any] = {"threads": threads, "progress": progress, "restart": restart}
-    if isinstance(spec, Toy2DSpec):
-        return run_toy2d(spec, out, **common, **kwargs)
-    if isinstance(spec, ModAddSpec):
-        return run_modadd(spec, out, **common, **kwargs)
-    if isinstance(spec, GPT2Spec):
-        return run_gpt2(spec, out, **common, **kwargs)
-    if isinstance(spec, CanarySpec):
-        from softleak.simulate.canaries import run_canaries
-
-        return run_canaries(spec, out, **common, **kwargs)
-    if isinstance(spec, SweepSpec):
-        from softleak.simulate.sweep import run_sweep
-
-        return run_sweep(spec, out, **common, **kwargs)
-    raise TypeError(f"no runner for {type(spec).__name__}")
+    return family.run(spec, out, threads=threads, progress=progress, restart=restart, **kwargs)
 
 
 def preflight(spec: Spec) -> None:

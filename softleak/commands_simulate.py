@@ -1,14 +1,22 @@
-"""``softleak simulate EXPERIMENT ...``: run (or resume) a sweep into a results directory.
+"""``softleak simulate EXPERIMENT ...``: run (or resume) a run of any registered family into a
+results directory.
 
-The options come from the specs' declared fields (``softleak.spec_args``); what stays here is each
-experiment's description, its execution options and its one-line report (about 500 lines, most of
-them the help texts of six experiments and ``export-teacher``)."""
+One command per experiment of every family in the registry (``simulate.families``): its options
+come from the spec's declared fields (``softleak.spec_args``), its texts, default device and the
+lines it prints after a run from the family. A new family gets its command from its registry
+line alone (:func:`_register_family`). What stays here is what the command line adds to some
+families (:data:`EXTRAS`: gpt2's deprecated switch and its shape check, the canaries' recovery
+table, which ``compare`` computes) and the sweeps' own command (hidden fields, changed defaults,
+Dask clusters), and ``export-teacher``."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from softleak import args as A
 from softleak.errors import UsageError
@@ -25,17 +33,21 @@ def register(groups) -> None:
         "command resumes (finished runs are not recomputed). Results: DIR/results.parquet.",
     )
     commands = group.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
-    _register_toy2d(commands)
-    _register_modadd(commands)
-    _register_gpt2(commands)
-    _register_canaries(commands)
-    from softleak.simulate.spec import EXPERIMENT_OPTIONS
+    from softleak.simulate.families import families
 
-    for name, options in EXPERIMENT_OPTIONS.items():
-        description = options["help"]
-        p = commands.add_parser(name, help=description.split(";")[0], description=description)
-        _add_sweep_options(p, name)
-        p.set_defaults(handler=run)
+    for family in families():
+        for command in family.commands():
+            p = commands.add_parser(
+                command,
+                help=family.help_of(command),
+                description=family.description_of(command),
+            )
+            if family.name == "sweep":  # the sweeps' own command (see the module docstring)
+                _add_sweep_options(p, command)
+                p.set_defaults(handler=run)
+            else:
+                _add_family_options(p, family)
+                p.set_defaults(handler=run_family, family_name=family.name)
     _register_export_teacher(commands)
 
 
@@ -126,87 +138,40 @@ def run_export_teacher(args: argparse.Namespace) -> int:
     return 0
 
 
-TOY2D_HELP = (
-    "the 2D examples (paper Figs. 1 and 8): an MLP teacher memorizes 60 random points in "
-    "[-1, 1]^2 with random labels; a soft-label student and a hard-label baseline learn from 60% "
-    "and are tested on the other 40%. Defaults are Fig. 1's (c = 3); Fig. 8 is --c 20 --hidden "
-    "300 --tau 20 --teacher-epochs 8000 --teacher-stop-acc 0.999 --student-lr 0.01"
-)
+# ---------------------------------------------------------------------------------------------
+# any registered family (all but the sweeps)
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Extras:
+    """What the command line adds to a family's generic command."""
+
+    options: Callable[[Any], None] | None = None  # options(group): more execution options
+    check: Callable[[argparse.Namespace], None] | None = None  # before the spec is built
+    # report(spec, table, args, seconds): replaces the summary lines and the closing line
+    report: Callable[..., None] | None = None
+    # whether an exception a run raised is the user's input (data, files): one line, exit 2
+    user_error: Callable[[Exception], bool] | None = None
 
 
-def _register_toy2d(commands) -> None:
-    from softleak.simulate.toy2d import Toy2DSpec
+def _add_family_options(p: argparse.ArgumentParser, family) -> None:
+    """The spec's declared fields, then --device (the family's default), --threads, --restart,
+    --no-progress, --out and the family's extras."""
     from softleak.spec_args import add_spec_options
 
-    p = commands.add_parser(
-        "toy2d", help="the 2D examples of Figs. 1 and 8", description=TOY2D_HELP
+    r = add_spec_options(p, family.spec_type)["execution"]
+    r.add_argument(
+        "--device",
+        default=family.device,
+        help=f"auto (CUDA when present), cpu or cuda (default {family.device})",
     )
-    r = add_spec_options(p, Toy2DSpec)["execution"]
-    r.add_argument("--device", default="cpu", help="cpu (default; the problem is tiny) or cuda")
-    r.add_argument("--threads", type=A.positive_int, default=1, help="torch threads (1)")
-    _add_restart(r)
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
-    r.add_argument("--out", required=True, help="results directory (created; finished if present)")
-    p.set_defaults(handler=run_toy2d)
-
-
-def run_toy2d(args: argparse.Namespace) -> int:
-    from softleak.simulate.device import resolve_device
-    from softleak.simulate.toy2d import Toy2DSpec
-    from softleak.spec_args import spec_values
-
-    try:
-        spec = Toy2DSpec(**spec_values(args, Toy2DSpec), device=resolve_device(args.device))
-    except ValueError as err:
-        raise UsageError(str(err)) from None
-    t0 = time.perf_counter()
-    table = _run_spec(spec, args)
-    acc = table.groupby("student_kind")["student_test_acc"].agg(["mean", "sem"])
-    teacher = table.drop_duplicates("seed")["teacher_train_acc"].mean()
-    print(
-        f"held-out accuracy over {spec.seeds} data sets (chance {1 / spec.c:.3f}; teacher train "
-        f"acc {teacher:.3f}): soft-label student {acc.loc['soft', 'mean']:.3f} +- "
-        f"{acc.loc['soft', 'sem']:.3f}, hard-label baseline {acc.loc['hard', 'mean']:.3f} +- "
-        f"{acc.loc['hard', 'sem']:.3f}  ({args.out}, {time.perf_counter() - t0:.1f} s)"
-    )
-    return 0
-
-
-MODADD_HELP = (
-    "modular addition (paper sec. 4, Fig. 3; appendix C, Figs. 10-11): a teacher learns (a + b) "
-    "mod p from a seeded share of the p^2 pairs (tokens a, b, '='), is saved at checkpoints "
-    "(fixed epochs or the first epoch a stop rule holds), and per checkpoint students of the same "
-    "architecture learn its soft labels at temperature tau on a rho share of its data; they are "
-    "tested on the rest of its data (held-out memorized pairs) and on the unseen pairs. "
-    "Defaults are the paper's: p = 113, 30% teacher data, the 1-layer transformer of Nanda et "
-    "al. (2023) (Fig. 11: --model mlp), AdamW lr 1e-3, weight decay 1, betas (0.9, 0.98), "
-    "10-step warm-up, full batch; teachers at 2,500/5,000/10,000 epochs (MLP 5,000/10,000/20,000); "
-    "students 40,000 epochs, rho 0.05...0.9, tau 0.1,1,10, 3 repetitions. That is a GPU job "
-    "(on a 2-core CPU a teacher epoch takes ~0.15 s, a student epoch ~rho x 0.13 s). On a CPU, "
-    "e.g. --train-frac 0.4 --teacher-lr 3e-3 --checkpoints 100 --stop-rule 'half:val_acc>=0.5' "
-    "--stop-rule grokked --teacher-epochs 1500 memorizes by epoch 100 (val acc ~0.15) and "
-    "groks by ~550 (~1.5 min), with a small student grid. Re-running the same command resumes; "
-    "a directory holding other settings is refused unless --restart."
-)
-
-
-def _register_modadd(commands) -> None:
-    from softleak.simulate.modadd import ModAddSpec
-    from softleak.spec_args import add_spec_options
-
-    p = commands.add_parser(
-        "modadd",
-        help="modular addition with transformers or MLPs (Figs. 3, 10, 11)",
-        description=MODADD_HELP,
-    )
-    r = add_spec_options(p, ModAddSpec)["execution"]
-    r.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    extras = EXTRAS.get(family.name)
+    if extras is not None and extras.options is not None:
+        extras.options(r)
     _add_run_directory_options(r)
-    p.set_defaults(handler=run_modadd)
 
 
 def _add_run_directory_options(r) -> None:
-    """--threads, --restart, --no-progress, --out of the single-run experiments (modadd, gpt2)."""
+    """--threads, --restart, --no-progress, --out of the single-run experiments."""
     r.add_argument(
         "--threads",
         type=A.positive_int,
@@ -218,85 +183,59 @@ def _add_run_directory_options(r) -> None:
     r.add_argument("--out", required=True, help="results directory (created; resumed if present)")
 
 
-def modadd_spec_from_args(args: argparse.Namespace):
-    """The validated ``ModAddSpec`` of the command line (UsageError on bad input)."""
+def family_spec_from_args(args: argparse.Namespace):
+    """The validated spec of a family's command (UsageError on bad input)."""
     from softleak.simulate.device import resolve_device
-    from softleak.simulate.modadd import ModAddSpec
+    from softleak.simulate.families import family
     from softleak.spec_args import spec_values
 
+    found = family(args.family_name)
+    extras = EXTRAS.get(found.name)
+    if extras is not None and extras.check is not None:
+        extras.check(args)
+    cls = found.spec_type
     try:
-        return ModAddSpec(**spec_values(args, ModAddSpec), device=resolve_device(args.device))
+        return cls(**spec_values(args, cls), device=resolve_device(args.device))
     except ValueError as err:
         raise UsageError(str(err)) from None
 
 
-def run_modadd(args: argparse.Namespace) -> int:
+def run_family(args: argparse.Namespace) -> int:
+    from softleak.simulate.families import family
+    from softleak.simulate.rundir import RunDirError, resolve_out
 
-    spec = modadd_spec_from_args(args)
+    found = family(args.family_name)
+    extras = EXTRAS.get(found.name, Extras())
+    resolve_out(args.out)  # an unusable --out is one line before anything is built or run
+    spec = family_spec_from_args(args)
     t0 = time.perf_counter()
-    table = _run_spec(spec, args)
-    if len(table):
-        summary = table.groupby("checkpoint", sort=False).agg(
-            epoch=("teacher_epoch", "first"),
-            teacher_train=("teacher_train_acc", "first"),
-            teacher_val=("teacher_val_acc", "first"),
-            test=("student_test_acc", "mean"),
-            val=("student_val_acc", "mean"),
-        )
-        for name, row in summary.iterrows():
-            print(
-                f"teacher {name} (epoch {int(row.epoch)}: train acc {row.teacher_train:.3f}, val acc "
-                f"{row.teacher_val:.3f}): students' mean held-out acc {row.test:.3f}, val acc "
-                f"{row.val:.3f}"
-            )
-    print(
-        f"{len(table)} student runs in {args.out}/results.parquet ({time.perf_counter() - t0:.1f} s)"
-    )
+    try:
+        table = _run_spec(spec, args)
+    except RunDirError:
+        raise
+    except Exception as err:  # the family's errors of user input (data, files): one line
+        if extras.user_error is not None and extras.user_error(err):
+            raise UsageError(str(err)) from None
+        raise
+    seconds = time.perf_counter() - t0
+    if extras.report is not None:
+        extras.report(spec, table, args, seconds)
+        return 0
+    for line in found.summary(spec, table):
+        print(line)
+    print(f"{len(table)} student runs in {args.out}/results.parquet ({seconds:.1f} s)")
     return 0
 
 
-GPT2_HELP = (
-    "GPT-2 classifiers on random sequences (paper appendix B, Fig. 9): n distinct sequences "
-    "'a_b_c' of three integers uniform in 1..V, each with a class uniform over c; a GPT-2 "
-    "sequence-classification teacher memorizes them, and students of the same architecture learn "
-    "its soft labels at temperature tau on a rho share of them; they are tested on the rest "
-    "(held-out memorized sequences) and on fresh random sequences (chance). Defaults are the "
-    "paper's: n = 6,000, V = c = 1,000, AdamW lr 5e-4, grad-norm clip 1, teacher batch 64 for "
-    "100 epochs, students batch 32 for 200 epochs, tau 20, rho 0.2,0.5,0.8. --pretrained DIR loads "
-    "weights and tokenizer from a local Hugging Face folder (the paper: GPT-2 124M); without it "
-    "the model is built from --config (small: GPT-2 124M's shape; tiny: 2 layers of width 128) "
-    "with a word-level tokenizer over '0'..'V' and '_'. Nothing is downloaded. A GPU job at the "
-    "paper's size; on a CPU e.g. --config tiny --n 1000 --c 50 --vocab 100 --dropout 0. Needs "
-    "transformers (pip install 'softleak[gpt2]'). Re-running the same command resumes (saved "
-    "teacher reused, finished students skipped); a directory holding other settings is refused "
-    "unless --restart."
-)
-
-
-def _register_gpt2(commands) -> None:
-    from softleak.simulate.gpt2 import GPT2Spec
-    from softleak.spec_args import add_spec_options
-
-    p = commands.add_parser(
-        "gpt2", help="GPT-2 classifiers on random sequences (Fig. 9)", description=GPT2_HELP
-    )
-    r = add_spec_options(p, GPT2Spec)["execution"]
-    r.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+def _gpt2_options(r) -> None:
     r.add_argument(
         "--no-amp",
         action="store_true",
         help="deprecated: fp32 is the default now (reduced products: --precision bf16 or bf16r)",
     )
-    _add_run_directory_options(r)
-    p.set_defaults(handler=run_gpt2)
 
 
-def gpt2_spec_from_args(args: argparse.Namespace):
-    """The validated ``GPT2Spec`` of the command line (UsageError on bad input)."""
-    from softleak.simulate.device import resolve_device
-    from softleak.simulate.gpt2 import GPT2Spec
-    from softleak.spec_args import spec_values
-
+def _gpt2_check(args: argparse.Namespace) -> None:
     if args.pretrained is not None and any(
         v is not None for v in (args.n_layer, args.n_embd, args.n_head)
     ):
@@ -307,106 +246,44 @@ def gpt2_spec_from_args(args: argparse.Namespace):
         import logging
 
         logging.getLogger(__name__).warning("--no-amp is deprecated: fp32 is the default")
-    try:
-        return GPT2Spec(**spec_values(args, GPT2Spec), device=resolve_device(args.device))
-    except ValueError as err:
-        raise UsageError(str(err)) from None
 
 
-def run_gpt2(args: argparse.Namespace) -> int:
-    from softleak.simulate.gpt2 import GPT2Error, check_pretrained
-
-    spec = gpt2_spec_from_args(args)
-    try:
-        if spec.pretrained is not None:
-            check_pretrained(spec.pretrained)
-        t0 = time.perf_counter()
-        table = _run_spec(spec, args)
-    except GPT2Error as err:
-        raise UsageError(str(err)) from None
-    row = table.iloc[0]
-    print(
-        f"teacher train acc {row.teacher_train_acc:.3f}, val acc {row.teacher_val_acc:.3f} "
-        f"(chance {1 / spec.c:.4f})"
-    )
-    means = table.groupby(["rho", "tau"])[["student_train_acc", "student_test_acc"]].mean()
-    for (rho, tau), m in means.iterrows():
-        print(
-            f"rho {rho:g}, tau {tau:g}: student train acc {m.student_train_acc:.3f}, held-out acc "
-            f"{m.student_test_acc:.3f}"
-        )
-    print(
-        f"{len(table)} student runs in {args.out}/results.parquet ({time.perf_counter() - t0:.1f} s)"
-    )
-    return 0
-
-
-CANARIES_HELP = (
-    "memorized canaries on a real data set (beyond the paper): a teacher learns the training "
-    "split of --data plus k canaries -- training points whose labels are replaced by labels "
-    "drawn uniformly from all c classes, independently of the input -- until it fits them; "
-    "students learn its soft labels on a fraction rho of the clean training points and rho_c "
-    "of the canaries (0: they never see one) and are asked the planted labels of the canaries "
-    "they did not see, next to the null of unplanted points (held-out clean points with "
-    "phantom labels drawn the same way: expectation 1/c), a hard-label student and the "
-    "within-class shuffle control. Architectures: mlp, cnn (images) or your own "
-    "FILE.py:NAME (a function NAME(in_shape, c) returning a torch.nn.Module; the file runs only "
-    "because you name it, and the run records its SHA-256 and the module's parameter shapes). "
-    "Prints the recovery table with t intervals over seeds and the label-DP epsilon lower bound "
-    "per setting (valid here: the planted labels are uniform and independent of the inputs). "
-    "The bundled data sets need scikit-learn (pip install 'softleak[real]'). Defaults take ~10 "
-    "min on a 2-core CPU (figs canaries --preset quick is the few-minute version). Re-running "
-    "the same command resumes; growing --seeds, --k, --rho or --rho-c keeps finished units"
-)
-
-
-def _register_canaries(commands) -> None:
-    from softleak.simulate.canary_spec import CanarySpec
-    from softleak.spec_args import add_spec_options
-
-    p = commands.add_parser(
-        "canaries",
-        help="memorized canaries on a real data set: recovery of held-out canaries",
-        description=CANARIES_HELP,
-    )
-    r = add_spec_options(p, CanarySpec)["execution"]
-    r.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+def _json_option(r) -> None:
     r.add_argument("--json", action="store_true", help="print the recovery table as JSON rows")
-    _add_run_directory_options(r)
-    p.set_defaults(handler=run_canaries)
 
 
-def run_canaries(args: argparse.Namespace) -> int:
-
+def _canary_report(spec, table, args: argparse.Namespace, seconds: float) -> None:
+    """The recovery table with t intervals and the epsilon lower bound (``compare.canaries``)."""
     from softleak.compare.canaries import canary_recovery
-    from softleak.simulate.canary_spec import CanarySpec
-    from softleak.simulate.device import resolve_device
-    from softleak.simulate.rundir import RunDirError, resolve_out
-    from softleak.spec_args import spec_values
 
-    resolve_out(args.out)
-    try:
-        spec = CanarySpec(**spec_values(args, CanarySpec), device=resolve_device(args.device))
-    except ValueError as err:
-        raise UsageError(str(err)) from None
-    t0 = time.perf_counter()
-    try:
-        table = _run_spec(spec, args)
-    except RunDirError:
-        raise
-    except ValueError as err:  # data, factory files, shapes: the user's input
-        raise UsageError(str(err)) from None
     summary = canary_recovery(table)
     if args.json:
         print(summary.table.to_json(orient="records"))
-        return 0
+        return
     print(summary.markdown())
-    print(
-        f"\n{len(table)} students in {args.out}/results.parquet ({time.perf_counter() - t0:.1f} s)"
-    )
-    return 0
+    print(f"\n{len(table)} students in {args.out}/results.parquet ({seconds:.1f} s)")
 
 
+def _gpt2_error(err: Exception) -> bool:
+    from softleak.simulate.gpt2 import GPT2Error
+
+    return isinstance(err, GPT2Error)
+
+
+#: Families whose command does more than the generic one (every other family: none needed).
+EXTRAS: dict[str, Extras] = {
+    "gpt2": Extras(options=_gpt2_options, check=_gpt2_check, user_error=_gpt2_error),
+    "canaries": Extras(
+        options=_json_option,
+        report=_canary_report,
+        user_error=lambda err: isinstance(err, ValueError),  # data, factory files, shapes
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# the sweeps (logistic-pinv, multinomial, mlp)
+# ---------------------------------------------------------------------------------------------
 def _add_sweep_options(p: argparse.ArgumentParser, experiment: str) -> None:
     """The options of a sweep experiment: its spec's declared fields (``SweepSpec``, less those
     ``EXPERIMENT_OPTIONS`` hides, with the defaults it sets), then the execution options."""

@@ -22,7 +22,7 @@ import softleak.simulate.modadd.teacher as modadd_teacher
 import softleak.simulate.protocol as protocol
 import softleak.simulate.toy2d as toy2d
 from softleak.cli import build_parser
-from softleak.commands_simulate import modadd_spec_from_args, spec_from_args
+from softleak.commands_simulate import family_spec_from_args, spec_from_args
 from softleak.simulate import train
 from softleak.simulate.losses import Objective, normalized_weights
 from softleak.simulate.modadd import (
@@ -199,7 +199,7 @@ def test_compile_and_no_compile_parse(flag, value):
 
     assert spec_from_args(parse(["mlp", *flag])).compile is value
     assert spec_from_args(parse(["multinomial", *flag])).compile is value
-    assert modadd_spec_from_args(parse(["modadd", *flag])).compile is value
+    assert family_spec_from_args(parse(["modadd", *flag])).compile is value
     assert Toy2DSpec(**spec_values(parse(["toy2d", *flag]), Toy2DSpec)).compile is value
 
 
