@@ -13,6 +13,7 @@ its own seeded CPU generator, so a replica's initial weights do not depend on it
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 import torch
 
@@ -74,6 +75,40 @@ def softmax_classes(z: torch.Tensor, log: bool = False) -> torch.Tensor:
     if z.dim() == 3 and z.shape[-1] <= 16 and z.is_contiguous():
         return fn(z.transpose(1, 2).contiguous(), 1).transpose(1, 2)
     return fn(z, -1)
+
+
+class ReplicaModel(Protocol):
+    """What the sweep engine (``simulate.protocol``) asks of R models run as one program, and
+    what ``ReplicaMLP`` provides: the one place a new architecture plugs in (with its builder,
+    ``protocol.replica_models``). ``simulate.train.fit`` needs only ``params``, ``replicas`` and
+    ``forward`` (and uses ``forward_backward`` when a model has one)."""
+
+    params: list[torch.Tensor]  # per tensor a leading replica axis R; Adam updates them in place
+
+    @property
+    def replicas(self) -> int: ...
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """Logits (R, n, k) of inputs X (n, d) shared by every replica or (R, n, d)."""
+        ...
+
+    def select(self, index: Sequence[int]) -> ReplicaModel:
+        """A model holding only the given replicas (copies)."""
+        ...
+
+    def empty_like_logits(self, n: int, k: int, shared: bool = True, **kw: Any) -> torch.Tensor:
+        """An empty (R, n, k) tensor laid out as the logits (targets combine elementwise)."""
+        ...
+
+    def n_params(self) -> int: ...
+
+    def flops_per_sample(self) -> int:
+        """Multiply-adds x 2 of one forward pass of one replica on one sample."""
+        ...
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """The weights to save (``simulate.store.save_state``; a saved teacher's ``p{i}``)."""
+        ...
 
 
 class ReplicaMLP:

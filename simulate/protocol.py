@@ -19,7 +19,7 @@ import torch
 from softleak.simulate.data import TeacherSet, make_teacher_set, make_validation, student_split
 from softleak.simulate.device import thread_count, threads_for
 from softleak.simulate.losses import Objective, normalized_weights
-from softleak.simulate.models import ReplicaMLP
+from softleak.simulate.models import ReplicaMLP, ReplicaModel
 from softleak.simulate.optim import AdamConfig
 from softleak.simulate.precision import DTYPES
 from softleak.simulate.softlabels import (
@@ -43,7 +43,7 @@ class Teacher:
     data: TeacherSet
     X_val: np.ndarray
     y_val: np.ndarray
-    model: ReplicaMLP  # one replica
+    model: ReplicaModel  # one replica
     logits: np.ndarray  # (n, k) on D_*^T
     logits_val: np.ndarray  # (n_val, k)
     train_acc: float
@@ -90,7 +90,7 @@ def train_teachers(
     datas = [teacher_data(spec, *key) for key in keys]
     n_max = max(x.n for x in datas)
     seeds = [spec.teacher_seed(*key) for key in keys]
-    model = ReplicaMLP.init(seeds, d, k, spec.p_teacher, spec.has_bias, dtype, device)
+    model = replica_models(spec, seeds, d, k, spec.p_teacher, dtype)
     states = states or {}
     todo = [i for i, key in enumerate(keys) if key not in states]
     if todo and spec.exact_teacher:
@@ -166,6 +166,14 @@ def train_teachers(
             )
         )
     return out
+
+
+def replica_models(
+    spec: SweepSpec, seeds: list[int], d: int, k: int, widths: tuple[int, ...], dtype: torch.dtype
+) -> ReplicaModel:
+    """R models d -> widths -> k, one per seed, on the spec's device: the one place the sweep
+    engine names its model class (``simulate.models.ReplicaModel`` is what it asks of one)."""
+    return ReplicaMLP.init(seeds, d, k, widths, spec.has_bias, dtype, spec.device)
 
 
 def teacher_batches(spec: SweepSpec, keys: list[tuple[int, int, int, int]]) -> list[list]:
@@ -303,7 +311,7 @@ def _mean(x: np.ndarray) -> float:
 
 def gradient_students(
     spec: SweepSpec, teacher: Teacher, runs: list[StudentRun], threads: int | None = None
-) -> tuple[list[dict], list[dict], ReplicaMLP]:
+) -> tuple[list[dict], list[dict], ReplicaModel]:
     """Train ``runs`` (students of one teacher) as one batch on the teacher's shared inputs.
 
     Returns (rows, curve records in long form, the trained students).
@@ -320,9 +328,7 @@ def gradient_students(
     y_full = torch.as_tensor(teacher.data.y, device=device)
     z_full = torch.as_tensor(teacher.logits, device=device)  # float64 teacher logits (n, c)
     m = len(rows_idx)
-    model = ReplicaMLP.init(
-        [r.model_seed for r in runs], d, c, spec.p_student, spec.has_bias, dtype, device
-    )
+    model = replica_models(spec, [r.model_seed for r in runs], d, c, spec.p_student, dtype)
     if spec.student_init == "zero":
         for p in model.params:
             p.zero_()
@@ -374,7 +380,7 @@ def _student_targets(
     spec: SweepSpec,
     teacher: Teacher,
     runs: list[StudentRun],
-    model: ReplicaMLP,
+    model: ReplicaModel,
     splits: dict,
     rows_idx: np.ndarray,
     y_full: torch.Tensor,
@@ -410,7 +416,7 @@ def _student_targets(
 
 
 def _fit_students(
-    spec: SweepSpec, model: ReplicaMLP, X_S: torch.Tensor, objective: Objective, evaluate
+    spec: SweepSpec, model: ReplicaModel, X_S: torch.Tensor, objective: Objective, evaluate
 ) -> list:
     """Train the students with the spec's solver; returns the learning-curve records."""
     if spec.solver == "lbfgs":
@@ -469,7 +475,7 @@ def _run_id(key: tuple, run: StudentRun) -> str:
     )
 
 
-def lbfgs(model: ReplicaMLP, X: torch.Tensor, objective: Objective, max_iter: int) -> list:
+def lbfgs(model: ReplicaModel, X: torch.Tensor, objective: Objective, max_iter: int) -> list:
     """Solve the convex linear-student problem to convergence with L-BFGS (strong Wolfe).
 
     The replicas' losses are independent, so minimising their sum minimises each one.
