@@ -63,7 +63,7 @@ class RunSpec:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def settings(self, skip: Iterable[str] = ()) -> dict:
+    def settled_fields(self, skip: Iterable[str] = ()) -> dict:
         """The fields but ``skip`` as an identity hashes them (``simulate.rundir.settled``)."""
         from softleak.simulate.rundir import settled
 

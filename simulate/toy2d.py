@@ -135,7 +135,7 @@ class Toy2DSpec(RunSpec):
     def identity(self) -> dict:
         """The run directory's identity: every field but the device, compiling (round-off only)
         and extras (one unit)."""
-        return self.settings(("device", "extra", "compile"))
+        return self.settled_fields(("device", "extra", "compile"))
 
     def work(self) -> dict:
         """Counted work: teachers, students, training FLOPs (forward + backward, full batch)."""

@@ -39,7 +39,7 @@ class EchoSpec(RunSpec):
             raise ValueError("EchoSpec is the echo experiment")
 
     def identity(self) -> dict:
-        return self.settings(("device", "extra", "rho", "seeds"))
+        return self.settled_fields(("device", "extra", "rho", "seeds"))
 
     def work(self) -> dict:
         students = self.seeds * len(self.rho)

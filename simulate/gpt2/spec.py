@@ -186,7 +186,7 @@ class GPT2Spec(RunSpec):
         skip = ["device", "extra", "eval_batch"]
         if self.pretrained is not None:  # the folder's model decides the shape
             skip += ["config", "n_layer", "n_embd", "n_head", "shared_init"]
-        return self.settings(skip)
+        return self.settled_fields(skip)
 
     def identity(self) -> dict:
         """The run directory's identity: the settings of ``run_id`` but the student grid (rho,

@@ -216,7 +216,7 @@ class ModAddSpec(RunSpec):
     def identity(self) -> dict:
         """What determines the numbers (device, batching, compiling and extras excluded: they change
         results by round-off only): the run directory's identity."""
-        return self.settings(("device", "extra", "batch_by", "max_replicas", "compile"))
+        return self.settled_fields(("device", "extra", "batch_by", "max_replicas", "compile"))
 
     def run_id(self) -> str:
         from softleak.simulate.rundir import digest
