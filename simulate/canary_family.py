@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 from softleak.simulate.canary_spec import CanarySpec, forward_flops_per_sample
 from softleak.simulate.families import Family
@@ -30,7 +31,7 @@ DESCRIPTION = (
 )
 
 #: The tiny preset: 3 seeds (the claims' minimum), 20 canaries, narrow models.
-TINY = dict(
+TINY: dict[str, Any] = dict(
     seeds=3,
     k=(20,),
     rho=(0.5,),

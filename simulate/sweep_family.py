@@ -19,7 +19,7 @@ from softleak.simulate.spec import EXPERIMENT_OPTIONS, EXPERIMENTS, SweepSpec
 
 #: Tiny presets: two seeds, short training with large learning rates (small teachers still
 #: memorize).
-SHORT_TRAINING = dict(
+SHORT_TRAINING: dict[str, Any] = dict(
     seeds=2, teacher_epochs=150, teacher_lr=0.05, student_epochs=60, student_lr=0.05
 )
 

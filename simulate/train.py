@@ -221,7 +221,7 @@ class StepGradients:
 def fit(
     model,
     X: torch.Tensor,
-    objective: Callable,
+    objective: Objective,
     *,
     epochs: int,
     optim: AdamConfig,

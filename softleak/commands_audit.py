@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from softleak import args as A
 from softleak.errors import UsageError
@@ -240,6 +241,9 @@ def _spec(args: argparse.Namespace, c: int):
 
     if args.width is not None and args.student == "linear":
         raise UsageError("--width sets an MLP student's hidden widths: add --student mlp")
+    given: dict[str, Any] = {}  # without --settings the spec fills in its defaults for tau
+    if args.settings is not None:
+        given["settings"] = tuple(s for s in args.settings.split(",") if s.strip())
     try:
         spec = AuditSpec(
             rho=tuple(args.rho),
@@ -247,9 +251,7 @@ def _spec(args: argparse.Namespace, c: int):
             student=args.student,
             width=tuple(args.width or (256,)),
             tau=args.tau,
-            settings=None
-            if args.settings is None
-            else tuple(s for s in args.settings.split(",") if s.strip()),
+            **given,
             solver=args.solver,
             epochs=args.epochs,
             lr=args.lr,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 from softleak.simulate.families import Family
 from softleak.simulate.gpt2.spec import GPT2Spec
@@ -43,7 +44,7 @@ DESCRIPTION = (
 
 #: The tiny preset: 60 sequences, 4 classes, a 1-layer width-16 GPT-2 (the teacher memorizes in
 #: 40 epochs).
-TINY = dict(
+TINY: dict[str, Any] = dict(
     n=60,
     vocab=20,
     c=4,

@@ -5,6 +5,7 @@ line."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from softleak.simulate.families import Family, thin
 from softleak.simulate.modadd.spec import ModAddSpec, student_batches, student_runs
@@ -28,7 +29,7 @@ DESCRIPTION = (
 
 #: The tiny preset: p = 13, a 16-wide transformer (or MLP [16]), two fixed checkpoints (2 rho x 2
 #: tau students).
-TINY = dict(
+TINY: dict[str, Any] = dict(
     p=13,
     train_frac=0.5,
     d_model=16,
