@@ -9,6 +9,7 @@ the spec's own validation, so the command line and Python accept the same values
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -46,6 +47,9 @@ def add_spec_options(
     defaults = dict(defaults or {})
     skip = set(skip)
     groups = {} if groups is None else groups
+    for name in _group_order(spec_cls, skip):
+        if name not in groups:
+            groups[name] = parser.add_argument_group(name)
     exclusive: dict[tuple[str, str], Any] = {}
     for f, p in declared(spec_cls):
         if f.name in skip:
@@ -80,6 +84,21 @@ def add_spec_options(
             kwargs.update(type=TYPES[p.kind], default=default)
         target.add_argument(flag_of(f, p), **kwargs)
     return groups
+
+
+def _group_order(spec_cls, skip: set[str]) -> list[str]:
+    """The --help sections in the order the spec's own fields first name them: the fields every
+    spec inherits (``simulate.run_spec.RunSpec``: seed, precision) come first in field order but
+    do not put their section first."""
+    inherited = {
+        f.name
+        for base in spec_cls.__mro__[1:]
+        if dataclasses.is_dataclass(base)
+        for f in dataclasses.fields(base)
+    }
+    shown = [(f, p) for f, p in declared(spec_cls) if f.name not in skip]
+    own = [p.group for f, p in shown if f.name not in inherited]
+    return list(dict.fromkeys([*own, *(p.group for _, p in shown)]))
 
 
 def spec_values(args: argparse.Namespace, spec_cls, skip: Iterable[str] = ()) -> dict[str, Any]:
