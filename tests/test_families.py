@@ -193,6 +193,13 @@ def _cli_text(value) -> str:
     return repr(value)
 
 
+def test_every_kind_has_a_check():
+    from softleak.simulate.params import CHECKS
+    from softleak.simulate.params import KINDS as ALL
+
+    assert set(CHECKS) == set(ALL) and set(KINDS) <= set(ALL)
+
+
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_a_declared_kind_admits_what_the_command_line_admits(kind):
     """Two independent rules: the command line's argparse type on the value's text, and
