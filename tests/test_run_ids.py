@@ -5,10 +5,11 @@ family's default spec keep the ids that their folders on disk carry.
 the shared spec base (issue 26, item 3) reshaped the specs: per spec the hash of its whole
 settled dictionary (``digest(settled(to_dict()))``), its run directory's fingerprint (what
 ``config.json`` records and a resume compares), its family's run id, every unit id of a sweep,
-and its counted work and estimated seconds. A moved id would refuse a finished folder (or adopt
-one of other settings); a moved tiny preset would silently change what the tests run. The ids
-are computed here through each family's own public methods, not through the registry, so the
-pin does not depend on the code it checks.
+its counted work and the parts the cost model prices (their geometry, on a CPU and on a GPU:
+not seconds, which move whenever the rates are calibrated). A moved id would refuse a finished
+folder (or adopt one of other settings); a moved tiny preset would silently change what the
+tests run. The ids are computed here through each family's own public methods, not through the
+registry, so the pin does not depend on the code it checks.
 
 Regenerate only when an id is meant to change (say so in the CHANGELOG)::
 
@@ -17,6 +18,7 @@ Regenerate only when an id is meant to change (say so in the CHANGELOG)::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -59,10 +61,19 @@ def family_ids(spec) -> dict:
 
 
 def cost(spec) -> dict:
-    """Counted work and estimated seconds (built-in rates)."""
-    from softleak.simulate.estimate import estimate, work_of
+    """Counted work, and a digest of the parts the cost model prices on a CPU and on a GPU."""
+    from softleak.simulate import estimate as E
+    from softleak.simulate.rundir import digest
 
-    return {**work_of(spec), **estimate(spec)}
+    def parts(**where) -> str:
+        if type(spec).__name__ == "GPT2Spec" and hasattr(E, "_gpt2_parts"):
+            found = E._gpt2_parts(spec)  # (how the pin was computed before the registry)
+        else:
+            found = E.parts_of(spec, **where)
+        return digest([list(dataclasses.astuple(p)) for p in found])
+
+    gpu = {"free_bytes": E.H200_FREE_BYTES, "device": "cuda"}
+    return {**E.work_of(spec), "parts_cpu": parts(), "parts_gpu": parts(**gpu)}
 
 
 def default_specs() -> dict:
@@ -163,10 +174,10 @@ def test_the_pin_covers_every_recipe_and_family():
 
 
 def test_a_moved_id_is_reported():
-    """The comparison itself: an id that differs, a lost entry and a changed estimate show."""
-    pinned = {"a": {"spec": "x", "cpu_s": 1.0}, "b": {"spec": "y"}}
-    now = {"a": {"spec": "x", "cpu_s": 1.0 + 1e-6}, "c": {"spec": "z"}}
-    assert _differences(pinned, now) == ["a cpu_s: 1.0 pinned, 1.000001 now", "b: gone", "c: new"]
+    """The comparison itself: an id that differs, a lost entry and changed work show."""
+    pinned = {"a": {"spec": "x", "flops": 1.0}, "b": {"spec": "y"}}
+    now = {"a": {"spec": "x", "flops": 1.0 + 1e-6}, "c": {"spec": "z"}}
+    assert _differences(pinned, now) == ["a flops: 1.0 pinned, 1.000001 now", "b: gone", "c: new"]
     assert _differences(pinned, json.loads(json.dumps(pinned))) == []
 
 
