@@ -83,9 +83,19 @@ CPU_PINV_GROUP_S = 7e-3  # s per rho group (Python and small NumPy calls around 
 # Free memory for replica batches (``simulate.memory`` budgets half of it): MemAvailable of the
 # development machine (~21 GB).
 CPU_FREE_BYTES = 20e9
-#: Where the constants above come from (``softleak figs list`` says it when no measured rates
+#: The constants above were fitted on 2-core Xeons under load 1.5-2; these factors (modelled
+#: seconds x factor) calibrate them to an idle machine of the development kind. CALIBRATED
+#: 2026-12-07 on one end-to-end ``softleak figs all --preset quick`` (2 workers) on an idle AMD EPYC
+#: (2 cores, AVX512-BF16, no AMX), 29.6 min wall: per family, measured / modelled seconds summed
+#: over its sweeps: mlp 0.58 (13 sweeps, 0.53-0.63 for the large ones), transformer 0.72 (the
+#: modadd transformer), linear 0.70 (11 sweeps, 0.48-1.09), gpt2 0.67; pinv 1.07 (left at 1).
+CPU_TIME_SCALE = {"mlp": 0.58, "transformer": 0.72, "linear": 0.70, "gpt2": 0.67, "pinv": 1.0}
+#: Where the built-in rates come from (``softleak figs list`` says it when no measured rates
 #: file is used).
-BUILT_IN_RATES = "fitted on 2-core Xeon development machines (simulate/estimate.py)"
+BUILT_IN_RATES = (
+    "fitted on 2-core Xeons, calibrated 2026-12-07 to an idle end-to-end quick run on an AMD EPYC "
+    "(simulate/estimate.py)"
+)
 
 # --- one NVIDIA H200 (ASSUMED: no GPU measured; benchmarks.run_all uses the same numbers) ------
 H200_FP32_PEAK = 67e12  # FLOP/s: datasheet float32 (CUDA cores; no TF32 tensor cores)
@@ -166,6 +176,10 @@ def cpu_part_seconds(part: Part, rates: Rates | None = None, precision: str = "f
 
 
 def _cpu_model_seconds(part: Part) -> float:
+    return CPU_TIME_SCALE.get(part.family, 1.0) * _cpu_fitted_seconds(part)
+
+
+def _cpu_fitted_seconds(part: Part) -> float:
     if part.family == "pinv":
         return part.flops / CPU_PINV_RATE + part.steps * CPU_PINV_GROUP_S
     if part.family == "transformer":

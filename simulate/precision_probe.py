@@ -15,8 +15,10 @@ Two questions, each answered by running products (``probe``):
   flag only *permits* bf16 down-conversion: without AMX, or for shapes its kernels decline, the
   products stay float32, which is what the battery catches.
 - **Do bf16 products pay here?** The flag's products and explicit bf16 tensors are timed against
-  float32 on a ``SPEED_SIZE``^3 product (best of ``SPEED_REPEATS``, interleaved, so load affects
-  both alike). A path pays when it takes at most ``PAYS`` of float32's time. Measured on the AMD
+  float32 on a ``SPEED_SIZE``^3 product on one thread (best of ``SPEED_REPEATS``, interleaved, so
+  load affects both alike; on two threads with the other core busy, float32 BLAS stalled on
+  thread hand-offs and AVX512 without bf16 read 1.9x instead of 0.4x). A path pays when it takes
+  at most ``PAYS`` of float32's time. Measured on the AMD
   EPYC (1 thread): bf16 tensors 2.3-3.0x float32's rate; with oneDNN limited to AVX512 without
   bf16 (``ONEDNN_MAX_CPU_ISA=AVX512_CORE``) 0.44-0.58x; limited to AVX2 0.01-0.04x (a reference
   kernel): the outcomes lie far apart, so the decision does not flip with load.
@@ -254,13 +256,18 @@ def _speedup(device: str, path: str) -> float:
             torch.backends.mkldnn.matmul.fp32_precision = old
 
     best = {fp32: math.inf, low: math.inf}
-    for fn in (fp32, low):  # warm-up (kernel selection, first-touch)
-        fn()
-    for _ in range(SPEED_REPEATS):
-        for fn in (fp32, low):
-            sync()
-            t = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the arithmetic's own speed: 2 threads with a busy core stall
+    try:  # on hand-offs, and float32 BLAS more than oneDNN (measured: 0.4x read as 1.9x)
+        for fn in (fp32, low):  # warm-up (kernel selection, first-touch)
             fn()
-            sync()
-            best[fn] = min(best[fn], time.perf_counter() - t)
+        for _ in range(SPEED_REPEATS):
+            for fn in (fp32, low):
+                sync()
+                t = time.perf_counter()
+                fn()
+                sync()
+                best[fn] = min(best[fn], time.perf_counter() - t)
+    finally:
+        torch.set_num_threads(threads)
     return best[fp32] / best[low] if best[low] > 0 else math.inf

@@ -99,12 +99,13 @@ class GPT2Family(Family):
     def seconds(self, spec: GPT2Spec, rates) -> dict:
         """Seconds on the development CPU (measured overheads) and on one H200 (assumed); measured
         rates files do not calibrate it."""
-        from softleak.simulate.estimate import H200_EFFICIENCY, H200_GEMM, H200_OP_S
+        from softleak.simulate.estimate import CPU_TIME_SCALE, H200_EFFICIENCY, H200_GEMM, H200_OP_S
 
         cpu = gpu = 0.0
         for p in self.parts(spec, free_bytes=0.0, device="cpu"):
-            cpu += p.flops / CPU_GPT2_RATE
-            cpu += p.steps * (CPU_GPT2_STEP_S + spec.n_layer * CPU_GPT2_LAYER_STEP_S)
+            fitted = p.flops / CPU_GPT2_RATE
+            fitted += p.steps * (CPU_GPT2_STEP_S + spec.n_layer * CPU_GPT2_LAYER_STEP_S)
+            cpu += CPU_TIME_SCALE["gpt2"] * fitted
             ops = GPT2_OPS_BASE + GPT2_OPS_PER_LAYER * spec.n_layer
             gpu += p.flops / (H200_GEMM * H200_EFFICIENCY) + p.steps * ops * H200_OP_S
         return {"cpu_s": cpu, "h200_s": gpu}
