@@ -363,7 +363,7 @@ def check_memory(report: Report, prof: Profile, device: str) -> None:
         import torch
 
         from benchmarks import bench_mlp
-        from benchmarks.run_all import eager
+        from benchmarks.slice_specs import eager
         from softleak.simulate import protocol
         from softleak.simulate.memory import (
             BUDGET_FRACTION,
@@ -433,12 +433,13 @@ def measure_rates(report: Report, prof: Profile, device: str) -> dict | None:
     """Task A's rates document for ``device`` (GEMM peaks and the workload rows)."""
     import torch
 
-    from benchmarks import run_all
     from benchmarks.common import MEASUREMENT_ERROR, OK, gemm_timing, per_epoch
+    from benchmarks.rates_doc import rates_document
+    from benchmarks.timed_run import Bench
 
     cuda = device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    b = run_all.Bench(min_s=prof.min_s, timings=prof.timings)
+    b = Bench(min_s=prof.min_s, timings=prof.timings)
     usable = []
     for p in ("fp32", "tf32", "bf16", "bf16r"):
         why = _allowed(p, device)
@@ -474,7 +475,7 @@ def measure_rates(report: Report, prof: Profile, device: str) -> dict | None:
         "gemm_size": prof.gemm_size,
         "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    doc = run_all.rates_document(b.rows, gemm, reference, meta=meta)
+    doc = rates_document(b.rows, gemm, reference, meta=meta)
     for row in doc["workloads"]:
         name = f"rates/{row['workload']}/{row['part']}/{row['precision']}"
         if not report.wanted(name):
@@ -501,12 +502,13 @@ def measure_rates(report: Report, prof: Profile, device: str) -> dict | None:
 def _rate_rows(
     report: Report, b, prof: Profile, device: str, precisions, epoch, th: int | None
 ) -> None:
-    """The workload rows (``benchmarks.run_all.Row``) of the paper slices on ``device``, the
+    """The workload rows (``benchmarks.rates_doc.Row``) of the paper slices on ``device``, the
     engine on ``th`` threads (None: its own choice). A slice that raises fails its own check."""
     import torch
 
     from benchmarks import bench_mlp
-    from benchmarks.run_all import TAUS_5A, Row, eager, linear_slice, modadd_bench_spec
+    from benchmarks.rates_doc import Row
+    from benchmarks.slice_specs import TAUS_5A, eager, linear_slice, modadd_bench_spec
     from softleak.simulate import protocol
     from softleak.simulate.chunks import train_students
     from softleak.simulate.data import student_split

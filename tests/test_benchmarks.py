@@ -1,5 +1,6 @@
-"""The benchmark suite's honesty rules (``benchmarks.common``, ``benchmarks.run_all``), with
-injected fake clocks and timings: no speed is asserted anywhere (timings are noisy)."""
+"""The benchmark suite's honesty rules (``benchmarks.common``; the rates file,
+``benchmarks.rates_doc``), with injected fake clocks and timings: no speed is asserted anywhere
+(timings are noisy)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # benchmarks/ is not installed: it runs from the repository root
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import run_all  # noqa: E402
+from benchmarks import peaks, rates_doc, slice_specs  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     MEASUREMENT_ERROR,
     OK,
@@ -91,7 +92,7 @@ def test_judge_flags_rates_above_the_gemm_peak():
 def _row(workload, part, precision, seconds, *, loop=None, flops=1e9, family="mlp", shared=True):
     geo = {"family": family, "flops": flops, "entries": 0, "bytes": 0, "steps": 1}
     geo["shared"] = shared
-    return run_all.Row(
+    return rates_doc.Row(
         workload,
         part,
         precision,
@@ -115,7 +116,7 @@ def test_rows_above_peak_are_flagged_and_excluded_from_projections(tmp_path):
         _row("mlp-quick-scale", "students", "fp32", None, loop=0.1),  # unmeasurable
         _row("multinomial-tau", "students", "fp32", 0.02, loop=0.1, family="linear"),
     ]
-    doc = run_all.rates_document(rows, GEMM, {"bf16-tensors": 1e12}, meta={"device": "cpu"})
+    doc = rates_doc.rates_document(rows, GEMM, {"bf16-tensors": 1e12}, meta={"device": "cpu"})
     assert set(doc["gemm"]) == {"fp64", "fp32", "bf16"}
     table = {(r["workload"], r["precision"]): r for r in doc["workloads"]}
     bad = table[("mlp-paper-slice", "fp32")]
@@ -148,36 +149,36 @@ def test_rows_above_peak_are_flagged_and_excluded_from_projections(tmp_path):
     spec = SweepSpec("mlp", d=(20,), c=(10,), n=(200,), p_teacher=(16,), p_student=(16,))
     assert E.estimate(spec, rates)["cpu_s"] == pytest.approx(E.estimate(spec)["cpu_s"])
     path = tmp_path / "rates.json"
-    run_all.write_rates(doc, [path])
+    rates_doc.write_rates(doc, [path])
     assert E.load_rates(path).calibrations.keys() == rates.calibrations.keys()
 
 
 def test_a_speedup_needs_a_loop_that_was_measured_right():
     rows = [_row("multinomial-tau", "students", "fp32", 0.02, loop=1e-4, family="linear")]
-    (row,) = run_all.workload_rows(rows, GEMM)  # loop at 10 TFLOP/s: above the fp32 peak
+    (row,) = rates_doc.workload_rows(rows, GEMM)  # loop at 10 TFLOP/s: above the fp32 peak
     assert row["status"] == OK and row["speedup_vs_loop"] is None
     assert row["loop_status"] == MEASUREMENT_ERROR
 
 
 def test_a_precision_without_a_peak_is_unverified_and_unused():
     rows = [_row("mlp-paper-slice", "students", "tf32", 0.02)]
-    (row,) = run_all.workload_rows(rows, GEMM)
+    (row,) = rates_doc.workload_rows(rows, GEMM)
     assert row["status"].startswith("unverified") and row["gflop_per_s"] is None
 
 
 def test_best_peaks_keeps_the_larger_measurement_and_none_for_failures():
-    peaks = run_all.best_peaks({"fp32": 1e11, "bf16": None}, {"fp32": 2e11, "bf16": None})
-    assert peaks == {"bf16": None, "fp32": 2e11}
+    best = peaks.best_peaks({"fp32": 1e11, "bf16": None}, {"fp32": 2e11, "bf16": None})
+    assert best == {"bf16": None, "fp32": 2e11}
 
 
 def test_the_fused_hook_switches_compiled_steps_only_where_a_spec_offers_them():
     spec = SweepSpec("multinomial", d=(10,), c=(2,), n=(20,))
-    name = run_all._fused_field(spec)
+    name = slice_specs._fused_field(spec)
     if name is None:  # no compiled steps in softleak.simulate yet: no fused rows
-        assert run_all.fused_variant(spec) is None and run_all.eager(spec) is spec
+        assert slice_specs.fused_variant(spec) is None and slice_specs.eager(spec) is spec
     else:
-        assert getattr(run_all.fused_variant(spec), name) is True
-        assert getattr(run_all.eager(spec), name) is False
+        assert getattr(slice_specs.fused_variant(spec), name) is True
+        assert getattr(slice_specs.eager(spec), name) is False
 
 
 def test_the_timing_record_is_finite_or_none():
