@@ -129,7 +129,9 @@ def test_a_family_is_one_module_and_one_registry_line(echo, tmp_path, capsys):
 
 
 def test_the_gpu_check_runs_a_registered_family(echo, tmp_path):
-    from benchmarks.gpu_check import DRY, Report, check_families
+    from benchmarks.check_profiles import DRY
+    from benchmarks.check_report import Report
+    from benchmarks.family_checks import check_families
 
     report = Report(only=("agree-float64/echo", "agree-float32/echo"), log=False)
     check_families(report, DRY, "cpu", tmp_path)
