@@ -190,7 +190,8 @@ def _multinomial_students(sz: Sizes, b: Bench, spec, teacher, precisions) -> Non
 
 
 def _mlp_students(b: Bench, cfg, R: int, precision: str, span: int, fused: bool = False):
-    """(Row or None, teacher, rows) for R MLP students of ``bench_mlp``'s config ``cfg``."""
+    """(geometry, engine timing, teacher, rows) of R MLP students of ``bench_mlp``'s config
+    ``cfg``; None where ``fused`` finds no compiled steps."""
     from benchmarks import bench_mlp
 
     spec = dataclasses.replace(bench_mlp.student_spec(cfg, R, 1), precision=precision)
