@@ -11,7 +11,8 @@ It writes ``{device, torch, dry_run, checks: [{name, passed, detail}], rates, pr
   family (``simulate.families``: ``Family.check_spec``; logistic-pinv, multinomial, mlp, toy2d,
   modadd, canaries) in float64 on the device equals the same run on the CPU to ``FLOAT64_RTOL``
   (every metric of the results table; identities exactly); a family that declares no float64
-  run (gpt2: float32 only) is a skipped check;
+  run (gpt2: float32 only) is a skipped check (the tolerances live in
+  ``benchmarks.table_agreement``);
 - ``agree-float32/<experiment>`` (gpt2 too): a longer float32 run agrees by outcome -- the same
   phase (teachers that memorize their set, ``MEMORIZED``) and accuracies within the seed spread
   (``|mean_device - mean_cpu| <= SEED_SPREAD_K * std over seeds + ACC_FLOOR``);
