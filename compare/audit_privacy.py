@@ -163,66 +163,26 @@ def privacy_stats(
         mine = examples[examples["setting"] == setting]
         members = mine[mine["group"] == MEMBER]
         nonmembers = mine[mine["group"] == NONMEMBER]
-        by_run = members.groupby(["rho", "seed"], sort=True)["correct"].agg(["sum", "size"])
-        non_by_run = nonmembers.groupby(["rho", "seed"], sort=True)["correct"].agg(["sum", "size"])
-        tests = max(len(by_run), 1)
-        eps, eps_base = [], []
-        for (rho, seed), (k, t) in by_run.iterrows():
-            e = P.epsilon_lower_bound(int(k), int(t), c, confidence, tests)
-            eb = math.nan
-            if (rho, seed) in non_by_run.index:
-                k0, t0 = non_by_run.loc[(rho, seed)]
-                eb = P.epsilon_lower_bound_vs_baseline(
-                    int(k), int(t), int(k0), int(t0), confidence, tests
-                )
-            eps.append(e)
-            eps_base.append(eb)
-            runs.append(
-                {
-                    "setting": setting,
-                    "rho": float(rho),
-                    "seed": int(seed),
-                    "n_heldout_member": int(t),
-                    "member_correct": int(k),
-                    "epsilon_lb_run": e,
-                    "epsilon_lb_vs_baseline_run": eb,
-                }
-            )
+        mine_runs = _run_epsilons(setting, members, nonmembers, c, confidence)
+        runs += mine_runs
+        eps = [r["epsilon_lb_run"] for r in mine_runs]
+        eps_base = [r["epsilon_lb_vs_baseline_run"] for r in mine_runs]
         at = members[np.isclose(members["rho"], rho_worst)]
         non_at = nonmembers[np.isclose(nonmembers["rho"], rho_worst)]
-        distinct = int(non_at["index"].nunique())
-        m_scores, n_scores = at["score"].to_numpy(float), non_at["score"].to_numpy(float)
-        auc = P.auc(m_scores, n_scores) if len(at) and len(non_at) else math.nan
-        tprs = {}
-        for f in FPRS:
-            enough = len(at) and distinct >= math.ceil(1 / f - 1e-9)
-            tpr = P.tpr_at_fpr(m_scores, n_scores, f) if enough else None
-            tprs[f"tpr_at_fpr_{key(f)}"] = math.nan if tpr is None else tpr
-        if len(at) and len(non_at):
-            roc[setting] = P.roc_curve(m_scores, n_scores)
-        precision = {}
-        for v in COVERAGES:
-            per_seed = [
-                P.precision_at_coverage(
-                    g["confidence"].to_numpy(float), g["correct"].to_numpy(bool), v
-                )
-                for _, g in at.groupby("seed")
-            ]
-            precision[f"precision_at_coverage_{key(v)}"] = (
-                float(np.mean(per_seed)) if per_seed else math.nan
-            )
+        mia, curve, distinct = _membership_inference(at, non_at)
+        if curve is not None:
+            roc[setting] = curve
         settings.append(
             {
                 "setting": setting,
                 "rho": float(rho_worst),
-                "runs": len(by_run),
+                "runs": len(mine_runs),
                 "epsilon_lb": max(eps) if eps else math.nan,
                 "epsilon_lb_vs_baseline": np.nanmax(eps_base)
                 if np.isfinite(eps_base).any()
                 else math.nan,
-                "auc": auc,
-                **tprs,
-                **precision,
+                **mia,
+                **_precision_at_coverages(at),
                 "mia_n_member": len(at),
                 "mia_n_nonmember": len(non_at),
                 "n_nonmember_distinct": distinct,
@@ -242,6 +202,71 @@ def privacy_stats(
         exposed=exposed,
         reference=reference,
     )
+
+
+def _run_epsilons(
+    setting: str, members: pd.DataFrame, nonmembers: pd.DataFrame, c: int, confidence: float
+) -> list[dict]:
+    """One row per run (rho, seed) of ``setting``: its held-out member count and hits and its
+    epsilon lower bounds, alone and against the same run's non-members (NaN without them),
+    Bonferroni over the setting's runs."""
+    by_run = members.groupby(["rho", "seed"], sort=True)["correct"].agg(["sum", "size"])
+    non_by_run = nonmembers.groupby(["rho", "seed"], sort=True)["correct"].agg(["sum", "size"])
+    tests = max(len(by_run), 1)
+    runs = []
+    for (rho, seed), (k, t) in by_run.iterrows():
+        e = P.epsilon_lower_bound(int(k), int(t), c, confidence, tests)
+        eb = math.nan
+        if (rho, seed) in non_by_run.index:
+            k0, t0 = non_by_run.loc[(rho, seed)]
+            eb = P.epsilon_lower_bound_vs_baseline(
+                int(k), int(t), int(k0), int(t0), confidence, tests
+            )
+        runs.append(
+            {
+                "setting": setting,
+                "rho": float(rho),
+                "seed": int(seed),
+                "n_heldout_member": int(t),
+                "member_correct": int(k),
+                "epsilon_lb_run": e,
+                "epsilon_lb_vs_baseline_run": eb,
+            }
+        )
+    return runs
+
+
+def _membership_inference(
+    at: pd.DataFrame, non_at: pd.DataFrame
+) -> tuple[dict, tuple[np.ndarray, np.ndarray] | None, int]:
+    """Held-out members ``at`` against non-members ``non_at`` (one rho, seeds pooled) by score:
+    ``({auc, tpr_at_fpr_*}, the ROC curve or None without both groups, distinct non-members)``;
+    a TPR is NaN with fewer than 1/FPR distinct non-members."""
+    distinct = int(non_at["index"].nunique())
+    m_scores, n_scores = at["score"].to_numpy(float), non_at["score"].to_numpy(float)
+    auc = P.auc(m_scores, n_scores) if len(at) and len(non_at) else math.nan
+    tprs = {}
+    for f in FPRS:
+        enough = len(at) and distinct >= math.ceil(1 / f - 1e-9)
+        tpr = P.tpr_at_fpr(m_scores, n_scores, f) if enough else None
+        tprs[f"tpr_at_fpr_{key(f)}"] = math.nan if tpr is None else tpr
+    curve = P.roc_curve(m_scores, n_scores) if len(at) and len(non_at) else None
+    return {"auc": auc, **tprs}, curve, distinct
+
+
+def _precision_at_coverages(at: pd.DataFrame) -> dict[str, float]:
+    """``precision_at_coverage_*``: per seed, the accuracy of the student's most confident
+    fraction of held-out members ``at``, averaged over seeds (NaN without any)."""
+    precision = {}
+    for v in COVERAGES:
+        per_seed = [
+            P.precision_at_coverage(g["confidence"].to_numpy(float), g["correct"].to_numpy(bool), v)
+            for _, g in at.groupby("seed")
+        ]
+        precision[f"precision_at_coverage_{key(v)}"] = (
+            float(np.mean(per_seed)) if per_seed else math.nan
+        )
+    return precision
 
 
 def _per_class(setting: str, members: pd.DataFrame, nonmembers: pd.DataFrame) -> pd.DataFrame:

@@ -240,23 +240,7 @@ class AuditReport:
         privacy = self.privacy
         assert privacy is not None
         doc.heading("In privacy terms")
-        has_non = bool((self.settings["baseline_kind"] != "chance").any())
-        header = ["setting", "rho", "epsilon_lb"]
-        if has_non:
-            header.append("epsilon_lb vs baseline (heuristic)")
-        header += ["AUC"] + [f"TPR @ FPR {key(f)}" for f in FPRS]
-        header += [f"precision of top {100 * v:g}%" for v in COVERAGES]
-        rows = []
-        for _, row in self.settings.iterrows():
-            e = privacy.entry(str(row["setting"]))
-            cells = [str(row["setting"]), _fmt(row["rho"]), _fmt(e["epsilon_lb"], 2)]
-            if has_non:
-                cells.append(_fmt(e["epsilon_lb_vs_baseline"], 2))
-            cells.append(_fmt(e["auc"]))
-            cells += [_fmt(e["tpr_at_fpr"][key(f)]) for f in FPRS]
-            cells += [_fmt(e["precision_at_coverage"][key(v)]) for v in COVERAGES]
-            rows.append(cells)
-        doc.table(header, rows)
+        doc.table(*self._privacy_table())
         first = privacy.settings.iloc[0] if len(privacy.settings) else None
         counts = ""
         if first is not None:
@@ -277,51 +261,86 @@ class AuditReport:
         if images and privacy.roc:
             doc.image("roc.png", "membership inference ROC through the student (log-log)")
         if not privacy.per_class.empty and privacy.reference is not None:
-            part = privacy.per_class[privacy.per_class["setting"] == privacy.reference]
-            doc.heading(f"Per-class leakage ({privacy.reference})", level=3)
-            if len(part) > 2 * PER_CLASS_SHOWN:
-                ranked = part.sort_values(["leakage", "label"], ascending=[False, True])
-                doc.paragraph(
-                    f"The {PER_CLASS_SHOWN} most and {PER_CLASS_SHOWN} least leaking of "
-                    f"{len(part)} classes (all of them in per_class.csv)."
-                )
-                part = pd.concat([ranked.head(PER_CLASS_SHOWN), ranked.tail(PER_CLASS_SHOWN)])
-            doc.table(
-                [
-                    "label",
-                    "held-out member acc",
-                    "members",
-                    "non-member acc",
-                    "non-members",
-                    "leakage",
-                ],
-                [
-                    [
-                        int(r.label),
-                        _fmt(r.member_acc),
-                        int(r.n_member) if _finite(r.n_member) else 0,
-                        _fmt(r.nonmember_acc),
-                        int(r.n_nonmember) if _finite(r.n_nonmember) else 0,
-                        _fmt(r.leakage),
-                    ]
-                    for r in part.itertuples()
-                ],
-            )
+            self._per_class_block(doc)
         if not privacy.exposed.empty:
-            doc.heading(f"Most exposed held-out members ({privacy.reference})", level=3)
-            doc.table(
-                ["member index", "label", "mean score", "times held out", "times recovered"],
-                [
-                    [
-                        int(r.index),
-                        int(r.label),
-                        _fmt(r.mean_score),
-                        int(r.held_out),
-                        int(r.recovered),
-                    ]
-                    for r in privacy.exposed.itertuples()
-                ],
+            self._exposed_block(doc)
+
+    def _privacy_table(self) -> tuple[list[str], list[list[str]]]:
+        """The privacy numbers per setting: header and rows."""
+        privacy = self.privacy
+        assert privacy is not None
+        has_non = bool((self.settings["baseline_kind"] != "chance").any())
+        header = ["setting", "rho", "epsilon_lb"]
+        if has_non:
+            header.append("epsilon_lb vs baseline (heuristic)")
+        header += ["AUC"] + [f"TPR @ FPR {key(f)}" for f in FPRS]
+        header += [f"precision of top {100 * v:g}%" for v in COVERAGES]
+        rows = []
+        for _, row in self.settings.iterrows():
+            e = privacy.entry(str(row["setting"]))
+            cells = [str(row["setting"]), _fmt(row["rho"]), _fmt(e["epsilon_lb"], 2)]
+            if has_non:
+                cells.append(_fmt(e["epsilon_lb_vs_baseline"], 2))
+            cells.append(_fmt(e["auc"]))
+            cells += [_fmt(e["tpr_at_fpr"][key(f)]) for f in FPRS]
+            cells += [_fmt(e["precision_at_coverage"][key(v)]) for v in COVERAGES]
+            rows.append(cells)
+        return header, rows
+
+    def _per_class_block(self, doc) -> None:
+        """Per-class leakage of the reference setting (the most and least leaking classes when
+        there are many)."""
+        privacy = self.privacy
+        assert privacy is not None
+        part = privacy.per_class[privacy.per_class["setting"] == privacy.reference]
+        doc.heading(f"Per-class leakage ({privacy.reference})", level=3)
+        if len(part) > 2 * PER_CLASS_SHOWN:
+            ranked = part.sort_values(["leakage", "label"], ascending=[False, True])
+            doc.paragraph(
+                f"The {PER_CLASS_SHOWN} most and {PER_CLASS_SHOWN} least leaking of "
+                f"{len(part)} classes (all of them in per_class.csv)."
             )
+            part = pd.concat([ranked.head(PER_CLASS_SHOWN), ranked.tail(PER_CLASS_SHOWN)])
+        doc.table(
+            [
+                "label",
+                "held-out member acc",
+                "members",
+                "non-member acc",
+                "non-members",
+                "leakage",
+            ],
+            [
+                [
+                    int(r.label),
+                    _fmt(r.member_acc),
+                    int(r.n_member) if _finite(r.n_member) else 0,
+                    _fmt(r.nonmember_acc),
+                    int(r.n_nonmember) if _finite(r.n_nonmember) else 0,
+                    _fmt(r.leakage),
+                ]
+                for r in part.itertuples()
+            ],
+        )
+
+    def _exposed_block(self, doc) -> None:
+        """The reference setting's most exposed held-out members."""
+        privacy = self.privacy
+        assert privacy is not None
+        doc.heading(f"Most exposed held-out members ({privacy.reference})", level=3)
+        doc.table(
+            ["member index", "label", "mean score", "times held out", "times recovered"],
+            [
+                [
+                    int(r.index),
+                    int(r.label),
+                    _fmt(r.mean_score),
+                    int(r.held_out),
+                    int(r.recovered),
+                ]
+                for r in privacy.exposed.itertuples()
+            ],
+        )
 
     def plot(self, ax: Any = None) -> Any:
         """Privacy-utility plot: leakage (with interval) against utility, one point per setting.

@@ -367,32 +367,16 @@ def headlines(
     ``ci_confidence``, ``p_value`` (largest over rho), ``p_holm`` (Holm-adjusted; None for
     controls), ``within_tolerance``. Controls use the plain ``confidence``.
     """
-    from softleak.compare.privacy import holm
-
     rows = _validate(rows)  # the same keys as summarize's per_rho
     groups = {key: g for key, g in rows.groupby(["setting", "rho"], sort=False)}
     parts = {name: part for name, part in per_rho.groupby("setting", sort=False)}
-    p_values = {
-        name: max(
-            (within_p_value(groups[(name, rho)], tolerance) for rho in part["rho"]),
-            key=lambda p: math.inf if math.isnan(p) else p,
-        )
-        for name, part in parts.items()
-    }
+    p_values = _setting_p_values(groups, parts, tolerance)
     releases = [n for n, part in parts.items() if not bool(part["control"].iloc[0])]
     ranked = sorted(
         releases,
         key=lambda n: (math.isnan(p_values[n]), p_values[n], int(parts[n]["order"].iloc[0])),
     )
-    # Holm's levels (ranked as ``holm`` ranks: by p, ties in this order); the decision compares
-    # each interval at its level with the tolerance, so a tie at the tolerance is decided by
-    # ``<=`` on the interval itself, not by a root-found p-value
-    p_adj, _, levels = holm([p_values[n] for n in ranked], alpha=1.0 - confidence)
-    adjusted = dict(zip(ranked, p_adj, strict=True))
-    level = {
-        n: 1.0 - (float(lv) if math.isfinite(lv) else (1.0 - confidence) / (len(ranked) - i))
-        for i, (n, lv) in enumerate(zip(ranked, levels, strict=True))
-    }
+    adjusted, level = _holm_levels(ranked, p_values, confidence)
     records, passing = [], True
     for name in [*ranked, *(n for n in parts if n not in releases)]:
         part = parts[name]
@@ -421,25 +405,59 @@ def headlines(
     settings = pd.DataFrame.from_records(records).infer_objects()
     settings = settings.sort_values("order", kind="stable").reset_index(drop=True)
     settings["control"] = settings["control"].astype(bool)
-    columns = [
-        "setting",
-        "order",
-        "control",
-        "rho",
-        "n_seeds",
-        "leakage",
-        "leakage_ci_low",
-        "leakage_ci_high",
-        "ci_confidence",
-        "p_value",
-        "p_holm",
-        "within_tolerance",
-        "utility",
-        "member_acc",
-        "baseline",
-        "baseline_kind",
-        "n_nonmember",
-        "certified_leaked",
-        "certified_hidden",
-    ]
-    return settings[columns]
+    return settings[list(_HEADLINE_COLUMNS)]
+
+
+#: The columns of :func:`headlines`, in order.
+_HEADLINE_COLUMNS = (
+    "setting",
+    "order",
+    "control",
+    "rho",
+    "n_seeds",
+    "leakage",
+    "leakage_ci_low",
+    "leakage_ci_high",
+    "ci_confidence",
+    "p_value",
+    "p_holm",
+    "within_tolerance",
+    "utility",
+    "member_acc",
+    "baseline",
+    "baseline_kind",
+    "n_nonmember",
+    "certified_leaked",
+    "certified_hidden",
+)
+
+
+def _setting_p_values(groups: dict, parts: dict, tolerance: float) -> dict[str, float]:
+    """Each setting's p-value of :func:`headlines`: the largest :func:`within_p_value` over its
+    rho (NaN counts as largest)."""
+    return {
+        name: max(
+            (within_p_value(groups[(name, rho)], tolerance) for rho in part["rho"]),
+            key=lambda p: math.inf if math.isnan(p) else p,
+        )
+        for name, part in parts.items()
+    }
+
+
+def _holm_levels(
+    ranked: list[str], p_values: dict[str, float], confidence: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Holm's adjusted p-values and the confidence each release setting's interval is judged at
+    (``ranked``: the release settings in Holm's order), by setting name."""
+    from softleak.compare.privacy import holm
+
+    # Holm's levels (ranked as ``holm`` ranks: by p, ties in this order); the decision compares
+    # each interval at its level with the tolerance, so a tie at the tolerance is decided by
+    # ``<=`` on the interval itself, not by a root-found p-value
+    p_adj, _, levels = holm([p_values[n] for n in ranked], alpha=1.0 - confidence)
+    adjusted = dict(zip(ranked, p_adj, strict=True))
+    level = {
+        n: 1.0 - (float(lv) if math.isfinite(lv) else (1.0 - confidence) / (len(ranked) - i))
+        for i, (n, lv) in enumerate(zip(ranked, levels, strict=True))
+    }
+    return adjusted, level

@@ -41,20 +41,10 @@ def product_size(a_shape, b_shape) -> int:
     return math.prod(batch) * m * k * n
 
 
-@functools.lru_cache(maxsize=1)
-def _mode_class():
-    """The torch function mode class behind :class:`BF16Casts` (built once, on first use: torch is
-    imported lazily)."""
+def _rounding_functions():
+    """The exact mode's two autograd functions: ``(_GradRound, _Round)`` (built by
+    :func:`_mode_class`, once)."""
     import torch
-    import torch.nn.functional as F
-    from torch.overrides import TorchFunctionMode
-
-    products = {
-        torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.mm, torch.Tensor.mm,
-        torch.bmm, torch.Tensor.bmm, F.linear,
-    }  # fmt: skip
-    accumulating = {torch.baddbmm, torch.Tensor.baddbmm, torch.addmm, torch.Tensor.addmm}
-    attention = {F.scaled_dot_product_attention}
 
     class _GradRound(torch.autograd.Function):
         # identity forward; the gradient flowing back is rounded to bf16 (the exact mode's
@@ -76,6 +66,55 @@ def _mode_class():
         @staticmethod
         def backward(ctx, g):
             return g
+
+    return _GradRound, _Round
+
+
+def _attention(product, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+               enable_gqa=False):  # fmt: skip
+    """The math of ``scaled_dot_product_attention`` with its two products through ``product``
+    (``product(torch.matmul, a, b)``: the mode's cast product) and the softmax in float32; masked
+    scores take float32's lowest value (a fully masked row gets uniform weights, as transformers'
+    eager attention gives it)."""
+    import torch
+    import torch.nn.functional as F
+
+    if enable_gqa and k.size(-3) != q.size(-3):
+        k = k.repeat_interleave(q.size(-3) // k.size(-3), -3)
+        v = v.repeat_interleave(q.size(-3) // v.size(-3), -3)
+    scale = 1 / math.sqrt(q.size(-1)) if scale is None else scale
+    scores = product(torch.matmul, q, k.transpose(-2, -1)) * scale
+    low = torch.finfo(scores.dtype).min
+    if is_causal:
+        L, S = q.size(-2), k.size(-2)
+        keep = torch.ones(L, S, dtype=torch.bool, device=q.device).tril()
+        scores = scores.masked_fill(~keep, low)
+    if attn_mask is not None:
+        if attn_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attn_mask, low)
+        else:
+            scores = scores + attn_mask
+    weights = torch.softmax(scores.float(), dim=-1).to(scores.dtype)
+    if dropout_p > 0:
+        weights = F.dropout(weights, dropout_p, training=True)
+    return product(torch.matmul, weights, v)
+
+
+@functools.lru_cache(maxsize=1)
+def _mode_class():
+    """The torch function mode class behind :class:`BF16Casts` (built once, on first use: torch is
+    imported lazily)."""
+    import torch
+    import torch.nn.functional as F
+    from torch.overrides import TorchFunctionMode
+
+    products = {
+        torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.mm, torch.Tensor.mm,
+        torch.bmm, torch.Tensor.bmm, F.linear,
+    }  # fmt: skip
+    accumulating = {torch.baddbmm, torch.Tensor.baddbmm, torch.addmm, torch.Tensor.addmm}
+    attention = {F.scaled_dot_product_attention}
+    _GradRound, _Round = _rounding_functions()
 
     class Mode(TorchFunctionMode):
         def __init__(self, exact: bool, max_size: int | None):
@@ -100,30 +139,15 @@ def _mode_class():
                 return _GradRound.apply(out) if out.requires_grad else out
             return out.to(torch.float32)
 
-        def _attention(self, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
-                       enable_gqa=False):  # fmt: skip
-            # the math of scaled_dot_product_attention with its two products cast and the
-            # softmax in float32; masked scores take float32's lowest value (a fully masked row
-            # gets uniform weights, as transformers' eager attention gives it)
-            if enable_gqa and k.size(-3) != q.size(-3):
-                k = k.repeat_interleave(q.size(-3) // k.size(-3), -3)
-                v = v.repeat_interleave(q.size(-3) // v.size(-3), -3)
-            scale = 1 / math.sqrt(q.size(-1)) if scale is None else scale
-            scores = self._product(torch.matmul, q, k.transpose(-2, -1)) * scale
-            low = torch.finfo(scores.dtype).min
-            if is_causal:
-                L, S = q.size(-2), k.size(-2)
-                keep = torch.ones(L, S, dtype=torch.bool, device=q.device).tril()
-                scores = scores.masked_fill(~keep, low)
-            if attn_mask is not None:
-                if attn_mask.dtype == torch.bool:
-                    scores = scores.masked_fill(~attn_mask, low)
-                else:
-                    scores = scores + attn_mask
-            weights = torch.softmax(scores.float(), dim=-1).to(scores.dtype)
-            if dropout_p > 0:
-                weights = F.dropout(weights, dropout_p, training=True)
-            return self._product(torch.matmul, weights, v)
+        def _accumulate(self, func, args, kwargs):
+            # addmm/baddbmm: the product cast, the added term float32 (added after it)
+            inp, a, b = args[:3]
+            if not self._covered(a, b):
+                return func(*args, **kwargs)
+            beta, alpha = kwargs.pop("beta", 1), kwargs.pop("alpha", 1)
+            mm = torch.bmm if func in (torch.baddbmm, torch.Tensor.baddbmm) else torch.mm
+            out = self._product(mm, a, b)
+            return beta * inp + alpha * out if (beta, alpha) != (1, 1) else inp + out
 
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = dict(kwargs or {})
@@ -136,17 +160,11 @@ def _mode_class():
                 out = self._product(func, a, b, rest, kwargs)
                 return out if bias is None else out + bias
             if func in accumulating and len(args) >= 3:
-                inp, a, b = args[:3]
-                if not self._covered(a, b):
-                    return func(*args, **kwargs)
-                beta, alpha = kwargs.pop("beta", 1), kwargs.pop("alpha", 1)
-                mm = torch.bmm if func in (torch.baddbmm, torch.Tensor.baddbmm) else torch.mm
-                out = self._product(mm, a, b)
-                return beta * inp + alpha * out if (beta, alpha) != (1, 1) else inp + out
+                return self._accumulate(func, args, kwargs)
             if func in attention and len(args) >= 3:
                 q, k, v = args[:3]
                 if q.dtype == k.dtype == v.dtype == torch.float32:
-                    return self._attention(*args, **kwargs)
+                    return _attention(self._product, *args, **kwargs)
             return func(*args, **kwargs)
 
     return Mode

@@ -134,31 +134,13 @@ def audit(
     config["units"] = [u.name for u in units]
     cache: dict = {}  # work shared by the units (the members' pseudo-inverse for certificates)
     if out is None:
-        frames, examples = [], []
-        for unit in student_bar_units(units, releases, progress):
-            rows, scored = students_of_unit(spec, data, releases, unit, threads, cache)
-            frames.append(pd.DataFrame(rows))
-            examples.append(scored)
-        return _finish(
-            pd.concat(frames, ignore_index=True), pd.concat(examples, ignore_index=True), config
-        )
+        return _audit_in_memory(spec, data, releases, units, config, threads, progress, cache)
     from softleak.simulate.precision import require_precision
-    from softleak.simulate.rundir import check_fits, claim, resolve_out
+    from softleak.simulate.rundir import claim, resolve_out
 
     out = resolve_out(out)
     require_precision(spec.precision, spec.device)  # refused here, before any record
-    n_holdout = 0 if data.holdout_labels is None else len(data.holdout_labels)
-    check_fits(
-        spec.peak_bytes(data.n, data.inputs.shape[1], data.c, n_holdout, _module_params(identity)),
-        spec.device,
-        f"an audit of {data.n} members",
-    )
-    check_fits(
-        spec.examples_bytes(data.n, n_holdout, len(releases)),
-        "cpu",
-        f"the per-example scores of {len(releases)} settings x {spec.seeds} seeds x "
-        f"{len(spec.rho)} rho on {data.n} members and {n_holdout} non-members",
-    )
+    _check_fits(spec, data, identity, releases)
     with claim(
         out,
         experiment="audit",
@@ -180,6 +162,46 @@ def audit(
         from softleak.simulate.store import read_side_table
 
         return _finish(table, read_side_table(store.root, "examples", names), config)
+
+
+def _audit_in_memory(
+    spec: AuditSpec,
+    data: AuditData,
+    releases: list[Release],
+    units: list[_Unit],
+    config: dict,
+    threads: int | None,
+    progress: bool | None,
+    cache: dict,
+) -> AuditResult:
+    """:func:`audit` without a run directory: every unit trained here, nothing written."""
+    frames, examples = [], []
+    for unit in student_bar_units(units, releases, progress):
+        rows, scored = students_of_unit(spec, data, releases, unit, threads, cache)
+        frames.append(pd.DataFrame(rows))
+        examples.append(scored)
+    return _finish(
+        pd.concat(frames, ignore_index=True), pd.concat(examples, ignore_index=True), config
+    )
+
+
+def _check_fits(spec: AuditSpec, data: AuditData, identity: dict, releases: list[Release]) -> None:
+    """Refuse (``simulate.rundir.check_fits``) an audit whose peak memory does not fit the
+    device, or whose per-example scores do not fit in memory."""
+    from softleak.simulate.rundir import check_fits
+
+    n_holdout = 0 if data.holdout_labels is None else len(data.holdout_labels)
+    check_fits(
+        spec.peak_bytes(data.n, data.inputs.shape[1], data.c, n_holdout, _module_params(identity)),
+        spec.device,
+        f"an audit of {data.n} members",
+    )
+    check_fits(
+        spec.examples_bytes(data.n, n_holdout, len(releases)),
+        "cpu",
+        f"the per-example scores of {len(releases)} settings x {spec.seeds} seeds x "
+        f"{len(spec.rho)} rho on {data.n} members and {n_holdout} non-members",
+    )
 
 
 def check_holdout(data: AuditData) -> None:

@@ -88,7 +88,6 @@ def train_teachers(
     k = 1 if spec.single_logit else c
     t0 = time.perf_counter()
     datas = [teacher_data(spec, *key) for key in keys]
-    n_max = max(x.n for x in datas)
     seeds = [spec.teacher_seed(*key) for key in keys]
     model = replica_models(spec, seeds, d, k, spec.p_teacher, dtype)
     states = states or {}
@@ -100,72 +99,102 @@ def train_teachers(
             w = exact_weights(spec.teacher_kind, datas[i].X, datas[i].y)
             model.params[0][i, 0] = torch.as_tensor(w, dtype=dtype, device=device)
     elif todo:
-        sub = model.select(todo)
-        if spec.nested_data:
-            X = torch.as_tensor(
-                datas[int(np.argmax([x.n for x in datas]))].X, dtype=dtype, device=device
-            )
-            y = torch.as_tensor(max(datas, key=lambda x: x.n).y, device=device)
-            mask = torch.zeros(len(todo), n_max, dtype=dtype, device=device)
-            for r, i in enumerate(todo):
-                mask[r, : datas[i].n] = 1
-            weights, targets = normalized_weights(mask), y
-        else:
-            X = torch.as_tensor(np.stack([datas[i].X for i in todo]), dtype=dtype, device=device)
-            targets = torch.as_tensor(np.stack([datas[i].y for i in todo]), device=device)
-            weights = None
-        kind = "bce" if k == 1 else "ce"
-        if kind == "bce":
-            targets = targets.to(dtype)
-        step_flops = 3 * sub.flops_per_sample() * n_max * len(todo)
-        with thread_count(threads_for(step_flops, threads)):
-            fit(
-                sub,
-                X,
-                Objective(kind, targets, weights),
-                epochs=spec.teacher_epochs,
-                optim=AdamConfig(lr=spec.teacher_lr),
-                precision=spec.precision,
-                compile=spec.compile,
-            )
-        for r, i in enumerate(todo):
-            for p, q in zip(model.params, sub.params, strict=True):
-                p[i] = q[r]
+        _fit_teachers(spec, model, datas, todo, k, dtype, threads)
     for i, key in enumerate(keys):
         if key in states:
             for p, q in zip(model.params, states[key], strict=True):
                 p[i] = q.to(device=device, dtype=dtype)
     wall = (time.perf_counter() - t0) / max(1, len(todo))
-    out = []
-    for i, key in enumerate(keys):
-        one = model.select([i])
-        X_val, y_val = make_validation(spec.n_val, d, c, spec.val_seed(*key), spec.val_kind)
-        with torch.no_grad():
-            z = one.forward(torch.as_tensor(datas[i].X, dtype=dtype, device=device))[0]
-            zv = one.forward(torch.as_tensor(X_val, dtype=dtype, device=device))[0]
-        y_t = torch.as_tensor(datas[i].y, device=device)
-        record = {}
-        if spec.exact_teacher:  # from the weights as stored: a resumed sweep writes the same rows
-            from softleak.simulate.exact_teachers import teacher_record
+    return [
+        _trained_teacher(spec, key, datas[i], model.select([i]), dtype, wall)
+        for i, key in enumerate(keys)
+    ]
 
-            w = one.params[0][0, 0].double().cpu().numpy()
-            record = teacher_record(spec.teacher_kind, datas[i].X, datas[i].y, w)
-        out.append(
-            Teacher(
-                key=key,
-                data=datas[i],
-                X_val=X_val,
-                y_val=y_val,
-                model=one,
-                logits=z.double().cpu().numpy(),
-                logits_val=zv.double().cpu().numpy(),
-                train_acc=float((predict(z) == y_t).double().mean()),
-                val_acc=float((predict(zv).cpu() == torch.as_tensor(y_val)).double().mean()),
-                wall_s=wall,
-                record=record,
-            )
+
+def _fit_teachers(
+    spec: SweepSpec,
+    model: ReplicaModel,
+    datas: list[TeacherSet],
+    todo: list[int],
+    k: int,
+    dtype: torch.dtype,
+    threads: int | None,
+) -> None:
+    """Train the replicas ``todo`` of ``model`` (on ``datas``, the batch's teacher sets) as one
+    batch by ``fit`` and write their weights back into ``model``. Nested data: one input
+    matrix (the largest set's) with a prefix mask per replica; else per-replica inputs."""
+    device = spec.device
+    n_max = max(x.n for x in datas)
+    sub = model.select(todo)
+    if spec.nested_data:
+        X = torch.as_tensor(
+            datas[int(np.argmax([x.n for x in datas]))].X, dtype=dtype, device=device
         )
-    return out
+        y = torch.as_tensor(max(datas, key=lambda x: x.n).y, device=device)
+        mask = torch.zeros(len(todo), n_max, dtype=dtype, device=device)
+        for r, i in enumerate(todo):
+            mask[r, : datas[i].n] = 1
+        weights, targets = normalized_weights(mask), y
+    else:
+        X = torch.as_tensor(np.stack([datas[i].X for i in todo]), dtype=dtype, device=device)
+        targets = torch.as_tensor(np.stack([datas[i].y for i in todo]), device=device)
+        weights = None
+    kind = "bce" if k == 1 else "ce"
+    if kind == "bce":
+        targets = targets.to(dtype)
+    step_flops = 3 * sub.flops_per_sample() * n_max * len(todo)
+    with thread_count(threads_for(step_flops, threads)):
+        fit(
+            sub,
+            X,
+            Objective(kind, targets, weights),
+            epochs=spec.teacher_epochs,
+            optim=AdamConfig(lr=spec.teacher_lr),
+            precision=spec.precision,
+            compile=spec.compile,
+        )
+    for r, i in enumerate(todo):
+        for p, q in zip(model.params, sub.params, strict=True):
+            p[i] = q[r]
+
+
+def _trained_teacher(
+    spec: SweepSpec,
+    key: tuple[int, int, int, int],
+    data: TeacherSet,
+    one: ReplicaModel,
+    dtype: torch.dtype,
+    wall: float,
+) -> Teacher:
+    """The :class:`Teacher` of ``key`` from its trained model ``one`` (one replica): its logits
+    and accuracies on its data and on its validation set (drawn here), and an exact teacher's
+    row columns."""
+    device = spec.device
+    d, c = key[0], key[1]
+    X_val, y_val = make_validation(spec.n_val, d, c, spec.val_seed(*key), spec.val_kind)
+    with torch.no_grad():
+        z = one.forward(torch.as_tensor(data.X, dtype=dtype, device=device))[0]
+        zv = one.forward(torch.as_tensor(X_val, dtype=dtype, device=device))[0]
+    y_t = torch.as_tensor(data.y, device=device)
+    record = {}
+    if spec.exact_teacher:  # from the weights as stored: a resumed sweep writes the same rows
+        from softleak.simulate.exact_teachers import teacher_record
+
+        w = one.params[0][0, 0].double().cpu().numpy()
+        record = teacher_record(spec.teacher_kind, data.X, data.y, w)
+    return Teacher(
+        key=key,
+        data=data,
+        X_val=X_val,
+        y_val=y_val,
+        model=one,
+        logits=z.double().cpu().numpy(),
+        logits_val=zv.double().cpu().numpy(),
+        train_acc=float((predict(z) == y_t).double().mean()),
+        val_acc=float((predict(zv).cpu() == torch.as_tensor(y_val)).double().mean()),
+        wall_s=wall,
+        record=record,
+    )
 
 
 def replica_models(

@@ -218,6 +218,28 @@ class StepGradients:
         return self.eager()
 
 
+def _step_gradients(
+    model,
+    X: torch.Tensor,
+    objective: Objective,
+    epochs: int,
+    autograd: bool | None,
+    precision: str,
+    compile: bool | None,
+) -> StepGradients:
+    """The step gradients of :func:`fit`: through autograd unless the family has an analytic
+    backward (``autograd=None``), compiled where asked (``compile=None``: where ``compile_pays``),
+    never under a precision that may run a function mode, and only where torch.compile runs."""
+    if autograd is None:
+        autograd = not hasattr(model, "forward_backward")
+    if compile is None:
+        compile = compile_pays(model, X, epochs)
+    if compile and uses_function_mode(precision):
+        log.info("precision %s may run by explicit casts (a function mode): eager", precision)
+        compile = False
+    return StepGradients(model, X, objective, autograd, bool(compile) and compile_available())
+
+
 def fit(
     model,
     X: torch.Tensor,
@@ -249,14 +271,7 @@ def fit(
         False, or None for where ``compile_pays`` (eager wherever torch.compile is unavailable).
         Evaluations, stop checks, the optimizer and the final loss stay eager.
     """
-    if autograd is None:
-        autograd = not hasattr(model, "forward_backward")
-    if compile is None:
-        compile = compile_pays(model, X, epochs)
-    if compile and uses_function_mode(precision):
-        log.info("precision %s may run by explicit casts (a function mode): eager", precision)
-        compile = False
-    gradients = StepGradients(model, X, objective, autograd, bool(compile) and compile_available())
+    gradients = _step_gradients(model, X, objective, epochs, autograd, precision, compile)
     opt = Adam(model.params, optim)
     curves: list[dict] = []
 
