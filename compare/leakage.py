@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from softleak.compare.table import jsonable, normalize, select
+from softleak.compare.table import jsonable, normalize, seed_means, seed_stats, select
 
 #: Agreement: |measured - predicted| <= max(ABS_TOL, Z_TOL * SE) (issue 25's criterion).
 ABS_TOL = 0.01
@@ -364,14 +364,12 @@ def curve_agreement(df: pd.DataFrame, *, where: Mapping[str, Any] | None = None)
         raise ValueError(f"the weak-phase theory is for logistic-pinv sweeps, not {bad[0]}")
     rows, left_out = usable(df)
     keys = ["teacher", "d", "rho", "alpha"]
-    per_seed = rows.groupby([*keys, "seed"])[METRIC].mean()
-    cells = per_seed.groupby(level=list(range(len(keys))))
-    table = pd.DataFrame(
-        {"measured": cells.mean(), "sd": cells.std(ddof=1), "n_seeds": cells.size()}
-    ).reset_index()
+    rows = rows.dropna(subset=keys)  # a run without a cell is compared nowhere
+    per_seed = seed_means(rows, keys, METRIC)
+    table = seed_stats(per_seed, keys).reset_index()
+    table = table.rename(columns={METRIC: "measured", f"{METRIC}_sem": "sem"})
     dropped = left_out.groupby(keys)["seed"].nunique()
     table["dropped"] = [int(dropped.get(tuple(k), 0)) for k in table[keys].itertuples(index=False)]
-    table["sem"] = table["sd"] / np.sqrt(table["n_seeds"])
     table["predicted"] = np.nan
     for teacher, idx in table.groupby("teacher").groups.items():
         part = table.loc[idx]
@@ -388,7 +386,7 @@ def curve_agreement(df: pd.DataFrame, *, where: Mapping[str, Any] | None = None)
     )
     table["d"] = table["d"].astype(int)
     table["n_seeds"] = table["n_seeds"].astype(int)
-    seeds = per_seed.rename("measured").reset_index()
+    seeds = per_seed.rename(columns={METRIC: "measured"}).reset_index()
     seeds["d"] = seeds["d"].astype(int)
     return CurveAgreement(table[list(COLUMNS)].reset_index(drop=True), seeds)
 

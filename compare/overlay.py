@@ -37,6 +37,8 @@ from softleak.compare.table import (
     jsonable,
     normalize,
     present,
+    seed_means,
+    seed_stats,
     select,
     single_value,
 )
@@ -54,24 +56,27 @@ def mean_curves(
     """Seed-mean and standard error of each metric per (by..., alpha).
 
     Rows sharing (by, alpha, seed) are averaged first, so each seed (teacher replicate) counts
-    once. Returns a long table with columns ``*by, alpha, metric, mean, sem, n_seeds`` (``sem`` is
-    NaN with one seed).
+    once (``compare.table.seed_means``, then ``seed_stats``). Each metric counts only the seeds
+    with a value: a seed whose runs in a cell are all NaN is left out of that metric's
+    ``n_seeds``, and a cell with no value at all has no row. Metrics ``df`` lacks are skipped.
+
+    Returns:
+        A long table with columns ``*by, alpha, metric, mean, sem, n_seeds`` (``sem`` is NaN with
+        one seed), sorted by (by..., alpha) within each metric.
     """
-    records = []
     keys = [*by, "alpha"]
+    columns = [*keys, "metric", "mean", "sem", "n_seeds"]
+    records = []
     for metric in metrics:
         if metric not in df.columns:
             continue
-        per_seed = df.groupby([*keys, "seed"], dropna=False)[metric].mean().dropna()
-        grouped = per_seed.groupby(level=list(range(len(keys))), dropna=False)
-        stats = pd.DataFrame(
-            {"mean": grouped.mean(), "sd": grouped.std(ddof=1), "n_seeds": grouped.size()}
-        ).reset_index()
-        stats["sem"] = stats["sd"] / np.sqrt(stats["n_seeds"])
+        per_seed = seed_means(df, keys, metric).dropna()  # seeds with a value of this metric
+        stats = seed_stats(per_seed, keys).reset_index()
+        stats = stats.rename(columns={metric: "mean", f"{metric}_sem": "sem"})
         stats["metric"] = metric
-        records.append(stats[[*keys, "metric", "mean", "sem", "n_seeds"]])
+        records.append(stats[columns])
     if not records:
-        return pd.DataFrame(columns=[*keys, "metric", "mean", "sem", "n_seeds"])
+        return pd.DataFrame(columns=columns)
     return pd.concat(records, ignore_index=True)
 
 

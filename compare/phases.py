@@ -53,6 +53,8 @@ from softleak.compare.table import (
     jsonable,
     normalize,
     present,
+    seed_means,
+    seed_stats,
     select,
     single_value,
 )
@@ -499,17 +501,18 @@ def _cell_grids(
     df: pd.DataFrame, x: str, y: str, metrics: list[str]
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """Sorted axis values ``xs``, ``ys``, the seed-mean grid (ny, nx) of each metric (each seed
-    counted once) and the seeds per cell."""
-    per_seed = df.groupby([y, x, "seed"], dropna=False)[metrics].mean()
-    cells = per_seed.groupby(level=[0, 1]).mean()
-    counts = per_seed.groupby(level=[0, 1]).size()
+    counted once: ``compare.table.seed_means`` then ``seed_stats``, NaN left out of each mean)
+    and the seeds with a row in each cell (0 where the cell has no run). Rows without an x or a
+    y are not on the grid."""
+    keys = [y, x]
+    rows = df.dropna(subset=keys)
+    cells = seed_stats(seed_means(rows, keys, metrics), keys)
     xs = np.sort(df[x].dropna().unique().astype(float))
     ys = np.sort(df[y].dropna().unique().astype(float))
-    full = pd.MultiIndex.from_product([ys, xs], names=[y, x])
-    cells = cells.reindex(full)
+    cells = cells.reindex(pd.MultiIndex.from_product([ys, xs], names=keys))
     shape = (len(ys), len(xs))
     grids = {m: cells[m].to_numpy(dtype=float).reshape(shape) for m in metrics}
-    n_seeds = counts.reindex(full).fillna(0).to_numpy(dtype=int).reshape(shape)
+    n_seeds = cells["n_seeds"].fillna(0).to_numpy(dtype=int).reshape(shape)
     return xs, ys, grids, n_seeds
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from softleak.compare.claims import Claim, summary_line
+from softleak.compare.table import seed_means
 from softleak.paper_figs.common import clean, save, write_data
 from softleak.paper_figs.registry import Preset, Recipe
 from softleak.simulate.canary_spec import CanarySpec
@@ -172,7 +173,7 @@ def per_seed(table: pd.DataFrame, kind: str, tau: float | None, rho_c: float) ->
     rows = table[(table["kind"] == kind) & np.isclose(table["rho_c"], rho_c)]
     if tau is not None:
         rows = rows[np.isclose(rows["tau"], tau)]
-    return rows.groupby("seed")["canary_recovery"].mean()
+    return seed_means(rows, [], "canary_recovery")["canary_recovery"]
 
 
 def judge(table: pd.DataFrame) -> list[dict]:
@@ -182,7 +183,8 @@ def judge(table: pd.DataFrame) -> list[dict]:
     taus = sorted(table["tau"].dropna().unique())
     hi, lo = float(taus[-1]), float(taus[0])
     rho_c = float(table["rho_c"].min())
-    null = table[np.isclose(table["rho_c"], rho_c)].groupby("seed")["null_recovery"].mean()
+    at_rho_c = table[np.isclose(table["rho_c"], rho_c)]
+    null = seed_means(at_rho_c, [], "null_recovery")["null_recovery"]
     soft_hi = per_seed(table, "soft", hi, rho_c)
     where = f"rho_c = {rho_c:g}, tau = {hi:g}"
     teachers = table.drop_duplicates(["seed", "k"])
