@@ -35,6 +35,10 @@ finished (seed, rho), written atomically) with its per-example scores in ``examp
 ``results.parquet`` and ``examples.parquet``; rerunning the same audit skips finished parts (a part
 written before per-example scores existed is recomputed), and a directory holding another audit is
 refused unless restarted.
+
+(About 540 lines, on purpose: one concern, the audit's run -- its units, the students' training,
+scoring and certificates -- whose long driver was split into named steps; its spec, data, release
+settings and results already live in modules of their own.)
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ Teachers of equal (d, c, n) train as one batched program (per-replica inputs, ``
 data, all teachers of one seed share one input matrix and differ only in their sample masks. All
 students of one teacher -- every rho, tau, shuffle, ablation and student seed -- share the teacher's
 input matrix: each trains on its own mask of the rows, so one matrix multiply serves them all.
+
+(A little over 500 lines, on purpose: the protocol's teachers and students are one concern that
+shares the ``Teacher`` record and the run ids; the split of its long functions into named steps
+added the lines.)
 """
 
 from __future__ import annotations
