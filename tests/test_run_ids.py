@@ -66,11 +66,8 @@ def cost(spec) -> dict:
     from softleak.simulate.rundir import digest
 
     def parts(**where) -> str:
-        if type(spec).__name__ == "GPT2Spec" and hasattr(E, "_gpt2_parts"):
-            found = E._gpt2_parts(spec)  # (how the pin was computed before the registry)
-        else:
-            found = E.parts_of(spec, **where)
-        return digest([list(dataclasses.astuple(p)) for p in found])
+        # (before the registry, GPT-2's parts came from estimate._gpt2_parts: same parts)
+        return digest([list(dataclasses.astuple(p)) for p in E.parts_of(spec, **where)])
 
     gpu = {"free_bytes": E.H200_FREE_BYTES, "device": "cuda"}
     return {**E.work_of(spec), "parts_cpu": parts(), "parts_gpu": parts(**gpu)}
