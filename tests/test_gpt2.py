@@ -26,27 +26,12 @@ from softleak.simulate.gpt2 import (  # noqa: E402
     sequence_tokenizer,
 )
 from softleak.simulate.gpt2 import run as gpt2_run  # noqa: E402  (where run_gpt2 looks names up)
+from softleak.simulate.gpt2.family import TINY as FAMILY_TINY  # noqa: E402
 from softleak.simulate.minibatch import MinibatchConfig, fit_minibatch  # noqa: E402
 
-#: 60 sequences, 4 classes, a 1-layer width-16 GPT-2 at a large lr: memorizes in ~40 epochs.
-TINY = GPT2Spec(
-    n=60,
-    vocab=20,
-    c=4,
-    n_val=20,
-    rho=(0.5,),
-    config="tiny",
-    n_layer=1,
-    n_embd=16,
-    n_head=2,
-    dropout=0.0,
-    teacher_epochs=60,
-    teacher_lr=1e-2,
-    teacher_batch=16,
-    student_epochs=5,
-    student_lr=1e-2,
-    student_batch=16,
-)
+#: The family's tiny preset (60 sequences, 4 classes, a 1-layer width-16 GPT-2 at a large lr),
+#: with a longer teacher (it memorizes in ~40 epochs) and shorter students.
+TINY = GPT2Spec(**{**FAMILY_TINY, "rho": (0.5,), "teacher_epochs": 60, "student_epochs": 5})
 
 
 def test_sequences_are_reproducible_distinct_and_in_range(global_seed):
